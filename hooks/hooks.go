@@ -1,0 +1,87 @@
+// Package hooks is what PocketBase calls on behalf of the impersonation
+// plugin: the request guard middleware, the /api/impersonation routes, and
+// the record, collection and auth hooks. Each stays thin and calls into the
+// rules in plugin/policy, plugin/consent, plugin/sessions and plugin/audit.
+//
+// Every handler is bound with a fixed, exported id, so an app can find,
+// reorder or unbind it.
+package hooks
+
+import (
+	"time"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+
+	"github.com/pbimpersonation/impersonation/plugin/attempts"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+)
+
+// Handler ids.
+const (
+	GuardId              = "impersonationGuard"
+	ProtectTruncateId    = "impersonationProtectTruncate"
+	ProtectRecordsId     = "impersonationProtectRecords"
+	ProtectCollectionsId = "impersonationProtectCollections"
+	ValidatePolicyId     = "impersonationValidatePolicy"
+	PolicyChangedId      = "impersonationPolicyChanged"
+	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
+	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
+	AuthRefreshId        = "impersonationAuthRefresh"
+	BuiltinImpersonateId = "impersonationBuiltinImpersonate"
+	RoutesId             = "impersonationRoutes"
+	ExpireSessionsJobId  = "impersonationExpireSessions"
+)
+
+// GuardPriority runs the guard right after PocketBase has loaded e.Auth and
+// before everything else, the rate limiter included.
+const GuardPriority = apis.DefaultLoadAuthTokenMiddlewarePriority + 1
+
+// Options are the settings the hooks need, with defaults already filled.
+type Options struct {
+	// Now returns the current time.
+	Now func() time.Time
+	// Attempts counts session start attempts per actor.
+	Attempts *attempts.Limiter
+	// DefaultAttemptsPerMinute limits attempts that name no policy's collection.
+	DefaultAttemptsPerMinute int
+	// ReasonMinLength is the shortest reason accepted when one is required.
+	ReasonMinLength int
+	// ReasonMaxLength is the longest reason accepted.
+	ReasonMaxLength int
+}
+
+// plugin holds what the hooks share.
+type plugin struct {
+	app  core.App
+	opts Options
+}
+
+// Bind binds every hook, route and job of the plugin to app.
+func Bind(app core.App, opts Options) {
+	p := &plugin{app: app, opts: opts}
+
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: RoutesId, Func: p.bindRoutes})
+
+	// sessions, consents and audit entries change only through the plugin
+	changedByPluginOnly := []string{records.ConsentsCollection, records.SessionsCollection, records.AuditCollection}
+	refuse := &hook.Handler[*core.RecordRequestEvent]{Id: ProtectRecordsId, Func: refuseRecordChange}
+	app.OnRecordCreateRequest(changedByPluginOnly...).Bind(refuse)
+	app.OnRecordUpdateRequest(changedByPluginOnly...).Bind(refuse)
+	app.OnRecordDeleteRequest(changedByPluginOnly...).Bind(refuse)
+	app.OnCollectionDeleteRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionDelete})
+	app.OnCollectionUpdateRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionUpdate})
+	app.OnCollectionsImportRequest().Bind(&hook.Handler[*core.CollectionsImportRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionsImport})
+
+	app.OnRecordValidate(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ValidatePolicyId, Func: validatePolicy})
+	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})
+	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})
+	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordDeletedId, Func: p.authRecordDeleted})
+	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordUpdatedId, Func: p.authRecordUpdated})
+
+	app.OnRecordAuthRefreshRequest().Bind(&hook.Handler[*core.RecordAuthRefreshRequestEvent]{Id: AuthRefreshId, Func: refuseRefreshable})
+	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: BuiltinImpersonateId, Func: p.builtinImpersonate})
+
+	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
+}

@@ -1,0 +1,119 @@
+package hooks
+
+import (
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+	"github.com/pbimpersonation/impersonation/plugin/tokens"
+)
+
+// policyChanged re-checks the live sessions of a policy's collection after
+// the policy was changed or deleted, and ends those it no longer allows.
+func (p *plugin) policyChanged(e *core.RecordEvent) error {
+	pol := &records.Policy{Record: e.Record}
+	names := []string{pol.Collection()}
+	if original := e.Record.Original(); original != nil {
+		names = append(names, original.GetString("collection"))
+	}
+	for _, name := range names {
+		c, err := e.App.FindCachedCollectionByNameOrId(name)
+		if err != nil {
+			continue
+		}
+		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
+			map[string]any{"collection": c.Id}, p.opts.Now(), audit.Client{})
+		if err != nil {
+			e.App.Logger().Error("impersonation: recheck sessions after policy change", "error", err)
+		}
+	}
+	return e.Next()
+}
+
+// authRecordDeleted ends the live sessions on or by a deleted auth record
+// and deletes its consent.
+func (p *plugin) authRecordDeleted(e *core.RecordEvent) error {
+	if !e.Record.Collection().IsAuth() {
+		return e.Next()
+	}
+	now, params := p.opts.Now(), records.RecordParams(e.Record)
+	_, err := sessions.EndWhere(e.App, records.OnTargetFilter, params, records.EndTargetDeleted, now, audit.Client{})
+	if err == nil {
+		_, err = sessions.EndWhere(e.App, records.ByActorFilter, params, records.EndActorDeleted, now, audit.Client{})
+	}
+	if c, findErr := records.FindConsent(e.App, e.Record); err == nil && findErr == nil {
+		err = e.App.Delete(c)
+	}
+	if err != nil {
+		e.App.Logger().Error("impersonation: end sessions of a deleted record", "error", err)
+	}
+	return e.Next()
+}
+
+// authRecordUpdated ends the live sessions on an auth record whose tokenKey
+// changed (a new password, for one): their tokens no longer verify.
+func (p *plugin) authRecordUpdated(e *core.RecordEvent) error {
+	original := e.Record.Original()
+	if !e.Record.Collection().IsAuth() || original == nil || original.TokenKey() == e.Record.TokenKey() {
+		return e.Next()
+	}
+	_, err := sessions.EndWhere(e.App, records.OnTargetFilter, records.RecordParams(e.Record),
+		records.EndTokenRevoked, p.opts.Now(), audit.Client{})
+	if err != nil {
+		e.App.Logger().Error("impersonation: end sessions after a tokenKey change", "error", err)
+	}
+	return e.Next()
+}
+
+// expireSessions ends the sessions whose time is up; the guard also ends a
+// session lazily when its token is used after expiry.
+func (p *plugin) expireSessions() {
+	now := p.opts.Now()
+	nowDate, _ := types.ParseDateTime(now)
+	_, err := sessions.EndWhere(p.app, "expires <= {:now}", map[string]any{"now": nowDate.String()},
+		records.EndExpired, now, audit.Client{})
+	if err != nil {
+		p.app.Logger().Error("impersonation: expire sessions", "error", err)
+	}
+}
+
+// refuseRefreshable lets auth-refresh return an impersonation token
+// unchanged, as PocketBase does for any non-refreshable token, and refuses
+// outright a token that claims to be refreshable.
+func refuseRefreshable(e *core.RecordAuthRefreshRequestEvent) error {
+	if sessions.FromRequest(e.RequestEvent) == nil {
+		return e.Next()
+	}
+	claims, _, _ := tokens.Peek(bearerToken(e.Request.Header.Get("Authorization")))
+	if claims.Refreshable {
+		return e.ForbiddenError("An impersonation token cannot be refreshed.", nil)
+	}
+	return e.Next()
+}
+
+// builtinImpersonatePattern is the route pattern of PocketBase's own
+// impersonate endpoint, which the dashboard's Impersonate button calls.
+const builtinImpersonatePattern = "POST /api/collections/{collection}/impersonate/{id}"
+
+// builtinImpersonate refuses PocketBase's own impersonate route for the
+// records of a collection under a policy (it would mint a plain token with
+// no session, consent or audit) and points to the plugin's route. Other
+// collections, _superusers among them, keep the built-in behaviour.
+func (p *plugin) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
+	if e.AuthMethod != "" || e.Request.Pattern != builtinImpersonatePattern {
+		return e.Next()
+	}
+	if _, err := records.FindPolicy(e.App, e.Collection.Name); err != nil {
+		return e.Next()
+	}
+	denial := sessions.Denial{
+		Actor: e.Auth, Target: e.Record.Id, TargetCollection: e.Collection.Id,
+		Code: "builtin_route", Status: 403, Client: audit.ClientOf(e.RequestEvent),
+	}
+	if err := sessions.Deny(e.App, denial); err != nil {
+		e.App.Logger().Error("impersonation: write session.denied", "error", err)
+	}
+	return e.ForbiddenError("Records of this collection are impersonated through POST "+SessionsPath+".", nil)
+}

@@ -1,0 +1,95 @@
+package hooks
+
+import (
+	"slices"
+
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/plugin/policy"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+)
+
+// refuseRecordChange refuses every API create, update and delete of audit
+// entries, sessions and consents, superusers and the dashboard included:
+// they change only through the plugin's rules.
+func refuseRecordChange(e *core.RecordRequestEvent) error {
+	if e.Collection.Name == records.AuditCollection {
+		return e.ForbiddenError("Impersonation audit entries are append-only and cannot be changed through the API.", nil)
+	}
+	return e.ForbiddenError("Impersonation sessions and consents change only through the /api/impersonation routes.", nil)
+}
+
+// truncatePattern is the route pattern of PocketBase's truncate endpoint.
+const truncatePattern = "DELETE /api/collections/{collection}/truncate"
+
+// refuseTruncate refuses to empty one of the plugin's collections (PocketBase
+// has no request hook for truncation, so this is a router middleware).
+func refuseTruncate(e *core.RequestEvent) error {
+	if e.Request.Pattern == truncatePattern && isPluginCollection(e.App, e.Request.PathValue("collection")) {
+		return e.ForbiddenError("The impersonation collections cannot be truncated.", nil)
+	}
+	return e.Next()
+}
+
+func refuseCollectionDelete(e *core.CollectionRequestEvent) error {
+	if slices.Contains(records.Names, e.Collection.Name) {
+		return e.ForbiddenError("The impersonation collections cannot be deleted while the plugin is registered.", nil)
+	}
+	return e.Next()
+}
+
+// refuseCollectionUpdate keeps the schema of the collections whose records
+// only the plugin writes; the policies collection stays editable.
+func refuseCollectionUpdate(e *core.CollectionRequestEvent) error {
+	if e.Collection.Name != records.PoliciesCollection && slices.Contains(records.Names, e.Collection.Name) {
+		return e.ForbiddenError("The impersonation collections cannot be changed while the plugin is registered.", nil)
+	}
+	return e.Next()
+}
+
+// refuseCollectionsImport refuses an import that would delete one of the
+// plugin's collections or change one of those whose records only it writes.
+func refuseCollectionsImport(e *core.CollectionsImportRequestEvent) error {
+	imported := map[string]bool{}
+	for _, data := range e.CollectionsData {
+		for _, key := range []string{"name", "id"} {
+			if v, ok := data[key].(string); ok {
+				if c, err := e.App.FindCachedCollectionByNameOrId(v); err == nil {
+					imported[c.Name] = true
+				}
+			}
+		}
+	}
+	for _, name := range records.Names {
+		if (e.DeleteMissing && !imported[name]) || (imported[name] && name != records.PoliciesCollection) {
+			return e.ForbiddenError("The import would delete or change the impersonation collections.", nil)
+		}
+	}
+	return e.Next()
+}
+
+func isPluginCollection(app core.App, nameOrId string) bool {
+	c, err := app.FindCachedCollectionByNameOrId(nameOrId)
+	return err == nil && slices.Contains(records.Names, c.Name)
+}
+
+// validatePolicy refuses a policy whose collection is not an auth collection
+// that may be impersonated, or whose impersonatorRule does not compile
+// against it.
+func validatePolicy(e *core.RecordEvent) error {
+	pol := &records.Policy{Record: e.Record}
+	c, err := e.App.FindCollectionByNameOrId(pol.Collection())
+	switch {
+	case err != nil || !c.IsAuth():
+		return validation.Errors{"collection": validation.NewError("validation_not_auth_collection", "Must be the name of an auth collection.")}
+	case c.Name == core.CollectionNameSuperusers:
+		return validation.Errors{"collection": validation.NewError("validation_superusers", "Superusers cannot be impersonated through a policy.")}
+	case c.Name != pol.Collection():
+		return validation.Errors{"collection": validation.NewError("validation_collection_name", "Use the collection's name, not its id.")}
+	}
+	if err := policy.ValidateRule(e.App, c, pol.ImpersonatorRule()); err != nil {
+		return validation.Errors{"impersonatorRule": err}
+	}
+	return e.Next()
+}

@@ -1,0 +1,330 @@
+package hooks
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/consent"
+	"github.com/pbimpersonation/impersonation/plugin/policy"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+)
+
+// Route paths.
+const (
+	ConsentPath    = "/api/impersonation/consent"
+	SessionsPath   = "/api/impersonation/sessions"
+	SessionEndPath = "/api/impersonation/sessions/{id}/end"
+	CurrentPath    = "/api/impersonation/current"
+)
+
+// bindRoutes adds the plugin's routes and middleware to the router.
+func (p *plugin) bindRoutes(e *core.ServeEvent) error {
+	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: GuardId, Priority: GuardPriority, Func: p.guard})
+	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ProtectTruncateId, Func: refuseTruncate})
+
+	e.Router.GET(ConsentPath, p.consentView)
+	e.Router.PUT(ConsentPath, p.consentGrant)
+	e.Router.DELETE(ConsentPath, p.consentRevoke)
+	e.Router.POST(SessionsPath, p.sessionStart)
+	e.Router.POST(SessionEndPath, p.sessionEnd)
+	e.Router.GET(CurrentPath, p.current)
+	return e.Next()
+}
+
+// ---------------------------------------------------------------------------
+// consent
+
+// consentUser returns the auth record that may manage its own consent, or
+// the error to answer with: a guest gets 401, a request made while
+// impersonating gets 403 (the impersonator must not consent for the user).
+func consentUser(e *core.RequestEvent) (*core.Record, error) {
+	if e.Auth == nil {
+		return nil, e.UnauthorizedError("The request requires valid record authorization token.", nil)
+	}
+	if sessions.FromRequest(e) != nil {
+		return nil, e.ForbiddenError("Consent cannot be managed while impersonating.", nil)
+	}
+	return e.Auth, nil
+}
+
+// consentJSON is the answer of the consent routes.
+func consentJSON(p *records.Policy, c *records.Consent, live bool) map[string]any {
+	out := map[string]any{"active": live, "id": "", "expires": "", "revoked": false, "required": false, "maxHours": 0}
+	if p != nil {
+		out["required"] = p.Enabled() && p.Consent() == records.ConsentRequired
+		out["maxHours"] = p.ConsentMaxHours()
+	}
+	if c != nil && !c.IsNew() {
+		out["id"] = c.Id
+		out["expires"] = c.GetDateTime("expires").String()
+		out["revoked"] = c.Revoked()
+	}
+	return out
+}
+
+func (p *plugin) consentView(e *core.RequestEvent) error {
+	user, err := consentUser(e)
+	if err != nil {
+		return err
+	}
+	pol, _ := records.FindPolicy(e.App, user.Collection().Name)
+	c, _ := records.FindConsent(e.App, user)
+	return e.JSON(http.StatusOK, consentJSON(pol, c, c.LiveAt(p.opts.Now())))
+}
+
+func (p *plugin) consentGrant(e *core.RequestEvent) error {
+	user, err := consentUser(e)
+	if err != nil {
+		return err
+	}
+	pol, err := records.FindPolicy(e.App, user.Collection().Name)
+	if err != nil {
+		return e.ForbiddenError("Impersonation is not enabled for your account.", nil)
+	}
+	var body struct {
+		Hours any `json:"hours" form:"hours"`
+	}
+	if err := e.BindBody(&body); err != nil {
+		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+	}
+	hours, err := consent.ValidateHours(pol, body.Hours)
+	if err != nil {
+		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
+	}
+	c, err := consent.Grant(e.App, user, hours, p.opts.Now(), audit.ClientOf(e))
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, consentJSON(pol, c, true))
+}
+
+func (p *plugin) consentRevoke(e *core.RequestEvent) error {
+	user, err := consentUser(e)
+	if err != nil {
+		return err
+	}
+	if err := consent.Revoke(e.App, user, p.opts.Now(), audit.ClientOf(e)); err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.NoContent(http.StatusNoContent)
+}
+
+// ---------------------------------------------------------------------------
+// sessions
+
+// startBody is the body of POST /api/impersonation/sessions.
+type startBody struct {
+	Collection string `json:"collection" form:"collection"`
+	Record     string `json:"record" form:"record"`
+	Reason     string `json:"reason" form:"reason"`
+	Minutes    any    `json:"minutes" form:"minutes"`
+	Mode       string `json:"mode" form:"mode"`
+}
+
+// Messages of refused starts; the refusals that must not reveal whether the
+// target exists share one.
+const (
+	msgNotAllowed      = "You are not allowed to impersonate this record."
+	msgConsentRequired = "The user has not consented to be impersonated."
+	msgModeNotAllowed  = "The policy does not allow sessions in this mode."
+	msgChaining        = "An impersonation session cannot start another one."
+	msgRateLimited     = "Too many impersonation attempts; try again in a minute."
+)
+
+func (p *plugin) sessionStart(e *core.RequestEvent) error {
+	if e.Auth == nil {
+		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
+	}
+	now := p.opts.Now()
+	client := audit.ClientOf(e)
+	var body startBody
+	bindErr := e.BindBody(&body)
+
+	denial := sessions.Denial{Actor: e.Auth, TargetCollection: body.Collection, Target: body.Record, Client: client}
+	collection, _ := e.App.FindCachedCollectionByNameOrId(body.Collection)
+	if collection != nil {
+		denial.TargetCollection = collection.Id
+	}
+	deny := func(code string, apiErr error) error {
+		denial.Code = code
+		var routerErr *router.ApiError
+		if errors.As(apiErr, &routerErr) {
+			denial.Status = routerErr.Status
+		}
+		if err := sessions.Deny(e.App, denial); err != nil {
+			e.App.Logger().Error("impersonation: write session.denied", "error", err)
+		}
+		return apiErr
+	}
+
+	if current := sessions.FromRequest(e); current != nil {
+		// the audit names the real actor, not the target the token stands for
+		denial.Actor = current.Actor
+		return deny("chaining", e.ForbiddenError(msgChaining, nil))
+	}
+
+	var pol *records.Policy
+	limit := p.opts.DefaultAttemptsPerMinute
+	if collection != nil {
+		if found, err := records.FindPolicy(e.App, collection.Name); err == nil {
+			pol, limit = found, found.AttemptsPerMinute()
+		}
+	}
+	if !p.opts.Attempts.Allow(e.Auth.Collection().Id+"/"+e.Auth.Id, limit, now) {
+		return deny("rate_limited", e.TooManyRequestsError(msgRateLimited, nil))
+	}
+	if bindErr != nil {
+		return deny("invalid_input", e.BadRequestError("An error occurred while loading the submitted data.", bindErr))
+	}
+
+	start, fieldErrs := p.startFrom(body, pol)
+	if len(fieldErrs) > 0 {
+		return deny("invalid_input", e.BadRequestError("An error occurred while validating the submitted data.", fieldErrs))
+	}
+	denial.Reason = start.Reason
+	if collection != nil {
+		start.Target, _ = e.App.FindRecordById(collection, body.Record)
+	}
+	start.Policy, start.Actor, start.Now, start.Client = pol, e.Auth, now, client
+
+	started, err := sessions.Begin(e.App, start)
+	var refusal *policy.Refusal
+	if errors.As(err, &refusal) {
+		return deny(string(refusal.Code), refusalError(e, refusal))
+	}
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+
+	target := start.Target.Clone()
+	target.IgnoreEmailVisibility(true) // the impersonator sees what the user sees
+	return e.JSON(http.StatusOK, map[string]any{
+		"token":   started.Token,
+		"record":  target,
+		"session": started.Session,
+	})
+}
+
+// startFrom validates body against the policy (nil when the collection has
+// none; such a start is refused later, alike to an unknown target) and
+// returns the start it asks for, or the errors of its fields.
+func (p *plugin) startFrom(body startBody, pol *records.Policy) (sessions.Start, validation.Errors) {
+	errs := validation.Errors{}
+	start := sessions.Start{Reason: strings.TrimSpace(body.Reason), Mode: records.ModeRead}
+
+	if body.Collection == "" {
+		errs["collection"] = validation.ErrRequired
+	}
+	if body.Record == "" {
+		errs["record"] = validation.ErrRequired
+	}
+
+	reasonLen := utf8.RuneCountInString(start.Reason)
+	switch {
+	case reasonLen > p.opts.ReasonMaxLength:
+		errs["reason"] = validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})
+	case pol != nil && pol.ReasonRequired() && reasonLen == 0:
+		errs["reason"] = validation.ErrRequired
+	case pol != nil && pol.ReasonRequired() && reasonLen < p.opts.ReasonMinLength:
+		errs["reason"] = validation.ErrLengthTooShort.SetParams(map[string]any{"min": p.opts.ReasonMinLength})
+	}
+
+	if body.Minutes != nil {
+		minutes, ok := body.Minutes.(float64)
+		if !ok || minutes != float64(int(minutes)) || minutes < 1 {
+			errs["minutes"] = validation.NewError("validation_not_whole_minutes", "Must be a whole number of minutes, at least 1.")
+		} else {
+			start.Minutes = int(min(minutes, 1e6))
+		}
+	}
+
+	switch records.Mode(body.Mode) {
+	case "":
+		if pol != nil {
+			start.Mode = pol.DefaultMode()
+		}
+	case records.ModeRead, records.ModeWrite:
+		start.Mode = records.Mode(body.Mode)
+	default:
+		errs["mode"] = validation.ErrInInvalid
+	}
+	return start, errs
+}
+
+// refusalError is the client's answer to a refused start: a fixed message
+// per sentinel, never the code of a refusal that must not reveal the target.
+func refusalError(e *core.RequestEvent, r *policy.Refusal) error {
+	switch {
+	case errors.Is(r, policy.ErrConsentRequired):
+		return e.ForbiddenError(msgConsentRequired, nil)
+	case errors.Is(r, policy.ErrModeNotAllowed):
+		return e.ForbiddenError(msgModeNotAllowed, nil)
+	default:
+		return e.ForbiddenError(msgNotAllowed, nil)
+	}
+}
+
+func (p *plugin) sessionEnd(e *core.RequestEvent) error {
+	if e.Auth == nil {
+		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
+	}
+	s, err := records.FindSession(e.App, e.Request.PathValue("id"))
+	if err != nil || !mayEnd(e, s) {
+		// one answer for "no such session" and "not yours"
+		return e.NotFoundError("", nil)
+	}
+	if err := sessions.End(e.App, s, records.EndStopped, p.opts.Now(), audit.ClientOf(e)); err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.NoContent(http.StatusNoContent)
+}
+
+// mayEnd reports whether the caller of e may end session s: a superuser, the
+// token of s itself, or (with their own login) its actor or its target. An
+// impersonation token may end only its own session.
+func mayEnd(e *core.RequestEvent, s *records.Session) bool {
+	if e.HasSuperuserAuth() {
+		return true
+	}
+	if current := sessions.FromRequest(e); current != nil {
+		return current.Session.Id == s.Id
+	}
+	id, collection := e.Auth.Id, e.Auth.Collection().Id
+	return (id == s.Actor() && collection == s.ActorCollection()) ||
+		(id == s.Target() && collection == s.TargetCollection())
+}
+
+// ---------------------------------------------------------------------------
+// current
+
+func (p *plugin) current(e *core.RequestEvent) error {
+	current := sessions.FromRequest(e)
+	if current == nil {
+		return e.JSON(http.StatusOK, map[string]any{"impersonating": false})
+	}
+	actor := map[string]any{
+		"id":             current.Actor.Id,
+		"collectionId":   current.Actor.Collection().Id,
+		"collectionName": current.Actor.Collection().Name,
+		"email":          current.Actor.Email(),
+	}
+	if current.Actor.Collection().Fields.GetByName("name") != nil {
+		actor["name"] = current.Actor.GetString("name")
+	}
+	return e.JSON(http.StatusOK, map[string]any{
+		"impersonating": true,
+		"session":       current.Session,
+		"actor":         actor,
+		"mode":          current.Session.Mode(),
+		"expires":       current.Session.GetDateTime("expires").String(),
+	})
+}

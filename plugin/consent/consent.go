@@ -1,0 +1,94 @@
+// Package consent grants and withdraws a user's consent to be impersonated.
+package consent
+
+import (
+	"time"
+
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+)
+
+// ValidateHours returns a validation error unless hours is a whole number
+// from 1 to the policy's consentMaxHours.
+func ValidateHours(p *records.Policy, hours any) (int, error) {
+	n, ok := wholeNumber(hours)
+	if !ok {
+		return 0, validation.NewError("validation_not_whole_number", "Must be a whole number of hours.")
+	}
+	if n < 1 || n > p.ConsentMaxHours() {
+		return 0, validation.NewError("validation_out_of_range", "Must be from 1 to {{.max}} hours.").
+			SetParams(map[string]any{"max": p.ConsentMaxHours()})
+	}
+	return n, nil
+}
+
+// wholeNumber returns v as an int when it is a JSON number with no fraction.
+func wholeNumber(v any) (int, bool) {
+	f, ok := v.(float64)
+	if !ok || f != float64(int64(f)) || f > 1e9 || f < -1e9 {
+		return 0, false
+	}
+	return int(f), true
+}
+
+// Live returns the user's consent when it is in force at now, or nil.
+func Live(app core.App, user *core.Record, now time.Time) *records.Consent {
+	c, err := records.FindConsent(app, user)
+	if err != nil || !c.LiveAt(now) {
+		return nil
+	}
+	return c
+}
+
+// Grant sets user's consent to run for hours from now and writes its
+// consent.granted entry, in one transaction. A consent already in force is
+// replaced, not extended.
+func Grant(app core.App, user *core.Record, hours int, now time.Time, client audit.Client) (*records.Consent, error) {
+	var granted *records.Consent
+	err := app.RunInTransaction(func(tx core.App) error {
+		c, err := records.FindOrNewConsent(tx, user)
+		if err != nil {
+			return err
+		}
+		c.SetExpires(now.Add(time.Duration(hours) * time.Hour).Truncate(time.Second))
+		c.SetRevoked(false)
+		if err := tx.Save(c); err != nil {
+			return err
+		}
+		entry := audit.ForUser(audit.ConsentGranted, user)
+		entry.Client = client
+		entry.Data = map[string]any{"hours": hours, "expires": c.GetDateTime("expires").String()}
+		if err := audit.Write(tx, entry); err != nil {
+			return err
+		}
+		granted = c
+		return nil
+	})
+	return granted, err
+}
+
+// Revoke withdraws user's consent and ends every live session on them with
+// cause consent_revoked, writing consent.revoked and a session.ended entry
+// per session, in one transaction. It is safe to call with no consent.
+func Revoke(app core.App, user *core.Record, now time.Time, client audit.Client) error {
+	return app.RunInTransaction(func(tx core.App) error {
+		if c, err := records.FindConsent(tx, user); err == nil && !c.Revoked() {
+			c.SetRevoked(true)
+			if err := tx.Save(c); err != nil {
+				return err
+			}
+		}
+		entry := audit.ForUser(audit.ConsentRevoked, user)
+		entry.Client = client
+		if err := audit.Write(tx, entry); err != nil {
+			return err
+		}
+		_, err := sessions.EndWhere(tx, records.OnTargetFilter, records.RecordParams(user),
+			records.EndConsentRevoked, now, client)
+		return err
+	})
+}

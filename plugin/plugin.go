@@ -1,0 +1,230 @@
+// Package plugin lets the staff of a PocketBase app act as one of its users,
+// with the user's consent, under a policy, and with a record of everything
+// done.
+//
+// A support person (a superuser, or a user whom the policy's rule allows)
+// starts a session with POST /api/impersonation/sessions and receives a
+// short-lived PocketBase auth token of the user. The token works with every
+// PocketBase API and SDK like the user's own, but it names the real actor in
+// an RFC 8693 "act" claim and its session in "sid", it cannot be refreshed,
+// and it dies the moment its session ends, expires, or the user withdraws
+// consent: a request guard checks every request made with it against the
+// same policy decision that allowed the start.
+//
+// The plugin adds four collections (impersonation_policies, _consents,
+// _sessions and _audit), the /api/impersonation routes, and hooks that keep
+// sessions, consents and audit entries out of reach of the records API and
+// close PocketBase's own impersonate route for collections under a policy.
+//
+// Example usage:
+//
+//	app := pocketbase.New()
+//	plugin.MustRegister(app, plugin.Config{
+//		Policies: []plugin.Policy{{
+//			Collection:       "users",
+//			ImpersonatorRule: `@request.auth.role = "support" && role != "admin"`,
+//		}},
+//	})
+//	if err := app.Start(); err != nil {
+//		log.Fatal(err)
+//	}
+//
+// From any route or hook, FromRequest tells whether a request is made while
+// impersonating, and by whom:
+//
+//	if imp := plugin.FromRequest(e); imp != nil && imp.Session.Mode() == records.ModeRead {
+//		return e.ForbiddenError("Not while impersonating.", nil)
+//	}
+package plugin
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+
+	"github.com/pbimpersonation/impersonation/hooks"
+	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
+	"github.com/pbimpersonation/impersonation/plugin/attempts"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+)
+
+// Config defines the options of the impersonation plugin.
+type Config struct {
+	// Policies are written to impersonation_policies when the server
+	// starts, one per collection, unless that collection already has a
+	// policy record: after the first start the dashboard owns them.
+	// Zero: no policy is written, and no one may impersonate anyone until a
+	// superuser adds one in the dashboard.
+	Policies []Policy
+
+	// ReasonMinLength is the shortest reason accepted where a policy
+	// requires one. Zero means 3.
+	ReasonMinLength int
+
+	// ReasonMaxLength is the longest reason accepted (at most 1000). Zero
+	// means 500.
+	ReasonMaxLength int
+
+	// DefaultAttemptsPerMinute limits the start attempts of an actor that
+	// name a collection with no policy. Zero means 5.
+	DefaultAttemptsPerMinute int
+
+	// Now returns the current time; tests set it to control the clock.
+	// Nil means time.Now.
+	Now func() time.Time
+}
+
+// Policy is the first policy of one auth collection. Each field's zero value
+// is the strict choice.
+type Policy struct {
+	// Collection is the name of the auth collection (required; not _superusers).
+	Collection string
+
+	// ImpersonatorRule is a PocketBase filter the actor must satisfy:
+	// @request.auth is the actor, and plain field names are the target's
+	// (e.g. `@request.auth.role = "support" && role != "admin"`).
+	// Superusers always satisfy it. Empty means superusers only.
+	ImpersonatorRule string
+
+	// Disabled turns impersonation off for the collection. Zero: enabled.
+	Disabled bool
+
+	// Consent says whether the target must have consented. Zero means
+	// records.ConsentRequired.
+	Consent records.ConsentRule
+
+	// ReasonOptional lets a session start with no reason. Zero: a reason
+	// is required.
+	ReasonOptional bool
+
+	// MaxMinutes is the longest session. Zero means 60.
+	MaxMinutes int
+
+	// Modes are the session modes allowed. Nil means both read and write
+	// (read is the default mode of a start that asks for none).
+	Modes []records.Mode
+
+	// AttemptsPerMinute limits the start attempts of one actor. Zero means 5.
+	AttemptsPerMinute int
+
+	// ConsentMaxHours is the longest consent a user may grant. Zero means 168.
+	ConsentMaxHours int
+}
+
+// Impersonation is the impersonation a request is made under: its live
+// session (actor, target, mode, expiry) and the actor's record.
+type Impersonation = sessions.Current
+
+// FromRequest returns the impersonation e is made under, or nil when e does
+// not carry a valid impersonation token.
+func FromRequest(e *core.RequestEvent) *Impersonation { return sessions.FromRequest(e) }
+
+// SeedPoliciesId is the id of the OnServe handler that writes Config.Policies.
+const SeedPoliciesId = "impersonationSeedPolicies"
+
+// plugin is a registered instance of the impersonation plugin.
+type plugin struct {
+	app    core.App
+	config Config
+}
+
+// MustRegister registers the impersonation plugin on app and panics on error.
+func MustRegister(app core.App, config Config) {
+	if err := Register(app, config); err != nil {
+		panic(err)
+	}
+}
+
+// Register fills the defaults of config and binds the plugin's routes,
+// middleware, hooks and jobs to app. The plugin's migrations are registered
+// by importing this package.
+func Register(app core.App, config Config) error {
+	p := &plugin{app: app, config: config}
+	if err := p.fillDefaults(); err != nil {
+		return err
+	}
+
+	hooks.Bind(app, hooks.Options{
+		Now:                      p.config.Now,
+		Attempts:                 attempts.New(time.Minute),
+		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
+		ReasonMinLength:          p.config.ReasonMinLength,
+		ReasonMaxLength:          p.config.ReasonMaxLength,
+	})
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
+		Id: SeedPoliciesId,
+		Func: func(e *core.ServeEvent) error {
+			if err := seedPolicies(e.App, p.config.Policies); err != nil {
+				return err
+			}
+			return e.Next()
+		},
+	})
+	return nil
+}
+
+func (p *plugin) fillDefaults() error {
+	c := &p.config
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.ReasonMinLength = orDefault(c.ReasonMinLength, 3)
+	c.ReasonMaxLength = orDefault(c.ReasonMaxLength, 500)
+	c.DefaultAttemptsPerMinute = orDefault(c.DefaultAttemptsPerMinute, 5)
+	if c.ReasonMaxLength > 1000 || c.ReasonMinLength > c.ReasonMaxLength {
+		return fmt.Errorf("impersonation: reason length bounds %d..%d: the maximum is 1000", c.ReasonMinLength, c.ReasonMaxLength)
+	}
+	for i := range c.Policies {
+		pol := &c.Policies[i]
+		if pol.Collection == "" {
+			return fmt.Errorf("impersonation: policy %d names no collection", i)
+		}
+		if pol.Consent == "" {
+			pol.Consent = records.ConsentRequired
+		}
+		if len(pol.Modes) == 0 {
+			pol.Modes = []records.Mode{records.ModeRead, records.ModeWrite}
+		}
+		pol.MaxMinutes = orDefault(pol.MaxMinutes, 60)
+		pol.AttemptsPerMinute = orDefault(pol.AttemptsPerMinute, 5)
+		pol.ConsentMaxHours = orDefault(pol.ConsentMaxHours, 168)
+	}
+	return nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// seedPolicies writes each policy whose collection has no policy record
+// yet. The policies have their defaults filled.
+func seedPolicies(app core.App, policies []Policy) error {
+	for _, seed := range policies {
+		if _, err := records.FindPolicy(app, seed.Collection); err == nil {
+			continue
+		}
+		pol, err := records.NewPolicy(app)
+		if err != nil {
+			return err
+		}
+		pol.SetCollection(seed.Collection)
+		pol.SetEnabled(!seed.Disabled)
+		pol.SetImpersonatorRule(seed.ImpersonatorRule)
+		pol.SetConsent(seed.Consent)
+		pol.SetReasonRequired(!seed.ReasonOptional)
+		pol.SetMaxMinutes(seed.MaxMinutes)
+		pol.SetModes(seed.Modes)
+		pol.SetAttemptsPerMinute(seed.AttemptsPerMinute)
+		pol.SetConsentMaxHours(seed.ConsentMaxHours)
+		if err := app.Save(pol); err != nil {
+			return fmt.Errorf("impersonation: seed the policy of %q: %w", seed.Collection, err)
+		}
+	}
+	return nil
+}

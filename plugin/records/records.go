@@ -1,0 +1,394 @@
+// Package records holds typed wrappers around the plugin's four collections
+// (policies, consents, sessions and audit entries) so that no collection or
+// field name is spelled out twice in the rest of the code.
+//
+// Each wrapper embeds *core.Record, so it can be saved with app.Save and
+// serialised like any record. Collection references (actorCollection,
+// targetCollection, userCollection) hold collection ids, as tokens do; a
+// policy names its collection by name, as an admin types it.
+package records
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+)
+
+// Collection names.
+const (
+	PoliciesCollection = "impersonation_policies"
+	ConsentsCollection = "impersonation_consents"
+	SessionsCollection = "impersonation_sessions"
+	AuditCollection    = "impersonation_audit"
+)
+
+// Names lists every collection of the plugin.
+var Names = []string{PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection}
+
+// Mode is what an impersonation session may do: read only, or read and write.
+type Mode string
+
+// Session modes.
+const (
+	ModeRead  Mode = "read"
+	ModeWrite Mode = "write"
+)
+
+// ConsentRule says whether a policy needs the target's consent.
+type ConsentRule string
+
+// Consent rules of a policy.
+const (
+	ConsentRequired ConsentRule = "required"
+	ConsentNone     ConsentRule = "none"
+)
+
+// EndCause says why a session ended.
+type EndCause string
+
+// Causes of a session's end.
+const (
+	EndStopped        EndCause = "stopped"
+	EndExpired        EndCause = "expired"
+	EndConsentRevoked EndCause = "consent_revoked"
+	EndTargetDeleted  EndCause = "target_deleted"
+	EndActorDeleted   EndCause = "actor_deleted"
+	EndPolicyChanged  EndCause = "policy_changed"
+	EndTokenRevoked   EndCause = "token_revoked"
+)
+
+// newRecord makes a blank record of the named collection.
+func newRecord(app core.App, name string) (*core.Record, error) {
+	c, err := app.FindCachedCollectionByNameOrId(name)
+	if err != nil {
+		return nil, fmt.Errorf("find collection %s: %w", name, err)
+	}
+	return core.NewRecord(c), nil
+}
+
+// dateTime converts a time to PocketBase's date type.
+func dateTime(t time.Time) types.DateTime {
+	d, _ := types.ParseDateTime(t)
+	return d
+}
+
+// ---------------------------------------------------------------------------
+
+// Policy is a record of impersonation_policies: who may impersonate the
+// records of one auth collection, and under which limits.
+type Policy struct{ *core.Record }
+
+// NewPolicy returns a blank policy record.
+func NewPolicy(app core.App) (*Policy, error) {
+	r, err := newRecord(app, PoliciesCollection)
+	if err != nil {
+		return nil, err
+	}
+	return &Policy{r}, nil
+}
+
+// FindPolicy returns the policy of the named auth collection.
+func FindPolicy(app core.App, collectionName string) (*Policy, error) {
+	r, err := app.FindFirstRecordByData(PoliciesCollection, "collection", collectionName)
+	if err != nil {
+		return nil, err
+	}
+	return &Policy{r}, nil
+}
+
+// Collection returns the name of the auth collection the policy covers.
+func (p *Policy) Collection() string { return p.GetString("collection") }
+
+// SetCollection sets the name of the auth collection the policy covers.
+func (p *Policy) SetCollection(name string) { p.Set("collection", name) }
+
+// Enabled reports whether impersonation is switched on for the collection.
+func (p *Policy) Enabled() bool { return p.GetBool("enabled") }
+
+// SetEnabled switches impersonation on or off.
+func (p *Policy) SetEnabled(v bool) { p.Set("enabled", v) }
+
+// ImpersonatorRule returns the filter an actor must satisfy; empty means
+// that only superusers may impersonate.
+func (p *Policy) ImpersonatorRule() string { return p.GetString("impersonatorRule") }
+
+// SetImpersonatorRule sets the filter an actor must satisfy.
+func (p *Policy) SetImpersonatorRule(rule string) { p.Set("impersonatorRule", rule) }
+
+// Consent returns whether the target's consent is needed.
+func (p *Policy) Consent() ConsentRule { return ConsentRule(p.GetString("consent")) }
+
+// SetConsent sets whether the target's consent is needed.
+func (p *Policy) SetConsent(v ConsentRule) { p.Set("consent", string(v)) }
+
+// ReasonRequired reports whether a reason must be given to start a session.
+func (p *Policy) ReasonRequired() bool { return p.GetBool("reasonRequired") }
+
+// SetReasonRequired sets whether a reason must be given.
+func (p *Policy) SetReasonRequired(v bool) { p.Set("reasonRequired", v) }
+
+// MaxMinutes returns the longest session the policy allows.
+func (p *Policy) MaxMinutes() int { return p.GetInt("maxMinutes") }
+
+// SetMaxMinutes sets the longest session the policy allows.
+func (p *Policy) SetMaxMinutes(v int) { p.Set("maxMinutes", v) }
+
+// Modes returns the session modes the policy allows.
+func (p *Policy) Modes() []Mode {
+	var modes []Mode
+	for _, m := range p.GetStringSlice("modes") {
+		modes = append(modes, Mode(m))
+	}
+	return modes
+}
+
+// SetModes sets the session modes the policy allows.
+func (p *Policy) SetModes(modes []Mode) {
+	values := make([]string, len(modes))
+	for i, m := range modes {
+		values[i] = string(m)
+	}
+	p.Set("modes", values)
+}
+
+// AllowsMode reports whether the policy allows sessions in mode m.
+func (p *Policy) AllowsMode(m Mode) bool { return slices.Contains(p.Modes(), m) }
+
+// DefaultMode is the mode of a session that asks for none: read when the
+// policy allows it, otherwise the one mode it allows.
+func (p *Policy) DefaultMode() Mode {
+	if modes := p.Modes(); len(modes) > 0 && !p.AllowsMode(ModeRead) {
+		return modes[0]
+	}
+	return ModeRead
+}
+
+// AttemptsPerMinute returns how many session starts one actor may attempt a minute.
+func (p *Policy) AttemptsPerMinute() int { return p.GetInt("attemptsPerMinute") }
+
+// SetAttemptsPerMinute sets how many session starts one actor may attempt a minute.
+func (p *Policy) SetAttemptsPerMinute(v int) { p.Set("attemptsPerMinute", v) }
+
+// ConsentMaxHours returns the longest consent a user may grant.
+func (p *Policy) ConsentMaxHours() int { return p.GetInt("consentMaxHours") }
+
+// SetConsentMaxHours sets the longest consent a user may grant.
+func (p *Policy) SetConsentMaxHours(v int) { p.Set("consentMaxHours", v) }
+
+// ---------------------------------------------------------------------------
+
+// Consent is a record of impersonation_consents: one per user, saying until
+// when the user lets policy-approved staff act as them.
+type Consent struct{ *core.Record }
+
+// FindConsent returns the consent record of a user, live or not.
+func FindConsent(app core.App, user *core.Record) (*Consent, error) {
+	r, err := app.FindFirstRecordByFilter(ConsentsCollection,
+		"user = {:user} && userCollection = {:collection}",
+		dbx.Params{"user": user.Id, "collection": user.Collection().Id})
+	if err != nil {
+		return nil, err
+	}
+	return &Consent{r}, nil
+}
+
+// FindOrNewConsent returns the user's consent record, or a blank one for them.
+func FindOrNewConsent(app core.App, user *core.Record) (*Consent, error) {
+	c, err := FindConsent(app, user)
+	if err == nil {
+		return c, nil
+	}
+	r, err := newRecord(app, ConsentsCollection)
+	if err != nil {
+		return nil, err
+	}
+	r.Set("user", user.Id)
+	r.Set("userCollection", user.Collection().Id)
+	return &Consent{r}, nil
+}
+
+// User returns the id of the user who consents.
+func (c *Consent) User() string { return c.GetString("user") }
+
+// UserCollection returns the collection id of the user who consents.
+func (c *Consent) UserCollection() string { return c.GetString("userCollection") }
+
+// Expires returns when the consent lapses.
+func (c *Consent) Expires() time.Time { return c.GetDateTime("expires").Time() }
+
+// SetExpires sets when the consent lapses.
+func (c *Consent) SetExpires(t time.Time) { c.Set("expires", dateTime(t)) }
+
+// Revoked reports whether the user withdrew the consent.
+func (c *Consent) Revoked() bool { return c.GetBool("revoked") }
+
+// SetRevoked marks the consent withdrawn or not.
+func (c *Consent) SetRevoked(v bool) { c.Set("revoked", v) }
+
+// LiveAt reports whether the consent is in force at now.
+func (c *Consent) LiveAt(now time.Time) bool {
+	return c != nil && !c.Revoked() && now.Before(c.Expires())
+}
+
+// ---------------------------------------------------------------------------
+
+// Session is a record of impersonation_sessions: one actor acting as one
+// target until it expires or ends.
+type Session struct{ *core.Record }
+
+// NewSession returns a blank session of actor acting as target.
+func NewSession(app core.App, actor, target *core.Record) (*Session, error) {
+	r, err := newRecord(app, SessionsCollection)
+	if err != nil {
+		return nil, err
+	}
+	r.Set("actor", actor.Id)
+	r.Set("actorCollection", actor.Collection().Id)
+	r.Set("target", target.Id)
+	r.Set("targetCollection", target.Collection().Id)
+	return &Session{r}, nil
+}
+
+// FindSession returns the session with the given id.
+func FindSession(app core.App, id string) (*Session, error) {
+	r, err := app.FindRecordById(SessionsCollection, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{r}, nil
+}
+
+// FindLiveSessions returns the sessions not yet ended that match the filter,
+// oldest first.
+func FindLiveSessions(app core.App, filter string, params dbx.Params) ([]*Session, error) {
+	where := "ended = ''"
+	if filter != "" {
+		where += " && (" + filter + ")"
+	}
+	rs, err := app.FindRecordsByFilter(SessionsCollection, where, "created", 0, 0, params)
+	if err != nil {
+		return nil, err
+	}
+	sessions := make([]*Session, len(rs))
+	for i, r := range rs {
+		sessions[i] = &Session{r}
+	}
+	return sessions, nil
+}
+
+// OnTargetFilter is the FindLiveSessions filter for the sessions acting as
+// record (params "id" and "collection", see RecordParams).
+const OnTargetFilter = "target = {:id} && targetCollection = {:collection}"
+
+// ByActorFilter is the FindLiveSessions filter for the sessions started by
+// record (params from RecordParams).
+const ByActorFilter = "actor = {:id} && actorCollection = {:collection}"
+
+// RecordParams returns the filter params naming a record by id and collection id.
+func RecordParams(r *core.Record) dbx.Params {
+	return dbx.Params{"id": r.Id, "collection": r.Collection().Id}
+}
+
+// Actor returns the id of the record acting.
+func (s *Session) Actor() string { return s.GetString("actor") }
+
+// ActorCollection returns the collection id of the record acting.
+func (s *Session) ActorCollection() string { return s.GetString("actorCollection") }
+
+// Target returns the id of the record acted as.
+func (s *Session) Target() string { return s.GetString("target") }
+
+// TargetCollection returns the collection id of the record acted as.
+func (s *Session) TargetCollection() string { return s.GetString("targetCollection") }
+
+// Reason returns why the session was started.
+func (s *Session) Reason() string { return s.GetString("reason") }
+
+// SetReason sets why the session was started.
+func (s *Session) SetReason(v string) { s.Set("reason", v) }
+
+// Mode returns what the session may do.
+func (s *Session) Mode() Mode { return Mode(s.GetString("mode")) }
+
+// SetMode sets what the session may do.
+func (s *Session) SetMode(m Mode) { s.Set("mode", string(m)) }
+
+// Expires returns when the session lapses.
+func (s *Session) Expires() time.Time { return s.GetDateTime("expires").Time() }
+
+// SetExpires sets when the session lapses.
+func (s *Session) SetExpires(t time.Time) { s.Set("expires", dateTime(t)) }
+
+// Ended returns when the session ended; zero while it is live.
+func (s *Session) Ended() time.Time { return s.GetDateTime("ended").Time() }
+
+// EndCause returns why the session ended; empty while it is live.
+func (s *Session) EndCause() EndCause { return EndCause(s.GetString("endCause")) }
+
+// SetEnded records the end of the session.
+func (s *Session) SetEnded(at time.Time, cause EndCause) {
+	s.Set("ended", dateTime(at))
+	s.Set("endCause", string(cause))
+}
+
+// SetClient records the IP address and user agent that started the session.
+func (s *Session) SetClient(ip, userAgent string) {
+	s.Set("ip", ip)
+	s.Set("userAgent", userAgent)
+}
+
+// IsEnded reports whether the session has been ended.
+func (s *Session) IsEnded() bool { return !s.GetDateTime("ended").IsZero() }
+
+// ---------------------------------------------------------------------------
+
+// AuditEntry is a record of impersonation_audit. Entries are only ever
+// created; the API refuses every change to them.
+type AuditEntry struct{ *core.Record }
+
+// NewAuditEntry returns a blank audit entry of the given event.
+func NewAuditEntry(app core.App, event string) (*AuditEntry, error) {
+	r, err := newRecord(app, AuditCollection)
+	if err != nil {
+		return nil, err
+	}
+	r.Set("event", event)
+	return &AuditEntry{r}, nil
+}
+
+// The wrappers are core.RecordProxy values, so app.Save runs the record
+// pipeline (id generation, validation, record hooks) on them.
+var (
+	_ core.RecordProxy = (*Policy)(nil)
+	_ core.RecordProxy = (*Consent)(nil)
+	_ core.RecordProxy = (*Session)(nil)
+	_ core.RecordProxy = (*AuditEntry)(nil)
+)
+
+// ProxyRecord returns the proxied record.
+func (p *Policy) ProxyRecord() *core.Record { return p.Record }
+
+// SetProxyRecord loads record into the proxy.
+func (p *Policy) SetProxyRecord(record *core.Record) { p.Record = record }
+
+// ProxyRecord returns the proxied record.
+func (c *Consent) ProxyRecord() *core.Record { return c.Record }
+
+// SetProxyRecord loads record into the proxy.
+func (c *Consent) SetProxyRecord(record *core.Record) { c.Record = record }
+
+// ProxyRecord returns the proxied record.
+func (s *Session) ProxyRecord() *core.Record { return s.Record }
+
+// SetProxyRecord loads record into the proxy.
+func (s *Session) SetProxyRecord(record *core.Record) { s.Record = record }
+
+// ProxyRecord returns the proxied record.
+func (a *AuditEntry) ProxyRecord() *core.Record { return a.Record }
+
+// SetProxyRecord loads record into the proxy.
+func (a *AuditEntry) SetProxyRecord(record *core.Record) { a.Record = record }

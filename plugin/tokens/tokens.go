@@ -1,0 +1,115 @@
+// Package tokens mints and reads impersonation tokens.
+//
+// An impersonation token is an ordinary PocketBase auth token of the target
+// (claims "type", "id", "collectionId", "exp", signed with the target's
+// tokenKey and its collection's auth secret, so every PocketBase API and SDK
+// accepts it) with three differences:
+//
+//   - "refreshable" is false, so auth-refresh cannot trade it for a plain token;
+//   - "act" names the real actor, as RFC 8693 §4.1 says:
+//     {"sub": <actor id>, "collectionId": <actor collection id>};
+//   - "sid" is the id of the impersonation session the token belongs to.
+//
+// "exp" equals the session's expiry to the second.
+package tokens
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/security"
+)
+
+// Claim names added to PocketBase's auth token claims.
+const (
+	ClaimActor   = "act"
+	ClaimSession = "sid"
+)
+
+// ErrMalformed is returned by Peek for a token that carries impersonation
+// claims of the wrong shape.
+var ErrMalformed = errors.New("malformed impersonation claims")
+
+// Actor is the "act" claim: who is really acting.
+type Actor struct {
+	Sub          string `json:"sub"`
+	CollectionId string `json:"collectionId"`
+}
+
+// Claims are the claims of an impersonation token that the plugin reads.
+type Claims struct {
+	Target           string
+	TargetCollection string
+	Actor            Actor
+	Session          string
+	Refreshable      bool
+	Expires          time.Time
+}
+
+// Mint returns a signed impersonation token of target for the session
+// sessionId started by actor, valid until expires (whole seconds).
+func Mint(target, actor *core.Record, sessionId string, expires time.Time) (string, error) {
+	if !target.Collection().IsAuth() {
+		return "", core.ErrNotAuthRecord
+	}
+	key := target.TokenKey() + target.Collection().AuthToken.Secret
+	claims := jwt.MapClaims{
+		core.TokenClaimType:         core.TokenTypeAuth,
+		core.TokenClaimId:           target.Id,
+		core.TokenClaimCollectionId: target.Collection().Id,
+		core.TokenClaimRefreshable:  false,
+		"exp":                       expires.Unix(),
+		ClaimActor: map[string]any{
+			"sub":          actor.Id,
+			"collectionId": actor.Collection().Id,
+		},
+		ClaimSession: sessionId,
+	}
+	return security.NewJWT(claims, key, time.Until(expires))
+}
+
+// Peek reads the claims of token WITHOUT verifying its signature or expiry;
+// PocketBase's own auth middleware verifies them. ok is false when token is
+// not an impersonation token (it has neither "act" nor "sid"). err is
+// ErrMalformed when it has one of them but the claims are not as Mint
+// writes them.
+func Peek(token string) (claims Claims, ok bool, err error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return Claims{}, false, nil
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return Claims{}, false, nil
+	}
+	var raw map[string]any
+	if json.Unmarshal(payload, &raw) != nil {
+		return Claims{}, false, nil
+	}
+	act, hasAct := raw[ClaimActor]
+	sid, hasSid := raw[ClaimSession]
+	if !hasAct && !hasSid {
+		return Claims{}, false, nil
+	}
+
+	actObj, _ := act.(map[string]any)
+	claims.Actor.Sub, _ = actObj["sub"].(string)
+	claims.Actor.CollectionId, _ = actObj["collectionId"].(string)
+	claims.Session, _ = sid.(string)
+	claims.Target, _ = raw[core.TokenClaimId].(string)
+	claims.TargetCollection, _ = raw[core.TokenClaimCollectionId].(string)
+	claims.Refreshable, _ = raw[core.TokenClaimRefreshable].(bool)
+	if exp, isNum := raw["exp"].(float64); isNum {
+		claims.Expires = time.Unix(int64(exp), 0)
+	}
+	if claims.Actor.Sub == "" || claims.Actor.CollectionId == "" || claims.Session == "" ||
+		claims.Target == "" || claims.TargetCollection == "" {
+		return claims, true, ErrMalformed
+	}
+	return claims, true, nil
+}

@@ -1,0 +1,318 @@
+package plugin_test
+
+import (
+	"github.com/pocketbase/dbx"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/tokens"
+)
+
+// Records of PocketBase's test data (tests/data of the module).
+const (
+	superuserId = "sywbhecnh46rhm0" // _superusers test@example.com
+	userId      = "4q1xlclmfloku33" // users test@example.com, not verified
+	user2Id     = "oap640cot4yru2s" // users test2@example.com, verified
+	user3Id     = "bgs820n361vj1qd" // users test3@example.com, verified
+	clientId    = "gk390qegs4y47wn" // clients test@example.com, verified
+	client2Id   = "o1y0dd0spd786md" // clients test2@example.com, not verified
+)
+
+// Fixture sessions every test app gets (see newTestApp).
+const (
+	liveSessionId    = "sesslive0000001" // superuser acting as userId, read mode
+	writeSessionId   = "sesswrite000001" // superuser acting as userId, write mode
+	endedSessionId   = "sessended000001" // ended (stopped)
+	expiredSessionId = "sessexpire00001" // past its expiry, not yet ended
+	clientSessionId  = "sessclient00001" // client acting as user2Id
+)
+
+// sessionLength is how long the fixture sessions run from the test's start.
+const sessionLength = 30 * time.Minute
+
+// Tokens minted once from the test data: every clone of it has the same keys.
+var (
+	superuserToken string
+	userToken      string
+	user2Token     string
+	user3Token     string
+	clientToken    string
+	client2Token   string
+
+	liveToken                string
+	writeToken               string
+	endedToken               string
+	expiredToken             string
+	clientImpersonationToken string
+
+	// fixtureExpires is the expiry of the live fixture sessions.
+	fixtureExpires time.Time
+)
+
+func TestMain(m *testing.M) {
+	app, err := tests.NewTestApp()
+	if err != nil {
+		panic(err)
+	}
+	fixtureExpires = time.Now().Add(sessionLength).Truncate(time.Second)
+	superuserToken = authToken(app, core.CollectionNameSuperusers, superuserId)
+	userToken = authToken(app, "users", userId)
+	user2Token = authToken(app, "users", user2Id)
+	user3Token = authToken(app, "users", user3Id)
+	clientToken = authToken(app, "clients", clientId)
+	client2Token = authToken(app, "clients", client2Id)
+
+	superuser := mustFind(app, core.CollectionNameSuperusers, superuserId)
+	client := mustFind(app, "clients", clientId)
+	user := mustFind(app, "users", userId)
+	user2 := mustFind(app, "users", user2Id)
+	liveToken = mint(user, superuser, liveSessionId, fixtureExpires)
+	writeToken = mint(user, superuser, writeSessionId, fixtureExpires)
+	endedToken = mint(user, superuser, endedSessionId, fixtureExpires)
+	expiredToken = mint(user, superuser, expiredSessionId, fixtureExpires)
+	clientImpersonationToken = mint(user2, client, clientSessionId, fixtureExpires)
+	app.Cleanup()
+
+	os.Exit(m.Run())
+}
+
+func mustFind(app core.App, collection, id string) *core.Record {
+	r, err := app.FindRecordById(collection, id)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func authToken(app core.App, collection, id string) string {
+	token, err := mustFind(app, collection, id).NewAuthToken()
+	if err != nil {
+		panic(err)
+	}
+	return token
+}
+
+func mint(target, actor *core.Record, sessionId string, expires time.Time) string {
+	token, err := tokens.Mint(target, actor, sessionId, expires)
+	if err != nil {
+		panic(err)
+	}
+	return token
+}
+
+// clock is a controllable time source for the plugin.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testApp is a test app with the plugin registered and the fixtures in place.
+type testApp struct {
+	*tests.TestApp
+	clock *clock
+}
+
+// usersPolicy is the policy of main.go, plus a rule that lets verified
+// clients act as verified users.
+func usersPolicy() plugin.Policy {
+	return plugin.Policy{
+		Collection:       "users",
+		ImpersonatorRule: `@request.auth.collectionName = "clients" && @request.auth.verified = true && verified = true`,
+	}
+}
+
+// newTestApp returns a fresh test app with the plugin registered with cfg
+// (Policies defaults to usersPolicy; Now to a clock at the real time), the
+// policies seeded, consent granted by userId and user2Id for two hours,
+// and the fixture sessions.
+func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
+	t.Helper()
+	app, err := tests.NewTestApp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{now: time.Now()}
+	if cfg.Policies == nil {
+		cfg.Policies = []plugin.Policy{usersPolicy()}
+	}
+	if cfg.Now == nil {
+		cfg.Now = c.Now
+	}
+	if err := plugin.Register(app, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ta := &testApp{TestApp: app, clock: c}
+	ta.seedPolicies(t)
+
+	ta.grantConsent(t, "users", userId, 2*time.Hour)
+	ta.grantConsent(t, "users", user2Id, 2*time.Hour)
+	ta.addSession(t, liveSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, fixtureExpires)
+	ta.addSession(t, writeSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeWrite, fixtureExpires)
+	ended := ta.addSession(t, endedSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, fixtureExpires)
+	ended.SetEnded(time.Now(), records.EndStopped)
+	if err := app.Save(ended); err != nil {
+		t.Fatal(err)
+	}
+	ta.addSession(t, expiredSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, time.Now().Add(-time.Minute))
+	ta.addSession(t, clientSessionId, "clients", clientId, "users", user2Id, records.ModeRead, fixtureExpires)
+	return ta
+}
+
+// seedPolicies writes the configured policies as the server's start does.
+func (a *testApp) seedPolicies(t testing.TB) {
+	t.Helper()
+	// a bare router: apis.NewRouter would bind its UI routes a second time
+	e := new(core.ServeEvent)
+	e.App = a
+	e.Router = router.NewRouter[*core.RequestEvent](nil)
+	if err := a.OnServe().Trigger(e, func(*core.ServeEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a *testApp) policy(t testing.TB, collection string) *records.Policy {
+	t.Helper()
+	p, err := records.FindPolicy(a, collection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// updatePolicy changes the policy of collection with change and saves it.
+func (a *testApp) updatePolicy(t testing.TB, collection string, change func(*records.Policy)) {
+	t.Helper()
+	p := a.policy(t, collection)
+	change(p)
+	if err := a.Save(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a *testApp) grantConsent(t testing.TB, collection, id string, d time.Duration) *records.Consent {
+	t.Helper()
+	c, err := records.FindOrNewConsent(a, mustFind(a, collection, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetExpires(a.clock.Now().Add(d))
+	c.SetRevoked(false)
+	if err := a.Save(c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (a *testApp) addSession(t testing.TB, id, actorCollection, actorId, targetCollection, targetId string, mode records.Mode, expires time.Time) *records.Session {
+	t.Helper()
+	s, err := records.NewSession(a, mustFind(a, actorCollection, actorId), mustFind(a, targetCollection, targetId))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Id = id
+	s.SetMode(mode)
+	s.SetReason("fixture")
+	s.SetExpires(expires)
+	if err := a.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (a *testApp) session(t testing.TB, id string) *records.Session {
+	t.Helper()
+	s, err := records.FindSession(a, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// auditEvents returns the events of the audit entries that match where
+// (nil: all), in the order written, each as "event" or "event:code/cause".
+func (a *testApp) auditEvents(t testing.TB, where dbx.Expression) []string {
+	t.Helper()
+	if where == nil {
+		where = dbx.NewExp("1=1")
+	}
+	var entries []*core.Record
+	err := a.RecordQuery(records.AuditCollection).AndWhere(where).OrderBy("rowid").All(&entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, e := range entries {
+		event := e.GetString("event")
+		data := map[string]any{}
+		_ = e.UnmarshalJSONField("data", &data)
+		for _, key := range []string{"code", "cause"} {
+			if v, ok := data[key].(string); ok {
+				event += ":" + v
+			}
+		}
+		events = append(events, event)
+	}
+	return events
+}
+
+// expectAudit fails t unless the audit entries are exactly want.
+func (a *testApp) expectAudit(t testing.TB, want ...string) {
+	t.Helper()
+	got := a.auditEvents(t, nil)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("audit entries:\n got %v\nwant %v", got, want)
+	}
+}
+
+// expectEnded fails t unless session id has ended with cause.
+func (a *testApp) expectEnded(t testing.TB, id string, cause records.EndCause) {
+	t.Helper()
+	s := a.session(t, id)
+	if !s.IsEnded() || s.EndCause() != cause {
+		t.Errorf("session %s: ended=%v cause=%q, want ended with %q", id, s.IsEnded(), s.EndCause(), cause)
+	}
+}
+
+// expectLive fails t unless session id is live.
+func (a *testApp) expectLive(t testing.TB, id string) {
+	t.Helper()
+	if s := a.session(t, id); s.IsEnded() {
+		t.Errorf("session %s ended (%s), want live", id, s.EndCause())
+	}
+}
+
+// wrap gives the helpers of testApp to an app made by newTestApp.
+func wrap(app *tests.TestApp) *testApp { return &testApp{TestApp: app} }
+
+// factory returns an ApiScenario app factory for newTestApp(cfg) that runs
+// setup on the app first and hands the app to check afterwards.
+func factory(cfg plugin.Config, setup func(testing.TB, *testApp)) func(testing.TB) *tests.TestApp {
+	return func(t testing.TB) *tests.TestApp {
+		app := newTestApp(t, cfg)
+		if setup != nil {
+			setup(t, app)
+		}
+		return app.TestApp
+	}
+}

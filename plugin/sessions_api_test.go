@@ -1,0 +1,721 @@
+package plugin_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/security"
+
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/tokens"
+)
+
+// jsonBody returns v as a JSON request body.
+func jsonBody(v any) io.Reader {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return strings.NewReader(string(b))
+}
+
+// startBody is a valid start of a session acting as user id.
+func startBody(collection, id string, extra map[string]any) io.Reader {
+	body := map[string]any{"collection": collection, "record": id, "reason": "ticket 42"}
+	for k, v := range extra {
+		if v == nil {
+			delete(body, k)
+		} else {
+			body[k] = v
+		}
+	}
+	return jsonBody(body)
+}
+
+// startResponse is the body of a successful start.
+type startResponse struct {
+	Token   string         `json:"token"`
+	Record  map[string]any `json:"record"`
+	Session map[string]any `json:"session"`
+}
+
+func readStart(t testing.TB, res *http.Response) startResponse {
+	t.Helper()
+	var out startResponse
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// expectStarted checks a successful start: the session row, its audit
+// entry, and a token that PocketBase accepts as the target's, with the act
+// and sid claims and an exp equal to the session's expiry.
+func expectStarted(t testing.TB, app *tests.TestApp, res *http.Response, actorId, targetId string, mode records.Mode, length time.Duration) {
+	t.Helper()
+	out := readStart(t, res)
+	s := wrap(app).session(t, out.Session["id"].(string))
+	if s.Actor() != actorId || s.Target() != targetId || s.Mode() != mode || s.IsEnded() {
+		t.Errorf("session actor=%s target=%s mode=%s ended=%v", s.Actor(), s.Target(), s.Mode(), s.IsEnded())
+	}
+	if got := time.Until(s.Expires()); got > length || got < length-time.Minute {
+		t.Errorf("session runs %v, want about %v", got, length)
+	}
+	claims, ok, err := tokens.Peek(out.Token)
+	if !ok || err != nil {
+		t.Fatalf("not an impersonation token: %v", err)
+	}
+	if claims.Session != s.Id || claims.Actor.Sub != actorId || claims.Target != targetId || claims.Refreshable {
+		t.Errorf("claims %+v do not match session %s", claims, s.Id)
+	}
+	if !claims.Expires.Equal(s.Expires()) {
+		t.Errorf("token exp %v, session expires %v", claims.Expires, s.Expires())
+	}
+	target, err := app.FindAuthRecordByToken(out.Token, core.TokenTypeAuth)
+	if err != nil || target.Id != targetId {
+		t.Errorf("PocketBase does not accept the token as the target's: %v", err)
+	}
+	started := wrap(app).auditEvents(t, dbx.HashExp{"event": "session.started", "session": s.Id})
+	if len(started) != 1 {
+		t.Errorf("session.started entries for the session: %v", started)
+	}
+}
+
+// expectDenied returns an AfterTestFunc that checks the audit holds exactly
+// the given events (e.g. "session.denied:consent_required") and no session
+// was started.
+func expectDenied(events ...string) func(testing.TB, *tests.TestApp, *http.Response) {
+	return func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+		wrap(app).expectAudit(t, events...)
+		live, _ := records.FindLiveSessions(app, "id not in ({:a}, {:b}, {:c}, {:d})", dbx.Params{
+			"a": liveSessionId, "b": writeSessionId, "c": expiredSessionId, "d": clientSessionId,
+		})
+		if len(live) != 0 {
+			t.Errorf("a refused start left %d sessions", len(live))
+		}
+	}
+}
+
+const sessionsURL = "/api/impersonation/sessions"
+
+func TestSessionStart(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	notAllowed := []string{`"status":403`, `"message":"You are not allowed to impersonate this record."`}
+	secrets := []string{`"tokenKey"`, `"password"`}
+
+	badInput := func(name string, extra map[string]any, field string) tests.ApiScenario {
+		return tests.ApiScenario{
+			Name:            "400 " + name,
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, extra),
+			Headers:         superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"data":{"` + field + `":{"code":"validation_`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:invalid_input"),
+		}
+	}
+
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "401 guest",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			ExpectedStatus:  401,
+			ExpectedContent: []string{`"status":401`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied(),
+		},
+		{
+			Name:               "superuser starts a read session by default, capped at the policy's 60 minutes",
+			Method:             http.MethodPost,
+			URL:                sessionsURL,
+			Body:               startBody("users", userId, map[string]any{"reason": "  ticket 42  "}),
+			Headers:            superuser,
+			ExpectedStatus:     200,
+			ExpectedContent:    []string{`"token":"`, `"email":"test@example.com"`, `"mode":"read"`, `"reason":"ticket 42"`},
+			NotExpectedContent: secrets,
+			TestAppFactory:     factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, userId, records.ModeRead, time.Hour)
+			},
+		},
+		{
+			Name:            "minutes asked for",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"minutes": 15, "mode": "write"}),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, userId, records.ModeWrite, 15*time.Minute)
+			},
+		},
+		{
+			Name:            "minutes over the policy maximum are capped",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"minutes": 100000}),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, userId, records.ModeRead, time.Hour)
+			},
+		},
+		{
+			Name:            "capped by the consent's expiry",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"minutes": 60}),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				app.grantConsent(t, "users", userId, 10*time.Minute)
+			}),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, userId, records.ModeRead, 10*time.Minute)
+			},
+		},
+		{
+			Name:            "a policy that allows only write defaults to write",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Modes: []records.Mode{records.ModeWrite}}}}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, userId, records.ModeWrite, time.Hour)
+			},
+		},
+		{
+			Name:            "a verified client may act as a verified user under the rule",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user2Id, nil),
+			Headers:         map[string]string{"Authorization": clientToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, clientId, user2Id, records.ModeRead, time.Hour)
+			},
+		},
+		{
+			Name:            "collection by id",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("_pb_users_auth_", userId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, userId, records.ModeRead, time.Hour)
+			},
+		},
+		{
+			Name:            "no reason where the policy makes it optional",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"reason": nil}),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", ReasonOptional: true}}}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, userId, records.ModeRead, time.Hour)
+			},
+		},
+		{
+			Name:            "no consent needed where the policy says none",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user3Id, nil),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Consent: records.ConsentNone}}}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectStarted(t, app, res, superuserId, user3Id, records.ModeRead, time.Hour)
+			},
+		},
+
+		badInput("no collection", map[string]any{"collection": ""}, "collection"),
+		badInput("no record", map[string]any{"record": nil}, "record"),
+		badInput("no reason", map[string]any{"reason": nil}, "reason"),
+		badInput("a blank reason", map[string]any{"reason": "   \t "}, "reason"),
+		badInput("a reason too short", map[string]any{"reason": "ab"}, "reason"),
+		badInput("a reason too long", map[string]any{"reason": strings.Repeat("x", 501)}, "reason"),
+		badInput("zero minutes", map[string]any{"minutes": 0}, "minutes"),
+		badInput("negative minutes", map[string]any{"minutes": -5}, "minutes"),
+		badInput("fractional minutes", map[string]any{"minutes": 1.5}, "minutes"),
+		badInput("minutes as a string", map[string]any{"minutes": "10"}, "minutes"),
+		badInput("an unknown mode", map[string]any{"mode": "admin"}, "mode"),
+		{
+			Name:            "400 malformed JSON",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            strings.NewReader(`{"collection":`),
+			Headers:         superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"status":400`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:invalid_input"),
+		},
+
+		// one answer for every refusal that must not reveal the target
+		{
+			Name:            "403 unknown record",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", "missingrecord00", nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:target_not_found"),
+		},
+		{
+			Name:            "403 unknown collection",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("nosuchcollection", userId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:no_policy"),
+		},
+		{
+			Name:            "403 a collection with no policy",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("clients", clientId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:no_policy"),
+		},
+		{
+			Name:            "403 a superuser target",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody(core.CollectionNameSuperusers, "sbmbsdb40jyxf7h", nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:no_policy"),
+		},
+		{
+			Name:            "403 a disabled policy",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Disabled: true}}}, nil),
+			AfterTestFunc:   expectDenied("session.denied:policy_disabled"),
+		},
+		{
+			Name:            "403 an unverified client fails the rule",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user2Id, nil),
+			Headers:         map[string]string{"Authorization": client2Token},
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:rule_failed"),
+		},
+		{
+			Name:            "403 the rule refuses an unverified target, alike to an unknown one",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         map[string]string{"Authorization": clientToken},
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:rule_failed"),
+		},
+		{
+			Name:            "403 a user who is not staff, under the default superusers-only rule",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user2Id, nil),
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users"}}}, nil),
+			AfterTestFunc:   expectDenied("session.denied:rule_failed"),
+		},
+		{
+			Name:            "403 self-impersonation, even where the rule lets every user in",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", ImpersonatorRule: `@request.auth.id != ""`}}}, nil),
+			AfterTestFunc:   expectDenied("session.denied:self_impersonation"),
+		},
+		{
+			Name:            "403 no consent",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user3Id, nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:consent_required"),
+		},
+		{
+			Name:            "403 consent revoked",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				c := app.grantConsent(t, "users", userId, time.Hour)
+				c.SetRevoked(true)
+				if err := app.Save(c); err != nil {
+					t.Fatal(err)
+				}
+			}),
+			AfterTestFunc: expectDenied("session.denied:consent_required"),
+		},
+		{
+			Name:            "403 consent expired",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				app.clock.Advance(2 * time.Hour)
+			}),
+			AfterTestFunc: expectDenied("session.denied:consent_required"),
+		},
+		{
+			Name:            "403 a mode the policy does not allow",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"mode": "write"}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"message":"The policy does not allow sessions in this mode."`},
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Modes: []records.Mode{records.ModeRead}}}}, nil),
+			AfterTestFunc:   expectDenied("session.denied:mode_not_allowed"),
+		},
+		{
+			Name:            "403 chaining: an impersonation token cannot start a session",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user2Id, nil),
+			Headers:         map[string]string{"Authorization": liveToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"message":"An impersonation session cannot start another one."`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectDenied("session.denied:chaining")(t, app, res)
+				// the entry names the real actor, not the user the token stands for
+				denied := wrap(app).auditEvents(t, dbx.HashExp{"actor": superuserId, "actorCollection": "pbc_3142635823"})
+				if len(denied) != 1 {
+					t.Errorf("the chaining refusal does not name the real actor: %v", denied)
+				}
+			},
+		},
+		{
+			Name:            "429 after the policy's attempts, whatever their outcome, superusers included",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         superuser,
+			ExpectedStatus:  429,
+			ExpectedContent: []string{`"status":429`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			BeforeTestFunc: func(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
+				// 3 refused and 2 started: the 6th attempt in the minute is one too many
+				for _, body := range []string{
+					`{"collection":`,
+					`{"collection":"users","record":"` + user3Id + `","reason":"ticket 42"}`,
+					`{"collection":"users","record":"missingrecord00","reason":"ticket 42"}`,
+					`{"collection":"users","record":"` + userId + `","reason":"ticket 42"}`,
+					`{"collection":"users","record":"` + userId + `","reason":"ticket 42"}`,
+				} {
+					serve(t, e, http.MethodPost, sessionsURL, body, superuserToken)
+				}
+			},
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				wrap(app).expectAudit(t,
+					"session.denied:invalid_input", "session.denied:consent_required", "session.denied:target_not_found",
+					"session.started", "session.started", "session.denied:rate_limited")
+			},
+		},
+		{
+			Name:            "the attempt limit is per actor",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user2Id, nil),
+			Headers:         map[string]string{"Authorization": clientToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"token":"`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			BeforeTestFunc: func(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
+				for range 5 {
+					serve(t, e, http.MethodPost, sessionsURL, `{"collection":"users","record":"`+user3Id+`","reason":"ticket 42"}`, superuserToken)
+				}
+			},
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// serve sends one request through the scenario's router, for the requests a
+// scenario needs before its own.
+func serve(t testing.TB, e *core.ServeEvent, method, url, body, token string) *httptest.ResponseRecorder {
+	t.Helper()
+	mux, err := e.Router.BuildMux()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestSessionEnd(t *testing.T) {
+	endURL := func(id string) string { return sessionsURL + "/" + id + "/end" }
+	endedBy := func(id string, cause records.EndCause) func(testing.TB, *tests.TestApp, *http.Response) {
+		return func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+			wrap(app).expectEnded(t, id, cause)
+			wrap(app).expectAudit(t, "session.ended:"+string(cause))
+		}
+	}
+	stillLive := func(id string) func(testing.TB, *tests.TestApp, *http.Response) {
+		return func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+			wrap(app).expectLive(t, id)
+			wrap(app).expectAudit(t)
+		}
+	}
+	notFound := []string{`"status":404`}
+
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "401 guest",
+			Method:          http.MethodPost,
+			URL:             endURL(liveSessionId),
+			ExpectedStatus:  401,
+			ExpectedContent: []string{`"status":401`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   stillLive(liveSessionId),
+		},
+		{
+			Name:           "a superuser",
+			Method:         http.MethodPost,
+			URL:            endURL(clientSessionId),
+			Headers:        map[string]string{"Authorization": superuserToken},
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc:  endedBy(clientSessionId, records.EndStopped),
+		},
+		{
+			Name:           "its actor",
+			Method:         http.MethodPost,
+			URL:            endURL(clientSessionId),
+			Headers:        map[string]string{"Authorization": clientToken},
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc:  endedBy(clientSessionId, records.EndStopped),
+		},
+		{
+			Name:           "its target, with their own login",
+			Method:         http.MethodPost,
+			URL:            endURL(clientSessionId),
+			Headers:        map[string]string{"Authorization": user2Token},
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc:  endedBy(clientSessionId, records.EndStopped),
+		},
+		{
+			Name:           "its own impersonation token",
+			Method:         http.MethodPost,
+			URL:            endURL(liveSessionId),
+			Headers:        map[string]string{"Authorization": liveToken},
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc:  endedBy(liveSessionId, records.EndStopped),
+		},
+		{
+			Name:           "an ended session ends once",
+			Method:         http.MethodPost,
+			URL:            endURL(endedSessionId),
+			Headers:        map[string]string{"Authorization": superuserToken},
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				wrap(app).expectEnded(t, endedSessionId, records.EndStopped)
+				wrap(app).expectAudit(t)
+			},
+		},
+		{
+			Name:            "404 unknown session",
+			Method:          http.MethodPost,
+			URL:             endURL("missingsession0"),
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  404,
+			ExpectedContent: notFound,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "404 another user, alike to an unknown session",
+			Method:          http.MethodPost,
+			URL:             endURL(clientSessionId),
+			Headers:         map[string]string{"Authorization": user3Token},
+			ExpectedStatus:  404,
+			ExpectedContent: notFound,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   stillLive(clientSessionId),
+		},
+		{
+			Name:            "404 another staff member",
+			Method:          http.MethodPost,
+			URL:             endURL(clientSessionId),
+			Headers:         map[string]string{"Authorization": client2Token},
+			ExpectedStatus:  404,
+			ExpectedContent: notFound,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   stillLive(clientSessionId),
+		},
+		{
+			Name:            "404 the token of another session on the same target",
+			Method:          http.MethodPost,
+			URL:             endURL(liveSessionId),
+			Headers:         map[string]string{"Authorization": writeToken},
+			ExpectedStatus:  404,
+			ExpectedContent: notFound,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   stillLive(liveSessionId),
+		},
+		{
+			Name:            "never by GET",
+			Method:          http.MethodGet,
+			URL:             endURL(liveSessionId),
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  404,
+			ExpectedContent: notFound,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   stillLive(liveSessionId),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+func TestCurrent(t *testing.T) {
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "guest",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/current",
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`{"impersonating":false}`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "the user's own login",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/current",
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`{"impersonating":false}`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:           "a superuser's session",
+			Method:         http.MethodGet,
+			URL:            "/api/impersonation/current",
+			Headers:        map[string]string{"Authorization": liveToken},
+			ExpectedStatus: 200,
+			ExpectedContent: []string{
+				`"impersonating":true`,
+				`"actor":{"id":"` + superuserId + `","collectionId":"pbc_3142635823","collectionName":"_superusers","email":"test@example.com"}`,
+				`"session":{`, `"id":"` + liveSessionId + `"`, `"mode":"read"`, `"expires":"20`,
+			},
+			TestAppFactory: factory(plugin.Config{}, nil),
+		},
+		{
+			Name:           "a client's session names the actor",
+			Method:         http.MethodGet,
+			URL:            "/api/impersonation/current",
+			Headers:        map[string]string{"Authorization": clientImpersonationToken},
+			ExpectedStatus: 200,
+			ExpectedContent: []string{
+				`"impersonating":true`, `"collectionName":"clients"`, `"id":"` + clientId + `"`, `"name":""`,
+			},
+			TestAppFactory: factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "an ended session's token",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/current",
+			Headers:         map[string]string{"Authorization": endedToken},
+			ExpectedStatus:  401,
+			ExpectedContent: []string{`"message":"The impersonation session has ended."`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// resign returns token with its claims changed by change and signed with
+// key: a forgery by someone who holds (or does not hold) the right key.
+func resign(t testing.TB, token, key string, change func(map[string]any)) string {
+	t.Helper()
+	claims, err := security.ParseUnverifiedJWT(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(claims)
+	forged, err := security.NewJWT(claims, key, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forged
+}

@@ -36,6 +36,12 @@ const (
 	clientSessionId  = "sessclient00001" // client acting as user2Id
 )
 
+// usersPolicyId is the id the seeded policy of users gets in newTestApp.
+const usersPolicyId = "policyusers0001"
+
+// consentId is the id of the consent record grantConsent makes for user id.
+func consentId(id string) string { return "consent" + id[:8] }
+
 // sessionLength is how long the fixture sessions run from the test's start.
 const sessionLength = 30 * time.Minute
 
@@ -164,6 +170,10 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	}
 	ta := &testApp{TestApp: app, clock: c}
 	ta.seedPolicies(t)
+	if _, err := app.DB().NewQuery("UPDATE impersonation_policies SET id = {:id} WHERE collection = 'users'").
+		Bind(dbx.Params{"id": usersPolicyId}).Execute(); err != nil {
+		t.Fatal(err)
+	}
 
 	ta.grantConsent(t, "users", userId, 2*time.Hour)
 	ta.grantConsent(t, "users", user2Id, 2*time.Hour)
@@ -215,6 +225,9 @@ func (a *testApp) grantConsent(t testing.TB, collection, id string, d time.Durat
 	c, err := records.FindOrNewConsent(a, mustFind(a, collection, id))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.IsNew() {
+		c.Id = consentId(id)
 	}
 	c.SetExpires(a.clock.Now().Add(d))
 	c.SetRevoked(false)

@@ -507,14 +507,19 @@ func serve(t testing.TB, e *core.ServeEvent, method, url, body, token string) *h
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, request(method, url, body, token))
+	return rec
+}
+
+// request returns a JSON request, with token as its Authorization if any.
+func request(method, url, body, token string) *http.Request {
 	req := httptest.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", token)
 	}
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, req)
-	return rec
+	return req
 }
 
 func TestSessionEnd(t *testing.T) {

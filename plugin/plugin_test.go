@@ -1,0 +1,195 @@
+package plugin_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+)
+
+// TestRegisterOnAFreshApp proves the plugin is importable by any app: it
+// registers on a plain test app, which then has the collections, and writes
+// its policies when the server starts.
+func TestRegisterOnAFreshApp(t *testing.T) {
+	app, err := tests.NewTestApp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Cleanup()
+
+	for _, name := range records.Names {
+		if _, err := app.FindCollectionByNameOrId(name); err != nil {
+			t.Fatalf("collection %s is missing: %v", name, err)
+		}
+	}
+	plugin.MustRegister(app, plugin.Config{Policies: []plugin.Policy{{Collection: "users"}}})
+	if _, err := records.FindPolicy(app, "users"); err == nil {
+		t.Fatal("the policy was written before the server started")
+	}
+
+	e := &core.ServeEvent{App: app, Router: router.NewRouter[*core.RequestEvent](nil)}
+	if err := app.OnServe().Trigger(e, func(*core.ServeEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	p, err := records.FindPolicy(app, "users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the defaults of main.go's policy, as the core issue states them
+	if !p.Enabled() || p.ImpersonatorRule() != "" || p.Consent() != records.ConsentRequired || !p.ReasonRequired() ||
+		p.MaxMinutes() != 60 || !slices.Equal(p.Modes(), []records.Mode{records.ModeRead, records.ModeWrite}) ||
+		p.DefaultMode() != records.ModeRead || p.AttemptsPerMinute() != 5 || p.ConsentMaxHours() != 168 {
+		t.Errorf("seeded policy: %v", p.PublicExport())
+	}
+
+	// a policy edited in the dashboard is not overwritten at the next start
+	p.SetMaxMinutes(15)
+	if err := app.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.OnServe().Trigger(e, func(*core.ServeEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := records.FindPolicy(app, "users"); p.MaxMinutes() != 15 {
+		t.Errorf("the seed overwrote the edited policy: maxMinutes %d", p.MaxMinutes())
+	}
+}
+
+func TestRegisterRefusesBadConfig(t *testing.T) {
+	cases := map[string]plugin.Config{
+		"a policy with no collection":       {Policies: []plugin.Policy{{}}},
+		"a reason maximum over 1000":        {ReasonMaxLength: 1001},
+		"a reason minimum over the maximum": {ReasonMinLength: 50, ReasonMaxLength: 10},
+	}
+	for name, cfg := range cases {
+		t.Run(name, func(t *testing.T) {
+			app, err := tests.NewTestApp()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Cleanup()
+			if err := plugin.Register(app, cfg); err == nil {
+				t.Error("Register accepted the config")
+			}
+		})
+	}
+}
+
+func TestSeedRefusesAnInvalidPolicy(t *testing.T) {
+	for name, pol := range map[string]plugin.Policy{
+		"unknown collection": {Collection: "nosuch"},
+		"superusers":         {Collection: core.CollectionNameSuperusers},
+		"invalid rule":       {Collection: "users", ImpersonatorRule: "nosuchfield ="},
+	} {
+		t.Run(name, func(t *testing.T) {
+			app, err := tests.NewTestApp()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Cleanup()
+			plugin.MustRegister(app, plugin.Config{Policies: []plugin.Policy{pol}})
+			e := &core.ServeEvent{App: app, Router: router.NewRouter[*core.RequestEvent](nil)}
+			if err := app.OnServe().Trigger(e, func(*core.ServeEvent) error { return nil }); err == nil {
+				t.Error("the server started with an invalid policy")
+			}
+		})
+	}
+}
+
+// TestExpireSessionsJob runs the scheduled job that ends sessions whose time
+// is up, so the dashboard does not show them live.
+func TestExpireSessionsJob(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+
+	var run func()
+	for _, j := range app.Cron().Jobs() {
+		if j.Id() == hooks.ExpireSessionsJobId {
+			run = j.Run
+		}
+	}
+	if run == nil {
+		t.Fatal("no expiry job")
+	}
+
+	run()
+	app.expectEnded(t, expiredSessionId, records.EndExpired)
+	app.expectLive(t, liveSessionId)
+
+	app.clock.Advance(sessionLength + time.Second)
+	run()
+	for _, id := range []string{liveSessionId, writeSessionId, clientSessionId} {
+		app.expectEnded(t, id, records.EndExpired)
+	}
+	app.expectAudit(t, "session.ended:expired", "session.ended:expired", "session.ended:expired", "session.ended:expired")
+}
+
+// TestConcurrentStartsRaceTheAttemptLimit fires more concurrent starts than
+// the limit allows: exactly the limit gets past it, and every attempt is
+// audited.
+func TestConcurrentStartsRaceTheAttemptLimit(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	mux := serveMux(t, app.TestApp)
+
+	const attempts, limit = 20, 5
+	var wg sync.WaitGroup
+	var started, limited, other atomic.Int32
+	for range attempts {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, request(http.MethodPost, sessionsURL, `{"collection":"users","record":"`+userId+`","reason":"ticket 42"}`, superuserToken))
+			switch rec.Code {
+			case 200:
+				started.Add(1)
+			case 429:
+				limited.Add(1)
+			default:
+				other.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if started.Load() != limit || limited.Load() != attempts-limit || other.Load() != 0 {
+		t.Errorf("started %d, limited %d, other %d; want %d, %d, 0", started.Load(), limited.Load(), other.Load(), limit, attempts-limit)
+	}
+	events := strings.Join(app.auditEvents(t, nil), ",")
+	if n := strings.Count(events, "session.started"); n != limit {
+		t.Errorf("session.started entries: %d", n)
+	}
+	if n := strings.Count(events, "session.denied:rate_limited"); n != attempts-limit {
+		t.Errorf("rate_limited entries: %d", n)
+	}
+}
+
+// serveMux returns the app's full HTTP handler, as `serve` builds it.
+func serveMux(t testing.TB, app *tests.TestApp) http.Handler {
+	t.Helper()
+	r, err := apis.NewRouter(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mux http.Handler
+	e := &core.ServeEvent{App: app, Router: r}
+	err = app.OnServe().Trigger(e, func(e *core.ServeEvent) error {
+		mux, err = e.Router.BuildMux()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mux
+}

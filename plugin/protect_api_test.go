@@ -1,0 +1,274 @@
+package plugin_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+)
+
+// auditEntryId is the id of the audit entry withAuditEntry writes.
+const auditEntryId = "auditentry00001"
+
+// withAuditEntry adds one session.started entry about userId.
+func withAuditEntry(t testing.TB, app *testApp) {
+	entry, err := records.NewAuditEntry(app, audit.SessionStarted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry.Id = auditEntryId
+	entry.Set("target", userId)
+	entry.Set("targetCollection", "_pb_users_auth_")
+	entry.Set("session", liveSessionId)
+	if err := app.Save(entry); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unchangedAudit checks the audit entry of withAuditEntry is still there,
+// as written, and alone.
+func unchangedAudit(t testing.TB, app *tests.TestApp, _ *http.Response) {
+	all, err := app.FindAllRecords(records.AuditCollection)
+	if err != nil || len(all) != 1 || all[0].Id != auditEntryId || all[0].GetString("event") != audit.SessionStarted {
+		t.Errorf("audit changed: %v %v", all, err)
+	}
+}
+
+// TestRecordsApiCannotChangePluginRecords checks that audit entries,
+// sessions and consents change through no records API call, superusers and
+// batch requests included.
+func TestRecordsApiCannotChangePluginRecords(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	refused := []string{`"status":403`}
+	audited := factory(plugin.Config{}, withAuditEntry)
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "a superuser cannot create an audit entry",
+			Method:          http.MethodPost,
+			URL:             "/api/collections/impersonation_audit/records",
+			Body:            jsonBody(map[string]any{"event": "session.started", "target": userId}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{"append-only"},
+			TestAppFactory:  audited,
+			AfterTestFunc:   unchangedAudit,
+		},
+		{
+			Name:            "a superuser cannot edit an audit entry",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_audit/records/" + auditEntryId,
+			Body:            jsonBody(map[string]any{"event": "nothing.happened"}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: refused,
+			TestAppFactory:  audited,
+			AfterTestFunc:   unchangedAudit,
+		},
+		{
+			Name:            "a superuser cannot delete an audit entry",
+			Method:          http.MethodDelete,
+			URL:             "/api/collections/impersonation_audit/records/" + auditEntryId,
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: refused,
+			TestAppFactory:  audited,
+			AfterTestFunc:   unchangedAudit,
+		},
+		{
+			Name:            "nor through a batch request",
+			Method:          http.MethodPost,
+			URL:             "/api/batch",
+			Body:            strings.NewReader(`{"requests":[{"method":"DELETE","url":"/api/collections/impersonation_audit/records/` + auditEntryId + `"}]}`),
+			Headers:         superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				withAuditEntry(t, app)
+				settings := app.Settings()
+				settings.Batch.Enabled = true
+				settings.Batch.MaxRequests = 10
+				if err := app.Save(settings); err != nil {
+					t.Fatal(err)
+				}
+			}),
+			AfterTestFunc: unchangedAudit,
+		},
+		{
+			Name:            "a superuser cannot extend a session",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_sessions/records/" + endedSessionId,
+			Body:            jsonBody(map[string]any{"ended": "", "endCause": ""}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{"/api/impersonation routes"},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				wrap(app).expectEnded(t, endedSessionId, records.EndStopped)
+			},
+		},
+		{
+			Name:            "a superuser cannot create a session",
+			Method:          http.MethodPost,
+			URL:             "/api/collections/impersonation_sessions/records",
+			Body:            jsonBody(map[string]any{"actor": superuserId, "actorCollection": "pbc_3142635823", "target": user3Id, "targetCollection": "_pb_users_auth_", "mode": "write", "expires": "2099-01-01 00:00:00.000Z"}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: refused,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "a superuser cannot delete a session",
+			Method:          http.MethodDelete,
+			URL:             "/api/collections/impersonation_sessions/records/" + liveSessionId,
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: refused,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "a user cannot forge their consent through the records API",
+			Method:          http.MethodPost,
+			URL:             "/api/collections/impersonation_consents/records",
+			Body:            jsonBody(map[string]any{"user": user3Id, "userCollection": "_pb_users_auth_", "expires": "2099-01-01 00:00:00.000Z"}),
+			Headers:         map[string]string{"Authorization": user3Token},
+			ExpectedStatus:  403,
+			ExpectedContent: refused,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "a superuser cannot delete a consent",
+			Method:          http.MethodDelete,
+			URL:             "/api/collections/impersonation_consents/records/" + consentId(userId),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: refused,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "a user cannot extend their consent through the records API",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_consents/records/" + consentId(userId),
+			Body:            jsonBody(map[string]any{"expires": "2099-01-01 00:00:00.000Z"}),
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  403,
+			ExpectedContent: refused,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestCollectionsApiCannotRemovePluginData checks the collection-level
+// routes that would empty or drop the plugin's collections.
+func TestCollectionsApiCannotRemovePluginData(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	audited := factory(plugin.Config{}, withAuditEntry)
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "truncate the audit",
+			Method:          http.MethodDelete,
+			URL:             "/api/collections/impersonation_audit/truncate",
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   unchangedAudit,
+		},
+		{
+			Name:            "delete the audit collection",
+			Method:          http.MethodDelete,
+			URL:             "/api/collections/impersonation_audit",
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   unchangedAudit,
+		},
+		{
+			Name:            "change the audit collection's fields",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_audit",
+			Body:            jsonBody(map[string]any{"createRule": ""}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   unchangedAudit,
+		},
+		{
+			Name:            "an import that deletes the missing collections",
+			Method:          http.MethodPut,
+			URL:             "/api/collections/import",
+			Body:            jsonBody(map[string]any{"deleteMissing": true, "collections": []any{map[string]any{"name": "users"}}}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   unchangedAudit,
+		},
+		{
+			Name:           "the policies collection can be truncated by a superuser",
+			Method:         http.MethodDelete,
+			URL:            "/api/collections/clients/truncate",
+			Headers:        superuser,
+			ExpectedStatus: 204,
+			TestAppFactory: audited,
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestPolicyValidation checks that a policy is validated on save, in the
+// dashboard as anywhere.
+func TestPolicyValidation(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	patch := func(name string, body map[string]any, status int, content ...string) tests.ApiScenario {
+		return tests.ApiScenario{
+			Name:            name,
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_policies/records/" + usersPolicyId,
+			Body:            jsonBody(body),
+			Headers:         superuser,
+			ExpectedStatus:  status,
+			ExpectedContent: content,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		}
+	}
+	scenarios := []tests.ApiScenario{
+		patch("a rule that does not parse", map[string]any{"impersonatorRule": "@request.auth.id ="}, 400,
+			`"impersonatorRule":{"code":"validation_invalid_rule"`),
+		patch("a rule naming an unknown field", map[string]any{"impersonatorRule": "nosuchfield = 1"}, 400,
+			`"impersonatorRule":{"code":"validation_invalid_rule"`),
+		patch("a collection that does not exist", map[string]any{"collection": "nosuch"}, 400,
+			`"collection":{"code":"validation_not_auth_collection"`),
+		patch("a base collection", map[string]any{"collection": "demo1"}, 400,
+			`"collection":{"code":"validation_not_auth_collection"`),
+		patch("superusers", map[string]any{"collection": "_superusers"}, 400,
+			`"collection":{"code":"validation_superusers"`),
+		patch("no modes", map[string]any{"modes": []string{}}, 400, `"modes":{"code":"validation_required"`),
+		patch("zero minutes", map[string]any{"maxMinutes": 0}, 400, `"maxMinutes":{"code":"validation_required"`),
+		patch("a valid rule", map[string]any{"impersonatorRule": `@request.auth.collectionName = "clients" && verified = true`}, 200,
+			`"impersonatorRule":"@request.auth.collectionName = \"clients\" && verified = true"`),
+		{
+			Name:            "users cannot read policies",
+			Method:          http.MethodGet,
+			URL:             "/api/collections/impersonation_policies/records",
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}

@@ -2,6 +2,8 @@ module github.com/pbimpersonation/impersonation
 
 go 1.27
 
+toolchain go1.27.4
+
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/pocketbase/dbx v1.12.0

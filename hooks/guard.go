@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -46,7 +47,7 @@ func (p *plugin) guard(e *core.RequestEvent) error {
 	now := p.opts.Now()
 	if !now.Before(s.Expires()) {
 		// the session's own expiry, not the unverified token's, decides
-		if err := sessions.End(e.App, s, records.EndExpired, now, audit.ClientOf(e)); err != nil {
+		if err := sessions.End(e.App, s, records.EndExpired, now, audit.ClientOf(e, http.StatusUnauthorized)); err != nil {
 			return e.InternalServerError("", err)
 		}
 		return e.UnauthorizedError(msgSessionExpired, nil)
@@ -58,7 +59,7 @@ func (p *plugin) guard(e *core.RequestEvent) error {
 
 	current, cause, err := sessions.Recheck(e.App, s, e.Auth, now)
 	if err != nil {
-		if endErr := sessions.End(e.App, s, cause, now, audit.ClientOf(e)); endErr != nil {
+		if endErr := sessions.End(e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
 			return e.InternalServerError("", endErr)
 		}
 		return e.UnauthorizedError(msgNoLongerAllowed, nil)

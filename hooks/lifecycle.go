@@ -1,6 +1,8 @@
 package hooks
 
 import (
+	"net/http"
+
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
@@ -110,7 +112,7 @@ func (p *plugin) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 	}
 	denial := sessions.Denial{
 		Actor: e.Auth, Target: e.Record.Id, TargetCollection: e.Collection.Id,
-		Code: "builtin_route", Status: 403, Client: audit.ClientOf(e.RequestEvent),
+		Code: "builtin_route", Client: audit.ClientOf(e.RequestEvent, http.StatusForbidden),
 	}
 	if err := sessions.Deny(e.App, denial); err != nil {
 		e.App.Logger().Error("impersonation: write session.denied", "error", err)

@@ -56,17 +56,27 @@ func consentUser(e *core.RequestEvent) (*core.Record, error) {
 	return e.Auth, nil
 }
 
-// consentJSON is the answer of the consent routes.
-func consentJSON(p *records.Policy, c *records.Consent, live bool) map[string]any {
-	out := map[string]any{"active": live, "id": "", "expires": "", "revoked": false, "required": false, "maxHours": 0}
+// consentResponse is the answer of the consent routes.
+type consentResponse struct {
+	Id       string `json:"id"`
+	Active   bool   `json:"active"`
+	Expires  string `json:"expires"`
+	Revoked  bool   `json:"revoked"`
+	Required bool   `json:"required"`
+	MaxHours int    `json:"maxHours"`
+}
+
+// newConsentResponse describes consent c (nil: none) under policy p (nil: none).
+func newConsentResponse(p *records.Policy, c *records.Consent, live bool) consentResponse {
+	out := consentResponse{Active: live}
 	if p != nil {
-		out["required"] = p.Enabled() && p.Consent() == records.ConsentRequired
-		out["maxHours"] = p.ConsentMaxHours()
+		out.Required = p.Enabled() && p.Consent() == records.ConsentRequired
+		out.MaxHours = p.ConsentMaxHours()
 	}
 	if c != nil && !c.IsNew() {
-		out["id"] = c.Id
-		out["expires"] = c.GetDateTime("expires").String()
-		out["revoked"] = c.Revoked()
+		out.Id = c.Id
+		out.Expires = c.GetDateTime("expires").String()
+		out.Revoked = c.Revoked()
 	}
 	return out
 }
@@ -78,7 +88,7 @@ func (p *plugin) consentView(e *core.RequestEvent) error {
 	}
 	pol, _ := records.FindPolicy(e.App, user.Collection().Name)
 	c, _ := records.FindConsent(e.App, user)
-	return e.JSON(http.StatusOK, consentJSON(pol, c, c.LiveAt(p.opts.Now())))
+	return e.JSON(http.StatusOK, newConsentResponse(pol, c, c.LiveAt(p.opts.Now())))
 }
 
 func (p *plugin) consentGrant(e *core.RequestEvent) error {
@@ -100,11 +110,11 @@ func (p *plugin) consentGrant(e *core.RequestEvent) error {
 	if err != nil {
 		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
 	}
-	c, err := consent.Grant(e.App, user, hours, p.opts.Now(), audit.ClientOf(e))
+	c, err := consent.Grant(e.App, user, hours, p.opts.Now(), audit.ClientOf(e, http.StatusOK))
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	return e.JSON(http.StatusOK, consentJSON(pol, c, true))
+	return e.JSON(http.StatusOK, newConsentResponse(pol, c, true))
 }
 
 func (p *plugin) consentRevoke(e *core.RequestEvent) error {
@@ -112,7 +122,7 @@ func (p *plugin) consentRevoke(e *core.RequestEvent) error {
 	if err != nil {
 		return err
 	}
-	if err := consent.Revoke(e.App, user, p.opts.Now(), audit.ClientOf(e)); err != nil {
+	if err := consent.Revoke(e.App, user, p.opts.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.NoContent(http.StatusNoContent)
@@ -120,6 +130,13 @@ func (p *plugin) consentRevoke(e *core.RequestEvent) error {
 
 // ---------------------------------------------------------------------------
 // sessions
+
+// startResponse is the answer of a started session.
+type startResponse struct {
+	Token   string           `json:"token"`
+	Record  *core.Record     `json:"record"`
+	Session *records.Session `json:"session"`
+}
 
 // startBody is the body of POST /api/impersonation/sessions.
 type startBody struct {
@@ -145,7 +162,7 @@ func (p *plugin) sessionStart(e *core.RequestEvent) error {
 		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
 	}
 	now := p.opts.Now()
-	client := audit.ClientOf(e)
+	client := audit.ClientOf(e, http.StatusOK)
 	var body startBody
 	bindErr := e.BindBody(&body)
 
@@ -158,7 +175,7 @@ func (p *plugin) sessionStart(e *core.RequestEvent) error {
 		denial.Code = code
 		var routerErr *router.ApiError
 		if errors.As(apiErr, &routerErr) {
-			denial.Status = routerErr.Status
+			denial.Client.Status = routerErr.Status
 		}
 		if err := sessions.Deny(e.App, denial); err != nil {
 			e.App.Logger().Error("impersonation: write session.denied", "error", err)
@@ -207,11 +224,7 @@ func (p *plugin) sessionStart(e *core.RequestEvent) error {
 
 	target := start.Target.Clone()
 	target.IgnoreEmailVisibility(true) // the impersonator sees what the user sees
-	return e.JSON(http.StatusOK, map[string]any{
-		"token":   started.Token,
-		"record":  target,
-		"session": started.Session,
-	})
+	return e.JSON(http.StatusOK, startResponse{Token: started.Token, Record: target, Session: started.Session})
 }
 
 // startFrom validates body against the policy (nil when the collection has
@@ -282,7 +295,7 @@ func (p *plugin) sessionEnd(e *core.RequestEvent) error {
 		// one answer for "no such session" and "not yours"
 		return e.NotFoundError("", nil)
 	}
-	if err := sessions.End(e.App, s, records.EndStopped, p.opts.Now(), audit.ClientOf(e)); err != nil {
+	if err := sessions.End(e.App, s, records.EndStopped, p.opts.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.NoContent(http.StatusNoContent)
@@ -306,25 +319,45 @@ func mayEnd(e *core.RequestEvent, s *records.Session) bool {
 // ---------------------------------------------------------------------------
 // current
 
+// currentResponse is the answer of GET /api/impersonation/current.
+type currentResponse struct {
+	Impersonating bool             `json:"impersonating"`
+	Session       *records.Session `json:"session,omitzero"`
+	Actor         *actorResponse   `json:"actor,omitzero"`
+	Mode          records.Mode     `json:"mode,omitzero"`
+	Expires       string           `json:"expires,omitzero"`
+}
+
+// actorResponse names the real actor of a session. Name is there when the
+// actor's collection has a "name" field.
+type actorResponse struct {
+	Id             string  `json:"id"`
+	CollectionId   string  `json:"collectionId"`
+	CollectionName string  `json:"collectionName"`
+	Email          string  `json:"email"`
+	Name           *string `json:"name,omitzero"`
+}
+
 func (p *plugin) current(e *core.RequestEvent) error {
 	current := sessions.FromRequest(e)
 	if current == nil {
-		return e.JSON(http.StatusOK, map[string]any{"impersonating": false})
+		return e.JSON(http.StatusOK, currentResponse{})
 	}
-	actor := map[string]any{
-		"id":             current.Actor.Id,
-		"collectionId":   current.Actor.Collection().Id,
-		"collectionName": current.Actor.Collection().Name,
-		"email":          current.Actor.Email(),
+	actor := &actorResponse{
+		Id:             current.Actor.Id,
+		CollectionId:   current.Actor.Collection().Id,
+		CollectionName: current.Actor.Collection().Name,
+		Email:          current.Actor.Email(),
 	}
 	if current.Actor.Collection().Fields.GetByName("name") != nil {
-		actor["name"] = current.Actor.GetString("name")
+		name := current.Actor.GetString("name")
+		actor.Name = &name
 	}
-	return e.JSON(http.StatusOK, map[string]any{
-		"impersonating": true,
-		"session":       current.Session,
-		"actor":         actor,
-		"mode":          current.Session.Mode(),
-		"expires":       current.Session.GetDateTime("expires").String(),
+	return e.JSON(http.StatusOK, currentResponse{
+		Impersonating: true,
+		Session:       current.Session,
+		Actor:         actor,
+		Mode:          current.Session.Mode(),
+		Expires:       current.Session.GetDateTime("expires").String(),
 	})
 }

@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -84,9 +85,14 @@ func expectStarted(t testing.TB, app *tests.TestApp, res *http.Response, actorId
 	if err != nil || target.Id != targetId {
 		t.Errorf("PocketBase does not accept the token as the target's: %v", err)
 	}
-	started := wrap(app).auditEvents(t, dbx.HashExp{"event": "session.started", "session": s.Id})
-	if len(started) != 1 {
-		t.Errorf("session.started entries for the session: %v", started)
+	var entries []*core.Record
+	err = app.RecordQuery(records.AuditCollection).AndWhere(dbx.HashExp{"event": "session.started", "session": s.Id}).All(&entries)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("session.started entries for the session: %d %v", len(entries), err)
+	}
+	if e := entries[0]; e.GetInt("status") != 200 || e.GetString("method") != "POST" || e.GetString("path") != sessionsURL ||
+		e.GetString("actor") != actorId || e.GetString("target") != targetId || e.GetString("reason") != s.Reason() {
+		t.Errorf("session.started entry: %v", e.PublicExport())
 	}
 }
 
@@ -476,6 +482,13 @@ func TestSessionStart(t *testing.T) {
 				wrap(app).expectAudit(t,
 					"session.denied:invalid_input", "session.denied:consent_required", "session.denied:target_not_found",
 					"session.started", "session.started", "session.denied:rate_limited")
+				var statuses []int
+				if err := app.RecordQuery(records.AuditCollection).Select("status").OrderBy("rowid").Column(&statuses); err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(statuses) != "[400 403 403 200 200 429]" {
+					t.Errorf("audited statuses %v", statuses)
+				}
 			},
 		},
 		{

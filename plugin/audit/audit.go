@@ -21,25 +21,24 @@ const (
 	SessionEnded   = "session.ended"
 )
 
-// Client is the HTTP side of an entry: who called, and what.
+// Client is the HTTP side of an entry: who called, what, and the status
+// the request is answered with (0 outside a request).
 type Client struct {
 	IP        string
 	UserAgent string
 	Method    string
 	Path      string
+	Status    int
 }
 
-// ClientOf returns the Client of a request; a nil request (a scheduled job,
-// a hook outside a request) gives the empty Client.
-func ClientOf(e *core.RequestEvent) Client {
-	if e == nil {
-		return Client{}
-	}
+// ClientOf returns the Client of a request answered with status.
+func ClientOf(e *core.RequestEvent, status int) Client {
 	return Client{
 		IP:        e.RealIP(),
 		UserAgent: e.Request.UserAgent(),
 		Method:    e.Request.Method,
 		Path:      e.Request.URL.Path,
+		Status:    status,
 	}
 }
 
@@ -53,7 +52,6 @@ type Entry struct {
 	Session          string
 	Reason           string
 	Client           Client
-	Status           int
 	Data             map[string]any
 }
 
@@ -96,7 +94,7 @@ func Write(app core.App, e Entry) error {
 	r.Set("userAgent", cut(e.Client.UserAgent, 1000))
 	r.Set("method", cut(e.Client.Method, 20))
 	r.Set("path", cut(e.Client.Path, 3000))
-	r.Set("status", e.Status)
+	r.Set("status", e.Client.Status)
 	if e.Data != nil {
 		r.Set("data", e.Data)
 	}

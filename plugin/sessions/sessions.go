@@ -87,7 +87,6 @@ func Begin(app core.App, s Start) (*Started, error) {
 		}
 		entry := audit.ForSession(audit.SessionStarted, session)
 		entry.Client = s.Client
-		entry.Status = 200
 		entry.Data = map[string]any{"mode": string(s.Mode), "expires": session.GetDateTime("expires").String()}
 		return audit.Write(tx, entry)
 	})
@@ -108,7 +107,6 @@ type Denial struct {
 	TargetCollection string // collection id, or the name asked for when no such collection exists
 	Target           string
 	Code             string
-	Status           int
 	Reason           string
 	Client           audit.Client
 }
@@ -121,7 +119,6 @@ func Deny(app core.App, d Denial) error {
 		TargetCollection: d.TargetCollection,
 		Reason:           d.Reason,
 		Client:           d.Client,
-		Status:           d.Status,
 		Data:             map[string]any{"code": d.Code},
 	}
 	if d.Actor != nil {

@@ -24,7 +24,7 @@ const (
 // its session, so that a token dies with its session. A request with an
 // ordinary token, or none, passes untouched. An impersonation token that
 // fails any check is answered 401, never served as a guest.
-func (p *plugin) guard(e *core.RequestEvent) error {
+func (p *handlers) guard(e *core.RequestEvent) error {
 	raw := bearerToken(e.Request.Header.Get("Authorization"))
 	if raw == "" {
 		return e.Next()

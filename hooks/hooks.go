@@ -52,15 +52,15 @@ type Options struct {
 	ReasonMaxLength int
 }
 
-// plugin holds what the hooks share.
-type plugin struct {
+// handlers holds what the hooks, routes and jobs share.
+type handlers struct {
 	app  core.App
 	opts Options
 }
 
 // Bind binds every hook, route and job of the plugin to app.
 func Bind(app core.App, opts Options) {
-	p := &plugin{app: app, opts: opts}
+	p := &handlers{app: app, opts: opts}
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: RoutesId, Func: p.bindRoutes})
 

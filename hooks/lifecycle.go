@@ -14,7 +14,7 @@ import (
 
 // policyChanged re-checks the live sessions of a policy's collection after
 // the policy was changed or deleted, and ends those it no longer allows.
-func (p *plugin) policyChanged(e *core.RecordEvent) error {
+func (p *handlers) policyChanged(e *core.RecordEvent) error {
 	pol := &records.Policy{Record: e.Record}
 	names := []string{pol.Collection()}
 	if original := e.Record.Original(); original != nil {
@@ -36,7 +36,7 @@ func (p *plugin) policyChanged(e *core.RecordEvent) error {
 
 // authRecordDeleted ends the live sessions on or by a deleted auth record
 // and deletes its consent.
-func (p *plugin) authRecordDeleted(e *core.RecordEvent) error {
+func (p *handlers) authRecordDeleted(e *core.RecordEvent) error {
 	if !e.Record.Collection().IsAuth() {
 		return e.Next()
 	}
@@ -56,7 +56,7 @@ func (p *plugin) authRecordDeleted(e *core.RecordEvent) error {
 
 // authRecordUpdated ends the live sessions on an auth record whose tokenKey
 // changed (a new password, for one): their tokens no longer verify.
-func (p *plugin) authRecordUpdated(e *core.RecordEvent) error {
+func (p *handlers) authRecordUpdated(e *core.RecordEvent) error {
 	original := e.Record.Original()
 	if !e.Record.Collection().IsAuth() || original == nil || original.TokenKey() == e.Record.TokenKey() {
 		return e.Next()
@@ -71,7 +71,7 @@ func (p *plugin) authRecordUpdated(e *core.RecordEvent) error {
 
 // expireSessions ends the sessions whose time is up; the guard also ends a
 // session lazily when its token is used after expiry.
-func (p *plugin) expireSessions() {
+func (p *handlers) expireSessions() {
 	now := p.opts.Now()
 	nowDate, _ := types.ParseDateTime(now)
 	_, err := sessions.EndWhere(p.app, "expires <= {:now}", map[string]any{"now": nowDate.String()},
@@ -103,7 +103,7 @@ const builtinImpersonatePattern = "POST /api/collections/{collection}/impersonat
 // records of a collection under a policy (it would mint a plain token with
 // no session, consent or audit) and points to the plugin's route. Other
 // collections, _superusers among them, keep the built-in behaviour.
-func (p *plugin) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
+func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 	if e.AuthMethod != "" || e.Request.Pattern != builtinImpersonatePattern {
 		return e.Next()
 	}

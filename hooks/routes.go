@@ -27,7 +27,7 @@ const (
 )
 
 // bindRoutes adds the plugin's routes and middleware to the router.
-func (p *plugin) bindRoutes(e *core.ServeEvent) error {
+func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: GuardId, Priority: GuardPriority, Func: p.guard})
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ProtectTruncateId, Func: refuseTruncate})
 
@@ -81,7 +81,7 @@ func newConsentResponse(p *records.Policy, c *records.Consent, live bool) consen
 	return out
 }
 
-func (p *plugin) consentView(e *core.RequestEvent) error {
+func (p *handlers) consentView(e *core.RequestEvent) error {
 	user, err := consentUser(e)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func (p *plugin) consentView(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, newConsentResponse(pol, c, c.LiveAt(p.opts.Now())))
 }
 
-func (p *plugin) consentGrant(e *core.RequestEvent) error {
+func (p *handlers) consentGrant(e *core.RequestEvent) error {
 	user, err := consentUser(e)
 	if err != nil {
 		return err
@@ -106,8 +106,13 @@ func (p *plugin) consentGrant(e *core.RequestEvent) error {
 	if err := e.BindBody(&body); err != nil {
 		return e.BadRequestError("An error occurred while loading the submitted data.", err)
 	}
-	hours, err := consent.ValidateHours(pol, body.Hours)
-	if err != nil {
+	hours, ok := wholeNumber(body.Hours)
+	if !ok {
+		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{
+			"hours": validation.NewError("validation_not_whole_number", "Must be a whole number of hours."),
+		})
+	}
+	if err := consent.ValidateHours(pol, hours); err != nil {
 		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
 	}
 	c, err := consent.Grant(e.App, user, hours, p.opts.Now(), audit.ClientOf(e, http.StatusOK))
@@ -117,7 +122,7 @@ func (p *plugin) consentGrant(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, newConsentResponse(pol, c, true))
 }
 
-func (p *plugin) consentRevoke(e *core.RequestEvent) error {
+func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	user, err := consentUser(e)
 	if err != nil {
 		return err
@@ -157,7 +162,7 @@ const (
 	msgRateLimited     = "Too many impersonation attempts; try again in a minute."
 )
 
-func (p *plugin) sessionStart(e *core.RequestEvent) error {
+func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	if e.Auth == nil {
 		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
 	}
@@ -230,7 +235,7 @@ func (p *plugin) sessionStart(e *core.RequestEvent) error {
 // startFrom validates body against the policy (nil when the collection has
 // none; such a start is refused later, alike to an unknown target) and
 // returns the start it asks for, or the errors of its fields.
-func (p *plugin) startFrom(body startBody, pol *records.Policy) (sessions.Start, validation.Errors) {
+func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Start, validation.Errors) {
 	errs := validation.Errors{}
 	start := sessions.Start{Reason: strings.TrimSpace(body.Reason), Mode: records.ModeRead}
 
@@ -252,12 +257,11 @@ func (p *plugin) startFrom(body startBody, pol *records.Policy) (sessions.Start,
 	}
 
 	if body.Minutes != nil {
-		minutes, ok := body.Minutes.(float64)
-		if !ok || minutes != float64(int(minutes)) || minutes < 1 {
+		minutes, ok := wholeNumber(body.Minutes)
+		if !ok || minutes < 1 {
 			errs["minutes"] = validation.NewError("validation_not_whole_minutes", "Must be a whole number of minutes, at least 1.")
-		} else {
-			start.Minutes = int(min(minutes, 1e6))
 		}
+		start.Minutes = minutes
 	}
 
 	switch records.Mode(body.Mode) {
@@ -286,7 +290,7 @@ func refusalError(e *core.RequestEvent, r *policy.Refusal) error {
 	}
 }
 
-func (p *plugin) sessionEnd(e *core.RequestEvent) error {
+func (p *handlers) sessionEnd(e *core.RequestEvent) error {
 	if e.Auth == nil {
 		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
 	}
@@ -338,7 +342,7 @@ type actorResponse struct {
 	Name           *string `json:"name,omitzero"`
 }
 
-func (p *plugin) current(e *core.RequestEvent) error {
+func (p *handlers) current(e *core.RequestEvent) error {
 	current := sessions.FromRequest(e)
 	if current == nil {
 		return e.JSON(http.StatusOK, currentResponse{})
@@ -360,4 +364,14 @@ func (p *plugin) current(e *core.RequestEvent) error {
 		Mode:          current.Session.Mode(),
 		Expires:       current.Session.GetDateTime("expires").String(),
 	})
+}
+
+// wholeNumber returns v as an int when it is a JSON number with no
+// fraction, small enough to be a count of minutes or hours.
+func wholeNumber(v any) (int, bool) {
+	f, ok := v.(float64)
+	if !ok || f != float64(int64(f)) || f > 1e9 || f < -1e9 {
+		return 0, false
+	}
+	return int(f), true
 }

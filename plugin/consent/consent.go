@@ -12,27 +12,14 @@ import (
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
 )
 
-// ValidateHours returns a validation error unless hours is a whole number
-// from 1 to the policy's consentMaxHours.
-func ValidateHours(p *records.Policy, hours any) (int, error) {
-	n, ok := wholeNumber(hours)
-	if !ok {
-		return 0, validation.NewError("validation_not_whole_number", "Must be a whole number of hours.")
-	}
-	if n < 1 || n > p.ConsentMaxHours() {
-		return 0, validation.NewError("validation_out_of_range", "Must be from 1 to {{.max}} hours.").
+// ValidateHours returns a validation error unless hours is from 1 to the
+// policy's consentMaxHours.
+func ValidateHours(p *records.Policy, hours int) error {
+	if hours < 1 || hours > p.ConsentMaxHours() {
+		return validation.NewError("validation_out_of_range", "Must be from 1 to {{.max}} hours.").
 			SetParams(map[string]any{"max": p.ConsentMaxHours()})
 	}
-	return n, nil
-}
-
-// wholeNumber returns v as an int when it is a JSON number with no fraction.
-func wholeNumber(v any) (int, bool) {
-	f, ok := v.(float64)
-	if !ok || f != float64(int64(f)) || f > 1e9 || f < -1e9 {
-		return 0, false
-	}
-	return int(f), true
+	return nil
 }
 
 // Live returns the user's consent when it is in force at now, or nil.

@@ -1,30 +1,46 @@
 package hooks
 
 import (
+	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/limits"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
 	"github.com/pbimpersonation/impersonation/plugin/tokens"
 )
 
-// Messages of the guard's 401 answers.
+// SessionHeader is set by the guard on every request made while
+// impersonating, to the session's id, and removed from every other request,
+// so an app's API rules can say "not while impersonating":
+//
+//	@request.headers.x_impersonation_session = ""
+const SessionHeader = "X-Impersonation-Session"
+
+// Messages of the guard's refusals.
 const (
 	msgTokenInvalid    = "The impersonation token is invalid."
 	msgSessionEnded    = "The impersonation session has ended."
 	msgSessionExpired  = "The impersonation session has expired."
 	msgNoLongerAllowed = "The impersonation session is no longer allowed and has ended."
+	msgNeverAllowed    = "This action is never allowed while impersonating."
+	msgDenied          = "This action is not allowed while impersonating."
+	msgReadOnly        = "The impersonation session is read-only."
 )
 
 // guard checks every request that carries an impersonation token against
-// its session, so that a token dies with its session. A request with an
-// ordinary token, or none, passes untouched. An impersonation token that
-// fails any check is answered 401, never served as a guest.
+// its session, so that a token dies with its session, limits what the
+// session may do, and audits the request. A request with an ordinary token,
+// or none, passes untouched. An impersonation token that fails any check is
+// answered 401, never served as a guest.
 func (p *handlers) guard(e *core.RequestEvent) error {
+	e.Request.Header.Del(SessionHeader)
 	raw := bearerToken(e.Request.Header.Get("Authorization"))
 	if raw == "" {
 		return e.Next()
@@ -36,11 +52,16 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 	if err != nil {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
-
 	s, err := records.FindSession(e.App, claims.Session)
 	if err != nil || !claimsNameSession(claims, s) {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
+	return p.audited(e, s, func() error { return p.admit(e, s, claims) })
+}
+
+// admit decides on a request made with the token of session s and, when
+// the session may make it, runs the rest of the chain.
+func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens.Claims) error {
 	if s.IsEnded() {
 		return e.UnauthorizedError(msgSessionEnded, nil)
 	}
@@ -64,8 +85,114 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 		}
 		return e.UnauthorizedError(msgNoLongerAllowed, nil)
 	}
+
+	call, err := callOf(e)
+	if err != nil {
+		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+	}
+	if err := checkLimits(current, call); err != nil {
+		return limitError(e, err)
+	}
+
 	sessions.MarkRequest(e, current)
+	e.Request.Header.Set(SessionHeader, s.Id)
+	setLogMeta(e, current)
 	return e.Next()
+}
+
+// checkLimits checks call against the limits of the current session; a
+// policy whose route rules do not parse refuses everything.
+func checkLimits(current *sessions.Current, call limits.Call) error {
+	lim, err := limits.FromPolicy(current.Policy)
+	if err != nil {
+		return errors.Join(limits.ErrDenied, err)
+	}
+	return limits.Check(current.Session.Mode(), lim, call)
+}
+
+// limitError is the answer to a request the limits refuse.
+func limitError(e *core.RequestEvent, err error) error {
+	switch {
+	case errors.Is(err, limits.ErrNeverAllowed):
+		return e.ForbiddenError(msgNeverAllowed, nil)
+	case errors.Is(err, limits.ErrReadOnly):
+		return e.ForbiddenError(msgReadOnly, nil)
+	default:
+		return e.ForbiddenError(msgDenied, nil)
+	}
+}
+
+// callOf describes the request of e for the limits. The body is read only
+// for a write to the records of an auth collection.
+func callOf(e *core.RequestEvent) (limits.Call, error) {
+	call := limits.Call{Method: e.Request.Method, Path: e.Request.URL.Path}
+	call.AuthRecord = isAuthCollection(e.App, e.Request.PathValue("collection")) &&
+		strings.HasPrefix(e.Request.Pattern, e.Request.Method+" /api/collections/{collection}/records")
+	if call.AuthRecord && e.Request.Method != http.MethodGet && e.Request.Method != http.MethodDelete {
+		info, err := e.RequestInfo()
+		if err != nil {
+			return call, err
+		}
+		for field := range info.Body {
+			call.Fields = append(call.Fields, field)
+		}
+	}
+	return call, nil
+}
+
+func isAuthCollection(app core.App, nameOrId string) bool {
+	if nameOrId == "" {
+		return false
+	}
+	c, err := app.FindCachedCollectionByNameOrId(nameOrId)
+	return err == nil && c.IsAuth()
+}
+
+// batchRecordPath matches the path of a batch request and names its collection.
+var batchRecordPath = regexp.MustCompile(`^/api/collections/([^/?]+)/records`)
+
+// limitBatch applies the limits to each request of a batch made while
+// impersonating, and refuses one that tries to clear the session header.
+func (p *handlers) limitBatch(e *core.BatchRequestEvent) error {
+	current := sessions.FromRequest(e.RequestEvent)
+	if current == nil {
+		return e.Next()
+	}
+	for _, ir := range e.Batch {
+		for k := range ir.Headers {
+			if strings.EqualFold(k, SessionHeader) {
+				return e.ForbiddenError(msgNeverAllowed, nil)
+			}
+		}
+		path, _, _ := strings.Cut(ir.URL, "?")
+		call := limits.Call{Method: ir.Method, Path: path}
+		if m := batchRecordPath.FindStringSubmatch(path); m != nil {
+			call.AuthRecord = isAuthCollection(e.App, m[1])
+		}
+		for field := range ir.Body {
+			call.Fields = append(call.Fields, field)
+		}
+		if err := checkLimits(current, call); err != nil {
+			return limitError(e.RequestEvent, err)
+		}
+	}
+	return e.Next()
+}
+
+// setLogMeta adds the session and its actor to PocketBase's own request
+// log entry of e.
+func setLogMeta(e *core.RequestEvent, current *sessions.Current) {
+	meta, _ := e.Get(apis.RequestEventKeyLogMeta).(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["impersonation"] = map[string]any{
+		"session":         current.Session.Id,
+		"actor":           current.Session.Actor(),
+		"actorCollection": current.Session.ActorCollection(),
+		"mode":            current.Session.Mode(),
+	}
+	e.Set(apis.RequestEventKeyLogMeta, meta)
 }
 
 // claimsNameSession reports whether the token's claims name session s: the

@@ -15,7 +15,10 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pbimpersonation/impersonation/plugin/attempts"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/redact"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
 )
 
 // Handler ids.
@@ -29,6 +32,9 @@ const (
 	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
 	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
 	AuthRefreshId        = "impersonationAuthRefresh"
+	LimitBatchId         = "impersonationLimitBatch"
+	RealtimeId           = "impersonationRealtime"
+	SessionEndedId       = "impersonationSessionEnded"
 	BuiltinImpersonateId = "impersonationBuiltinImpersonate"
 	RoutesId             = "impersonationRoutes"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
@@ -50,6 +56,12 @@ type Options struct {
 	ReasonMinLength int
 	// ReasonMaxLength is the longest reason accepted.
 	ReasonMaxLength int
+	// Writer writes the audit entries of impersonated requests.
+	Writer *audit.Writer
+	// Redactor copies request data for the audit.
+	Redactor *redact.Redactor
+	// Hooks are the plugin's hook points.
+	Hooks sessions.Hooks
 }
 
 // handlers holds what the hooks, routes and jobs share.
@@ -82,6 +94,10 @@ func Bind(app core.App, opts Options) {
 
 	app.OnRecordAuthRefreshRequest().Bind(&hook.Handler[*core.RecordAuthRefreshRequestEvent]{Id: AuthRefreshId, Func: refuseRefreshable})
 	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: BuiltinImpersonateId, Func: p.builtinImpersonate})
+
+	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: LimitBatchId, Func: p.limitBatch})
+	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: RealtimeId, Func: p.markRealtimeClient})
+	app.OnRecordAfterUpdateSuccess(records.SessionsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: SessionEndedId, Func: p.sessionSaved})
 
 	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
 }

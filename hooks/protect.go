@@ -6,6 +6,7 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pbimpersonation/impersonation/plugin/limits"
 	"github.com/pbimpersonation/impersonation/plugin/policy"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 )
@@ -91,5 +92,24 @@ func validatePolicy(e *core.RecordEvent) error {
 	if err := policy.ValidateRule(e.App, c, pol.ImpersonatorRule()); err != nil {
 		return validation.Errors{"impersonatorRule": err}
 	}
+	for field, rules := range map[string]func() ([]string, error){"deniedRoutes": pol.DeniedRoutes, "allowedRoutes": pol.AllowedRoutes} {
+		if err := validateRouteRules(rules); err != nil {
+			return validation.Errors{field: validation.NewError("validation_invalid_route_rules", err.Error())}
+		}
+	}
 	return e.Next()
+}
+
+// validateRouteRules returns the first error of a policy's route rules.
+func validateRouteRules(rules func() ([]string, error)) error {
+	list, err := rules()
+	if err != nil {
+		return err
+	}
+	for _, r := range list {
+		if _, err := limits.ParseRule(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

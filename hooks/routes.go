@@ -218,13 +218,30 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	}
 	start.Policy, start.Actor, start.Now, start.Client = pol, e.Auth, now, client
 
-	started, err := sessions.Begin(e.App, start)
+	// the OnSessionStart handlers run first; they may change the start or veto it
+	var started *sessions.Started
+	var began bool
+	var beginErr error
+	event := &sessions.StartEvent{App: e.App, Request: e, Start: &start}
+	hookErr := p.opts.Hooks.Start.Trigger(event, func(se *sessions.StartEvent) error {
+		began = true
+		started, beginErr = sessions.Begin(se.App, *se.Start)
+		return beginErr
+	})
 	var refusal *policy.Refusal
-	if errors.As(err, &refusal) {
+	var apiErr *router.ApiError
+	switch {
+	case !began && errors.As(hookErr, &apiErr):
+		return deny("vetoed", apiErr)
+	case !began:
+		return deny("vetoed", e.ForbiddenError(msgNotAllowed, hookErr))
+	case errors.As(beginErr, &refusal):
 		return deny(string(refusal.Code), refusalError(e, refusal))
-	}
-	if err != nil {
-		return e.InternalServerError("", err)
+	case beginErr != nil:
+		return e.InternalServerError("", beginErr)
+	case hookErr != nil:
+		// the session has started and its token exists: answer with it
+		e.App.Logger().Error("impersonation: an OnSessionStart handler failed after the start", "error", hookErr)
 	}
 
 	target := start.Target.Clone()

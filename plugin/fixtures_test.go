@@ -165,7 +165,7 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	if cfg.Now == nil {
 		cfg.Now = c.Now
 	}
-	if err := plugin.Register(app, cfg); err != nil {
+	if _, err := plugin.Register(app, cfg); err != nil {
 		t.Fatal(err)
 	}
 	ta := &testApp{TestApp: app, clock: c}

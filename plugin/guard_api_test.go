@@ -83,7 +83,7 @@ func TestGuard(t *testing.T) {
 			TestAppFactory:  factory(plugin.Config{}, nil),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				wrap(app).expectEnded(t, expiredSessionId, records.EndExpired)
-				wrap(app).expectAudit(t, "session.ended:expired")
+				wrap(app).expectAudit(t, "session.ended:expired", "request")
 			},
 		},
 		{
@@ -189,7 +189,7 @@ func TestGuard(t *testing.T) {
 			}),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				wrap(app).expectEnded(t, liveSessionId, records.EndConsentRevoked)
-				wrap(app).expectAudit(t, "session.ended:consent_revoked")
+				wrap(app).expectAudit(t, "session.ended:consent_revoked", "request")
 			},
 		},
 		{

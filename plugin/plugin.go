@@ -38,7 +38,10 @@
 package plugin
 
 import (
+	"crypto/rand"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -47,7 +50,9 @@ import (
 	"github.com/pbimpersonation/impersonation/hooks"
 	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
 	"github.com/pbimpersonation/impersonation/plugin/attempts"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/redact"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
 )
 
@@ -72,10 +77,26 @@ type Config struct {
 	// name a collection with no policy. Zero means 5.
 	DefaultAttemptsPerMinute int
 
+	// RedactKeys are the key names whose values the audit of impersonated
+	// requests replaces with a keyed hash, matched case-insensitively as
+	// parts of a key's name ("token" matches "accessToken"). Nil means
+	// redact.DefaultNames().
+	RedactKeys []string
+
+	// AuditKey is the secret that keys the hashes of redacted values. Nil
+	// means a random key made on first start and kept in the file
+	// AuditKeyFile of the app's data directory, out of reach of the API and
+	// of anyone who has only the database.
+	AuditKey []byte
+
 	// Now returns the current time; tests set it to control the clock.
 	// Nil means time.Now.
 	Now func() time.Time
 }
+
+// AuditKeyFile is the file in the data directory that holds the generated
+// AuditKey.
+const AuditKeyFile = "impersonation_audit.key"
 
 // Policy is the first policy of one auth collection. Each field's zero value
 // is the strict choice.
@@ -125,27 +146,67 @@ func FromRequest(e *core.RequestEvent) *Impersonation { return sessions.FromRequ
 // SeedPoliciesId is the id of the OnServe handler that writes Config.Policies.
 const SeedPoliciesId = "impersonationSeedPolicies"
 
-// plugin is a registered instance of the impersonation plugin.
-type plugin struct {
+// Plugin is a registered instance of the impersonation plugin.
+type Plugin struct {
 	app    core.App
 	config Config
+	hooks  sessions.Hooks
 }
 
+// StartEvent is the event of OnSessionStart.
+type StartEvent = sessions.StartEvent
+
+// EndEvent is the event of OnSessionEnd.
+type EndEvent = sessions.EndEvent
+
+// OnSessionStart is triggered before a session starts, once its input is
+// valid and before the policy decision. A handler may change e.Start
+// (Reason, Minutes, Mode, and Data added to the session.started entry), or
+// refuse the start by returning an error without calling e.Next():
+//
+//	imp.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
+//		if e.Start.Mode == records.ModeWrite && !isOnCall(e.Start.Actor) {
+//			return e.Request.ForbiddenError("Only the on-call engineer may write.", nil)
+//		}
+//		e.Start.Data = map[string]any{"ticket": ticketOf(e.Start.Reason)}
+//		return e.Next()
+//	})
+func (p *Plugin) OnSessionStart() *hook.Hook[*StartEvent] { return p.hooks.Start }
+
+// OnSessionEnd is triggered after a session has ended, whatever ended it
+// (e.Session.EndCause() says why).
+func (p *Plugin) OnSessionEnd() *hook.Hook[*EndEvent] { return p.hooks.End }
+
 // MustRegister registers the impersonation plugin on app and panics on error.
-func MustRegister(app core.App, config Config) {
-	if err := Register(app, config); err != nil {
+func MustRegister(app core.App, config Config) *Plugin {
+	p, err := Register(app, config)
+	if err != nil {
 		panic(err)
 	}
+	return p
 }
 
 // Register fills the defaults of config and binds the plugin's routes,
 // middleware, hooks and jobs to app. The plugin's migrations are registered
 // by importing this package.
-func Register(app core.App, config Config) error {
-	p := &plugin{app: app, config: config}
+func Register(app core.App, config Config) (*Plugin, error) {
+	p := &Plugin{app: app, config: config, hooks: sessions.NewHooks()}
 	if err := p.fillDefaults(); err != nil {
-		return err
+		return nil, err
 	}
+	key, err := auditKey(app, p.config.AuditKey)
+	if err != nil {
+		return nil, err
+	}
+
+	writer := audit.NewWriter(app, auditBatchSize)
+	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{
+		Id: FlushAuditId,
+		Func: func(e *core.TerminateEvent) error {
+			writer.Close()
+			return e.Next()
+		},
+	})
 
 	hooks.Bind(app, hooks.Options{
 		Now:                      p.config.Now,
@@ -153,6 +214,9 @@ func Register(app core.App, config Config) error {
 		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
 		ReasonMinLength:          p.config.ReasonMinLength,
 		ReasonMaxLength:          p.config.ReasonMaxLength,
+		Writer:                   writer,
+		Redactor:                 redact.New(key, p.config.RedactKeys),
+		Hooks:                    p.hooks,
 	})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id: SeedPoliciesId,
@@ -163,13 +227,45 @@ func Register(app core.App, config Config) error {
 			return e.Next()
 		},
 	})
-	return nil
+	return p, nil
 }
 
-func (p *plugin) fillDefaults() error {
+// auditBatchSize is the most audit entries one group commit saves.
+const auditBatchSize = 256
+
+// FlushAuditId is the id of the OnTerminate handler that commits the audit
+// entries still queued.
+const FlushAuditId = "impersonationFlushAudit"
+
+// auditKey returns key, or the install's generated key, made on first use.
+func auditKey(app core.App, key []byte) ([]byte, error) {
+	if len(key) > 0 {
+		return key, nil
+	}
+	path := filepath.Join(app.DataDir(), AuditKeyFile)
+	if stored, err := os.ReadFile(path); err == nil && len(stored) >= 32 {
+		return stored, nil
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("impersonation: make the audit key: %w", err)
+	}
+	if err := os.MkdirAll(app.DataDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("impersonation: make the data directory: %w", err)
+	}
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("impersonation: store the audit key: %w", err)
+	}
+	return key, nil
+}
+
+func (p *Plugin) fillDefaults() error {
 	c := &p.config
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RedactKeys == nil {
+		c.RedactKeys = redact.DefaultNames()
 	}
 	c.ReasonMinLength = orDefault(c.ReasonMinLength, 3)
 	c.ReasonMaxLength = orDefault(c.ReasonMaxLength, 500)

@@ -81,7 +81,7 @@ func TestRegisterRefusesBadConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer app.Cleanup()
-			if err := plugin.Register(app, cfg); err == nil {
+			if _, err := plugin.Register(app, cfg); err == nil {
 				t.Error("Register accepted the config")
 			}
 		})

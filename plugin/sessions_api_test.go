@@ -449,9 +449,9 @@ func TestSessionStart(t *testing.T) {
 			ExpectedContent: []string{`"message":"An impersonation session cannot start another one."`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
-				expectDenied("session.denied:chaining")(t, app, res)
+				expectDenied("session.denied:chaining", "request")(t, app, res)
 				// the entry names the real actor, not the user the token stands for
-				denied := wrap(app).auditEvents(t, dbx.HashExp{"actor": superuserId, "actorCollection": "pbc_3142635823"})
+				denied := wrap(app).auditEvents(t, dbx.HashExp{"event": "session.denied", "actor": superuserId, "actorCollection": "pbc_3142635823"})
 				if len(denied) != 1 {
 					t.Errorf("the chaining refusal does not name the real actor: %v", denied)
 				}
@@ -595,7 +595,10 @@ func TestSessionEnd(t *testing.T) {
 			Headers:        map[string]string{"Authorization": liveToken},
 			ExpectedStatus: 204,
 			TestAppFactory: factory(plugin.Config{}, nil),
-			AfterTestFunc:  endedBy(liveSessionId, records.EndStopped),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				wrap(app).expectEnded(t, liveSessionId, records.EndStopped)
+				wrap(app).expectAudit(t, "session.ended:stopped", "request")
+			},
 		},
 		{
 			Name:           "an ended session ends once",
@@ -646,7 +649,10 @@ func TestSessionEnd(t *testing.T) {
 			ExpectedStatus:  404,
 			ExpectedContent: notFound,
 			TestAppFactory:  factory(plugin.Config{}, nil),
-			AfterTestFunc:   stillLive(liveSessionId),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				wrap(app).expectLive(t, liveSessionId)
+				wrap(app).expectAudit(t, "request")
+			},
 		},
 		{
 			Name:            "never by GET",

@@ -19,6 +19,8 @@ const (
 	SessionStarted = "session.started"
 	SessionDenied  = "session.denied"
 	SessionEnded   = "session.ended"
+	// Request is a request made with an impersonation token.
+	Request = "request"
 )
 
 // Client is the HTTP side of an entry: who called, what, and the status

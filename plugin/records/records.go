@@ -179,6 +179,32 @@ func (p *Policy) ConsentMaxHours() int { return p.GetInt("consentMaxHours") }
 // SetConsentMaxHours sets the longest consent a user may grant.
 func (p *Policy) SetConsentMaxHours(v int) { p.Set("consentMaxHours", v) }
 
+// DeniedRoutes returns the route rules refused while impersonating, or an
+// error when the field is not a JSON array of strings.
+func (p *Policy) DeniedRoutes() ([]string, error) { return p.routes("deniedRoutes") }
+
+// SetDeniedRoutes sets the route rules refused while impersonating.
+func (p *Policy) SetDeniedRoutes(rules []string) { p.Set("deniedRoutes", rules) }
+
+// AllowedRoutes returns the route rules a read-only session may call, or an
+// error when the field is not a JSON array of strings.
+func (p *Policy) AllowedRoutes() ([]string, error) { return p.routes("allowedRoutes") }
+
+// SetAllowedRoutes sets the route rules a read-only session may call.
+func (p *Policy) SetAllowedRoutes(rules []string) { p.Set("allowedRoutes", rules) }
+
+func (p *Policy) routes(field string) ([]string, error) {
+	raw, _ := p.GetRaw(field).(types.JSONRaw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var rules []string
+	if err := p.UnmarshalJSONField(field, &rules); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON array of strings: %w", field, err)
+	}
+	return rules, nil
+}
+
 // ---------------------------------------------------------------------------
 
 // Consent is a record of impersonation_consents: one per user, saying until

@@ -17,6 +17,7 @@ import (
 type Current struct {
 	Session *records.Session
 	Actor   *core.Record
+	Policy  *records.Policy
 }
 
 // requestKey is where a request event stores its *Current.
@@ -42,7 +43,7 @@ func Recheck(app core.App, s *records.Session, target *core.Record, now time.Tim
 	if _, err := Decide(app, p, actor, target, s.Mode(), now); err != nil {
 		return nil, endCauseOf(err), err
 	}
-	return &Current{Session: s, Actor: actor}, "", nil
+	return &Current{Session: s, Actor: actor, Policy: p}, "", nil
 }
 
 // RecheckLive runs Recheck on every live session that matches filter and

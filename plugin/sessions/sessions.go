@@ -28,6 +28,8 @@ type Start struct {
 	Reason  string
 	Minutes int
 	Client  audit.Client
+	// Data is added to the data of the session.started entry.
+	Data map[string]any
 }
 
 // Started is a session that has started, with its token.
@@ -87,7 +89,12 @@ func Begin(app core.App, s Start) (*Started, error) {
 		}
 		entry := audit.ForSession(audit.SessionStarted, session)
 		entry.Client = s.Client
-		entry.Data = map[string]any{"mode": string(s.Mode), "expires": session.GetDateTime("expires").String()}
+		entry.Data = map[string]any{}
+		for k, v := range s.Data {
+			entry.Data[k] = v
+		}
+		entry.Data["mode"] = string(s.Mode)
+		entry.Data["expires"] = session.GetDateTime("expires").String()
 		return audit.Write(tx, entry)
 	})
 	if err != nil {

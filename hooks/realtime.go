@@ -1,0 +1,58 @@
+package hooks
+
+import (
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+)
+
+// realtimeSessionKey is where a realtime client keeps the id of the
+// session whose token authorised its subscriptions.
+const realtimeSessionKey = "impersonationSession"
+
+// markRealtimeClient remembers the session of a realtime client subscribed
+// with an impersonation token, and ends the session when it expires, so the
+// client is disconnected on time even if it makes no further request.
+func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) error {
+	current := sessions.FromRequest(e.RequestEvent)
+	if current == nil {
+		return e.Next()
+	}
+	s := current.Session
+	e.Client.Set(realtimeSessionKey, s.Id)
+	time.AfterFunc(s.Expires().Sub(p.opts.Now()), func() {
+		live, err := records.FindSession(p.app, s.Id)
+		if err != nil || live.IsEnded() {
+			return
+		}
+		if err := sessions.End(p.app, live, records.EndExpired, p.opts.Now(), audit.Client{}); err != nil {
+			p.app.Logger().Error("impersonation: end an expired session", "error", err)
+		}
+	})
+	return e.Next()
+}
+
+// sessionSaved notices a session's end, whatever ended it: it disconnects
+// the realtime clients the session authorised and triggers the End hook.
+func (p *handlers) sessionSaved(e *core.RecordEvent) error {
+	s := &records.Session{Record: e.Record}
+	original := e.Record.Original()
+	if !s.IsEnded() || original == nil || !original.GetDateTime("ended").IsZero() {
+		return e.Next()
+	}
+	broker := e.App.SubscriptionsBroker()
+	for id, client := range broker.Clients() {
+		if client.Get(realtimeSessionKey) == s.Id {
+			broker.Unregister(id)
+		}
+	}
+	end := &sessions.EndEvent{App: e.App, Session: s}
+	if err := p.opts.Hooks.End.Trigger(end); err != nil {
+		e.App.Logger().Error("impersonation: an OnSessionEnd handler failed", "error", err)
+	}
+	return e.Next()
+}

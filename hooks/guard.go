@@ -52,7 +52,7 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 	if err != nil {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
-	s, err := records.FindSession(e.App, claims.Session)
+	s, err := p.opts.Cache.Session(claims.Session)
 	if err != nil || !claimsNameSession(claims, s) {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
@@ -78,7 +78,7 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
 
-	current, cause, err := sessions.Recheck(e.App, s, e.Auth, now)
+	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, e.Auth, now)
 	if err != nil {
 		if endErr := sessions.End(e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
 			return e.InternalServerError("", endErr)

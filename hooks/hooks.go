@@ -35,6 +35,7 @@ const (
 	LimitBatchId         = "impersonationLimitBatch"
 	RealtimeId           = "impersonationRealtime"
 	SessionEndedId       = "impersonationSessionEnded"
+	ForgetCachedId       = "impersonationForgetCached"
 	BuiltinImpersonateId = "impersonationBuiltinImpersonate"
 	RoutesId             = "impersonationRoutes"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
@@ -62,6 +63,8 @@ type Options struct {
 	Redactor *redact.Redactor
 	// Hooks are the plugin's hook points.
 	Hooks sessions.Hooks
+	// Cache holds the records the per-request check reads.
+	Cache *sessions.Cache
 }
 
 // handlers holds what the hooks, routes and jobs share.
@@ -98,6 +101,15 @@ func Bind(app core.App, opts Options) {
 	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: LimitBatchId, Func: p.limitBatch})
 	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: RealtimeId, Func: p.markRealtimeClient})
 	app.OnRecordAfterUpdateSuccess(records.SessionsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: SessionEndedId, Func: p.sessionSaved})
+
+	// every committed change reaches the cache of the per-request check
+	forget := func(e *core.RecordEvent) error {
+		opts.Cache.Forget(e.Record)
+		return e.Next()
+	}
+	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
+	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
+	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
 
 	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
 }

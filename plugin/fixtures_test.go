@@ -1,6 +1,9 @@
 package plugin_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"github.com/pocketbase/dbx"
 	"os"
 	"strings"
@@ -136,7 +139,8 @@ func (c *clock) Advance(d time.Duration) {
 // testApp is a test app with the plugin registered and the fixtures in place.
 type testApp struct {
 	*tests.TestApp
-	clock *clock
+	clock  *clock
+	plugin *plugin.Plugin
 }
 
 // usersPolicy is the policy of main.go, plus a rule that lets verified
@@ -165,10 +169,11 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	if cfg.Now == nil {
 		cfg.Now = c.Now
 	}
-	if _, err := plugin.Register(app, cfg); err != nil {
+	p, err := plugin.Register(app, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ta := &testApp{TestApp: app, clock: c}
+	ta := &testApp{TestApp: app, clock: c, plugin: p}
 	ta.seedPolicies(t)
 	if _, err := app.DB().NewQuery("UPDATE impersonation_policies SET id = {:id} WHERE collection = 'users'").
 		Bind(dbx.Params{"id": usersPolicyId}).Execute(); err != nil {
@@ -328,4 +333,11 @@ func factory(cfg plugin.Config, setup func(testing.TB, *testApp)) func(testing.T
 		}
 		return app.TestApp
 	}
+}
+
+// hmacHex is HMAC-SHA256(key, value) in hex.
+func hmacHex(key, value string) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte(value))
+	return hex.EncodeToString(mac.Sum(nil))
 }

@@ -9,7 +9,9 @@
 // an RFC 8693 "act" claim and its session in "sid", it cannot be refreshed,
 // and it dies the moment its session ends, expires, or the user withdraws
 // consent: a request guard checks every request made with it against the
-// same policy decision that allowed the start.
+// same policy decision that allowed the start, limits what the session may
+// do (read-only by default, account takeover never), and writes a durable,
+// redacted audit entry of the request before its response is delivered.
 //
 // The plugin adds four collections (impersonation_policies, _consents,
 // _sessions and _audit), the /api/impersonation routes, and hooks that keep
@@ -32,9 +34,17 @@
 // From any route or hook, FromRequest tells whether a request is made while
 // impersonating, and by whom:
 //
-//	if imp := plugin.FromRequest(e); imp != nil && imp.Session.Mode() == records.ModeRead {
-//		return e.ForbiddenError("Not while impersonating.", nil)
+//	if imp := plugin.FromRequest(e); imp != nil {
+//		return e.ForbiddenError("Payments cannot be made while impersonating.", nil)
 //	}
+//
+// API rules can say the same with the SessionHeader the guard sets (and
+// strips from every other request):
+//
+//	@request.headers.x_impersonation_session = ""
+//
+// OnSessionStart and OnSessionEnd of the registered Plugin veto or enrich a
+// start and observe an end.
 package plugin
 
 import (
@@ -143,6 +153,10 @@ type Impersonation = sessions.Current
 // not carry a valid impersonation token.
 func FromRequest(e *core.RequestEvent) *Impersonation { return sessions.FromRequest(e) }
 
+// SessionHeader is the request header the guard sets to the session id on
+// every impersonated request, and strips from every other request.
+const SessionHeader = hooks.SessionHeader
+
 // SeedPoliciesId is the id of the OnServe handler that writes Config.Policies.
 const SeedPoliciesId = "impersonationSeedPolicies"
 
@@ -199,24 +213,16 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		return nil, err
 	}
 
-	writer := audit.NewWriter(app, auditBatchSize)
-	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{
-		Id: FlushAuditId,
-		Func: func(e *core.TerminateEvent) error {
-			writer.Close()
-			return e.Next()
-		},
-	})
-
 	hooks.Bind(app, hooks.Options{
 		Now:                      p.config.Now,
 		Attempts:                 attempts.New(time.Minute),
 		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
 		ReasonMinLength:          p.config.ReasonMinLength,
 		ReasonMaxLength:          p.config.ReasonMaxLength,
-		Writer:                   writer,
+		Writer:                   audit.NewWriter(app, auditBatchSize),
 		Redactor:                 redact.New(key, p.config.RedactKeys),
 		Hooks:                    p.hooks,
+		Cache:                    sessions.NewCache(app),
 	})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id: SeedPoliciesId,
@@ -232,10 +238,6 @@ func Register(app core.App, config Config) (*Plugin, error) {
 
 // auditBatchSize is the most audit entries one group commit saves.
 const auditBatchSize = 256
-
-// FlushAuditId is the id of the OnTerminate handler that commits the audit
-// entries still queued.
-const FlushAuditId = "impersonationFlushAudit"
 
 // auditKey returns key, or the install's generated key, made on first use.
 func auditKey(app core.App, key []byte) ([]byte, error) {

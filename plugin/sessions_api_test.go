@@ -300,6 +300,17 @@ func TestSessionStart(t *testing.T) {
 			AfterTestFunc:   expectDenied("session.denied:target_not_found"),
 		},
 		{
+			Name:            "403 an over-long record id is refused and still audited",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", strings.Repeat("r", 300), nil),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:target_not_found"),
+		},
+		{
 			Name:            "403 unknown collection",
 			Method:          http.MethodPost,
 			URL:             sessionsURL,

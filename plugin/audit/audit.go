@@ -86,11 +86,11 @@ func Write(app core.App, e Entry) error {
 	if err != nil {
 		return err
 	}
-	r.Set("actor", e.Actor)
-	r.Set("actorCollection", e.ActorCollection)
-	r.Set("target", e.Target)
-	r.Set("targetCollection", e.TargetCollection)
-	r.Set("session", e.Session)
+	r.Set("actor", cut(e.Actor, 255))
+	r.Set("actorCollection", cut(e.ActorCollection, 255))
+	r.Set("target", cut(e.Target, 255))
+	r.Set("targetCollection", cut(e.TargetCollection, 255))
+	r.Set("session", cut(e.Session, 255))
 	r.Set("reason", cut(e.Reason, 1000))
 	r.Set("ip", cut(e.Client.IP, 255))
 	r.Set("userAgent", cut(e.Client.UserAgent, 1000))
@@ -103,8 +103,9 @@ func Write(app core.App, e Entry) error {
 	return app.Save(r)
 }
 
-// cut shortens s to at most n runes, so that an over-long header never makes
-// an audit write fail validation.
+// cut shortens s to at most n runes, so that an over-long value from a
+// client (a header, a record id in a refused start) never makes an audit
+// write fail validation.
 func cut(s string, n int) string {
 	runes := []rune(s)
 	if len(runes) <= n {

@@ -34,16 +34,18 @@ func FromRequest(e *core.RequestEvent) *Current {
 // MarkRequest stores c as the impersonation e is made under.
 func MarkRequest(e *core.RequestEvent, c *Current) { e.Set(requestKey, c) }
 
-// Recheck runs Decide again for a request made with s's token as target, as
-// it ran when s started. On a refusal it also returns the cause s must end
-// with.
-func Recheck(app core.App, s *records.Session, target *core.Record, now time.Time) (*Current, records.EndCause, error) {
-	actor, _ := app.FindRecordById(s.ActorCollection(), s.Actor())
-	p, _ := records.FindPolicy(app, target.Collection().Name)
-	if _, err := Decide(app, p, actor, target, s.Mode(), now); err != nil {
+// Recheck runs the policy decision again for a request made with s's token
+// as target, as it ran when s started, with the records read through r. On
+// a refusal it also returns the cause s must end with.
+func Recheck(app core.App, r Reader, s *records.Session, target *core.Record, now time.Time) (*Current, records.EndCause, error) {
+	req := policy.Request{Target: target, Mode: s.Mode(), Now: now}
+	req.Actor, _ = r.Record(s.ActorCollection(), s.Actor())
+	req.Policy, _ = r.Policy(target.Collection().Name)
+	req.Consent, _ = r.Consent(target)
+	if err := policy.Check(app, req); err != nil {
 		return nil, endCauseOf(err), err
 	}
-	return &Current{Session: s, Actor: actor, Policy: p}, "", nil
+	return &Current{Session: s, Actor: req.Actor, Policy: req.Policy}, "", nil
 }
 
 // RecheckLive runs Recheck on every live session that matches filter and
@@ -57,7 +59,7 @@ func RecheckLive(app core.App, filter string, params dbx.Params, now time.Time, 
 	for _, s := range live {
 		cause := records.EndTargetDeleted
 		if target, err := app.FindRecordById(s.TargetCollection(), s.Target()); err == nil {
-			_, cause, _ = Recheck(app, s, target, now)
+			_, cause, _ = Recheck(app, NewDBReader(app), s, target, now)
 		}
 		if cause == "" {
 			continue

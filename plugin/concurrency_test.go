@@ -1,0 +1,201 @@
+package plugin_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+)
+
+// TestNoRequestAfterTheEndSucceeds ends a session while requests made with
+// its token are in flight: no request that starts after the end has
+// committed is answered 200, and every 200 has its audit entry.
+func TestNoRequestAfterTheEndSucceeds(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	mux := serveMux(t, app.TestApp)
+
+	type result struct {
+		started time.Duration
+		code    int
+	}
+	base := time.Now()
+	var (
+		mu      sync.Mutex
+		results []result
+		endedAt atomic.Int64 // time since base; 0 while live
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for range 6 {
+		wg.Go(func() {
+			for !stop.Load() {
+				started := time.Since(base)
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, request(http.MethodGet, "/api/collections/users/records/"+userId, "", liveToken))
+				mu.Lock()
+				results = append(results, result{started, rec.Code})
+				mu.Unlock()
+			}
+		})
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(results) }
+	waitFor := func(n int) {
+		for i := 0; count() < n && i < 2000; i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	waitFor(60)
+	if err := sessions.End(app, app.session(t, liveSessionId), records.EndStopped, time.Now(), audit.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	endedAt.Store(int64(time.Since(base)))
+	waitFor(count() + 60)
+	stop.Store(true)
+	wg.Wait()
+
+	ended := time.Duration(endedAt.Load())
+	var before200, after, after200 int
+	for _, r := range results {
+		switch {
+		case r.started > ended:
+			after++
+			if r.code == 200 {
+				after200++
+			}
+		case r.code == 200:
+			before200++
+		}
+	}
+	if before200 == 0 || after == 0 {
+		t.Fatalf("the test did not overlap the end: %d answered before, %d started after", before200, after)
+	}
+	if after200 != 0 {
+		t.Errorf("%d of %d requests started after the end were answered 200", after200, after)
+	}
+	var audited200 int
+	err := app.RecordQuery(records.AuditCollection).Select("count(*)").
+		AndWhere(dbx.HashExp{"event": "request", "status": 200}).Row(&audited200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answered200 int
+	for _, r := range results {
+		if r.code == 200 {
+			answered200++
+		}
+	}
+	if audited200 != answered200 {
+		t.Errorf("200 answers: %d, audited 200s: %d", answered200, audited200)
+	}
+}
+
+// TestRealtimeClientIsDisconnected subscribes a realtime client with a
+// read-mode impersonation token and checks the stream closes when the
+// session ends, by the end route or by its expiry.
+func TestRealtimeClientIsDisconnected(t *testing.T) {
+	cases := []struct {
+		name  string
+		token func(app *testApp) string
+		end   func(t *testing.T, app *testApp, url string)
+	}{
+		{
+			name:  "ended by the end route",
+			token: func(*testApp) string { return liveToken },
+			end: func(t *testing.T, app *testApp, url string) {
+				res := post(t, url+"/api/impersonation/sessions/"+liveSessionId+"/end", "", superuserToken)
+				if res.StatusCode != 204 {
+					t.Fatalf("end: %d", res.StatusCode)
+				}
+			},
+		},
+		{
+			name: "ended by its expiry",
+			token: func(app *testApp) string {
+				expires := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+				app.addSession(t, "sessshort000001", core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, expires)
+				return mint(mustFind(app, "users", userId), mustFind(app, core.CollectionNameSuperusers, superuserId), "sessshort000001", expires)
+			},
+			end: func(*testing.T, *testApp, string) {},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			app := newTestApp(t, plugin.Config{})
+			defer app.Cleanup()
+			token := c.token(app)
+			srv := httptest.NewServer(serveMux(t, app.TestApp))
+			defer srv.Close()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/realtime", nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			stream := bufio.NewReader(res.Body)
+			clientId := ""
+			for clientId == "" {
+				line, err := stream.ReadString('\n')
+				if err != nil {
+					t.Fatalf("no PB_CONNECT: %v", err)
+				}
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id:"); ok {
+					clientId = v
+				}
+			}
+
+			sub := post(t, srv.URL+"/api/realtime", `{"clientId":"`+clientId+`","subscriptions":["users"]}`, token)
+			if sub.StatusCode != 204 {
+				t.Fatalf("subscribe in read mode: %d", sub.StatusCode)
+			}
+			c.end(t, app, srv.URL)
+
+			// the stream must close; the context's deadline fails the test otherwise
+			for {
+				if _, err := stream.ReadString('\n'); err != nil {
+					if ctx.Err() != nil {
+						t.Fatal("the realtime client was not disconnected")
+					}
+					break
+				}
+			}
+			var subscribed int
+			_ = app.RecordQuery(records.AuditCollection).Select("count(*)").
+				AndWhere(dbx.HashExp{"event": "request", "path": "/api/realtime", "status": 204}).
+				AndWhere(dbx.Like("data", `"subscriptions":["users"]`)).Row(&subscribed)
+			if subscribed != 1 {
+				t.Errorf("audited subscriptions: %d", subscribed)
+			}
+		})
+	}
+}
+
+func post(t *testing.T, url, body, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}

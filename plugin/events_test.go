@@ -1,0 +1,131 @@
+package plugin_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+)
+
+// registered returns an app factory that hands the plugin instance of a
+// newTestApp to bind, to bind the plugin's own hooks.
+func registered(bind func(t testing.TB, p *plugin.Plugin)) func(testing.TB) *tests.TestApp {
+	return factory(plugin.Config{}, func(t testing.TB, app *testApp) { bind(t, app.plugin) })
+}
+
+func TestOnSessionStart(t *testing.T) {
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "a handler vetoes with its own error",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"mode": "write"}),
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"message":"Only the on-call engineer may write."`},
+			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
+				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
+					if e.Start.Mode == records.ModeWrite {
+						return e.Request.ForbiddenError("Only the on-call engineer may write.", nil)
+					}
+					return e.Next()
+				})
+			}),
+			AfterTestFunc: expectDenied("session.denied:vetoed"),
+		},
+		{
+			Name:               "a handler vetoes with a plain error: the generic refusal",
+			Method:             http.MethodPost,
+			URL:                sessionsURL,
+			Body:               startBody("users", userId, nil),
+			Headers:            map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:     403,
+			ExpectedContent:    []string{`"message":"You are not allowed to impersonate this record."`},
+			NotExpectedContent: []string{"internal detail"},
+			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
+				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error { return errors.New("internal detail") })
+			}),
+			AfterTestFunc: expectDenied("session.denied:vetoed"),
+		},
+		{
+			Name:            "a handler enriches the start",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"mode": "write"}),
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"reason":"ticket 42 [checked]"`, `"mode":"read"`},
+			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
+				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
+					e.Start.Reason += " [checked]"
+					e.Start.Mode = records.ModeRead
+					e.Start.Data = map[string]any{"ticket": "42"}
+					return e.Next()
+				})
+			}),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				entry, err := app.FindFirstRecordByData(records.AuditCollection, "event", "session.started")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if data := entry.GetString("data"); !strings.Contains(data, `"ticket":"42"`) {
+					t.Errorf("session.started data: %s", data)
+				}
+			},
+		},
+		{
+			Name:            "the policy still decides after a handler changed the start",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
+				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
+					e.Start.Target = mustFind(e.App, "users", user3Id) // no consent
+					return e.Next()
+				})
+			}),
+			AfterTestFunc: expectDenied("session.denied:consent_required"),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+func TestOnSessionEnd(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	var ended []string
+	app.plugin.OnSessionEnd().BindFunc(func(e *plugin.EndEvent) error {
+		ended = append(ended, e.Session.Id+":"+string(e.Session.EndCause()))
+		return e.Next()
+	})
+
+	// ends by any path reach the hook, once each: a policy change...
+	app.updatePolicy(t, "users", func(p *records.Policy) { p.SetModes([]records.Mode{records.ModeRead}) })
+	// ...a deleted actor, and the end route's function
+	if err := app.Delete(mustFind(app, "clients", clientId)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sessions.End(app, app.session(t, liveSessionId), records.EndStopped, app.clock.Now(), audit.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		writeSessionId + ":policy_changed",
+		clientSessionId + ":actor_deleted",
+		liveSessionId + ":stopped",
+	}
+	if strings.Join(ended, ",") != strings.Join(want, ",") {
+		t.Errorf("ended:\n got %v\nwant %v", ended, want)
+	}
+}

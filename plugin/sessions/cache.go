@@ -73,11 +73,12 @@ func recordKey(collectionId, id string) string      { return "record/" + collect
 func policyKey(collectionName string) string        { return "policy/" + collectionName }
 func consentKey(collectionId, userId string) string { return "consent/" + collectionId + "/" + userId }
 
-// Session returns the session with the given id.
+// Session returns the session with the given id. A missing session is not
+// remembered: the id comes from a token not yet verified, and remembering
+// every id a client makes up would let it fill the memory.
 func (c *Cache) Session(id string) (*records.Session, error) {
 	v, err := c.get(sessionKey(id), func() (any, error) {
-		s, err := records.FindSession(c.app, id)
-		return s, notFound(err)
+		return records.FindSession(c.app, id)
 	})
 	s, _ := v.(*records.Session)
 	return s, err

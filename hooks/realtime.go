@@ -23,8 +23,11 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 		return e.Next()
 	}
 	s := current.Session
+	if e.Client.Get(realtimeSessionKey) == s.Id {
+		return e.Next() // already marked, and its expiry already scheduled
+	}
 	e.Client.Set(realtimeSessionKey, s.Id)
-	time.AfterFunc(s.Expires().Sub(p.opts.Now()), func() {
+	time.AfterFunc(s.Expires().Sub(p.opts.Now())+time.Second, func() {
 		live, err := records.FindSession(p.app, s.Id)
 		if err != nil || live.IsEnded() {
 			return

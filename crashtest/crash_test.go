@@ -301,6 +301,15 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 	t.Logf("checked: %d requests answered 200, %d missing an audit entry, %d whose entries lack status 200",
 		len(okSet), len(missing), len(wrongStatus))
 
+	// with the server stopped, the audit's hash chain is whole: the crash
+	// left no entry half-linked
+	srv.kill()
+	verify := exec.Command(bin, "impersonation", "audit", "verify", "--dir", dataDir)
+	out, err := verify.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok: ") {
+		t.Errorf("impersonation audit verify: %v\n%s", err, out)
+	}
+
 	if len(missing) > 0 || len(wrongStatus) > 0 {
 		sort.Strings(missing)
 		sort.Strings(wrongStatus)

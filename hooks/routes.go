@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
@@ -24,6 +25,7 @@ const (
 	SessionsPath   = "/api/impersonation/sessions"
 	SessionEndPath = "/api/impersonation/sessions/{id}/end"
 	CurrentPath    = "/api/impersonation/current"
+	VerifyPath     = "/api/impersonation/audit/verify"
 )
 
 // bindRoutes adds the plugin's routes and middleware to the router.
@@ -37,7 +39,17 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.POST(SessionsPath, p.sessionStart)
 	e.Router.POST(SessionEndPath, p.sessionEnd)
 	e.Router.GET(CurrentPath, p.current)
+	e.Router.GET(VerifyPath, verifyAudit).Bind(apis.RequireSuperuserAuth())
 	return e.Next()
+}
+
+// verifyAudit answers whether the audit's hash chain is whole.
+func verifyAudit(e *core.RequestEvent) error {
+	res, err := audit.Verify(e.App, nil)
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, res)
 }
 
 // ---------------------------------------------------------------------------

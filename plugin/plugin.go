@@ -54,6 +54,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 
@@ -212,6 +213,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	audit.SetKey(app, key)
 
 	hooks.Bind(app, hooks.Options{
 		Now:                      p.config.Now,
@@ -224,6 +226,9 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		Hooks:                    p.hooks,
 		Cache:                    sessions.NewCache(app),
 	})
+	if pb, ok := app.(*pocketbase.PocketBase); ok {
+		pb.RootCmd.AddCommand(hooks.NewCommand(app))
+	}
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id: SeedPoliciesId,
 		Func: func(e *core.ServeEvent) error {

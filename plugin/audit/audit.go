@@ -1,9 +1,13 @@
-// Package audit writes entries to the impersonation_audit collection.
+// Package audit writes entries to the impersonation_audit collection and
+// verifies them.
 //
-// Entries are append-only: the plugin only ever creates them, and its request
-// hooks refuse every API create, update or delete, superusers included. An
-// entry is written with the app (or transaction) it is given, so callers put
-// an entry in the same transaction as the change it records.
+// Entries are append-only: the plugin only ever inserts them, and its request
+// hooks refuse every API create, update or delete, superusers included. They
+// form a keyed hash chain (see chainVersion), so an entry changed, deleted,
+// inserted or reordered by any other means is found by Verify. An entry is
+// written with the app (or transaction) it is given, so callers put an entry
+// in the same transaction as the change it records. Entries are inserted
+// directly, without PocketBase's record hooks.
 package audit
 
 import (
@@ -80,27 +84,10 @@ func ForUser(event string, user *core.Record) Entry {
 	}
 }
 
-// Write saves entry e with app, which may be a transaction.
+// Write appends entry e to the chain with app, which may be a transaction:
+// the entry then commits or rolls back with the change it records.
 func Write(app core.App, e Entry) error {
-	r, err := records.NewAuditEntry(app, e.Event)
-	if err != nil {
-		return err
-	}
-	r.Set("actor", cut(e.Actor, 255))
-	r.Set("actorCollection", cut(e.ActorCollection, 255))
-	r.Set("target", cut(e.Target, 255))
-	r.Set("targetCollection", cut(e.TargetCollection, 255))
-	r.Set("session", cut(e.Session, 255))
-	r.Set("reason", cut(e.Reason, 1000))
-	r.Set("ip", cut(e.Client.IP, 255))
-	r.Set("userAgent", cut(e.Client.UserAgent, 1000))
-	r.Set("method", cut(e.Client.Method, 20))
-	r.Set("path", cut(e.Client.Path, 3000))
-	r.Set("status", e.Client.Status)
-	if e.Data != nil {
-		r.Set("data", e.Data)
-	}
-	return app.Save(r)
+	return appendEntries(app, []Entry{e})
 }
 
 // cut shortens s to at most n runes, so that an over-long value from a

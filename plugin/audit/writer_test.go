@@ -31,6 +31,7 @@ func newTestApp(t *testing.T) *tests.TestApp {
 		t.Fatalf("NewTestApp: %v", err)
 	}
 	t.Cleanup(app.Cleanup)
+	audit.SetKey(app, []byte("writer test key"))
 	return app
 }
 

@@ -1,6 +1,7 @@
-// Package records holds typed wrappers around the plugin's four collections
-// (policies, consents, sessions and audit entries) so that no collection or
-// field name is spelled out twice in the rest of the code.
+// Package records holds typed wrappers around the plugin's collections of
+// policies, consents and sessions, and the names of all four, so that no
+// collection or field name is spelled out twice in the rest of the code
+// (audit entries are written by package audit).
 //
 // Each wrapper embeds *core.Record, so it can be saved with app.Save and
 // serialised like any record. Collection references (actorCollection,
@@ -372,27 +373,12 @@ func (s *Session) IsEnded() bool { return !s.GetDateTime("ended").IsZero() }
 
 // ---------------------------------------------------------------------------
 
-// AuditEntry is a record of impersonation_audit. Entries are only ever
-// created; the API refuses every change to them.
-type AuditEntry struct{ *core.Record }
-
-// NewAuditEntry returns a blank audit entry of the given event.
-func NewAuditEntry(app core.App, event string) (*AuditEntry, error) {
-	r, err := newRecord(app, AuditCollection)
-	if err != nil {
-		return nil, err
-	}
-	r.Set("event", event)
-	return &AuditEntry{r}, nil
-}
-
 // The wrappers are core.RecordProxy values, so app.Save runs the record
 // pipeline (id generation, validation, record hooks) on them.
 var (
 	_ core.RecordProxy = (*Policy)(nil)
 	_ core.RecordProxy = (*Consent)(nil)
 	_ core.RecordProxy = (*Session)(nil)
-	_ core.RecordProxy = (*AuditEntry)(nil)
 )
 
 // ProxyRecord returns the proxied record.
@@ -412,9 +398,3 @@ func (s *Session) ProxyRecord() *core.Record { return s.Record }
 
 // SetProxyRecord loads record into the proxy.
 func (s *Session) SetProxyRecord(record *core.Record) { s.Record = record }
-
-// ProxyRecord returns the proxied record.
-func (a *AuditEntry) ProxyRecord() *core.Record { return a.Record }
-
-// SetProxyRecord loads record into the proxy.
-func (a *AuditEntry) SetProxyRecord(record *core.Record) { a.Record = record }

@@ -1,0 +1,138 @@
+package plugin_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+)
+
+// withAuditHistory writes a few entries through the plugin's own paths.
+func withAuditHistory(t testing.TB, app *testApp) {
+	for _, event := range []string{audit.ConsentGranted, audit.SessionStarted, audit.Request, audit.SessionEnded} {
+		if err := audit.Write(app, audit.Entry{Event: event, Target: userId, TargetCollection: "_pb_users_auth_"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// tampered edits the third entry past the plugin, as someone with the
+// database file could.
+func tampered(t testing.TB, app *testApp) {
+	withAuditHistory(t, app)
+	if _, err := app.DB().NewQuery("UPDATE impersonation_audit SET target = 'someoneelse0000' WHERE seq = 3").Execute(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func thirdEntryId(t testing.TB, app *tests.TestApp) string {
+	var id string
+	if err := app.DB().Select("id").From("impersonation_audit").Where(dbx.HashExp{"seq": 3}).Row(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestVerifyRoute(t *testing.T) {
+	url := "/api/impersonation/audit/verify"
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "a whole chain",
+			Method:          http.MethodGet,
+			URL:             url,
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`{"ok":true,"entries":4}`},
+			TestAppFactory:  factory(plugin.Config{}, withAuditHistory),
+		},
+		{
+			Name:            "an edited entry is named",
+			Method:          http.MethodGet,
+			URL:             url,
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"ok":false`, `"entries":2`, `"firstBadId":"`, `"problem":"entry #3 does not match its hash`},
+			TestAppFactory:  factory(plugin.Config{}, tampered),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				var body bytes.Buffer
+				_, _ = body.ReadFrom(res.Body)
+				if id := thirdEntryId(t, app); !strings.Contains(body.String(), `"firstBadId":"`+id+`"`) {
+					t.Errorf("the first bad entry is not %s: %s", id, body.String())
+				}
+			},
+		},
+		{
+			Name:            "401 guest",
+			Method:          http.MethodGet,
+			URL:             url,
+			ExpectedStatus:  401,
+			ExpectedContent: []string{`"status":401`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "403 a user",
+			Method:          http.MethodGet,
+			URL:             url,
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "403 an impersonation token",
+			Method:          http.MethodGet,
+			URL:             url,
+			Headers:         map[string]string{"Authorization": liveToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+func TestVerifyCommand(t *testing.T) {
+	cases := []struct {
+		name    string
+		setup   func(testing.TB, *testApp)
+		wantErr string
+		wantOut string
+	}{
+		{"a whole chain", withAuditHistory, "", "ok: 4 entries"},
+		{"an edited entry", tampered, "the audit chain is broken at entry", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			app := newTestApp(t, plugin.Config{})
+			defer app.Cleanup()
+			c.setup(t, app)
+			cmd := hooks.NewCommand(app)
+			var stdout, stderr bytes.Buffer
+			cmd.SetOut(&stdout)
+			cmd.SetErr(&stderr)
+			cmd.SetArgs([]string{"audit", "verify"})
+			err := cmd.Execute()
+			switch {
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Errorf("error %v, want %q", err, c.wantErr)
+			case c.wantErr == "" && (err != nil || !strings.Contains(stdout.String(), c.wantOut)):
+				t.Errorf("error %v, output %q, want %q", err, stdout.String(), c.wantOut)
+			}
+			if c.wantErr != "" && !strings.Contains(err.Error(), thirdEntryId(t, app.TestApp)) {
+				t.Errorf("the error does not name the first bad entry: %v", err)
+			}
+			if !strings.Contains(stderr.String(), "verified") {
+				t.Errorf("no progress on stderr: %q", stderr.String())
+			}
+		})
+	}
+}

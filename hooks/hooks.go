@@ -39,6 +39,7 @@ const (
 	BuiltinImpersonateId = "impersonationBuiltinImpersonate"
 	RoutesId             = "impersonationRoutes"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
+	AnchorAuditJobId     = "impersonationAnchorAudit"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -112,4 +113,9 @@ func Bind(app core.App, opts Options) {
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
 
 	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
+	app.Cron().MustAdd(AnchorAuditJobId, "* * * * *", p.anchorAudit)
+	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
+		p.anchorAudit()
+		return e.Next()
+	}})
 }

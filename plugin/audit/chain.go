@@ -190,10 +190,15 @@ const verifyPage = 2000
 
 // Verify walks the chain in seq order and reports the first entry whose
 // number or hash is not what the entries before it imply: an edited,
-// deleted, inserted or reordered entry. progress, when not nil, is called
+// deleted, inserted or reordered entry, or, against AnchorFile, the newest
+// entries deleted (then no entry is named). progress, when not nil, is called
 // as it goes and once at the end, with the entries checked and the total.
 func Verify(app core.App, progress func(done, total int)) (Result, error) {
 	key, err := keyOf(app)
+	if err != nil {
+		return Result{}, err
+	}
+	anchored, err := readAnchor(app)
 	if err != nil {
 		return Result{}, err
 	}
@@ -226,12 +231,19 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 			case !hmac.Equal([]byte(r.Hash), []byte(link(key, prev, r))):
 				return broken(res, r, fmt.Sprintf("entry #%d does not match its hash: it, or the entry before it, was changed", r.Seq)), nil
 			}
+			if anchored != nil && r.Seq == anchored.Seq && r.Hash != anchored.Hash {
+				return broken(res, r, fmt.Sprintf("entry #%d is not the one the anchor recorded: the chain was rewritten from there", r.Seq)), nil
+			}
 			prev, lastSeq = r.Hash, r.Seq
 			res.Entries++
 		}
 		if len(page) < verifyPage {
 			break
 		}
+	}
+	if anchored != nil && lastSeq < anchored.Seq {
+		return Result{Entries: res.Entries, Problem: fmt.Sprintf(
+			"the chain ends at #%d but reached #%d: the newest entries were deleted", lastSeq, anchored.Seq)}, nil
 	}
 	if res.Entries != total {
 		// entries outside the numbering (seq below 1, or repeated)

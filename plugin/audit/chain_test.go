@@ -181,3 +181,29 @@ func TestAWriteThatRollsBackLeavesNoLink(t *testing.T) {
 		t.Errorf("the rolled back entry is there")
 	}
 }
+
+func TestVerifyFindsTheNewestEntriesDeleted(t *testing.T) {
+	app := chained(t, 10)
+	if err := audit.WriteAnchor(app); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := audit.Verify(app, nil); err != nil || !res.OK {
+		t.Fatalf("anchored chain: %+v %v", res, err)
+	}
+	// newer entries after the anchor are fine
+	if err := audit.Write(app, audit.Entry{Event: audit.SessionEnded}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 11 {
+		t.Fatalf("chain grown past its anchor: %+v %v", res, err)
+	}
+	// deleting the newest ones, back past the anchor, is found
+	exec(t, app, "DELETE FROM impersonation_audit WHERE seq >= 9", nil)
+	res, err := audit.Verify(app, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || res.Entries != 8 || !strings.Contains(res.Problem, "newest entries were deleted") {
+		t.Errorf("tail deletion not found: %+v", res)
+	}
+}

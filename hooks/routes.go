@@ -26,6 +26,7 @@ const (
 	SessionEndPath = "/api/impersonation/sessions/{id}/end"
 	CurrentPath    = "/api/impersonation/current"
 	VerifyPath     = "/api/impersonation/audit/verify"
+	ExportPath     = "/api/impersonation/audit/export"
 )
 
 // bindRoutes adds the plugin's routes and middleware to the router.
@@ -40,7 +41,31 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.POST(SessionEndPath, p.sessionEnd)
 	e.Router.GET(CurrentPath, p.current)
 	e.Router.GET(VerifyPath, verifyAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(ExportPath, exportAudit).Bind(apis.RequireSuperuserAuth())
 	return e.Next()
+}
+
+// exportAudit streams the audit entries that match ?filter= (the records
+// API's syntax) as ?format=jsonl (the default) or csv.
+func exportAudit(e *core.RequestEvent) error {
+	format := e.Request.URL.Query().Get("format")
+	if format == "" {
+		format = audit.FormatJSONL
+	}
+	x, err := audit.NewExport(e.App, format, e.Request.URL.Query().Get("filter"))
+	if errors.Is(err, audit.ErrBadExport) {
+		return e.BadRequestError(err.Error(), nil)
+	}
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	e.Response.Header().Set("Content-Type", x.ContentType())
+	e.Response.Header().Set("Content-Disposition", "attachment; filename=impersonation-audit."+format)
+	if _, err := x.Run(e.Response); err != nil {
+		// the status is sent: all that is left is to stop the stream
+		e.App.Logger().Error("impersonation: export the audit", "error", err)
+	}
+	return nil
 }
 
 // verifyAudit answers whether the audit's hash chain is whole.

@@ -2,7 +2,9 @@ package plugin_test
 
 import (
 	"bytes"
+	"encoding/csv"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -136,3 +138,145 @@ func TestVerifyCommand(t *testing.T) {
 		})
 	}
 }
+
+// withRequestsAndStarts writes 7 entries, seq 1 to 7: session.started ones
+// at seq 1, 4 and 7, request ones between.
+func withRequestsAndStarts(t testing.TB, app *testApp) {
+	for i := range 7 {
+		event := audit.Request
+		if i%3 == 0 {
+			event = audit.SessionStarted
+		}
+		entry := audit.Entry{Event: event, Target: userId, Reason: "line, with \"quotes\"\nand a newline", Data: map[string]any{"i": i}}
+		if err := audit.Write(app, entry); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestExportRoute(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	lines := func(want int, csv bool) func(testing.TB, *tests.TestApp, *http.Response) {
+		return func(t testing.TB, app *tests.TestApp, res *http.Response) {
+			var body bytes.Buffer
+			_, _ = body.ReadFrom(res.Body)
+			got := body.String()
+			if csv {
+				rows, err := csvRows(got)
+				if err != nil || len(rows) != want+1 || rows[0][0] != "id" {
+					t.Errorf("csv rows: %d (want header + %d): %v", len(rows), want, err)
+				}
+				return
+			}
+			if n := strings.Count(got, "\n"); n != want {
+				t.Errorf("jsonl lines: %d, want %d\n%s", n, want, got)
+			}
+		}
+	}
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "jsonl: one line per entry",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/audit/export",
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"event":"session.started"`, `"seq":1`, `"hash":"`},
+			TestAppFactory:  factory(plugin.Config{}, withRequestsAndStarts),
+			AfterTestFunc:   lines(7, false),
+		},
+		{
+			Name:            "csv: a header and one row per entry, quoted",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/audit/export?format=csv",
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{"id,seq,hash,created,event"},
+			TestAppFactory:  factory(plugin.Config{}, withRequestsAndStarts),
+			AfterTestFunc:   lines(7, true),
+		},
+		{
+			Name:               "filtered with the records API's syntax",
+			Method:             http.MethodGet,
+			URL:                "/api/impersonation/audit/export?filter=" + urlQuery(`event = "request" && seq > 2`),
+			Headers:            superuser,
+			ExpectedStatus:     200,
+			ExpectedContent:    []string{`"event":"request"`},
+			NotExpectedContent: []string{`"event":"session.started"`},
+			TestAppFactory:     factory(plugin.Config{}, withRequestsAndStarts),
+			AfterTestFunc:      lines(3, false), // seq 3, 5 and 6
+		},
+		{
+			Name:            "an empty csv export still has its header",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/audit/export?format=csv&filter=" + urlQuery(`event = "none"`),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{"id,seq,hash"},
+			TestAppFactory:  factory(plugin.Config{}, withRequestsAndStarts),
+			AfterTestFunc:   lines(0, true),
+		},
+		{
+			Name:            "400 an unknown format",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/audit/export?format=xml",
+			Headers:         superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"status":400`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "400 a filter that does not parse",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/audit/export?filter=" + urlQuery(`nosuchfield = 1`),
+			Headers:         superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"status":400`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "401 guest",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/audit/export",
+			ExpectedStatus:  401,
+			ExpectedContent: []string{`"status":401`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "403 a user",
+			Method:          http.MethodGet,
+			URL:             "/api/impersonation/audit/export",
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"status":403`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+func TestExportCommand(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	withRequestsAndStarts(t, app)
+	cmd := hooks.NewCommand(app)
+	var stdout, stderr bytes.Buffer
+	cmd.SetOut(&stdout)
+	cmd.SetErr(&stderr)
+	cmd.SetArgs([]string{"audit", "export", "--format", "csv", "--filter", `event = "session.started"`})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csvRows(stdout.String())
+	if err != nil || len(rows) != 4 {
+		t.Errorf("csv rows: %d, want a header and 3: %v", len(rows), err)
+	}
+	if !strings.Contains(stderr.String(), "exported 3 entries") {
+		t.Errorf("stderr: %q", stderr.String())
+	}
+}
+
+func csvRows(s string) ([][]string, error) { return csv.NewReader(strings.NewReader(s)).ReadAll() }
+
+func urlQuery(s string) string { return url.QueryEscape(s) }

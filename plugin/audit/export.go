@@ -1,0 +1,174 @@
+package audit
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/search"
+
+	"github.com/pbimpersonation/impersonation/plugin/records"
+)
+
+// Export formats.
+const (
+	FormatJSONL = "jsonl"
+	FormatCSV   = "csv"
+)
+
+// ErrBadExport wraps the errors of an export's format or filter.
+var ErrBadExport = errors.New("invalid export request")
+
+// exportPage is how many entries Export reads at a time.
+const exportPage = 1000
+
+// Export is a validated export of the audit entries that match a filter.
+type Export struct {
+	app        core.App
+	format     string
+	collection *core.Collection
+	resolver   *core.RecordFieldResolver
+	where      dbx.Expression
+}
+
+// NewExport checks an export's format (FormatJSONL or FormatCSV) and filter
+// (the records API's filter syntax, e.g.
+// `event = "request" && created >= "2026-11-01"`; empty: every entry). Its
+// errors wrap ErrBadExport.
+func NewExport(app core.App, format, filter string) (*Export, error) {
+	if format != FormatJSONL && format != FormatCSV {
+		return nil, fmt.Errorf("%w: format %q, want %s or %s", ErrBadExport, format, FormatJSONL, FormatCSV)
+	}
+	collection, err := app.FindCachedCollectionByNameOrId(records.AuditCollection)
+	if err != nil {
+		return nil, err
+	}
+	x := &Export{app: app, format: format, collection: collection,
+		resolver: core.NewRecordFieldResolver(app, collection, &core.RequestInfo{}, true)}
+	if filter != "" {
+		if x.where, err = search.FilterData(filter).BuildExpr(x.resolver); err != nil {
+			return nil, fmt.Errorf("%w: filter: %v", ErrBadExport, err)
+		}
+	}
+	return x, nil
+}
+
+// ContentType is the media type of the export's output.
+func (x *Export) ContentType() string {
+	if x.format == FormatCSV {
+		return "text/csv; charset=utf-8"
+	}
+	return "application/x-ndjson"
+}
+
+// Run writes the entries to w in seq order, one line per entry: JSON
+// objects for FormatJSONL, a header and one row per entry for FormatCSV.
+// It reads and writes a page at a time, so it streams logs of any size,
+// and returns how many entries it wrote.
+func (x *Export) Run(w io.Writer) (int, error) {
+	app, collection, resolver, where := x.app, x.collection, x.resolver, x.where
+	out := newExportWriter(w, x.format)
+	written, lastSeq := 0, 0
+	for {
+		q := app.RecordQuery(collection).
+			Select("{{" + records.AuditCollection + "}}.*").
+			AndWhere(dbx.NewExp("[["+records.AuditCollection+".seq]] > {:seq}", dbx.Params{"seq": lastSeq})).
+			OrderBy(records.AuditCollection + ".seq").Limit(exportPage)
+		if where != nil {
+			q.AndWhere(where)
+		}
+		if err := resolver.UpdateQuery(q); err != nil {
+			return written, err
+		}
+		var page []*core.Record
+		if err := q.All(&page); err != nil {
+			return written, err
+		}
+		for _, r := range page {
+			if err := out.write(r); err != nil {
+				return written, err
+			}
+			written++
+			lastSeq = r.GetInt("seq")
+		}
+		if err := out.flush(); err != nil {
+			return written, err
+		}
+		if f, ok := w.(interface{ Flush() }); ok {
+			f.Flush() // an HTTP response streams page by page
+		}
+		if len(page) < exportPage {
+			return written, nil
+		}
+	}
+}
+
+// exportColumns are the fields of an exported entry, in order.
+var exportColumns = []string{"id", "seq", "hash", "created", "event", "actor", "actorCollection", "target",
+	"targetCollection", "session", "reason", "ip", "userAgent", "method", "path", "status", "data"}
+
+type exportWriter struct {
+	w      io.Writer
+	csv    *csv.Writer
+	header bool
+}
+
+func newExportWriter(w io.Writer, format string) *exportWriter {
+	e := &exportWriter{w: w}
+	if format == FormatCSV {
+		e.csv = csv.NewWriter(w)
+	}
+	return e
+}
+
+func (e *exportWriter) write(r *core.Record) error {
+	if e.csv == nil {
+		entry := make(map[string]any, len(exportColumns))
+		for _, c := range exportColumns {
+			entry[c] = r.Get(c)
+		}
+		line, err := json.Marshal(entry)
+		if err != nil {
+			return err
+		}
+		_, err = e.w.Write(append(line, '\n'))
+		return err
+	}
+	if !e.header {
+		e.header = true
+		if err := e.csv.Write(exportColumns); err != nil {
+			return err
+		}
+	}
+	row := make([]string, len(exportColumns))
+	for i, c := range exportColumns {
+		switch c {
+		case "seq", "status":
+			row[i] = strconv.Itoa(r.GetInt(c))
+		default:
+			row[i] = r.GetString(c)
+		}
+	}
+	return e.csv.Write(row)
+}
+
+// flush sends what is buffered; a CSV export with no entry still gets its
+// header, so its rows always number entries + 1.
+func (e *exportWriter) flush() error {
+	if e.csv == nil {
+		return nil
+	}
+	if !e.header {
+		e.header = true
+		if err := e.csv.Write(exportColumns); err != nil {
+			return err
+		}
+	}
+	e.csv.Flush()
+	return e.csv.Error()
+}

@@ -384,6 +384,19 @@ type currentResponse struct {
 	Actor         *actorResponse   `json:"actor,omitzero"`
 	Mode          records.Mode     `json:"mode,omitzero"`
 	Expires       string           `json:"expires,omitzero"`
+	// LiveSessions are, for a user's own client, the sessions live on them
+	// (when their policy shows them; nil otherwise).
+	LiveSessions []liveSession `json:"liveSessions,omitzero"`
+}
+
+// liveSession tells a user who is acting as them, how and until when.
+type liveSession struct {
+	Id      string         `json:"id"`
+	Actor   *actorResponse `json:"actor"`
+	Mode    records.Mode   `json:"mode"`
+	Reason  string         `json:"reason"`
+	Started string         `json:"started"`
+	Expires string         `json:"expires"`
 }
 
 // actorResponse names the real actor of a session. Name is there when the
@@ -399,25 +412,62 @@ type actorResponse struct {
 func (p *handlers) current(e *core.RequestEvent) error {
 	current := sessions.FromRequest(e)
 	if current == nil {
-		return e.JSON(http.StatusOK, currentResponse{})
-	}
-	actor := &actorResponse{
-		Id:             current.Actor.Id,
-		CollectionId:   current.Actor.Collection().Id,
-		CollectionName: current.Actor.Collection().Name,
-		Email:          current.Actor.Email(),
-	}
-	if current.Actor.Collection().Fields.GetByName("name") != nil {
-		name := current.Actor.GetString("name")
-		actor.Name = &name
+		return e.JSON(http.StatusOK, currentResponse{LiveSessions: p.liveSessionsOn(e.App, e.Auth)})
 	}
 	return e.JSON(http.StatusOK, currentResponse{
 		Impersonating: true,
 		Session:       current.Session,
-		Actor:         actor,
+		Actor:         actorOf(current.Actor),
 		Mode:          current.Session.Mode(),
 		Expires:       current.Session.GetDateTime("expires").String(),
 	})
+}
+
+// liveSessionsOn returns the sessions live on user when their policy shows
+// them, or nil (a guest, a superuser, or a policy that hides them).
+func (p *handlers) liveSessionsOn(app core.App, user *core.Record) []liveSession {
+	if user == nil {
+		return nil
+	}
+	pol, err := records.FindPolicy(app, user.Collection().Name)
+	if err != nil || !pol.ShowLiveSessions() {
+		return nil
+	}
+	live, err := records.FindLiveSessions(app, records.OnTargetFilter, records.RecordParams(user))
+	if err != nil {
+		app.Logger().Error("impersonation: list the sessions on a user", "error", err)
+	}
+	out := []liveSession{}
+	now := p.opts.Now()
+	for _, s := range live {
+		if !now.Before(s.Expires()) {
+			continue
+		}
+		actor, err := app.FindRecordById(s.ActorCollection(), s.Actor())
+		if err != nil {
+			continue
+		}
+		out = append(out, liveSession{
+			Id: s.Id, Actor: actorOf(actor), Mode: s.Mode(), Reason: s.Reason(),
+			Started: s.GetDateTime("created").String(), Expires: s.GetDateTime("expires").String(),
+		})
+	}
+	return out
+}
+
+// actorOf describes the record acting in a session.
+func actorOf(r *core.Record) *actorResponse {
+	actor := &actorResponse{
+		Id:             r.Id,
+		CollectionId:   r.Collection().Id,
+		CollectionName: r.Collection().Name,
+		Email:          r.Email(),
+	}
+	if r.Collection().Fields.GetByName("name") != nil {
+		name := r.GetString("name")
+		actor.Name = &name
+	}
+	return actor
 }
 
 // wholeNumber returns v as an int when it is a JSON number with no

@@ -144,6 +144,11 @@ type Policy struct {
 
 	// ConsentMaxHours is the longest consent a user may grant. Zero means 168.
 	ConsentMaxHours int
+
+	// HideLiveSessions stops telling users, through
+	// /api/impersonation/current, while a session on them is live. Zero:
+	// they are told.
+	HideLiveSessions bool
 }
 
 // Impersonation is the impersonation a request is made under: its live
@@ -325,6 +330,7 @@ func seedPolicies(app core.App, policies []Policy) error {
 		pol.SetModes(seed.Modes)
 		pol.SetAttemptsPerMinute(seed.AttemptsPerMinute)
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
+		pol.SetShowLiveSessions(!seed.HideLiveSessions)
 		if err := app.Save(pol); err != nil {
 			return fmt.Errorf("impersonation: seed the policy of %q: %w", seed.Collection, err)
 		}

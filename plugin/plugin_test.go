@@ -51,7 +51,7 @@ func TestRegisterOnAFreshApp(t *testing.T) {
 	// the defaults of main.go's policy, as the core issue states them
 	if !p.Enabled() || p.ImpersonatorRule() != "" || p.Consent() != records.ConsentRequired || !p.ReasonRequired() ||
 		p.MaxMinutes() != 60 || !slices.Equal(p.Modes(), []records.Mode{records.ModeRead, records.ModeWrite}) ||
-		p.DefaultMode() != records.ModeRead || p.AttemptsPerMinute() != 5 || p.ConsentMaxHours() != 168 {
+		p.DefaultMode() != records.ModeRead || p.AttemptsPerMinute() != 5 || p.ConsentMaxHours() != 168 || !p.ShowLiveSessions() {
 		t.Errorf("seeded policy: %v", p.PublicExport())
 	}
 

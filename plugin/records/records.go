@@ -180,6 +180,14 @@ func (p *Policy) ConsentMaxHours() int { return p.GetInt("consentMaxHours") }
 // SetConsentMaxHours sets the longest consent a user may grant.
 func (p *Policy) SetConsentMaxHours(v int) { p.Set("consentMaxHours", v) }
 
+// ShowLiveSessions reports whether users are told while a session on them
+// is live.
+func (p *Policy) ShowLiveSessions() bool { return p.GetBool("showLiveSessions") }
+
+// SetShowLiveSessions sets whether users are told while a session on them
+// is live.
+func (p *Policy) SetShowLiveSessions(v bool) { p.Set("showLiveSessions", v) }
+
 // DeniedRoutes returns the route rules refused while impersonating, or an
 // error when the field is not a JSON array of strings.
 func (p *Policy) DeniedRoutes() ([]string, error) { return p.routes("deniedRoutes") }

@@ -40,6 +40,7 @@ const (
 	RoutesId             = "impersonationRoutes"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
 	AnchorAuditJobId     = "impersonationAnchorAudit"
+	PruneAuditJobId      = "impersonationPruneAudit"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -66,6 +67,8 @@ type Options struct {
 	Hooks sessions.Hooks
 	// Cache holds the records the per-request check reads.
 	Cache *sessions.Cache
+	// AuditRetention is how long audit entries are kept; zero: for ever.
+	AuditRetention time.Duration
 }
 
 // handlers holds what the hooks, routes and jobs share.
@@ -114,6 +117,9 @@ func Bind(app core.App, opts Options) {
 
 	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
 	app.Cron().MustAdd(AnchorAuditJobId, "* * * * *", p.anchorAudit)
+	if opts.AuditRetention > 0 {
+		app.Cron().MustAdd(PruneAuditJobId, "@hourly", p.pruneAudit)
+	}
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.anchorAudit()
 		return e.Next()

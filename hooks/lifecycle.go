@@ -126,3 +126,16 @@ func (p *handlers) anchorAudit() {
 		p.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 	}
 }
+
+// pruneAudit deletes the audit entries older than the retention, leaving a
+// checkpoint so the rest of the chain verifies.
+func (p *handlers) pruneAudit() {
+	pruned, err := audit.Prune(p.app, p.opts.Now().Add(-p.opts.AuditRetention))
+	if err != nil {
+		p.app.Logger().Error("impersonation: prune the audit", "error", err)
+		return
+	}
+	if pruned > 0 {
+		p.app.Logger().Info("impersonation: pruned the audit", "entries", pruned)
+	}
+}

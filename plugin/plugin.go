@@ -100,6 +100,11 @@ type Config struct {
 	// of anyone who has only the database.
 	AuditKey []byte
 
+	// AuditRetention is how long audit entries are kept: every hour, older
+	// ones are pruned and a checkpoint entry keeps the rest verifiable.
+	// Zero means they are kept for ever.
+	AuditRetention time.Duration
+
 	// Now returns the current time; tests set it to control the clock.
 	// Nil means time.Now.
 	Now func() time.Time
@@ -230,6 +235,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		Redactor:                 redact.New(key, p.config.RedactKeys),
 		Hooks:                    p.hooks,
 		Cache:                    sessions.NewCache(app),
+		AuditRetention:           p.config.AuditRetention,
 	})
 	if pb, ok := app.(*pocketbase.PocketBase); ok {
 		pb.RootCmd.AddCommand(hooks.NewCommand(app))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
@@ -192,4 +193,34 @@ func serveMux(t testing.TB, app *tests.TestApp) http.Handler {
 		t.Fatal(err)
 	}
 	return mux
+}
+
+// TestPruneAuditJob runs the retention job: entries older than the
+// retention go, a checkpoint stays, and the chain still verifies.
+func TestPruneAuditJob(t *testing.T) {
+	app := newTestApp(t, plugin.Config{AuditRetention: 24 * time.Hour})
+	defer app.Cleanup()
+	for range 3 {
+		if err := audit.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var run func()
+	for _, j := range app.Cron().Jobs() {
+		if j.Id() == hooks.PruneAuditJobId {
+			run = j.Run
+		}
+	}
+	if run == nil {
+		t.Fatal("no retention job")
+	}
+	run() // nothing is a day old yet
+	app.expectAudit(t, "session.started", "session.started", "session.started")
+
+	app.clock.Advance(25 * time.Hour)
+	run()
+	app.expectAudit(t, "audit.checkpoint")
+	if res, err := audit.Verify(app, nil); err != nil || !res.OK {
+		t.Errorf("verify after pruning: %+v %v", res, err)
+	}
 }

@@ -119,11 +119,15 @@ func rowOf(e Entry, created string) (row, error) {
 // when it is one). PocketBase writes through a single connection, so
 // appends never interleave: the chain cannot fork.
 func appendEntries(app core.App, entries []Entry) error {
+	return appendEntriesAt(app, entries, types.NowDateTime().String())
+}
+
+// appendEntriesAt is appendEntries with the entries' created time given.
+func appendEntriesAt(app core.App, entries []Entry, created string) error {
 	key, err := keyOf(app)
 	if err != nil {
 		return err
 	}
-	created := types.NowDateTime().String()
 	rows := make([]row, len(entries))
 	for i, e := range entries {
 		if rows[i], err = rowOf(e, created); err != nil {
@@ -191,7 +195,8 @@ const verifyPage = 2000
 // Verify walks the chain in seq order and reports the first entry whose
 // number or hash is not what the entries before it imply: an edited,
 // deleted, inserted or reordered entry, or, against AnchorFile, the newest
-// entries deleted (then no entry is named). progress, when not nil, is called
+// entries deleted (then no entry is named). A chain whose oldest entries
+// Prune removed starts after the entry its Checkpoint names. progress, when not nil, is called
 // as it goes and once at the end, with the entries checked and the total.
 func Verify(app core.App, progress func(done, total int)) (Result, error) {
 	key, err := keyOf(app)
@@ -206,8 +211,15 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 	if err := app.DB().NewQuery("SELECT count(*) FROM {{" + records.AuditCollection + "}}").Row(&total); err != nil {
 		return Result{}, err
 	}
+	var firstSeq int
+	if err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&firstSeq); err != nil {
+		return Result{}, err
+	}
+	lastSeq, prev, err := chainStart(app, firstSeq)
+	if err != nil {
+		return Result{}, err
+	}
 	res := Result{OK: true}
-	prev, lastSeq := "", 0
 	report := func() {
 		if progress != nil {
 			progress(res.Entries, total)
@@ -269,3 +281,5 @@ func selectColumns() string {
 	}
 	return strings.Join(quoted, ", ")
 }
+
+func unmarshalJSON(raw string, v any) error { return json.Unmarshal([]byte(raw), v) }

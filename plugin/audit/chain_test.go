@@ -1,10 +1,12 @@
 package audit_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -206,4 +208,27 @@ func TestVerifyFindsTheNewestEntriesDeleted(t *testing.T) {
 	if res.OK || res.Entries != 8 || !strings.Contains(res.Problem, "newest entries were deleted") {
 		t.Errorf("tail deletion not found: %+v", res)
 	}
+}
+
+func TestPruneLeavesNoCover(t *testing.T) {
+	t.Run("oldest entries deleted without a checkpoint are found", func(t *testing.T) {
+		app := chained(t, 10)
+		exec(t, app, "DELETE FROM impersonation_audit WHERE seq <= 3", nil)
+		res, err := audit.Verify(app, nil)
+		if err != nil || res.OK || res.FirstBadId != app.ids[3] {
+			t.Errorf("verify: %+v %v", res, err)
+		}
+	})
+	t.Run("a broken chain is not pruned", func(t *testing.T) {
+		app := chained(t, 10)
+		exec(t, app, "UPDATE impersonation_audit SET status = 500 WHERE seq = 2", nil)
+		if _, err := audit.Prune(app, time.Now().Add(time.Hour)); !errors.Is(err, audit.ErrChainBroken) {
+			t.Fatalf("prune: %v", err)
+		}
+		var n int
+		_ = app.DB().NewQuery("SELECT count(*) FROM impersonation_audit").Row(&n)
+		if n != 10 {
+			t.Errorf("entries left: %d, want all 10", n)
+		}
+	})
 }

@@ -1,0 +1,63 @@
+package audit
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/tests"
+
+	_ "github.com/pbimpersonation/impersonation/migrations"
+)
+
+// TestPruneKeepsTheChainVerifiable needs entries written in the past, which
+// only the package itself can write.
+func TestPruneKeepsTheChainVerifiable(t *testing.T) {
+	app, err := tests.NewTestApp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Cleanup()
+	SetKey(app, []byte("retention test key"))
+	for i := range 30 {
+		created := "2020-01-01 00:00:00.000Z"
+		if i >= 20 {
+			created = "2025-01-01 00:00:00.000Z"
+		}
+		if err := appendEntriesAt(app, []Entry{{Event: Request, Data: map[string]any{"i": i}}}, created); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	pruned, err := Prune(app, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || pruned != 20 {
+		t.Fatalf("pruned %d: %v", pruned, err)
+	}
+	if res, err := Verify(app, nil); err != nil || !res.OK || res.Entries != 11 { // 10 left and the checkpoint
+		t.Fatalf("after pruning: %+v %v", res, err)
+	}
+
+	// a second prune, of everything, still leaves a verifiable chain
+	if pruned, err := Prune(app, time.Now().Add(time.Hour)); err != nil || pruned != 11 {
+		t.Fatalf("second prune: %d %v", pruned, err)
+	}
+	if res, err := Verify(app, nil); err != nil || !res.OK || res.Entries != 1 {
+		t.Fatalf("after the second prune: %+v %v", res, err)
+	}
+	if err := Write(app, Entry{Event: SessionStarted}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Verify(app, nil); err != nil || !res.OK || res.Entries != 2 {
+		t.Fatalf("the chain goes on after pruning: %+v %v", res, err)
+	}
+
+	// a forged checkpoint (no key) does not hide deleted entries
+	if err := appendEntriesAt(app, []Entry{{Event: Request}}, "2026-01-01 00:00:00.000Z"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.DB().NewQuery("DELETE FROM impersonation_audit WHERE seq < (SELECT max(seq) FROM impersonation_audit)").Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Verify(app, nil); err != nil || res.OK {
+		t.Fatalf("entries deleted past the checkpoint were not found: %+v %v", res, err)
+	}
+}

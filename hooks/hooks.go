@@ -8,6 +8,7 @@
 package hooks
 
 import (
+	"sync"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -69,12 +70,24 @@ type Options struct {
 	Cache *sessions.Cache
 	// AuditRetention is how long audit entries are kept; zero: for ever.
 	AuditRetention time.Duration
+	// RevokeURL is the page, linked from the session-started email, where
+	// a user withdraws consent; empty: the app URL + "/impersonation/".
+	RevokeURL string
+	// AlertEmail receives an email when an actor's starts are refused
+	// AlertAfterRefusals times within RefusalWindow; empty: no alert.
+	AlertEmail         string
+	AlertAfterRefusals int
 }
+
+// RefusalWindow is the span in which AlertAfterRefusals refusals alert.
+const RefusalWindow = 10 * time.Minute
 
 // handlers holds what the hooks, routes and jobs share.
 type handlers struct {
 	app  core.App
 	opts Options
+	// mails are the emails being sent in the background
+	mails sync.WaitGroup
 }
 
 // Bind binds every hook, route and job of the plugin to app.
@@ -121,6 +134,7 @@ func Bind(app core.App, opts Options) {
 		app.Cron().MustAdd(PruneAuditJobId, "@hourly", p.pruneAudit)
 	}
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
+		p.mails.Wait()
 		p.anchorAudit()
 		return e.Next()
 	}})

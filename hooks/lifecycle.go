@@ -122,6 +122,9 @@ func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 
 // anchorAudit records the audit chain's head outside the database.
 func (p *handlers) anchorAudit() {
+	if !p.app.IsBootstrapped() {
+		return // terminated already: nothing to read
+	}
 	if err := audit.WriteAnchor(p.app); err != nil {
 		p.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 	}

@@ -222,6 +222,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 		if err := sessions.Deny(e.App, denial); err != nil {
 			e.App.Logger().Error("impersonation: write session.denied", "error", err)
 		}
+		p.alertRefusals(e.App, denial.Actor)
 		return apiErr
 	}
 
@@ -279,6 +280,10 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	case hookErr != nil:
 		// the session has started and its token exists: answer with it
 		e.App.Logger().Error("impersonation: an OnSessionStart handler failed after the start", "error", hookErr)
+	}
+
+	if start.Policy.NotifyTarget() {
+		p.notifyStarted(e.App, started.Session, start.Actor, start.Target)
 	}
 
 	target := start.Target.Clone()

@@ -100,6 +100,18 @@ type Config struct {
 	// of anyone who has only the database.
 	AuditKey []byte
 
+	// RevokeURL is the page, linked from the email a user gets when a
+	// session on them starts, where they withdraw consent. Empty means the
+	// app URL (Settings → Application URL) + "/impersonation/".
+	RevokeURL string
+
+	// AlertEmail gets an email when one actor's session starts are refused
+	// AlertAfterRefusals times within ten minutes. Empty means no alert.
+	AlertEmail string
+
+	// AlertAfterRefusals is how many refusals alert. Zero means 5.
+	AlertAfterRefusals int
+
 	// AuditRetention is how long audit entries are kept: every hour, older
 	// ones are pruned and a checkpoint entry keeps the rest verifiable.
 	// Zero means they are kept for ever.
@@ -149,6 +161,10 @@ type Policy struct {
 
 	// ConsentMaxHours is the longest consent a user may grant. Zero means 168.
 	ConsentMaxHours int
+
+	// NoStartEmail stops emailing users when a session on them starts.
+	// Zero: they are emailed.
+	NoStartEmail bool
 
 	// HideLiveSessions stops telling users, through
 	// /api/impersonation/current, while a session on them is live. Zero:
@@ -236,6 +252,9 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		Hooks:                    p.hooks,
 		Cache:                    sessions.NewCache(app),
 		AuditRetention:           p.config.AuditRetention,
+		RevokeURL:                p.config.RevokeURL,
+		AlertEmail:               p.config.AlertEmail,
+		AlertAfterRefusals:       p.config.AlertAfterRefusals,
 	})
 	if pb, ok := app.(*pocketbase.PocketBase); ok {
 		pb.RootCmd.AddCommand(hooks.NewCommand(app))
@@ -288,6 +307,7 @@ func (p *Plugin) fillDefaults() error {
 	c.ReasonMinLength = orDefault(c.ReasonMinLength, 3)
 	c.ReasonMaxLength = orDefault(c.ReasonMaxLength, 500)
 	c.DefaultAttemptsPerMinute = orDefault(c.DefaultAttemptsPerMinute, 5)
+	c.AlertAfterRefusals = orDefault(c.AlertAfterRefusals, 5)
 	if c.ReasonMaxLength > 1000 || c.ReasonMinLength > c.ReasonMaxLength {
 		return fmt.Errorf("impersonation: reason length bounds %d..%d: the maximum is 1000", c.ReasonMinLength, c.ReasonMaxLength)
 	}
@@ -337,6 +357,7 @@ func seedPolicies(app core.App, policies []Policy) error {
 		pol.SetAttemptsPerMinute(seed.AttemptsPerMinute)
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
 		pol.SetShowLiveSessions(!seed.HideLiveSessions)
+		pol.SetNotifyTarget(!seed.NoStartEmail)
 		if err := app.Save(pol); err != nil {
 			return fmt.Errorf("impersonation: seed the policy of %q: %w", seed.Collection, err)
 		}

@@ -188,6 +188,14 @@ func (p *Policy) ShowLiveSessions() bool { return p.GetBool("showLiveSessions") 
 // is live.
 func (p *Policy) SetShowLiveSessions(v bool) { p.Set("showLiveSessions", v) }
 
+// NotifyTarget reports whether the user is emailed when a session on them
+// starts.
+func (p *Policy) NotifyTarget() bool { return p.GetBool("notifyTarget") }
+
+// SetNotifyTarget sets whether the user is emailed when a session on them
+// starts.
+func (p *Policy) SetNotifyTarget(v bool) { p.Set("notifyTarget", v) }
+
 // DeniedRoutes returns the route rules refused while impersonating, or an
 // error when the field is not a JSON array of strings.
 func (p *Policy) DeniedRoutes() ([]string, error) { return p.routes("deniedRoutes") }
@@ -374,6 +382,18 @@ func (s *Session) SetEnded(at time.Time, cause EndCause) {
 func (s *Session) SetClient(ip, userAgent string) {
 	s.Set("ip", ip)
 	s.Set("userAgent", userAgent)
+}
+
+// SetNotified records that the user was emailed about the session, or why
+// the email could not be sent (err not nil).
+func (s *Session) SetNotified(at time.Time, err error) {
+	if err != nil {
+		msg := []rune(err.Error())
+		s.Set("notifyError", string(msg[:min(len(msg), 1000)]))
+		return
+	}
+	s.Set("notified", dateTime(at))
+	s.Set("notifyError", "")
 }
 
 // IsEnded reports whether the session has been ended.

@@ -199,3 +199,102 @@ func post(t *testing.T, url, body, token string) *http.Response {
 	res.Body.Close()
 	return res
 }
+
+// TestDashboardSeesLiveUpdates subscribes a superuser's realtime client, as
+// the dashboard does, to consents and sessions: a consent granted, a
+// session started and ended, and a consent withdrawn reach it without a
+// reload.
+func TestDashboardSeesLiveUpdates(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	srv := httptest.NewServer(serveMux(t, app.TestApp))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/realtime", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	events := make(chan string, 100)
+	go func() {
+		stream := bufio.NewReader(res.Body)
+		event := ""
+		for {
+			line, err := stream.ReadString('\n')
+			if err != nil {
+				close(events)
+				return
+			}
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "event:"); ok {
+				event = v
+			}
+			if v, ok := strings.CutPrefix(line, "data:"); ok {
+				events <- event + " " + v
+			}
+		}
+	}()
+	clientId := ""
+	if first := <-events; strings.HasPrefix(first, "PB_CONNECT ") {
+		clientId = strings.TrimSuffix(strings.TrimPrefix(first, `PB_CONNECT {"clientId":"`), `"}`)
+	}
+	if sub := post(t, srv.URL+"/api/realtime", `{"clientId":"`+clientId+`","subscriptions":["impersonation_consents","impersonation_sessions"]}`, superuserToken); sub.StatusCode != 204 {
+		t.Fatalf("subscribe: %d", sub.StatusCode)
+	}
+	next := func(want ...string) {
+		t.Helper()
+		select {
+		case got, ok := <-events:
+			for _, w := range want {
+				if !ok || !strings.Contains(got, w) {
+					t.Fatalf("event %q lacks %q", got, w)
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("no event with %v", want)
+		}
+	}
+
+	put := func(url, body, token string) {
+		req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", token)
+		if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+			t.Fatalf("PUT %s: %v", url, err)
+		}
+	}
+	put(srv.URL+"/api/impersonation/consent", `{"hours":3}`, user3Token)
+	next(`impersonation_consents`, `"action":"create"`, `"user":"`+user3Id+`"`)
+
+	if res := post(t, srv.URL+sessionsURL, `{"collection":"users","record":"`+user3Id+`","reason":"ticket 42"}`, superuserToken); res.StatusCode != 200 {
+		t.Fatalf("start: %d", res.StatusCode)
+	}
+	next(`impersonation_sessions`, `"action":"create"`, `"target":"`+user3Id+`"`)
+	next(`impersonation_sessions`, `"action":"update"`) // the email's outcome recorded
+
+	req, _ = http.NewRequest(http.MethodDelete, srv.URL+"/api/impersonation/consent", nil)
+	req.Header.Set("Authorization", user3Token)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 204 {
+		t.Fatalf("revoke: %v", err)
+	}
+	seen := map[string]bool{}
+	for range 2 { // the consent revoked and the session ended, in either order
+		select {
+		case got := <-events:
+			switch {
+			case strings.Contains(got, `impersonation_consents`) && strings.Contains(got, `"revoked":true`):
+				seen["consent"] = true
+			case strings.Contains(got, `impersonation_sessions`) && strings.Contains(got, `"endCause":"consent_revoked"`):
+				seen["session"] = true
+			}
+		case <-ctx.Done():
+			t.Fatal("no event for the withdrawn consent")
+		}
+	}
+	if !seen["consent"] || !seen["session"] {
+		t.Errorf("events for the withdrawal: %v", seen)
+	}
+}

@@ -143,23 +143,7 @@ func TestRealtimeClientIsDisconnected(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/realtime", nil)
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			stream := bufio.NewReader(res.Body)
-			clientId := ""
-			for clientId == "" {
-				line, err := stream.ReadString('\n')
-				if err != nil {
-					t.Fatalf("no PB_CONNECT: %v", err)
-				}
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id:"); ok {
-					clientId = v
-				}
-			}
+			clientId, events := connectRealtime(t, ctx, srv.URL)
 
 			sub := post(t, srv.URL+"/api/realtime", `{"clientId":"`+clientId+`","subscriptions":["users"]}`, token)
 			if sub.StatusCode != 204 {
@@ -168,13 +152,10 @@ func TestRealtimeClientIsDisconnected(t *testing.T) {
 			c.end(t, app, srv.URL)
 
 			// the stream must close; the context's deadline fails the test otherwise
-			for {
-				if _, err := stream.ReadString('\n'); err != nil {
-					if ctx.Err() != nil {
-						t.Fatal("the realtime client was not disconnected")
-					}
-					break
-				}
+			for range events {
+			}
+			if ctx.Err() != nil {
+				t.Fatal("the realtime client was not disconnected")
 			}
 			var subscribed int
 			_ = app.RecordQuery(records.AuditCollection).Select("count(*)").
@@ -212,35 +193,7 @@ func TestDashboardSeesLiveUpdates(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/realtime", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	events := make(chan string, 100)
-	go func() {
-		stream := bufio.NewReader(res.Body)
-		event := ""
-		for {
-			line, err := stream.ReadString('\n')
-			if err != nil {
-				close(events)
-				return
-			}
-			line = strings.TrimSpace(line)
-			if v, ok := strings.CutPrefix(line, "event:"); ok {
-				event = v
-			}
-			if v, ok := strings.CutPrefix(line, "data:"); ok {
-				events <- event + " " + v
-			}
-		}
-	}()
-	clientId := ""
-	if first := <-events; strings.HasPrefix(first, "PB_CONNECT ") {
-		clientId = strings.TrimSuffix(strings.TrimPrefix(first, `PB_CONNECT {"clientId":"`), `"}`)
-	}
+	clientId, events := connectRealtime(t, ctx, srv.URL)
 	if sub := post(t, srv.URL+"/api/realtime", `{"clientId":"`+clientId+`","subscriptions":["impersonation_consents","impersonation_sessions"]}`, superuserToken); sub.StatusCode != 204 {
 		t.Fatalf("subscribe: %d", sub.StatusCode)
 	}
@@ -275,7 +228,7 @@ func TestDashboardSeesLiveUpdates(t *testing.T) {
 	next(`impersonation_sessions`, `"action":"create"`, `"target":"`+user3Id+`"`)
 	next(`impersonation_sessions`, `"action":"update"`) // the email's outcome recorded
 
-	req, _ = http.NewRequest(http.MethodDelete, srv.URL+"/api/impersonation/consent", nil)
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/api/impersonation/consent", nil)
 	req.Header.Set("Authorization", user3Token)
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 204 {
 		t.Fatalf("revoke: %v", err)
@@ -297,4 +250,41 @@ func TestDashboardSeesLiveUpdates(t *testing.T) {
 	if !seen["consent"] || !seen["session"] {
 		t.Errorf("events for the withdrawal: %v", seen)
 	}
+}
+
+// connectRealtime opens a realtime connection to url, as the JS SDK does,
+// and returns its client id and its messages ("event data"); the channel
+// closes when the server closes the stream or ctx ends.
+func connectRealtime(t *testing.T, ctx context.Context, url string) (string, chan string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/realtime", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	events := make(chan string, 100)
+	go func() {
+		defer close(events)
+		stream := bufio.NewReader(res.Body)
+		event := ""
+		for {
+			line, err := stream.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "event:"); ok {
+				event = v
+			}
+			if v, ok := strings.CutPrefix(line, "data:"); ok {
+				events <- event + " " + v
+			}
+		}
+	}()
+	first, ok := <-events
+	if !ok || !strings.HasPrefix(first, `PB_CONNECT {"clientId":"`) {
+		t.Fatalf("no PB_CONNECT: %q", first)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(first, `PB_CONNECT {"clientId":"`), `"}`), events
 }

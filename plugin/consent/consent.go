@@ -22,15 +22,6 @@ func ValidateHours(p *records.Policy, hours int) error {
 	return nil
 }
 
-// Live returns the user's consent when it is in force at now, or nil.
-func Live(app core.App, user *core.Record, now time.Time) *records.Consent {
-	c, err := records.FindConsent(app, user)
-	if err != nil || !c.LiveAt(now) {
-		return nil
-	}
-	return c
-}
-
 // Grant sets user's consent to run for hours from now and writes its
 // consent.granted entry, in one transaction. A consent already in force is
 // replaced, not extended.

@@ -1,0 +1,411 @@
+// The support console: staff who are not superusers sign in with their own
+// account, see the users their policy lets them impersonate, and start a
+// session in a new tab (lib/handoff.js).
+import PocketBase, { LocalAuthStore } from '/impersonation/vendor/pocketbase.es.mjs';
+import { t, onLangChange, formatDate, formatUnit } from '../lib/i18n.js';
+import { h, clear, fill, flash, errorMessage, fieldErrors, displayName, initPage, debounce, openDialog } from '../lib/ui.js';
+import { renderLogin } from '../lib/auth.js';
+import { openImpersonation, HandoffError } from '../lib/handoff.js';
+
+const PER_PAGE = 20;
+// The console keeps its own login: staff signing in here never replace the
+// login the product keeps in "pocketbase_auth".
+export const CONSOLE_AUTH_KEY = 'pb_impersonation_console_auth';
+
+const pb = new PocketBase('/', new LocalAuthStore(CONSOLE_AUTH_KEY));
+pb.autoCancellation(false);
+
+const app = document.getElementById('app');
+const who = document.getElementById('who');
+const whoEmail = document.getElementById('who-email');
+
+const state = {
+  policies: null,  // GET /api/impersonation/policies
+  current: '',     // selected policy collection
+  search: '',
+  page: 1,
+  list: null,      // GET /api/impersonation/targets answer
+  loading: false,
+  error: '',       // policies error
+  listError: '',
+};
+let listSeq = 0;
+let unsubscribe = null;
+
+initPage();
+document.getElementById('logout').addEventListener('click', logout);
+onLangChange(() => { if (state.policies || state.error) render(); });
+start();
+
+function start() {
+  if (!pb.authStore.isValid || !pb.authStore.record) {
+    showLogin();
+    return;
+  }
+  who.hidden = false;
+  whoEmail.textContent = pb.authStore.record.email || displayName(pb.authStore.record);
+  loadPolicies();
+}
+
+function showLogin() {
+  who.hidden = true;
+  app.removeAttribute('aria-busy');
+  const wrap = h('div', { class: 'login-wrap' });
+  clear(app).appendChild(wrap);
+  renderLogin(wrap, { pb, collection: 'users', titleKey: 'console.loginTitle', introKey: 'console.loginIntro', onSuccess: start });
+}
+
+async function logout() {
+  if (unsubscribe) { try { await unsubscribe(); } catch { /* ignore */ } unsubscribe = null; }
+  pb.authStore.clear();
+  state.policies = null;
+  state.list = null;
+  state.error = '';
+  showLogin();
+}
+
+// ---------------------------------------------------------------------------
+// Data
+
+async function loadPolicies() {
+  try {
+    const res = await pb.send('/api/impersonation/policies', { method: 'GET' });
+    state.policies = res;
+    state.error = '';
+    const cols = (res.policies || []).map((p) => p.collection);
+    if (!cols.includes(state.current)) state.current = cols[0] || '';
+  } catch (err) {
+    if (err && err.status === 401) { pb.authStore.clear(); showLogin(); return; }
+    state.policies = null;
+    state.error = err && err.status === 403 ? t('console.noAccess') : errorMessage(err);
+  }
+  render();
+  if (state.current) {
+    await loadTargets();
+    subscribe();
+  }
+}
+
+function policy() {
+  return (state.policies && state.policies.policies || []).find((p) => p.collection === state.current) || null;
+}
+
+async function loadTargets() {
+  const seq = ++listSeq;
+  state.loading = true;
+  renderList();
+  try {
+    const q = new URLSearchParams({ collection: state.current, page: String(state.page), perPage: String(PER_PAGE) });
+    if (state.search) q.set('search', state.search);
+    const res = await pb.send('/api/impersonation/targets?' + q.toString(), { method: 'GET' });
+    if (seq !== listSeq) return;
+    state.list = res;
+    state.listError = '';
+  } catch (err) {
+    if (seq !== listSeq) return;
+    if (err && err.status === 401) { pb.authStore.clear(); showLogin(); return; }
+    state.list = null;
+    state.listError = err && err.status === 403 ? t('console.noAccess') : errorMessage(err);
+  }
+  state.loading = false;
+  renderList();
+}
+
+const reloadSoon = debounce(() => { if (state.current) loadTargets(); }, 400);
+
+async function subscribe() {
+  if (unsubscribe) return;
+  try {
+    // the sessions this account runs: their start and end change the list
+    unsubscribe = await pb.collection('impersonation_sessions').subscribe('*', reloadSoon);
+  } catch {
+    // realtime is a nicety
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Rendering
+
+function render() {
+  app.removeAttribute('aria-busy');
+  const pol = state.policies && state.policies.policies || [];
+  const header = h('div', { class: 'page-header' },
+    h('h1', { text: t('console.title') }),
+    h('p', { class: 'hint', text: t('console.intro') }));
+  if (state.error) {
+    fill(app, header, h('p', { class: 'alert warning', id: 'console-error', dataset: { testid: 'console-error' }, attrs: { role: 'alert' }, text: state.error }));
+    return;
+  }
+  if (!pol.length) {
+    fill(app, header, h('p', { class: 'alert info', id: 'console-error', dataset: { testid: 'console-error' }, text: t('console.noAccess') }));
+    return;
+  }
+  const tabs = pol.length > 1 ? h('div', { class: 'tabs', attrs: { role: 'tablist', 'aria-label': t('console.collections') } },
+    pol.map((p) => h('button', {
+      type: 'button', id: `tab-${p.collection}`,
+      dataset: { testid: 'collection-tab', collection: p.collection },
+      attrs: { role: 'tab', 'aria-selected': p.collection === state.current ? 'true' : 'false', 'aria-controls': 'targets-panel', tabindex: p.collection === state.current ? '0' : '-1' },
+      text: p.collection,
+      on: {
+        click: () => selectCollection(p.collection),
+        keydown: (e) => tabKeys(e, pol),
+      },
+    }))) : null;
+
+  const search = h('input', {
+    type: 'search', id: 'targets-search', value: state.search,
+    dataset: { testid: 'targets-search' },
+    attrs: { 'aria-label': t('console.search'), placeholder: t('console.searchPlaceholder'), autocomplete: 'off', spellcheck: 'false' },
+    on: { input: onSearch },
+  });
+
+  fill(app, header, tabs,
+    h('section', { class: 'panel', id: 'targets-panel', attrs: pol.length > 1 ? { role: 'tabpanel', 'aria-labelledby': `tab-${state.current}` } : { 'aria-label': state.current } },
+      h('div', { id: 'policy-summary' }),
+      h('div', { class: 'section-head' },
+        h('form', { class: 'search', role: 'search', on: { submit: (e) => e.preventDefault() } }, search),
+        h('span', { class: 'hint', id: 'targets-count', attrs: { 'aria-live': 'polite' } })),
+      h('div', { id: 'targets' })));
+  renderList();
+}
+
+function tabKeys(e, pol) {
+  if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+  const i = pol.findIndex((p) => p.collection === state.current);
+  const next = pol[(i + (e.key === 'ArrowRight' ? 1 : pol.length - 1)) % pol.length];
+  selectCollection(next.collection);
+  document.getElementById(`tab-${next.collection}`)?.focus();
+}
+
+function selectCollection(c) {
+  if (c === state.current) return;
+  state.current = c;
+  state.page = 1;
+  state.search = '';
+  state.list = null;
+  render();
+  loadTargets();
+}
+
+const searchSoon = debounce(() => { state.page = 1; loadTargets(); }, 300);
+function onSearch(e) {
+  state.search = e.target.value.trim();
+  searchSoon();
+}
+
+function renderPolicySummary() {
+  const box = document.getElementById('policy-summary');
+  const p = policy();
+  if (!box || !p) return;
+  clear(box).appendChild(h('div', { class: 'row', dataset: { testid: 'policy-summary' } },
+    h('span', { class: 'label', text: p.consent === 'required' ? t('console.consentRequired') : t('console.consentNone') }),
+    h('span', { class: 'label', text: p.reasonRequired ? t('console.reasonRequired') : t('console.reasonOptional') }),
+    h('span', { class: 'label', text: t('console.upTo', { time: formatUnit(p.maxMinutes, 'minute', 'long') }) }),
+    h('span', { class: 'label', text: t('console.modes', { modes: (p.modes || []).map((m) => t('mode.' + m)).join(', ') }) })));
+}
+
+function renderList() {
+  renderPolicySummary();
+  const box = document.getElementById('targets');
+  const count = document.getElementById('targets-count');
+  if (!box) return;
+  box.setAttribute('aria-busy', state.loading ? 'true' : 'false');
+  if (state.listError) {
+    clear(box).appendChild(h('p', { class: 'alert danger', attrs: { role: 'alert' }, text: state.listError }));
+    if (count) count.textContent = '';
+    return;
+  }
+  const list = state.list;
+  if (!list) {
+    clear(box).appendChild(h('p', { class: 'hint', text: t('common.loading') }));
+    return;
+  }
+  if (count) count.textContent = t('console.count', { n: list.totalItems });
+  const rows = (list.items || []).map(renderRow);
+  fill(box, 
+    h('div', { class: 'table-wrap' }, h('table', { class: 'table responsive', id: 'targets-table', dataset: { testid: 'targets-table' } },
+      h('caption', { class: 'visually-hidden', text: t('console.tableCaption', { collection: state.current }) }),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col', text: t('console.colUser') }),
+        h('th', { scope: 'col', text: t('console.colConsent') }),
+        h('th', { scope: 'col', text: t('console.colSession') }),
+        h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', text: t('console.colActions') })))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { class: 'empty', colspan: '4', text: state.search ? t('console.noMatch') : t('console.empty') }))))),
+    list.totalPages > 1 ? h('nav', { class: 'pager', attrs: { 'aria-label': t('common.pagination') } },
+      h('button', { type: 'button', class: 'btn sm secondary', id: 'page-prev', dataset: { testid: 'page-prev' }, disabled: list.page <= 1, text: t('common.prev'), on: { click: () => goPage(list.page - 1) } }),
+      h('span', { class: 'hint', id: 'page-info', text: t('common.pageOf', { page: list.page, pages: list.totalPages }) }),
+      h('button', { type: 'button', class: 'btn sm secondary', id: 'page-next', dataset: { testid: 'page-next' }, disabled: list.page >= list.totalPages, text: t('common.next'), on: { click: () => goPage(list.page + 1) } })) : null);
+}
+
+function goPage(n) {
+  state.page = n;
+  loadTargets().then(() => {
+    const btn = document.getElementById(n > 1 ? 'page-prev' : 'page-next');
+    if (btn && !btn.disabled) btn.focus();
+  });
+}
+
+function avatarOf(item) {
+  if (item.avatar) {
+    const src = pb.files.getURL(item, item.avatar, { thumb: '72x72' });
+    return h('img', { class: 'avatar', src, alt: '', loading: 'lazy' });
+  }
+  const letter = (displayName(item).trim()[0] || '?').toUpperCase();
+  return h('span', { class: 'avatar', attrs: { 'aria-hidden': 'true' }, text: letter });
+}
+
+function consentCell(c) {
+  if (!c || !c.required) return [h('span', { class: 'label', dataset: { testid: 'consent-state', state: 'not-required' }, text: t('console.consentNotNeeded') })];
+  if (c.active) {
+    return [
+      h('span', { class: 'label success', dataset: { testid: 'consent-state', state: 'active' } }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), t('console.consentActive')),
+      h('div', { class: 'cell-sub', text: t('console.until', { date: formatDate(c.expires) }) }),
+    ];
+  }
+  return [h('span', { class: 'label danger', dataset: { testid: 'consent-state', state: 'none' } }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), t('console.consentMissing'))];
+}
+
+function sessionCell(s) {
+  if (!s) return [h('span', { class: 'hint', dataset: { testid: 'live-session', state: 'none' }, text: '—' })];
+  return [
+    h('span', { class: 'label warning', dataset: { testid: 'live-session', state: 'live' } }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), t('console.live')),
+    h('div', { class: 'cell-sub', text: t('console.liveBy', { actor: s.actorName || s.actor, mode: t('mode.' + s.mode), until: formatDate(s.expires) }) }),
+  ];
+}
+
+function renderRow(item) {
+  const name = displayName(item);
+  return h('tr', { dataset: { testid: 'target-row', recordId: item.id } },
+    h('td', {},
+      h('div', { class: 'user-cell' }, avatarOf(item),
+        h('div', {},
+          h('div', { class: 'cell-main', dataset: { testid: 'target-name' }, text: name }),
+          item.email && item.email !== name ? h('div', { class: 'cell-sub', text: item.email }) : null,
+          h('div', { class: 'cell-sub mono', text: item.id })))),
+    h('td', { class: 'half', attrs: { 'data-label': t('console.colConsent') } }, consentCell(item.consent)),
+    h('td', { class: 'half', attrs: { 'data-label': t('console.colSession') } }, sessionCell(item.liveSession)),
+    h('td', { class: 'actions' },
+      h('button', {
+        type: 'button', class: 'btn sm', dataset: { testid: 'impersonate', recordId: item.id },
+        attrs: { 'aria-label': t('console.impersonateWho', { name }) },
+        text: t('console.impersonate'),
+        on: { click: () => openDialogFor(item) },
+      })));
+}
+
+// ---------------------------------------------------------------------------
+// The Impersonate dialog
+
+function openDialogFor(item) {
+  const p = policy();
+  if (!p) return;
+  const name = displayName(item);
+  const modes = p.modes && p.modes.length ? p.modes : ['read'];
+  const defMode = modes.includes(p.defaultMode) ? p.defaultMode : modes[0];
+  const max = Number(p.maxMinutes) || 60;
+
+  const reasonErr = h('p', { class: 'field-error', id: 'imp-reason-error', hidden: true, attrs: { role: 'alert' } });
+  const minutesErr = h('p', { class: 'field-error', id: 'imp-minutes-error', hidden: true, attrs: { role: 'alert' } });
+  const formErr = h('p', { class: 'alert danger', id: 'imp-error', hidden: true, attrs: { role: 'alert' } });
+  const reason = h('textarea', {
+    id: 'imp-reason', name: 'reason', required: p.reasonRequired, maxlength: '1000',
+    dataset: { testid: 'imp-reason' },
+    attrs: { 'aria-describedby': 'imp-reason-help imp-reason-error', placeholder: t('console.reasonPlaceholder') },
+  });
+  const minutes = h('input', {
+    id: 'imp-minutes', name: 'minutes', type: 'number', min: '1', max: String(max), step: '1',
+    inputmode: 'numeric', value: String(Math.min(30, max)), required: true,
+    dataset: { testid: 'imp-minutes' },
+    attrs: { 'aria-describedby': 'imp-minutes-help imp-minutes-error' },
+  });
+  const modeInputs = modes.map((m) => h('input', { type: 'radio', name: 'imp-mode', id: `imp-mode-${m}`, value: m, checked: m === defMode, dataset: { testid: `imp-mode-${m}` } }));
+  const submit = h('button', { type: 'submit', class: 'btn', id: 'imp-submit', dataset: { testid: 'imp-submit' }, attrs: { form: 'imp-form' }, text: t('console.impersonate') });
+  const cancel = h('button', { type: 'button', class: 'btn secondary', id: 'imp-cancel', dataset: { testid: 'imp-cancel' }, text: t('common.cancel') });
+
+  const consentNote = item.consent && item.consent.required && !item.consent.active
+    ? h('p', { class: 'alert warning', id: 'imp-consent-note', text: t('console.noConsentNote', { name }) }) : null;
+
+  const form = h('form', { id: 'imp-form', class: 'stack', attrs: { novalidate: '' } },
+    h('p', { class: 'alert info', id: 'imp-confirm', dataset: { testid: 'imp-confirm' }, text: t('console.confirm', { name }) }),
+    consentNote,
+    h('div', { class: 'field-group' },
+      h('div', { class: 'field' + (p.reasonRequired ? ' required' : '') },
+        h('label', { htmlFor: 'imp-reason', text: p.reasonRequired ? t('console.reason') : t('console.reasonOptionalLabel') }), reason),
+      h('p', { class: 'field-help', id: 'imp-reason-help', text: t('console.reasonHelp') }),
+      reasonErr),
+    h('div', { class: 'field-group' },
+      h('div', { class: 'field required' },
+        h('label', { htmlFor: 'imp-minutes', text: t('console.minutes') }), minutes),
+      h('p', { class: 'field-help', id: 'imp-minutes-help', text: t('console.minutesHelp', { max: formatUnit(max, 'minute', 'long') }) }),
+      minutesErr),
+    h('fieldset', { class: 'choices' },
+      h('legend', { text: t('console.mode') }),
+      modes.map((m, i) => h('label', { class: 'choice', htmlFor: `imp-mode-${m}` }, modeInputs[i],
+        h('span', {}, t('mode.' + m), h('small', { text: t('mode.' + m + 'Help') }))))),
+    formErr);
+
+  const dlg = openDialog({
+    id: 'impersonate-dialog', testid: 'impersonate-dialog',
+    title: t('console.dialogTitle', { name }),
+    content: [form],
+    actions: [cancel, submit],
+  });
+  cancel.addEventListener('click', () => dlg.close());
+  reason.focus();
+
+  const showErr = (el, field, msg) => {
+    el.textContent = msg || '';
+    el.hidden = !msg;
+    field.closest('.field').classList.toggle('error', !!msg);
+    field.setAttribute('aria-invalid', msg ? 'true' : 'false');
+  };
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (submit.disabled) return;
+    const why = reason.value.trim();
+    const mins = Number(minutes.value);
+    const mode = (modeInputs.find((x) => x.checked) || {}).value || defMode;
+    let bad = null;
+    showErr(reasonErr, reason, p.reasonRequired && !why ? t('console.reasonMissing') : '');
+    if (p.reasonRequired && !why) bad = bad || reason;
+    const minsBad = !Number.isInteger(mins) || mins < 1 || mins > max;
+    showErr(minutesErr, minutes, minsBad ? t('console.minutesInvalid', { max }) : '');
+    if (minsBad) bad = bad || minutes;
+    formErr.hidden = true;
+    if (bad) { bad.focus(); return; }
+
+    submit.disabled = true;
+    submit.classList.add('loading');
+    submit.textContent = t('console.starting');
+    // synchronously inside the submit (a user action): opens the tab first
+    openImpersonation({ pb, collection: p.collection, record: item.id, reason: why, minutes: mins, mode })
+      .then(({ session }) => {
+        dlg.close();
+        flash('success', t('console.started', { name, until: formatDate(session && session.expires) }));
+        loadTargets();
+      }, (err) => {
+        submit.disabled = false;
+        submit.classList.remove('loading');
+        submit.textContent = t('console.impersonate');
+        if (err instanceof HandoffError) {
+          dlg.close();
+          flash('error', t('handoff.err.' + err.code));
+          return;
+        }
+        const fe = fieldErrors(err);
+        if (err && err.status === 400 && Object.keys(fe).length) {
+          if (fe.reason) showErr(reasonErr, reason, fe.reason);
+          if (fe.minutes) showErr(minutesErr, minutes, fe.minutes);
+          formErr.textContent = errorMessage(err);
+          formErr.hidden = !!(fe.reason || fe.minutes);
+          (fe.reason ? reason : fe.minutes ? minutes : submit).focus();
+          flash('error', t('console.refused', { message: errorMessage(err) }));
+          return;
+        }
+        dlg.close();
+        flash('error', t('console.refused', { message: errorMessage(err) }));
+        loadTargets();
+      });
+  });
+}

@@ -3,14 +3,18 @@
 // Check is the one decision of the plugin: it runs when a session starts and
 // again on every request made with the session's token, so an actor who
 // loses permission, a disabled policy, a withdrawn consent or a deleted
-// record stops a session at its next request.
+// record stops a session at its next request. Targets is the same
+// impersonatorRule as a database filter, for the lists of whom an actor may
+// impersonate.
 package policy
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/search"
@@ -111,14 +115,100 @@ func Check(app core.App, r Request) error {
 // @request.auth is the actor. Superusers pass, as they pass every API rule;
 // an empty rule lets no one else in. A rule that fails to evaluate refuses.
 func actorSatisfiesRule(app core.App, p *records.Policy, actor, target *core.Record) (bool, error) {
-	if actor.IsSuperuser() {
+	everyone, rule := ruleOf(p, actor)
+	switch {
+	case everyone:
 		return true, nil
-	}
-	rule := p.ImpersonatorRule()
-	if rule == "" {
+	case rule == "":
 		return false, nil
 	}
-	return app.CanAccessRecord(target, &core.RequestInfo{Auth: actor}, &rule)
+	return app.CanAccessRecord(target, ruleRequestInfo(actor), &rule)
+}
+
+// ruleOf returns what p's impersonatorRule asks of actor: every target
+// (everyone: a superuser), no target (an empty rule), or the targets that
+// match rule.
+func ruleOf(p *records.Policy, actor *core.Record) (everyone bool, rule string) {
+	if actor.IsSuperuser() {
+		return true, ""
+	}
+	return false, p.ImpersonatorRule()
+}
+
+// ruleRequestInfo is the request the impersonatorRule is evaluated in:
+// @request.auth is the actor, and nothing else of the request the actor
+// makes (its query, body or headers) takes part.
+func ruleRequestInfo(actor *core.Record) *core.RequestInfo {
+	return &core.RequestInfo{Auth: actor}
+}
+
+// Targets returns the query of the records of collection that actor may act
+// as under p, and the resolver that must update it (the joins a rule needs)
+// before it runs, as search.Provider does. It narrows the query by the rule
+// Check applies, as SQL, so that paging is done by the database: a
+// superuser matches every record, an empty rule no one, and otherwise the
+// rule is evaluated as a view rule with @request.auth = actor. The actor
+// itself is never among the records.
+//
+// A disabled policy, a collection p does not cover, and a rule that lets
+// actor act as no one return a *Refusal, as Check would; a rule that does
+// not compile returns the error.
+func Targets(app core.App, p *records.Policy, collection *core.Collection, actor *core.Record) (*dbx.SelectQuery, *core.RecordFieldResolver, error) {
+	switch {
+	case p == nil:
+		return nil, nil, refuse(CodeNoPolicy, ErrNotAllowed)
+	case !p.Enabled():
+		return nil, nil, refuse(CodePolicyDisabled, ErrNotAllowed)
+	case collection == nil || collection.Name != p.Collection() || !collection.IsAuth() ||
+		collection.Name == core.CollectionNameSuperusers:
+		return nil, nil, refuse(CodeTargetNotFound, ErrNotAllowed)
+	case actor == nil:
+		return nil, nil, refuse(CodeActorNotFound, ErrActorUnavailable)
+	}
+
+	query := app.RecordQuery(collection)
+	resolver := core.NewRecordFieldResolver(app, collection, ruleRequestInfo(actor), true)
+	if actor.Collection().Id == collection.Id {
+		query.AndWhere(dbx.Not(dbx.HashExp{collection.Name + ".id": actor.Id}))
+	}
+
+	everyone, rule := ruleOf(p, actor)
+	switch {
+	case everyone:
+		return query, resolver, nil
+	case rule == "":
+		return nil, nil, refuse(CodeRuleFailed, ErrNotAllowed)
+	}
+	expr, err := search.FilterData(rule).BuildExpr(resolver)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build impersonatorRule of %s: %w", p.Collection(), err)
+	}
+	return query.AndWhere(expr), resolver, nil
+}
+
+// HasTargets reports whether actor may act as at least one record of
+// collection under p (see Targets).
+func HasTargets(app core.App, p *records.Policy, collection *core.Collection, actor *core.Record) (bool, error) {
+	query, resolver, err := Targets(app, p, collection, actor)
+	var refusal *Refusal
+	if errors.As(err, &refusal) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := resolver.UpdateQuery(query); err != nil {
+		return false, fmt.Errorf("join impersonatorRule of %s: %w", p.Collection(), err)
+	}
+	var found int
+	err = query.Select("(1)").Limit(1).Row(&found)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("find a target under the policy of %s: %w", p.Collection(), err)
+	}
+	return found > 0, nil
 }
 
 // ValidateRule returns a validation error when rule is not a filter that

@@ -101,6 +101,19 @@ func FindPolicy(app core.App, collectionName string) (*Policy, error) {
 	return &Policy{r}, nil
 }
 
+// FindEnabledPolicies returns the policies that are switched on.
+func FindEnabledPolicies(app core.App) ([]*Policy, error) {
+	rs, err := app.FindAllRecords(PoliciesCollection, dbx.HashExp{"enabled": true})
+	if err != nil {
+		return nil, err
+	}
+	pols := make([]*Policy, len(rs))
+	for i, r := range rs {
+		pols[i] = &Policy{r}
+	}
+	return pols, nil
+}
+
 // Collection returns the name of the auth collection the policy covers.
 func (p *Policy) Collection() string { return p.GetString("collection") }
 
@@ -254,6 +267,27 @@ func FindOrNewConsent(app core.App, user *core.Record) (*Consent, error) {
 	return &Consent{r}, nil
 }
 
+// FindConsents returns the consent records, live or not, of the users with
+// the given ids of the collection with id collectionId, by user id.
+func FindConsents(app core.App, collectionId string, userIds []string) (map[string]*Consent, error) {
+	out := make(map[string]*Consent, len(userIds))
+	if len(userIds) == 0 {
+		return out, nil
+	}
+	var rs []*core.Record
+	err := app.RecordQuery(ConsentsCollection).
+		AndWhere(dbx.HashExp{"userCollection": collectionId, "user": anySlice(userIds)}).
+		All(&rs)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		c := &Consent{r}
+		out[c.User()] = c
+	}
+	return out, nil
+}
+
 // User returns the id of the user who consents.
 func (c *Consent) User() string { return c.GetString("user") }
 
@@ -321,6 +355,37 @@ func FindLiveSessions(app core.App, filter string, params dbx.Params) ([]*Sessio
 		sessions[i] = &Session{r}
 	}
 	return sessions, nil
+}
+
+// FindLiveSessionsOn returns the sessions not yet ended (expired or not)
+// acting as the records with the given ids of the collection with id
+// collectionId, newest first.
+func FindLiveSessionsOn(app core.App, collectionId string, targetIds []string) ([]*Session, error) {
+	if len(targetIds) == 0 {
+		return nil, nil
+	}
+	var rs []*core.Record
+	err := app.RecordQuery(SessionsCollection).
+		AndWhere(dbx.HashExp{"ended": "", "targetCollection": collectionId, "target": anySlice(targetIds)}).
+		OrderBy("created DESC", "rowid DESC").
+		All(&rs)
+	if err != nil {
+		return nil, err
+	}
+	sessions := make([]*Session, len(rs))
+	for i, r := range rs {
+		sessions[i] = &Session{r}
+	}
+	return sessions, nil
+}
+
+// anySlice converts ids for a dbx IN expression.
+func anySlice(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }
 
 // OnTargetFilter is the FindLiveSessions filter for the sessions acting as

@@ -1,6 +1,7 @@
 // Command impersonation is a ready PocketBase app with the impersonation
-// plugin registered: `go run . serve` serves the API, the dashboard and
-// pb_public from the embedded SQLite database in pb_data.
+// plugin registered: `go run . serve` serves the API, the dashboard, the
+// plugin's pages at /impersonation/ and a demo product at /, all from the
+// binary, with the embedded SQLite database in pb_data.
 //
 // Out of the box the default "users" collection is under a policy:
 // superusers may impersonate, the user's consent and a reason are required,
@@ -9,19 +10,15 @@
 package main
 
 import (
-	"embed"
-	"io/fs"
 	"log"
 
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
+	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
-
-//go:embed all:pb_public
-var public embed.FS
 
 func main() {
 	app := pocketbase.New()
@@ -31,11 +28,12 @@ func main() {
 	})
 
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
-		sub, err := fs.Sub(public, "pb_public")
-		if err != nil {
-			return err
-		}
-		e.Router.GET("/{path...}", apis.Static(sub, true))
+		e.Router.GET("/{path...}", apis.Static(pbpublic.Product, false)).
+			BindFunc(func(e *core.RequestEvent) error {
+				e.Response.Header().Set("Content-Security-Policy", plugin.PagesCSP)
+				e.Response.Header().Set("Cache-Control", "no-cache")
+				return e.Next()
+			})
 		return e.Next()
 	})
 

@@ -8,6 +8,7 @@
 package hooks
 
 import (
+	"io/fs"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ const (
 	ForgetCachedId       = "impersonationForgetCached"
 	BuiltinImpersonateId = "impersonationBuiltinImpersonate"
 	RoutesId             = "impersonationRoutes"
+	DashboardExtensionId = "impersonationDashboardExtension"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
 	AnchorAuditJobId     = "impersonationAnchorAudit"
 	PruneAuditJobId      = "impersonationPruneAudit"
@@ -77,6 +79,12 @@ type Options struct {
 	// AlertAfterRefusals times within RefusalWindow; empty: no alert.
 	AlertEmail         string
 	AlertAfterRefusals int
+	// ProductURL is where the hand-off sends a new impersonation tab.
+	ProductURL string
+	// Pages are served at PagesPath; nil: not served.
+	Pages fs.FS
+	// Dashboard is the dashboard extension; nil: none.
+	Dashboard fs.FS
 }
 
 // RefusalWindow is the span in which AlertAfterRefusals refusals alert.
@@ -88,13 +96,23 @@ type handlers struct {
 	opts Options
 	// mails are the emails being sent in the background
 	mails sync.WaitGroup
+	// pages serves opts.Pages
+	pages *pages
 }
 
 // Bind binds every hook, route and job of the plugin to app.
-func Bind(app core.App, opts Options) {
+func Bind(app core.App, opts Options) error {
 	p := &handlers{app: app, opts: opts}
+	if opts.Pages != nil {
+		pg, err := newPages(opts.Pages)
+		if err != nil {
+			return err
+		}
+		p.pages = pg
+	}
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: RoutesId, Func: p.bindRoutes})
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: DashboardExtensionId, Func: p.addDashboardExtension})
 
 	// sessions, consents and audit entries change only through the plugin
 	changedByPluginOnly := []string{records.ConsentsCollection, records.SessionsCollection, records.AuditCollection}
@@ -138,4 +156,5 @@ func Bind(app core.App, opts Options) {
 		p.anchorAudit()
 		return e.Next()
 	}})
+	return nil
 }

@@ -42,6 +42,9 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.GET(CurrentPath, p.current)
 	e.Router.GET(VerifyPath, verifyAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(ExportPath, exportAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(PoliciesPath, p.policiesList)
+	e.Router.GET(TargetsPath, p.targetsList)
+	p.bindPages(e)
 	return e.Next()
 }
 

@@ -17,6 +17,10 @@
 // _sessions and _audit), the /api/impersonation routes, and hooks that keep
 // sessions, consents and audit entries out of reach of the records API and
 // close PocketBase's own impersonate route for collections under a policy.
+// It serves its pages, embedded in the binary, at /impersonation/ (the
+// user's consent page, the support console, the hand-off page and the
+// banner script a product page includes), and adds an Impersonation
+// section to the dashboard (/_/).
 //
 // Example usage:
 //
@@ -50,8 +54,11 @@ package plugin
 import (
 	"crypto/rand"
 	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pocketbase/pocketbase"
@@ -60,6 +67,7 @@ import (
 
 	"github.com/pbimpersonation/impersonation/hooks"
 	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
+	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 	"github.com/pbimpersonation/impersonation/plugin/attempts"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -104,6 +112,13 @@ type Config struct {
 	// session on them starts, where they withdraw consent. Empty means the
 	// app URL (Settings → Application URL) + "/impersonation/".
 	RevokeURL string
+
+	// ProductURL is the product page a new impersonation tab opens, logged
+	// in as the user (the dashboard and the support console get it from
+	// GET /api/impersonation/policies). It is a path of the app, or a URL
+	// of a page on the app's origin: the tab keeps the token in its
+	// sessionStorage, which other origins cannot read. Empty means "/".
+	ProductURL string
 
 	// AlertEmail gets an email when one actor's session starts are refused
 	// AlertAfterRefusals times within ten minutes. Empty means no alert.
@@ -184,6 +199,10 @@ func FromRequest(e *core.RequestEvent) *Impersonation { return sessions.FromRequ
 // every impersonated request, and strips from every other request.
 const SessionHeader = hooks.SessionHeader
 
+// PagesCSP is the Content-Security-Policy the plugin's pages are served
+// with; an app may give its product pages the same.
+const PagesCSP = hooks.PagesCSP
+
 // SeedPoliciesId is the id of the OnServe handler that writes Config.Policies.
 const SeedPoliciesId = "impersonationSeedPolicies"
 
@@ -241,7 +260,15 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	}
 	audit.SetKey(app, key)
 
-	hooks.Bind(app, hooks.Options{
+	pages, err := fs.Sub(pbpublic.Impersonation, "impersonation")
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: embedded pages: %w", err)
+	}
+	dashboard, err := fs.Sub(pbpublic.Dashboard, "dashboard")
+	if err != nil {
+		return nil, fmt.Errorf("impersonation: embedded dashboard extension: %w", err)
+	}
+	err = hooks.Bind(app, hooks.Options{
 		Now:                      p.config.Now,
 		Attempts:                 attempts.New(time.Minute),
 		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
@@ -255,7 +282,13 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		RevokeURL:                p.config.RevokeURL,
 		AlertEmail:               p.config.AlertEmail,
 		AlertAfterRefusals:       p.config.AlertAfterRefusals,
+		ProductURL:               p.config.ProductURL,
+		Pages:                    pages,
+		Dashboard:                dashboard,
 	})
+	if err != nil {
+		return nil, err
+	}
 	if pb, ok := app.(*pocketbase.PocketBase); ok {
 		pb.RootCmd.AddCommand(hooks.NewCommand(app))
 	}
@@ -301,6 +334,12 @@ func (p *Plugin) fillDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.ProductURL == "" {
+		c.ProductURL = "/"
+	}
+	if !validProductURL(c.ProductURL) {
+		return fmt.Errorf("impersonation: ProductURL %q: want a path (\"/app/\") or an http(s) URL", c.ProductURL)
+	}
 	if c.RedactKeys == nil {
 		c.RedactKeys = redact.DefaultNames()
 	}
@@ -327,6 +366,19 @@ func (p *Plugin) fillDefaults() error {
 		pol.ConsentMaxHours = orDefault(pol.ConsentMaxHours, 168)
 	}
 	return nil
+}
+
+// validProductURL reports whether u is a path of the app ("/", "/app/",
+// not "//host") or an absolute http(s) URL: never a script or data URL.
+func validProductURL(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	if parsed.Scheme == "" {
+		return parsed.Host == "" && strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\")
+	}
+	return (parsed.Scheme == "http" || parsed.Scheme == "https") && parsed.Host != ""
 }
 
 func orDefault(v, def int) int {

@@ -1,0 +1,125 @@
+package hooks
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+	"github.com/pbimpersonation/impersonation/plugin/targets"
+)
+
+// Paths of the routes that tell staff whom they may impersonate.
+const (
+	PoliciesPath = "/api/impersonation/policies"
+	TargetsPath  = "/api/impersonation/targets"
+)
+
+// staffCaller returns the caller of a route that lists whom it may
+// impersonate, or the error to answer with: a guest gets 401, a request made
+// while impersonating 403 (a session never leads to another).
+func staffCaller(e *core.RequestEvent) (*core.Record, error) {
+	if e.Auth == nil {
+		return nil, e.UnauthorizedError("The request requires valid record authorization token.", nil)
+	}
+	if sessions.FromRequest(e) != nil {
+		return nil, e.ForbiddenError(msgWhileImpersonating, nil)
+	}
+	return e.Auth, nil
+}
+
+// policiesResponse is the answer of GET PoliciesPath.
+type policiesResponse struct {
+	// ProductURL is where the hand-off sends the new tab.
+	ProductURL string           `json:"productURL"`
+	Policies   []targets.Policy `json:"policies"`
+}
+
+func (p *handlers) policiesList(e *core.RequestEvent) error {
+	actor, err := staffCaller(e)
+	if err != nil {
+		return err
+	}
+	pols, err := targets.Policies(e.App, actor)
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, policiesResponse{ProductURL: p.opts.ProductURL, Policies: pols})
+}
+
+func (p *handlers) targetsList(e *core.RequestEvent) error {
+	actor, err := staffCaller(e)
+	if err != nil {
+		return err
+	}
+	name, q, fieldErrs := targetsQuery(e)
+	if len(fieldErrs) > 0 {
+		return e.BadRequestError("An error occurred while validating the submitted data.", fieldErrs)
+	}
+
+	// one answer for "no such collection" and "no enabled policy for it"
+	collection, err := e.App.FindCachedCollectionByNameOrId(name)
+	if err != nil {
+		return e.NotFoundError("", nil)
+	}
+	pol, err := records.FindPolicy(e.App, collection.Name)
+	if err != nil || !pol.Enabled() {
+		return e.NotFoundError("", nil)
+	}
+
+	page, err := targets.List(e.App, pol, collection, actor, q, p.opts.Now())
+	switch {
+	case errors.Is(err, targets.ErrNoTargets):
+		return e.ForbiddenError(msgNoTargets, nil)
+	case err != nil:
+		// a rule that does not compile, or a collection the policy cannot cover
+		e.App.Logger().Error("impersonation: list targets", "collection", collection.Name, "error", err)
+		return e.ForbiddenError(msgNoTargets, nil)
+	}
+	return e.JSON(http.StatusOK, page)
+}
+
+// msgWhileImpersonating answers a list asked for with an impersonation token.
+const msgWhileImpersonating = "Staff lists are not available while impersonating."
+
+// msgNoTargets answers a caller who may impersonate no record of a collection.
+const msgNoTargets = "You are not allowed to impersonate any record of this collection."
+
+// targetsQuery reads the query string of GET TargetsPath: the collection
+// (name or id) and the page asked for, or the errors of its parameters.
+func targetsQuery(e *core.RequestEvent) (string, targets.Query, validation.Errors) {
+	values := e.Request.URL.Query()
+	errs := validation.Errors{}
+	q := targets.Query{Search: values.Get("search"), Page: 1, PerPage: targets.DefaultPerPage}
+
+	name := values.Get("collection")
+	if name == "" {
+		errs["collection"] = validation.ErrRequired
+	}
+	if len(q.Search) > targets.MaxSearchLength {
+		errs["search"] = validation.ErrLengthTooLong.SetParams(map[string]any{"max": targets.MaxSearchLength})
+	}
+	if raw := values.Get("page"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxPage {
+			errs["page"] = validation.NewError("validation_invalid_page", "Must be a whole number from 1 to "+strconv.Itoa(maxPage)+".")
+		}
+		q.Page = n
+	}
+	if raw := values.Get("perPage"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > targets.MaxPerPage {
+			errs["perPage"] = validation.NewError("validation_invalid_per_page", "Must be a whole number from 1 to "+strconv.Itoa(targets.MaxPerPage)+".")
+		}
+		q.PerPage = n
+	}
+	return name, q, errs
+}
+
+// maxPage is the highest page number accepted, far beyond any collection's
+// records and far from overflowing the query's offset.
+const maxPage = 1_000_000

@@ -1,0 +1,123 @@
+// The dashboard extension: the Users list (search), refusals shown as flash
+// messages (no consent, rate limit), and the Impersonate action of the
+// dashboard's own records view, which must go through the plugin's route.
+import { test, before, after } from 'node:test';
+import { Harness, seed, assert, expectProductUser, expectBannerActing } from './harness.mjs';
+
+let h;
+let s;
+before(async () => {
+  h = await Harness.start();
+  s = await seed(h.server, { consent: ['alice'] });
+});
+after(() => h?.close());
+
+// plugin/builtin record which impersonation routes the browser called.
+function watchRoutes(ctx) {
+  const seen = { plugin: 0, builtin: 0 };
+  ctx.on('request', (req) => {
+    const u = new URL(req.url());
+    if (req.method() === 'POST' && u.pathname === '/api/impersonation/sessions') seen.plugin++;
+    if (/^\/api\/collections\/[^/]+\/impersonate\//.test(u.pathname)) seen.builtin++;
+  });
+  return seen;
+}
+
+test('Users list: consent and live state per row, search', { timeout: 60000 }, (t) =>
+  h.test(async (r) => {
+    const dash = await r.page();
+    await r.loginDashboard(dash);
+    await r.openImpersonation(dash, 'users');
+    const rows = dash.locator('[data-testid="users-row"]');
+    await rows.first().waitFor();
+    // every user of the collection, sorted by email
+    const emails = await rows.evaluateAll((els) => els.map((el) => el.querySelector('small')?.textContent));
+    assert.deepEqual(emails, Object.values(s.users).map((u) => u.email).sort());
+    await r.usersRow(dash, s.users.alice).locator('[data-testid="consent-active"]').waitFor();
+    await r.usersRow(dash, s.users.carol).locator('[data-testid="consent-none"]').waitFor();
+
+    await dash.locator('[data-testid="users-search"]').fill('car');
+    await dash.waitForFunction(() => document.querySelectorAll('[data-testid="users-row"]').length === 1);
+    assert.match(await rows.first().innerText(), /carol@example\.com/);
+  })(t));
+
+test('records view: the Impersonate action goes through the plugin route', { timeout: 60000 }, (t) =>
+  h.test(async (r) => {
+    const ctx = await r.context();
+    const routes = watchRoutes(ctx);
+    const dash = await ctx.newPage();
+    await r.loginDashboard(dash);
+    await dash.goto(`${r.url}/_/#/collections?collection=users`);
+    const { alice } = s.users;
+
+    // the edit panel's own "Impersonate" menu item opens the plugin's dialog
+    await dash.locator(`[data-testid="records-impersonate"][data-id="${alice.id}"]`).waitFor();
+    await dash.locator('tbody tr td').filter({ hasText: alice.email }).click();
+    const menu = dash.locator('.modal-header-dropdown');
+    await dash.locator('button[popovertarget$="modal-header-dropdown"]').click();
+    await menu.getByRole('button', { name: 'Impersonate' }).click();
+    const dlg = dash.locator('[data-testid="imp-dialog"]');
+    await dlg.waitFor();
+    assert.match(await dlg.locator('[data-testid="imp-confirm-text"]').innerText(), /act as Alice/);
+    await dlg.locator('[data-testid="imp-cancel"]').click();
+    await dlg.waitFor({ state: 'detached' });
+    await dash.goto(`${r.url}/_/#/collections?collection=users`);
+    await dash.locator('.record-upsert-modal').waitFor({ state: 'hidden' });
+
+    // the row's Impersonate button starts a session through the plugin
+    const btn = dash.locator(`[data-testid="records-impersonate"][data-id="${alice.id}"]`);
+    await btn.click();
+    const imp = await r.submitImpersonateDialog(dash, { reason: 'records view check' });
+    await imp.waitForURL(`${r.url}/`);
+    await expectBannerActing(imp, alice);
+    await expectProductUser(imp, alice);
+    assert.equal(routes.plugin, 1, 'one start through POST /api/impersonation/sessions');
+    assert.equal(routes.builtin, 0, 'the built-in impersonate route is never called');
+    const sessions = await h.server.ok('GET', `/api/collections/impersonation_sessions/records?filter=${encodeURIComponent('reason = "records view check"')}`, { token: s.superToken });
+    assert.equal(sessions.items.length, 1);
+
+    // the records view opened directly (a reload, a bookmark) has the action too
+    await dash.bringToFront();
+    await dash.reload();
+    await dash.locator('tbody tr td').filter({ hasText: alice.email }).waitFor();
+    await dash.locator(`[data-testid="records-impersonate"][data-id="${alice.id}"]`).waitFor({ timeout: 5000 }).catch((err) => {
+      throw new Error(`after a reload of the records view its rows have no Impersonate action: ${err.message}`);
+    });
+  })(t));
+
+// last: it lowers the policy's attempts per minute
+test('refusals show as flash messages: no consent, rate limit', { timeout: 60000 }, (t) =>
+  h.test(async (r) => {
+    r.allowStatus(403, 429);
+    const ctx = await r.context();
+    const dash = await ctx.newPage();
+    await r.loginDashboard(dash);
+    await r.openImpersonation(dash, 'users');
+    const carol = r.usersRow(dash, s.users.carol);
+
+    // no consent: the refusal's own message; the new tab is closed again
+    await carol.locator('[data-testid="users-impersonate"]').click();
+    const tab = await r.submitImpersonateDialog(dash);
+    const toast = await r.dashboardToast(dash, 'The user has not consented to be impersonated.');
+    assert.match(await toast.getAttribute('class'), /\berror\b/);
+    if (!tab.isClosed()) await tab.waitForEvent('close');
+    assert.equal(ctx.pages().length, 1, 'only the dashboard is left open');
+    const denied = await h.server.ok('GET', `/api/collections/impersonation_audit/records?filter=${encodeURIComponent(`event = "session.denied" && target = "${s.users.carol.id}"`)}`, { token: s.superToken });
+    assert.equal(denied.items.length, 1);
+    assert.equal(denied.items[0].data.code, 'consent_required');
+    // the dialog stays open for another try; cancel it
+    await dash.locator('[data-testid="imp-cancel"]').click();
+    await dash.locator('[data-testid="imp-dialog"]').waitFor({ state: 'detached' });
+
+    // rate limited: one attempt a minute, and one was just made
+    await h.server.ok('PATCH', `/api/collections/impersonation_policies/records/${s.policy.id}`, {
+      token: s.superToken, body: { attemptsPerMinute: 1 },
+    });
+    await dash.locator('.toasts-container .toast-remove').first().click();
+    await r.usersRow(dash, s.users.alice).locator('[data-testid="users-impersonate"]').click();
+    const tab2 = await r.submitImpersonateDialog(dash);
+    const toast2 = await r.dashboardToast(dash, 'Too many impersonation attempts; try again in a minute.');
+    assert.match(await toast2.getAttribute('class'), /\berror\b/);
+    if (!tab2.isClosed()) await tab2.waitForEvent('close');
+    await r.screenshot(dash, 'refusal-flash.png');
+  })(t));

@@ -454,8 +454,8 @@ function renderSession(s) {
       metaItem(t('user.mode'), t('mode.' + s.mode)),
       !info.live && info.end ? metaItem(t('user.endedAt'), formatDate(info.end.toISOString())) : null),
     h('button', {
-      type: 'button', class: 'btn sm secondary', dataset: { testid: 'show-actions', sessionId: s.id },
-      attrs: { 'aria-expanded': open ? 'true' : 'false', 'aria-controls': actionsId },
+      type: 'button', class: 'btn sm secondary', id: `show-actions-${s.id}`, dataset: { testid: 'show-actions', sessionId: s.id },
+      attrs: { 'aria-expanded': open ? 'true' : 'false', 'aria-controls': open ? actionsId : null },
       text: open ? t('user.hideActions') : t('user.showActions'),
       on: { click: () => toggleActions(s.id) },
     }),
@@ -498,7 +498,7 @@ function renderActions(id, a, domId) {
     box.appendChild(h('div', { class: 'pager' },
       h('span', { class: 'hint', text: t('user.shown', { n: a.items.length, total: a.totalItems }) }),
       h('button', {
-        type: 'button', class: 'btn sm secondary', text: t('common.more'),
+        type: 'button', class: 'btn sm secondary', id: `actions-more-${id}`, text: t('common.more'),
         on: { click: async () => { await loadActions(id, true); render(); } },
       })));
   }

@@ -186,18 +186,18 @@
   function pageChanged() {
     var before = state.cur;
     var now = read();
-    if (before.impersonating && !state.ended && now.token !== before.token) {
-      endSession(before, true);
-      state.ended = true;
-      state.endedCause = 'exit';
-    }
-    if (now.impersonating && now.token !== before.token) {
-      state.ended = false;
-      state.endedCause = '';
-      state.actor = null;
-      state.expires = now.claims.exp ? new Date(now.claims.exp * 1000) : null;
-    }
     state.cur = now;
+    if (now.token !== before.token) {
+      var dropped = before.impersonating && !state.ended;
+      if (dropped) endSession(before, true);
+      state.ended = dropped && !now.token; // the page logged out of an impersonation
+      state.endedCause = state.ended ? 'exit' : '';
+      state.actor = null;
+      state.mode = '';
+      state.exitError = false;
+      state.expires = now.impersonating && now.claims.exp ? new Date(now.claims.exp * 1000) : null;
+      if (now.impersonating) { loadStrings(); check(); }
+    }
     schedule();
     render();
     emit();
@@ -449,8 +449,10 @@
     renderCountdown();
   }
 
+  var stringsLoading = null;
   function loadStrings() {
-    return import(new URL('lib/i18n.js', scriptURL).href).then(function (mod) {
+    if (stringsLoading) return stringsLoading;
+    return stringsLoading = import(new URL('lib/i18n.js', scriptURL).href).then(function (mod) {
       i18n = mod;
       if (mod.onLangChange) mod.onLangChange(function () { render(); });
       render();

@@ -1,0 +1,161 @@
+// The dashboard page #/impersonation: tabs Users, Sessions, Audit and
+// Policies, a language switch, and one realtime subscription (sessions and
+// consents) that tells the open tab to refresh.
+import { L, getLang, setLang, ui } from "./state.js";
+import { SESSIONS, notifyChanged } from "./api.js";
+import { usersTab } from "./users.js";
+import { sessionsTab } from "./sessions.js";
+import { auditTab } from "./audit.js";
+import { policiesTab } from "./policies.js";
+
+const TABS = [
+    { name: "users", icon: "ri-group-line", view: usersTab },
+    { name: "sessions", icon: "ri-time-line", view: sessionsTab },
+    { name: "audit", icon: "ri-file-list-3-line", view: auditTab },
+    { name: "policies", icon: "ri-shield-keyhole-line", view: policiesTab },
+];
+
+export function impersonationPage(route) {
+    const first = route?.query?.tab?.[0];
+    const data = store({
+        tab: TABS.some((tab) => tab.name == first) ? first : "users",
+        live: false,
+    });
+
+    const unsubscribers = [];
+    let changedTimer;
+    function changedSoon() {
+        clearTimeout(changedTimer);
+        changedTimer = setTimeout(notifyChanged, 250);
+    }
+
+    async function subscribe() {
+        for (const name of [SESSIONS, "impersonation_consents"]) {
+            try {
+                unsubscribers.push(await app.pb.collection(name).subscribe("*", changedSoon));
+                if (name == SESSIONS) {
+                    data.live = true;
+                }
+            } catch (err) {
+                console.warn("[impersonation] realtime subscription failed:", err);
+            }
+        }
+    }
+
+    function select(name, focus = false) {
+        data.tab = name;
+        app.utils.replaceHashQueryParams({ tab: name == "users" ? null : name }, false);
+        // keep only the tab in the address when switching
+        const hash = "#/impersonation" + (name == "users" ? "" : "?tab=" + name);
+        window.history.replaceState(null, "", window.location.pathname + window.location.search + hash);
+        if (focus) {
+            document.getElementById("imp_tab_" + name)?.focus();
+        }
+    }
+
+    function onTabKey(e) {
+        const i = TABS.findIndex((tab) => tab.name == data.tab);
+        let next = -1;
+        if (e.key == "ArrowRight") {
+            next = (i + 1) % TABS.length;
+        } else if (e.key == "ArrowLeft") {
+            next = (i - 1 + TABS.length) % TABS.length;
+        } else if (e.key == "Home") {
+            next = 0;
+        } else if (e.key == "End") {
+            next = TABS.length - 1;
+        }
+        if (next >= 0) {
+            e.preventDefault();
+            select(TABS[next].name, true);
+        }
+    }
+
+    const titleWatcher = watch(() => {
+        app.store.title = L("dash.title");
+    });
+
+    return t.div(
+        {
+            className: "page imp-page",
+            "html-data-testid": "imp-page",
+            "html-lang": () => ui.lang,
+            onmount: () => {
+                subscribe();
+            },
+            onunmount: () => {
+                titleWatcher?.unwatch();
+                clearTimeout(changedTimer);
+                for (const unsubscribe of unsubscribers) {
+                    unsubscribe?.().catch?.(() => {});
+                }
+            },
+        },
+        t.div(
+            { className: "page-content full-height" },
+            t.header(
+                { className: "page-header" },
+                t.nav(
+                    { className: "breadcrumbs" },
+                    t.div(null, () => L("dash.title")),
+                ),
+                t.div(
+                    { className: "page-header-primary-btns imp-lang" },
+                    t.label({ htmlFor: "imp_lang", className: "txt-hint txt-sm" }, () => L("dash.language")),
+                    t.div(
+                        { className: "field" },
+                        t.select(
+                            {
+                                id: "imp_lang",
+                                className: "imp-lang-select",
+                                "html-data-testid": "imp-lang",
+                                onchange: (e) => setLang(e.target.value),
+                            },
+                            t.option({ value: "en", lang: "en", selected: () => getLang() == "en" }, "English"),
+                            t.option({ value: "es", lang: "es", selected: () => getLang() == "es" }, "Español"),
+                        ),
+                    ),
+                ),
+            ),
+            t.div(
+                {
+                    className: "tabs-header imp-tabs",
+                    role: "tablist",
+                    ariaLabel: () => L("dash.title"),
+                    onkeydown: onTabKey,
+                },
+                ...TABS.map((tab) =>
+                    t.button(
+                        {
+                            type: "button",
+                            id: "imp_tab_" + tab.name,
+                            role: "tab",
+                            "html-aria-controls": "imp_panel",
+                            "html-aria-selected": () => String(data.tab == tab.name),
+                            "html-data-testid": "imp-tab-" + tab.name,
+                            tabIndex: () => (data.tab == tab.name ? 0 : -1),
+                            className: () => `tab-item ${data.tab == tab.name ? "active" : ""}`,
+                            onclick: () => select(tab.name),
+                        },
+                        t.i({ className: tab.icon, ariaHidden: true }),
+                        t.span({ className: "txt" }, () => L("dash.tab." + tab.name)),
+                    )
+                ),
+            ),
+            t.div(
+                {
+                    id: "imp_panel",
+                    role: "tabpanel",
+                    className: "imp-panel",
+                    "html-aria-labelledby": () => "imp_tab_" + data.tab,
+                },
+                () => {
+                    const tab = TABS.find((tab) => tab.name == data.tab);
+                    // a fresh view per tab switch (rid), reading the query once
+                    return t.div({ rid: tab.name, className: "imp-panel-content" }, tab.view(route));
+                },
+            ),
+            t.footer({ className: "page-footer" }, app.components.credits()),
+        ),
+    );
+}

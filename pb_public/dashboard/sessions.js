@@ -1,0 +1,261 @@
+// Sessions tab: live and past impersonation sessions (records API, newest
+// first, paged) with actor, target, reason, mode, a countdown, the end cause
+// and an End button. The page's realtime subscription keeps it current.
+import { L, fmtDuration, msLeft, startClock } from "./state.js";
+import { SESSIONS, flashError, flashSuccess, notifyChanged, resolvePeople } from "./api.js";
+import { badge, cell, dateView, emptyRow, head, pager, personText, personView } from "./ui.js";
+import { openSessionTimeline } from "./timeline.js";
+
+const PER_PAGE = 30;
+
+export function isLive(session) {
+    return !!session && !session.ended && msLeft(session.expires) > 0;
+}
+
+/** "Stopped", "Expired"... of an ended session, or "" while live. */
+export function endCauseText(session) {
+    if (session.endCause) {
+        return L("dash.cause." + session.endCause);
+    }
+    if (!session.ended && msLeft(session.expires) <= 0) {
+        return L("dash.cause.expired");
+    }
+    return "";
+}
+
+export function sessionsTab(route) {
+    const uid = "imp_sessions_" + app.utils.randomString();
+
+    const data = store({
+        status: route?.query?.status?.[0] || "all",
+        page: 1,
+        totalPages: 0,
+        totalItems: 0,
+        items: [],
+        isLoading: false,
+        loaded: false,
+    });
+
+    function filter() {
+        const now = new Date().toISOString().replace("T", " ");
+        if (data.status == "live") {
+            return app.pb.filter("ended = '' && expires > {:now}", { now });
+        }
+        if (data.status == "ended") {
+            return app.pb.filter("(ended != '' || expires <= {:now})", { now });
+        }
+        return "";
+    }
+
+    async function load(page = data.page) {
+        data.isLoading = true;
+        try {
+            const res = await app.pb.collection(SESSIONS).getList(page, PER_PAGE, {
+                sort: "-created",
+                filter: filter(),
+                requestKey: uid,
+            });
+            data.items = res.items;
+            data.page = res.page;
+            data.totalPages = res.totalPages;
+            data.totalItems = res.totalItems;
+            data.isLoading = false;
+            data.loaded = true;
+            resolvePeople(res.items.flatMap((s) => [
+                [s.actorCollection, s.actor],
+                [s.targetCollection, s.target],
+            ])).catch(() => {});
+        } catch (err) {
+            if (err?.isAbort) {
+                return;
+            }
+            data.isLoading = false;
+            data.loaded = true;
+            flashError(err);
+        }
+    }
+
+    function endSession(session) {
+        const target = personText(session.targetCollection, session.target);
+        app.modals.confirm(
+            L("dash.sessions.endConfirm", { name: target }),
+            async () => {
+                try {
+                    await app.pb.send(`/api/impersonation/sessions/${encodeURIComponent(session.id)}/end`, {
+                        method: "POST",
+                        requestKey: null,
+                    });
+                    flashSuccess(L("dash.sessions.ended", { name: target }));
+                } catch (err) {
+                    flashError(err);
+                }
+                notifyChanged();
+            },
+            null,
+            { yesButton: L("dash.sessions.end"), noButton: L("dash.cancel") },
+        );
+    }
+
+    const onChanged = () => load();
+    let stopClock;
+
+    return t.div(
+        {
+            className: "imp-tab imp-sessions",
+            "html-data-testid": "sessions-tab",
+            onmount: () => {
+                stopClock = startClock();
+                document.addEventListener("impersonation:changed", onChanged);
+                load(1);
+            },
+            onunmount: () => {
+                stopClock?.();
+                app.pb.cancelRequest(uid);
+                document.removeEventListener("impersonation:changed", onChanged);
+            },
+        },
+        t.div(
+            { className: "imp-toolbar" },
+            t.div(
+                { className: "imp-segmented", role: "group", ariaLabel: () => L("dash.sessions.show") },
+                ...["all", "live", "ended"].map((s) =>
+                    t.button(
+                        {
+                            type: "button",
+                            className: () => `btn sm ${data.status == s ? "" : "secondary"}`,
+                            "html-aria-pressed": () => String(data.status == s),
+                            "html-data-testid": "sessions-filter-" + s,
+                            onclick: () => {
+                                data.status = s;
+                                app.utils.replaceHashQueryParams({ status: s == "all" ? null : s });
+                                load(1);
+                            },
+                        },
+                        () => L("dash.sessions.filter." + s),
+                    )
+                ),
+            ),
+            t.div({ className: "flex-fill" }),
+            t.span(
+                { className: "txt-hint txt-sm imp-live-hint", "html-data-testid": "sessions-realtime" },
+                t.i({ className: "ri-broadcast-line", ariaHidden: true }),
+                " ",
+                () => L("dash.sessions.realtime"),
+            ),
+            app.components.refreshButton({
+                tooltip: () => L("dash.refresh"),
+                onclick: () => load(),
+            }),
+        ),
+        t.div(
+            { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
+            t.table(
+                { className: "responsive-table imp-table" },
+                t.thead(
+                    null,
+                    t.tr(
+                        null,
+                        head("ri-calendar-line", "dash.sessions.started"),
+                        head("ri-user-star-line", "dash.sessions.actor"),
+                        head("ri-user-line", "dash.sessions.target"),
+                        head("ri-chat-quote-line", "dash.sessions.reason"),
+                        head("ri-eye-line", "dash.sessions.mode"),
+                        head("ri-timer-line", "dash.sessions.status"),
+                        t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.actions"))),
+                    ),
+                ),
+                t.tbody(
+                    { "html-data-testid": "sessions-rows" },
+                    () => {
+                        if (!data.items.length) {
+                            return emptyRow(() => data.isLoading || !data.loaded, "dash.sessions.empty");
+                        }
+                        return data.items.map((s) => sessionRow(s, endSession));
+                    },
+                ),
+            ),
+        ),
+        pager(data, (p) => load(p), "sessions-pager"),
+    );
+}
+
+function sessionRow(s, endSession) {
+    return t.tr(
+        {
+            rid: s.id + (s.ended || "") + (s.endCause || ""),
+            className: "imp-row",
+            "html-data-testid": "sessions-row",
+            "html-data-id": s.id,
+        },
+        cell("dash.sessions.started", null, dateView(s.created)),
+        cell("dash.sessions.actor", null, personView(s.actorCollection, s.actor, "sessions-actor")),
+        cell("dash.sessions.target", null, personView(s.targetCollection, s.target, "sessions-target")),
+        cell(
+            "dash.sessions.reason",
+            { className: "imp-col-reason" },
+            s.reason
+                ? t.span({ className: "imp-reason", title: s.reason, "html-data-testid": "sessions-reason" }, s.reason)
+                : t.span({ className: "txt-hint" }, "—"),
+        ),
+        cell(
+            "dash.sessions.mode",
+            null,
+            badge(s.mode == "write" ? "danger" : "info", () => L("dash.mode." + s.mode), "sessions-mode"),
+        ),
+        cell(
+            "dash.sessions.status",
+            { "html-data-testid": "sessions-status" },
+            t.div(
+                { className: "imp-stack" },
+                () => {
+                    if (isLive(s)) {
+                        return [
+                            badge("success", () => L("dash.sessions.live"), "sessions-live"),
+                            t.small(
+                                { className: "txt-hint", "html-data-testid": "sessions-left" },
+                                () => L("dash.sessions.left", { left: fmtDuration(msLeft(s.expires)) }),
+                            ),
+                        ];
+                    }
+                    return [
+                        badge("", () => endCauseText(s) || L("dash.sessions.endedLabel"), "sessions-cause"),
+                        t.small({ className: "txt-hint" }, dateView(s.ended || s.expires)),
+                    ];
+                },
+            ),
+        ),
+        t.td(
+            { className: "col-meta imp-col-actions" },
+            t.div(
+                { className: "inline-flex gap-5" },
+                t.button(
+                    {
+                        type: "button",
+                        className: "btn sm secondary",
+                        "html-data-testid": "sessions-timeline",
+                        onclick: () => openSessionTimeline(s.id),
+                    },
+                    t.i({ className: "ri-list-check-3", ariaHidden: true }),
+                    t.span({ className: "txt" }, () => L("dash.sessions.timeline")),
+                ),
+                () => {
+                    if (!isLive(s)) {
+                        return null;
+                    }
+                    // the rid keeps the same button across the clock's ticks (focus stays)
+                    return t.button(
+                        {
+                            rid: "end",
+                            type: "button",
+                            className: "btn sm danger",
+                            "html-data-testid": "sessions-end",
+                            onclick: () => endSession(s),
+                        },
+                        t.i({ className: "ri-stop-circle-line", ariaHidden: true }),
+                        t.span({ className: "txt" }, () => L("dash.sessions.end")),
+                    );
+                },
+            ),
+        ),
+    );
+}

@@ -1,0 +1,309 @@
+// Session timeline: one session's audit entries in chain order (seq): time,
+// method, path, status, with each entry's redacted details on demand.
+import { L, fmtDate, fmtDuration, startClock, toDate } from "./state.js";
+import { AUDIT, SESSIONS, flashError, resolvePeople } from "./api.js";
+import { badge, dateView, personView, dialogKeys } from "./ui.js";
+
+const PER_PAGE = 200;
+
+export function statusKind(status) {
+    const s = status << 0;
+    if (!s) {
+        return "";
+    }
+    if (s < 300) {
+        return "success";
+    }
+    if (s < 500) {
+        return "warning";
+    }
+    return "danger";
+}
+
+export function eventText(event) {
+    const key = "dash.event." + event;
+    const text = L(key);
+    return text == key ? event : text;
+}
+
+/** Pretty JSON of an entry's data, as text. */
+export function dataText(data) {
+    if (data == null || data === "") {
+        return "";
+    }
+    try {
+        return JSON.stringify(typeof data == "string" ? JSON.parse(data) : data, null, 2);
+    } catch {
+        return String(data);
+    }
+}
+
+export function openSessionTimeline(sessionId) {
+    const uid = "imp_timeline_" + app.utils.randomString();
+
+    const data = store({
+        session: null,
+        entries: [],
+        page: 0,
+        totalPages: 0,
+        totalItems: 0,
+        isLoading: false,
+        open: {},
+    });
+
+    async function loadSession() {
+        try {
+            const s = await app.pb.collection(SESSIONS).getOne(sessionId, { requestKey: uid + "_s" });
+            data.session = s;
+            resolvePeople([[s.actorCollection, s.actor], [s.targetCollection, s.target]]).catch(() => {});
+        } catch (err) {
+            if (!err?.isAbort && err?.status != 404) {
+                flashError(err);
+            }
+        }
+    }
+
+    async function loadEntries(page = 1) {
+        data.isLoading = true;
+        try {
+            const res = await app.pb.collection(AUDIT).getList(page, PER_PAGE, {
+                filter: app.pb.filter("session = {:id}", { id: sessionId }),
+                sort: "seq",
+                requestKey: uid + "_e",
+            });
+            data.entries = page == 1 ? res.items : data.entries.concat(res.items);
+            data.page = res.page;
+            data.totalPages = res.totalPages;
+            data.totalItems = res.totalItems;
+            data.isLoading = false;
+        } catch (err) {
+            if (!err?.isAbort) {
+                data.isLoading = false;
+                flashError(err);
+            }
+        }
+    }
+
+    let stopClock;
+
+    const modal = t.div(
+        {
+            className: "modal lg imp-timeline-modal",
+            role: "dialog",
+            ariaModal: "true",
+            "html-aria-labelledby": uid + "_title",
+            "html-data-testid": "timeline-dialog",
+            onbeforeopen: () => {
+                stopClock = startClock();
+                loadSession();
+                loadEntries(1);
+            },
+            onkeydown: dialogKeys,
+            onafterclose: (el) => {
+                stopClock?.();
+                app.pb.cancelRequest(uid + "_s");
+                app.pb.cancelRequest(uid + "_e");
+                el?.remove();
+            },
+        },
+        t.header(
+            { className: "modal-header" },
+            t.h5(
+                { id: uid + "_title", className: "m-r-auto" },
+                () => L("dash.timeline.title"),
+                " ",
+                t.small({ className: "txt-hint txt-code" }, sessionId),
+            ),
+        ),
+        t.div(
+            { className: "modal-content" },
+            () => sessionSummary(data.session),
+            t.div(
+                { className: "imp-timeline-wrapper" },
+                t.table(
+                    { className: "responsive-table imp-table imp-timeline" },
+                    t.thead(
+                        null,
+                        t.tr(
+                            null,
+                            t.th({ className: "min-width" }, "#"),
+                            t.th(null, () => L("dash.audit.time")),
+                            t.th(null, () => L("dash.audit.method")),
+                            t.th(null, () => L("dash.audit.path")),
+                            t.th(null, () => L("dash.audit.status")),
+                            t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.details"))),
+                        ),
+                    ),
+                    t.tbody(
+                        { "html-data-testid": "timeline-rows" },
+                        () => {
+                            if (!data.entries.length) {
+                                return t.tr(
+                                    null,
+                                    t.td(
+                                        { colSpan: 99, className: "txt-center txt-hint" },
+                                        () => (data.isLoading ? t.span({ className: "loader" }) : L("dash.timeline.empty")),
+                                    ),
+                                );
+                            }
+                            return data.entries.flatMap((e) => timelineRow(e, data));
+                        },
+                    ),
+                ),
+            ),
+            t.div(
+                { className: "txt-center m-t-sm", hidden: () => data.page >= data.totalPages },
+                t.button(
+                    {
+                        type: "button",
+                        className: () => `btn sm secondary ${data.isLoading ? "loading" : ""}`,
+                        disabled: () => data.isLoading,
+                        onclick: () => loadEntries(data.page + 1),
+                        "html-data-testid": "timeline-more",
+                    },
+                    () => L("dash.loadMore"),
+                ),
+            ),
+        ),
+        t.footer(
+            { className: "modal-footer" },
+            t.span({ className: "txt-hint txt-sm m-r-auto" }, () => L("dash.timeline.count", { count: data.totalItems })),
+            t.button(
+                {
+                    type: "button",
+                    className: "btn transparent",
+                    onclick: () => app.modals.close(modal),
+                    "html-data-testid": "timeline-close",
+                },
+                t.span({ className: "txt" }, () => L("dash.close")),
+            ),
+        ),
+    );
+
+    document.body.appendChild(modal);
+    app.modals.open(modal);
+}
+
+function sessionSummary(s) {
+    if (!s) {
+        return null;
+    }
+    const started = toDate(s.created);
+    const end = toDate(s.ended) || toDate(s.expires);
+    return t.dl(
+        { className: "imp-summary", "html-data-testid": "timeline-summary" },
+        t.dt(null, () => L("dash.sessions.actor")),
+        t.dd(null, personView(s.actorCollection, s.actor, "timeline-actor")),
+        t.dt(null, () => L("dash.sessions.target")),
+        t.dd(null, personView(s.targetCollection, s.target, "timeline-target")),
+        t.dt(null, () => L("dash.sessions.reason")),
+        t.dd({ "html-data-testid": "timeline-reason" }, s.reason || "—"),
+        t.dt(null, () => L("dash.sessions.mode")),
+        t.dd(null, () => L("dash.mode." + s.mode)),
+        t.dt(null, () => L("dash.sessions.started")),
+        t.dd(null, dateView(s.created)),
+        t.dt(null, () => L("dash.sessions.status")),
+        t.dd(
+            { "html-data-testid": "timeline-status" },
+            () => {
+                if (s.ended) {
+                    return L("dash.timeline.endedAt", {
+                        date: fmtDate(s.ended),
+                        cause: s.endCause ? L("dash.cause." + s.endCause) : "",
+                        duration: started && end ? fmtDuration(end - started) : "",
+                    });
+                }
+                return L("dash.timeline.until", { date: fmtDate(s.expires) });
+            },
+        ),
+        s.ip ? t.dt(null, () => L("dash.audit.ip")) : null,
+        s.ip ? t.dd(null, s.ip) : null,
+        s.userAgent ? t.dt(null, () => L("dash.audit.userAgent")) : null,
+        s.userAgent ? t.dd({ className: "txt-sm" }, s.userAgent) : null,
+    );
+}
+
+function timelineRow(e, data) {
+    const isRequest = e.event == "request";
+    const detailsId = "imp_tl_" + e.id;
+    const rows = [
+        t.tr(
+            {
+                rid: e.id,
+                className: "imp-row",
+                "html-data-testid": "timeline-row",
+                "html-data-id": e.id,
+                "html-data-event": e.event,
+            },
+            t.td({ className: "min-width txt-hint", "html-data-name": "#" }, String(e.seq ?? "")),
+            t.td({ "html-data-name": () => L("dash.audit.time") }, dateView(e.created)),
+            t.td(
+                { "html-data-name": () => L("dash.audit.method") },
+                isRequest
+                    ? t.span({ className: "label sm txt-code", "html-data-testid": "timeline-method" }, e.method || "")
+                    : badge("info", () => eventText(e.event), "timeline-event"),
+            ),
+            t.td(
+                { className: "imp-col-path", "html-data-name": () => L("dash.audit.path") },
+                t.span({ className: "txt-code imp-path", title: e.path || "", "html-data-testid": "timeline-path" }, e.path || ""),
+            ),
+            t.td(
+                { "html-data-name": () => L("dash.audit.status") },
+                e.status ? badge(statusKind(e.status), String(e.status), "timeline-status-code") : "",
+            ),
+            t.td(
+                { className: "col-meta" },
+                t.button(
+                    {
+                        type: "button",
+                        className: "btn sm circle transparent secondary",
+                        "html-aria-expanded": () => String(!!data.open[e.id]),
+                        "html-aria-controls": detailsId,
+                        ariaLabel: app.attrs.tooltip(() => L("dash.details")),
+                        onclick: () => {
+                            data.open = Object.assign({}, data.open, { [e.id]: !data.open[e.id] });
+                        },
+                    },
+                    t.i({
+                        className: () => (data.open[e.id] ? "ri-arrow-up-s-line" : "ri-arrow-down-s-line"),
+                        ariaHidden: true,
+                    }),
+                ),
+            ),
+        ),
+        t.tr(
+            { rid: e.id + "_details", id: detailsId, hidden: () => !data.open[e.id], className: "imp-details-row" },
+            t.td({ colSpan: 99 }, () => (data.open[e.id] ? entryDetails(e) : null)),
+        ),
+    ];
+    return rows;
+}
+
+/** Every field of an audit entry, as text. */
+export function entryDetails(e) {
+    const pairs = [
+        ["id", e.id],
+        ["seq", e.seq],
+        ["event", e.event],
+        ["session", e.session],
+        ["reason", e.reason],
+        ["ip", e.ip],
+        ["userAgent", e.userAgent],
+        ["method", e.method],
+        ["path", e.path],
+        ["status", e.status],
+        ["created", e.created],
+        ["hash", e.hash],
+    ];
+    return t.div(
+        { className: "imp-entry-details", "html-data-testid": "entry-details" },
+        t.dl(
+            { className: "imp-summary" },
+            ...pairs.filter(([, v]) => v !== "" && v != null).flatMap(([k, v]) => [
+                t.dt(null, k),
+                t.dd({ className: "txt-code" }, String(v)),
+            ]),
+        ),
+        dataText(e.data) ? t.pre({ className: "imp-json" }, dataText(e.data)) : null,
+    );
+}

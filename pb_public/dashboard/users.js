@@ -1,0 +1,302 @@
+// Users tab: the records of each collection under a policy that the
+// superuser may impersonate (GET /api/impersonation/targets), searchable and
+// paged, with consent status, expiry, whether a session is live, and the
+// Impersonate action.
+import { L, fmtDate, fmtDuration, msLeft, startClock } from "./state.js";
+import { flashError, loadPolicies, peopleVersion, resolvePeople } from "./api.js";
+import { badge, cell, emptyRow, head, pager, personText } from "./ui.js";
+import { openImpersonateDialog } from "./impersonate.js";
+
+const PER_PAGE = 30;
+
+export function usersTab(route) {
+    const uid = "imp_users_" + app.utils.randomString();
+
+    const data = store({
+        collections: [],
+        collection: route?.query?.collection?.[0] || "",
+        searchInput: "",
+        search: "",
+        page: 1,
+        totalPages: 0,
+        totalItems: 0,
+        items: [],
+        isLoading: false,
+        loaded: false,
+        error: "",
+    });
+
+    async function init() {
+        data.isLoading = true;
+        try {
+            const cache = await loadPolicies();
+            data.collections = [...cache.enabled.keys()];
+            if (!data.collections.includes(data.collection)) {
+                data.collection = data.collections[0] || "";
+            }
+        } catch (err) {
+            data.isLoading = false;
+            data.error = err?.response?.message || err?.message || "";
+            flashError(err);
+            return;
+        }
+        await load(1);
+    }
+
+    async function load(page = data.page) {
+        if (!data.collection) {
+            data.items = [];
+            data.isLoading = false;
+            data.loaded = true;
+            return;
+        }
+        data.isLoading = true;
+        try {
+            const res = await app.pb.send("/api/impersonation/targets", {
+                query: { collection: data.collection, search: data.search, page, perPage: PER_PAGE },
+                requestKey: uid,
+            });
+            data.items = res.items || [];
+            data.page = res.page || page;
+            data.totalPages = res.totalPages || 0;
+            data.totalItems = res.totalItems || 0;
+            data.error = "";
+            data.isLoading = false;
+            data.loaded = true;
+            // actors of live sessions, when the route did not name them
+            const su = app.store.collections?.find((c) => c.name == "_superusers")?.id;
+            resolvePeople(
+                data.items
+                    .filter((i) => i.liveSession?.actor && !i.liveSession.actorName)
+                    .map((i) => [su, i.liveSession.actor]),
+            ).catch(() => {});
+        } catch (err) {
+            if (err?.isAbort) {
+                return;
+            }
+            data.isLoading = false;
+            data.loaded = true;
+            data.items = [];
+            data.error = err?.response?.message || err?.message || "";
+            flashError(err);
+        }
+    }
+
+    let searchTimer;
+    function scheduleSearch() {
+        clearTimeout(searchTimer);
+        searchTimer = setTimeout(() => {
+            if (data.search != data.searchInput.trim()) {
+                data.search = data.searchInput.trim();
+                load(1);
+            }
+        }, 350);
+    }
+
+    const onChanged = () => load();
+    let stopClock;
+
+    return t.div(
+        {
+            className: "imp-tab imp-users",
+            "html-data-testid": "users-tab",
+            onmount: () => {
+                stopClock = startClock();
+                document.addEventListener("impersonation:changed", onChanged);
+                init();
+            },
+            onunmount: () => {
+                stopClock?.();
+                clearTimeout(searchTimer);
+                app.pb.cancelRequest(uid);
+                document.removeEventListener("impersonation:changed", onChanged);
+            },
+        },
+        t.div(
+            { className: "imp-toolbar" },
+            () => {
+                if (data.collections.length < 2) {
+                    return null;
+                }
+                return t.div(
+                    { className: "field imp-collection-field" },
+                    t.label({ htmlFor: uid + "_collection", className: "imp-sr-only" }, () => L("dash.users.collection")),
+                    t.select(
+                        {
+                            id: uid + "_collection",
+                            "html-data-testid": "users-collection",
+                            onchange: (e) => {
+                                data.collection = e.target.value;
+                                load(1);
+                            },
+                        },
+                        ...data.collections.map((c) => t.option({ value: c, selected: () => data.collection == c }, c)),
+                    ),
+                );
+            },
+            t.form(
+                {
+                    className: "fields searchbar imp-searchbar",
+                    role: "search",
+                    onsubmit: (e) => {
+                        e.preventDefault();
+                        clearTimeout(searchTimer);
+                        data.search = data.searchInput.trim();
+                        load(1);
+                    },
+                },
+                t.div(
+                    { className: "field" },
+                    t.label({ htmlFor: uid + "_search", className: "imp-sr-only" }, () => L("dash.users.search")),
+                    t.input({
+                        id: uid + "_search",
+                        type: "search",
+                        className: "p-l-20",
+                        autocomplete: "off",
+                        "html-data-testid": "users-search",
+                        placeholder: () => L("dash.users.searchPlaceholder"),
+                        value: () => data.searchInput,
+                        oninput: (e) => {
+                            data.searchInput = e.target.value;
+                            scheduleSearch();
+                        },
+                    }),
+                ),
+            ),
+            app.components.refreshButton({
+                tooltip: () => L("dash.refresh"),
+                onclick: () => load(),
+            }),
+        ),
+        () => {
+            if (data.loaded && !data.isLoading && !data.collections.length) {
+                return t.div(
+                    { className: "alert info m-t-sm", "html-data-testid": "users-no-policy" },
+                    t.div({ className: "content" }, () => L("dash.users.noPolicy")),
+                );
+            }
+        },
+        t.div(
+            { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
+            t.table(
+                { className: "responsive-table imp-table" },
+                t.thead(
+                    null,
+                    t.tr(
+                        null,
+                        head("ri-user-line", "dash.users.user"),
+                        head("ri-key-line", "dash.users.id"),
+                        head("ri-shield-check-line", "dash.users.consent"),
+                        head("ri-broadcast-line", "dash.users.live"),
+                        t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.actions"))),
+                    ),
+                ),
+                t.tbody(
+                    { "html-data-testid": "users-rows" },
+                    () => {
+                        if (!data.items.length) {
+                            return emptyRow(() => data.isLoading || !data.loaded, "dash.users.empty");
+                        }
+                        return data.items.map((item) => userRow(item));
+                    },
+                ),
+            ),
+        ),
+        pager(data, (p) => load(p), "users-pager"),
+    );
+}
+
+function userRow(item) {
+    const displayName = item.name || item.email || item.id;
+
+    return t.tr(
+        {
+            rid: JSON.stringify(item),
+            className: "imp-row",
+            "html-data-testid": "users-row",
+            "html-data-id": item.id,
+        },
+        cell(
+            "dash.users.user",
+            { className: "imp-col-user" },
+            t.div(
+                { className: "imp-person" },
+                t.span({ className: "imp-person-name txt-ellipsis", "html-data-testid": "users-name", title: displayName }, displayName),
+                item.name && item.email
+                    ? t.small({ className: "imp-person-meta txt-hint txt-ellipsis", title: item.email }, item.email)
+                    : null,
+            ),
+        ),
+        cell("dash.users.id", null, t.span({ className: "label sm txt-code" }, item.id)),
+        cell("dash.users.consent", { "html-data-testid": "users-consent" }, consentView(item.consent)),
+        cell("dash.users.live", { "html-data-testid": "users-live" }, liveView(item.liveSession)),
+        t.td(
+            { className: "col-meta imp-col-actions" },
+            t.button(
+                {
+                    type: "button",
+                    className: "btn sm warning",
+                    "html-data-testid": "users-impersonate",
+                    ariaLabel: () => L("dash.imp.actionFor", { name: displayName }),
+                    onclick: () => openImpersonateDialog({
+                        collection: item.collectionName,
+                        id: item.id,
+                        target: item,
+                    }),
+                },
+                t.i({ className: "ri-spy-line", ariaHidden: true }),
+                t.span({ className: "txt" }, () => L("dash.imp.action")),
+            ),
+        ),
+    );
+}
+
+function consentView(consent) {
+    return t.div(
+        { className: "imp-stack" },
+        () => {
+            if (!consent || !consent.required) {
+                return badge("info", () => L("dash.consent.notRequired"), "consent-not-required");
+            }
+            const left = msLeft(consent.expires);
+            if (consent.active && left > 0) {
+                return [
+                    badge("success", () => L("dash.consent.active"), "consent-active"),
+                    t.small(
+                        { className: "txt-hint" },
+                        () => L("dash.consent.until", { date: fmtDate(consent.expires), left: fmtDuration(left) }),
+                    ),
+                ];
+            }
+            if (consent.expires) {
+                return [
+                    badge("", () => L("dash.consent.inactive"), "consent-inactive"),
+                    t.small({ className: "txt-hint" }, () => L("dash.consent.endedAt", { date: fmtDate(consent.expires) })),
+                ];
+            }
+            return badge("", () => L("dash.consent.none"), "consent-none");
+        },
+    );
+}
+
+function liveView(live) {
+    return t.div(
+        { className: "imp-stack" },
+        () => {
+            const left = live ? msLeft(live.expires) : 0;
+            if (!live || left <= 0) {
+                return badge("", () => L("dash.no"), "live-no");
+            }
+            peopleVersion.v;
+            const su = app.store.collections?.find((c) => c.name == "_superusers")?.id;
+            const actor = live.actorName || personText(su, live.actor);
+            return [
+                badge("warning", () => L("dash.yes"), "live-yes"),
+                t.small(
+                    { className: "txt-hint" },
+                    () => L("dash.users.liveDetail", { actor, mode: L("dash.mode." + live.mode), left: fmtDuration(left) }),
+                ),
+            ];
+        },
+    );
+}

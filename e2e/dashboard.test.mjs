@@ -85,6 +85,29 @@ test('records view: the Impersonate action goes through the plugin route', { tim
     });
   })(t));
 
+test('Spanish from the browser language, dates included; the switch flips to English', { timeout: 60000 }, (t) =>
+  h.test(async (r) => {
+    const consent = await h.server.ok('GET', '/api/impersonation/consent', { token: s.users.alice.token });
+    const fmt = (lang) => new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
+      .format(new Date(consent.expires.replace(' ', 'T')));
+    const dash = await r.page({ locale: 'es-ES' });
+    await r.loginDashboard(dash);
+    assert.equal(await dash.locator('.app-header a[href="#/impersonation"]').innerText(), 'Suplantación');
+    await r.openImpersonation(dash, 'users');
+    assert.equal(await dash.locator('[data-testid="imp-tab-sessions"]').innerText(), 'Sesiones');
+    const consentCell = r.usersRow(dash, s.users.alice).locator('[data-testid="users-consent"]');
+    await consentCell.locator('[data-testid="consent-active"]').filter({ hasText: 'Dado' }).waitFor();
+    const es = await consentCell.innerText();
+    assert.ok(es.includes(`hasta ${fmt('es')}`), `Spanish date ${fmt('es')}: ${es}`);
+    assert.match(es, /quedan \d+ h/);
+    await r.screenshot(dash, 'dashboard-users-es.png');
+
+    await dash.locator('[data-testid="imp-lang"]').selectOption('en');
+    await consentCell.locator('[data-testid="consent-active"]').filter({ hasText: 'Given' }).waitFor();
+    assert.ok((await consentCell.innerText()).includes(`until ${fmt('en')}`));
+    assert.equal(await dash.locator('.app-header a[href="#/impersonation"]').innerText(), 'Impersonation');
+  })(t));
+
 // last: it lowers the policy's attempts per minute
 test('refusals show as flash messages: no consent, rate limit', { timeout: 60000 }, (t) =>
   h.test(async (r) => {

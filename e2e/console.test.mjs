@@ -91,6 +91,43 @@ test('a user the rule does not allow is not listed, and starting on them is refu
     assert.equal(res.status, 403);
   })(t));
 
+test('keyboard: sign in, reach Impersonate, open the dialog, Escape closes it and gives the focus back', { timeout: 60000 }, (t) =>
+  h.test(async (r) => {
+    const { staff, alice } = s.users;
+    const page = await r.page();
+    await page.goto(`${r.url}/impersonation/console/`);
+    // the sign-in form has the focus; type, Tab, type, Enter
+    await page.locator('#login-email').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'login-email');
+    await page.keyboard.type(staff.email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(staff.password);
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid="target-row"]').first().waitFor();
+
+    // Tab from the search box to Alice's Impersonate button
+    await page.locator('[data-testid="targets-search"]').focus();
+    let reached = false;
+    for (let i = 0; i < 30 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate((id) => document.activeElement?.matches(`[data-testid="impersonate"][data-record-id="${id}"]`), alice.id);
+    }
+    assert.ok(reached, "Alice's Impersonate button is reachable with Tab");
+    await page.keyboard.press('Enter');
+    const dlg = page.locator('[data-testid="impersonate-dialog"]');
+    await dlg.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'imp-reason', 'the focus moves into the dialog');
+    // Tab stays inside the dialog
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press('Tab');
+      assert.ok(await page.evaluate(() => !!document.activeElement?.closest('[data-testid="impersonate-dialog"]')), 'the focus stays in the dialog');
+    }
+    await page.keyboard.press('Escape');
+    await dlg.waitFor({ state: 'detached' });
+    assert.ok(await page.evaluate((id) => document.activeElement?.matches(`[data-testid="impersonate"][data-record-id="${id}"]`), alice.id),
+      'the focus is back on the button');
+  })(t));
+
 test('phone width (375 px): the console has no horizontal scroll', { timeout: 60000 }, (t) =>
   h.test(async (r) => {
     const page = await r.page({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });

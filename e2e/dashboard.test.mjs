@@ -2,7 +2,7 @@
 // messages (no consent, rate limit), and the Impersonate action of the
 // dashboard's own records view, which must go through the plugin's route.
 import { test, before, after } from 'node:test';
-import { Harness, seed, assert, expectProductUser, expectBannerActing } from './harness.mjs';
+import { Harness, seed, assert, expectProductUser, expectBannerActing, STAFF_RULE } from './harness.mjs';
 
 let h;
 let s;
@@ -83,6 +83,54 @@ test('records view: the Impersonate action goes through the plugin route', { tim
     await dash.locator(`[data-testid="records-impersonate"][data-id="${alice.id}"]`).waitFor({ timeout: 5000 }).catch((err) => {
       throw new Error(`after a reload of the records view its rows have no Impersonate action: ${err.message}`);
     });
+  })(t));
+
+test("Audit: chain status, filter by event, export; Policies: the server's validation messages", { timeout: 60000 }, (t) =>
+  h.test(async (r) => {
+    r.allowStatus(400);
+    const dash = await r.page({ acceptDownloads: true });
+    await r.loginDashboard(dash);
+    await r.openImpersonation(dash, 'audit');
+
+    // the chain is verified on open
+    const verified = await h.server.ok('GET', '/api/impersonation/audit/verify', { token: s.superToken });
+    assert.equal(verified.ok, true);
+    await dash.locator('[data-testid="audit-chain"]').filter({ hasText: 'Audit chain intact' }).waitFor();
+
+    // filter by event
+    const granted = await h.server.ok('GET', `/api/collections/impersonation_audit/records?filter=${encodeURIComponent('event = "consent.granted"')}`, { token: s.superToken });
+    assert.ok(granted.totalItems >= 1);
+    await dash.locator('[data-testid="audit-filter-event"]').selectOption('consent.granted');
+    await dash.locator('[data-testid="audit-apply"]').click();
+    await dash.waitForFunction((n) => {
+      const rows = [...document.querySelectorAll('[data-testid="audit-row"]')];
+      return rows.length === n && rows.every((row) => row.dataset.event === 'consent.granted');
+    }, granted.totalItems);
+
+    // export what the filter shows, as JSON lines
+    const download = dash.waitForEvent('download');
+    await dash.locator('[data-testid="audit-export-jsonl"]').click();
+    const file = await (await download).path();
+    const lines = (await import('node:fs')).readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((e) => e.id).sort(), granted.items.map((e) => e.id).sort());
+
+    // Policies: a bad route rule is refused with the server's message, a good one saved
+    await dash.locator('[data-testid="imp-tab-policies"]').click();
+    const row = dash.locator('[data-testid="policies-row"]').filter({ hasText: 'users' });
+    await row.locator('[data-testid="policies-edit"]').click();
+    const dlg = dash.locator('[data-testid="policy-dialog"]');
+    await dlg.waitFor();
+    await dlg.locator('[data-testid="policy-deniedRoutes"]').fill('billing');
+    await dlg.locator('[data-testid="policy-save"]').click();
+    const err = dlg.locator('[data-testid="policy-error-deniedRoutes"]');
+    await err.filter({ hasText: 'want "METHOD /path"' }).waitFor();
+    await dlg.locator('[data-testid="policy-deniedRoutes"]').fill('POST /api/billing/*');
+    await dlg.locator('[data-testid="policy-save"]').click();
+    await r.dashboardToast(dash, 'The policy of users has been saved.');
+    await dlg.waitFor({ state: 'detached' });
+    const saved = await h.server.ok('GET', `/api/collections/impersonation_policies/records/${s.policy.id}`, { token: s.superToken });
+    assert.deepEqual(saved.deniedRoutes, ['POST /api/billing/*']);
+    assert.equal(saved.impersonatorRule, STAFF_RULE, 'the other fields are kept');
   })(t));
 
 test('Spanish from the browser language, dates included; the switch flips to English', { timeout: 60000 }, (t) =>

@@ -193,12 +193,28 @@ export function peopleCollectionIds(cache) {
 // ---------------------------------------------------------------------------
 // Messages
 
+// The server's fixed messages that the dashboard shows, by their English
+// text (the dictionaries repeat it in English, so English shows it verbatim).
+const SERVER_MESSAGES = {
+    "You are not allowed to impersonate this record.": "dash.srv.notAllowed",
+    "The user has not consented to be impersonated.": "dash.srv.consentRequired",
+    "The policy does not allow sessions in this mode.": "dash.srv.modeNotAllowed",
+    "Too many impersonation attempts; try again in a minute.": "dash.srv.rateLimited",
+    "You are not allowed to impersonate any record of this collection.": "dash.srv.noTargets",
+    "Failed to create record.": "dash.srv.createFailed",
+    "Failed to update record.": "dash.srv.updateFailed",
+    "An error occurred while validating the submitted data.": "dash.srv.invalid",
+    "The requested resource wasn't found.": "dash.srv.notFound",
+    "Something went wrong while processing your request.": "dash.srv.failed",
+};
+
 /** Shows an API error as the dashboard's error toast (the server's message). */
 export function flashError(err, fallbackKey = "dash.error.generic") {
     if (!err || err.isAbort) {
         return;
     }
-    const msg = err?.response?.message || err?.message || L(fallbackKey);
+    const raw = err?.response?.message || err?.message || "";
+    const msg = (SERVER_MESSAGES[raw] && L(SERVER_MESSAGES[raw])) || raw || L(fallbackKey);
     app.toasts.error(msg, { duration: 6000 });
     if ((err?.status << 0) === 401) {
         // the superuser's own login expired: the dashboard logs out

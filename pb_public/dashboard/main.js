@@ -1,8 +1,10 @@
 // PocketBase impersonation plugin: dashboard extension.
 //
 // PocketBase concatenates this file into /_/extensions.js (inside an async
-// function, loaded as a module before the dashboard's router starts); the
-// other files of this directory are served under /_/extensions/impersonation/.
+// function of a module script); the other files of this directory are served
+// under /_/extensions/impersonation/. The route is registered first and
+// synchronously, while the dashboard still accepts routes; the rest loads
+// from boot.js, and the dashboard's router may start before it has.
 // It adds an "Impersonation" entry to the header (#/impersonation: Users,
 // Sessions, Audit, Policies) and the Impersonate action to the records view
 // of collections under a policy. The dashboard's extension API is

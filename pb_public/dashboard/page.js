@@ -15,6 +15,19 @@ const TABS = [
     { name: "policies", icon: "ri-shield-keyhole-line", view: policiesTab },
 ];
 
+/** The hash's query as the router gives it: {key: [values]}. */
+function hashQuery() {
+    const hash = window.location.hash;
+    const i = hash.indexOf("?");
+    const query = {};
+    if (i >= 0) {
+        for (const [k, v] of new URLSearchParams(hash.slice(i + 1))) {
+            (query[k] = query[k] || []).push(v);
+        }
+    }
+    return query;
+}
+
 export function impersonationPage(route) {
     const first = route?.query?.tab?.[0];
     const data = store({
@@ -43,11 +56,12 @@ export function impersonationPage(route) {
     }
 
     function select(name, focus = false) {
-        data.tab = name;
-        app.utils.replaceHashQueryParams({ tab: name == "users" ? null : name }, false);
-        // keep only the tab in the address when switching
-        const hash = "#/impersonation" + (name == "users" ? "" : "?tab=" + name);
-        window.history.replaceState(null, "", window.location.pathname + window.location.search + hash);
+        if (data.tab != name) {
+            // the address keeps only the tab: the previous tab's filters go
+            const hash = "#/impersonation" + (name == "users" ? "" : "?tab=" + name);
+            window.history.replaceState(null, "", window.location.pathname + window.location.search + hash);
+            data.tab = name;
+        }
         if (focus) {
             document.getElementById("imp_tab_" + name)?.focus();
         }
@@ -151,8 +165,8 @@ export function impersonationPage(route) {
                 },
                 () => {
                     const tab = TABS.find((tab) => tab.name == data.tab);
-                    // a fresh view per tab switch (rid), reading the query once
-                    return t.div({ rid: tab.name, className: "imp-panel-content" }, tab.view(route));
+                    // a fresh view per tab switch (rid), given the address's query
+                    return t.div({ rid: tab.name, className: "imp-panel-content" }, tab.view({ query: hashQuery() }));
                 },
             ),
             t.footer({ className: "page-footer" }, app.components.credits()),

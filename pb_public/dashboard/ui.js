@@ -2,7 +2,7 @@
 // that comes from a user (names, emails, reasons, paths...) is given to the
 // tag builder as a string, so it becomes a text node and is never parsed as
 // HTML.
-import { L, fmtDate, fmtRelative } from "./state.js";
+import { L, fmtDate, fmtRelative, getLang } from "./state.js";
 import { person } from "./api.js";
 
 /** "Name (email)" or the email or the id of a person, as text. */
@@ -175,7 +175,7 @@ export function errorMessage(err) {
         return err;
     }
     if (err.message) {
-        return err.message;
+        return codeText(err) || err.message;
     }
     const parts = [];
     for (const k in err) {
@@ -185,6 +185,19 @@ export function errorMessage(err) {
         }
     }
     return parts.join(" ");
+}
+
+/**
+ * The chosen language's text of a PocketBase field error code (with its
+ * params), when there is one; in English the server's own message is shown.
+ */
+function codeText(err) {
+    if (!err?.code || getLang() == "en") {
+        return "";
+    }
+    const key = "dash.code." + err.code;
+    const text = L(key, err.params || {});
+    return text == key || /\{\w+\}/.test(text) ? "" : text;
 }
 
 /** Status label (success / warning / danger / info / plain). */

@@ -182,6 +182,29 @@ export const en = {
     "dash.policies.showLiveSessionsHelp": "Their own pages can show \"support is viewing your account\".",
     "dash.policies.notifyTarget": "Email users when a session on them starts",
     "dash.policies.notifyTargetHelp": "With the reason, the duration and a link to withdraw consent.",
+
+    // the server's messages (English: verbatim) and field error codes
+    "dash.srv.notAllowed": "You are not allowed to impersonate this record.",
+    "dash.srv.consentRequired": "The user has not consented to be impersonated.",
+    "dash.srv.modeNotAllowed": "The policy does not allow sessions in this mode.",
+    "dash.srv.rateLimited": "Too many impersonation attempts; try again in a minute.",
+    "dash.srv.noTargets": "You are not allowed to impersonate any record of this collection.",
+    "dash.srv.createFailed": "Failed to create record.",
+    "dash.srv.updateFailed": "Failed to update record.",
+    "dash.srv.invalid": "An error occurred while validating the submitted data.",
+    "dash.srv.notFound": "The requested resource wasn't found.",
+    "dash.srv.failed": "Something went wrong while processing your request.",
+    "dash.code.validation_required": "Cannot be blank.",
+    "dash.code.validation_length_too_short": "The length must be no less than {min}.",
+    "dash.code.validation_length_too_long": "The length must be no more than {max}.",
+    "dash.code.validation_min_number_constraint": "Must be greater or equal than {min}.",
+    "dash.code.validation_max_number_constraint": "Must be less or equal than {max}.",
+    "dash.code.validation_only_int_constraint": "Decimal numbers are not allowed.",
+    "dash.code.validation_not_whole_minutes": "Must be a whole number of minutes, at least 1.",
+    "dash.code.validation_not_auth_collection": "Must be the name of an auth collection.",
+    "dash.code.validation_superusers": "Superusers cannot be impersonated through a policy.",
+    "dash.code.validation_collection_name": "Use the collection's name, not its id.",
+    "dash.code.validation_not_unique": "Must be unique.",
 };
 
 export const es = {
@@ -363,6 +386,28 @@ export const es = {
     "dash.policies.showLiveSessionsHelp": "Sus páginas pueden mostrar «soporte está viendo su cuenta».",
     "dash.policies.notifyTarget": "Enviar un correo a los usuarios cuando empiece una sesión sobre ellos",
     "dash.policies.notifyTargetHelp": "Con el motivo, la duración y un enlace para retirar el consentimiento.",
+
+    "dash.srv.notAllowed": "No tiene permiso para suplantar este registro.",
+    "dash.srv.consentRequired": "El usuario no ha dado su consentimiento para ser suplantado.",
+    "dash.srv.modeNotAllowed": "La política no permite sesiones en este modo.",
+    "dash.srv.rateLimited": "Demasiados intentos de suplantación; vuelva a intentarlo dentro de un minuto.",
+    "dash.srv.noTargets": "No tiene permiso para suplantar ningún registro de esta colección.",
+    "dash.srv.createFailed": "No se pudo crear el registro.",
+    "dash.srv.updateFailed": "No se pudo actualizar el registro.",
+    "dash.srv.invalid": "Los datos enviados no son válidos.",
+    "dash.srv.notFound": "No se encontró el recurso solicitado.",
+    "dash.srv.failed": "Algo ha fallado al procesar la petición.",
+    "dash.code.validation_required": "No puede estar vacío.",
+    "dash.code.validation_length_too_short": "La longitud debe ser de al menos {min}.",
+    "dash.code.validation_length_too_long": "La longitud no puede pasar de {max}.",
+    "dash.code.validation_min_number_constraint": "Debe ser mayor o igual que {min}.",
+    "dash.code.validation_max_number_constraint": "Debe ser menor o igual que {max}.",
+    "dash.code.validation_only_int_constraint": "No se admiten decimales.",
+    "dash.code.validation_not_whole_minutes": "Debe ser un número entero de minutos, al menos 1.",
+    "dash.code.validation_not_auth_collection": "Debe ser el nombre de una colección de autenticación.",
+    "dash.code.validation_superusers": "Los superusuarios no se pueden suplantar mediante una política.",
+    "dash.code.validation_collection_name": "Use el nombre de la colección, no su id.",
+    "dash.code.validation_not_unique": "Debe ser único.",
 };
 
 addMessages("en", en);

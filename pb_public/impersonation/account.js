@@ -31,25 +31,36 @@ const state = {
   error: '',
 };
 let unsubscribers = [];
+let shownToken = null; // the auth token the page shows (start() runs once per token)
+let notice = false;    // showing the "not while impersonating" notice
 
 initPage();
-document.getElementById('logout').addEventListener('click', logout);
-onLangChange(() => { if (state.loaded) render(); });
+document.getElementById('logout').addEventListener('click', () => pb.authStore.clear());
+onLangChange(() => {
+  if (notice) showNotice();
+  else if (state.loaded) render();
+});
+// login, logout (here or in another tab), the banner's Exit: show the new state
+pb.authStore.onChange(() => { start(); });
 start();
 
 function me() {
   return pb.authStore.record;
 }
 
-function start() {
-  const claims = tokenClaims(pb.authStore.token);
+async function start() {
+  const token = pb.authStore.token;
+  if (token === shownToken) return;
+  shownToken = token;
+  notice = false;
+  await stopRealtime();
+  Object.assign(state, { consent: null, live: [], sessions: [], sessionsTotal: 0, customHours: '', customError: '', busy: false, loaded: false, error: '' });
+  state.actions.clear();
+  const claims = tokenClaims(token);
   if (pb.authStore.isValid && claims && claims.act) {
     // this tab acts as the user (banner.js): the user's settings are theirs alone
-    who.hidden = true;
-    clear(app).appendChild(h('div', { class: 'panel', id: 'impersonating-notice', dataset: { testid: 'impersonating-notice' } },
-      h('h1', { text: t('user.title') }),
-      h('p', { class: 'alert warning', text: t('user.whileImpersonating') })));
-    app.removeAttribute('aria-busy');
+    notice = true;
+    showNotice();
     return;
   }
   if (!pb.authStore.isValid || !me()) {
@@ -57,18 +68,33 @@ function start() {
     return;
   }
   showUser();
-  load().then(subscribe);
+  await load();
+  if (token === shownToken) subscribe();
+}
+
+function showNotice() {
+  who.hidden = true;
+  app.removeAttribute('aria-busy');
+  fill(app, h('div', { class: 'panel', id: 'impersonating-notice', dataset: { testid: 'impersonating-notice' } },
+    h('h1', { text: t('user.title') }),
+    h('p', { class: 'alert warning', text: t('user.whileImpersonating') })));
+}
+
+// stopRealtime drops every subscription at once: the SDK then disconnects
+// without a request (one made after the login changed would be refused)
+async function stopRealtime() {
+  if (!unsubscribers.length) return;
+  unsubscribers = [];
+  try { await pb.realtime.unsubscribe(); } catch { /* ignore */ }
 }
 
 function showLogin() {
   who.hidden = true;
   app.removeAttribute('aria-busy');
   const wrap = h('div', { class: 'login-wrap' });
-  clear(app).appendChild(wrap);
-  renderLogin(wrap, {
-    pb, collection: 'users', titleKey: 'user.loginTitle', introKey: 'user.loginIntro',
-    onSuccess: () => { start(); },
-  });
+  fill(app, wrap);
+  // a successful sign-in changes the store: onChange shows the page
+  renderLogin(wrap, { pb, collection: 'users', titleKey: 'user.loginTitle', introKey: 'user.loginIntro' });
 }
 
 function showUser() {
@@ -76,31 +102,27 @@ function showUser() {
   whoEmail.textContent = me().email || displayName(me());
 }
 
-async function logout() {
-  for (const off of unsubscribers) { try { await off(); } catch { /* ignore */ } }
-  unsubscribers = [];
-  pb.authStore.clear();
-  state.loaded = false;
-  state.sessions = [];
-  state.actions.clear();
-  showLogin();
-}
-
 // ---------------------------------------------------------------------------
 // Data
 
 async function load() {
+  const token = shownToken;
   try {
     const [consent, current] = await Promise.all([
       pb.send('/api/impersonation/consent', { method: 'GET' }),
       pb.send('/api/impersonation/current', { method: 'GET' }),
     ]);
+    if (token !== shownToken) return;
     state.consent = consent;
     setLive(current && Array.isArray(current.liveSessions) ? current.liveSessions : []);
-    await loadSessions(Math.max(PAGE, state.sessions.length));
+    const list = await loadSessions(Math.max(PAGE, state.sessions.length));
+    if (token !== shownToken) return;
+    state.sessions = list.items;
+    state.sessionsTotal = list.totalItems;
     state.error = '';
   } catch (err) {
-    if (err && err.status === 401) { pb.authStore.clear(); showLogin(); return; }
+    if (token !== shownToken) return;
+    if (err && err.status === 401) { pb.authStore.clear(); return; }
     state.error = errorMessage(err);
   }
   state.loaded = true;
@@ -116,12 +138,10 @@ function setLive(list) {
 
 async function loadSessions(count) {
   const rec = me();
-  const res = await pb.collection('impersonation_sessions').getList(1, Math.min(count, 200), {
+  return pb.collection('impersonation_sessions').getList(1, Math.min(count, 200), {
     filter: pb.filter('target = {:id} && targetCollection = {:c}', { id: rec.id, c: rec.collectionId }),
     sort: '-created,-id',
   });
-  state.sessions = res.items;
-  state.sessionsTotal = res.totalItems;
 }
 
 async function moreSessions(btn) {
@@ -180,10 +200,12 @@ const refreshActions = debounce(async () => {
 
 async function subscribe() {
   if (!pb.authStore.isValid || unsubscribers.length) return;
+  const token = shownToken;
+  const keep = (off) => { if (token === shownToken) unsubscribers.push(off); else off().catch(() => {}); };
   try {
-    unsubscribers.push(await pb.collection('impersonation_sessions').subscribe('*', refresh));
-    unsubscribers.push(await pb.collection('impersonation_consents').subscribe('*', refresh));
-    unsubscribers.push(await pb.collection('impersonation_audit').subscribe('*', (e) => {
+    keep(await pb.collection('impersonation_sessions').subscribe('*', refresh));
+    keep(await pb.collection('impersonation_consents').subscribe('*', refresh));
+    keep(await pb.collection('impersonation_audit').subscribe('*', (e) => {
       if (!e.record || e.record.event !== 'request') return;
       pendingActionIds.add(e.record.session);
       refreshActions();

@@ -31,13 +31,22 @@ const state = {
 };
 let listSeq = 0;
 let unsubscribe = null;
+let shownToken = null; // start() runs once per login
 
 initPage();
-document.getElementById('logout').addEventListener('click', logout);
+document.getElementById('logout').addEventListener('click', () => pb.authStore.clear());
 onLangChange(() => { if (state.policies || state.error) render(); });
+// sign-in, sign-out (here or in another console tab): show the new state
+pb.authStore.onChange(() => { start(); });
 start();
 
-function start() {
+async function start() {
+  const token = pb.authStore.token;
+  if (token === shownToken) return;
+  shownToken = token;
+  if (unsubscribe) { const off = unsubscribe; unsubscribe = null; off().catch(() => {}); }
+  Object.assign(state, { policies: null, current: '', search: '', page: 1, list: null, loading: false, error: '', listError: '' });
+  listSeq++;
   if (!pb.authStore.isValid || !pb.authStore.record) {
     showLogin();
     return;
@@ -51,31 +60,26 @@ function showLogin() {
   who.hidden = true;
   app.removeAttribute('aria-busy');
   const wrap = h('div', { class: 'login-wrap' });
-  clear(app).appendChild(wrap);
-  renderLogin(wrap, { pb, collection: 'users', titleKey: 'console.loginTitle', introKey: 'console.loginIntro', onSuccess: start });
-}
-
-async function logout() {
-  if (unsubscribe) { try { await unsubscribe(); } catch { /* ignore */ } unsubscribe = null; }
-  pb.authStore.clear();
-  state.policies = null;
-  state.list = null;
-  state.error = '';
-  showLogin();
+  fill(app, wrap);
+  // a successful sign-in changes the store: onChange shows the console
+  renderLogin(wrap, { pb, collection: 'users', titleKey: 'console.loginTitle', introKey: 'console.loginIntro' });
 }
 
 // ---------------------------------------------------------------------------
 // Data
 
 async function loadPolicies() {
+  const token = shownToken;
   try {
     const res = await pb.send('/api/impersonation/policies', { method: 'GET' });
+    if (token !== shownToken) return;
     state.policies = res;
     state.error = '';
     const cols = (res.policies || []).map((p) => p.collection);
     if (!cols.includes(state.current)) state.current = cols[0] || '';
   } catch (err) {
-    if (err && err.status === 401) { pb.authStore.clear(); showLogin(); return; }
+    if (token !== shownToken) return;
+    if (err && err.status === 401) { pb.authStore.clear(); return; }
     state.policies = null;
     state.error = err && err.status === 403 ? t('console.noAccess') : errorMessage(err);
   }
@@ -103,7 +107,7 @@ async function loadTargets() {
     state.listError = '';
   } catch (err) {
     if (seq !== listSeq) return;
-    if (err && err.status === 401) { pb.authStore.clear(); showLogin(); return; }
+    if (err && err.status === 401) { pb.authStore.clear(); return; }
     state.list = null;
     state.listError = err && err.status === 403 ? t('console.noAccess') : errorMessage(err);
   }
@@ -115,9 +119,12 @@ const reloadSoon = debounce(() => { if (state.current) loadTargets(); }, 400);
 
 async function subscribe() {
   if (unsubscribe) return;
+  const token = shownToken;
   try {
     // the sessions this account runs: their start and end change the list
-    unsubscribe = await pb.collection('impersonation_sessions').subscribe('*', reloadSoon);
+    const off = await pb.collection('impersonation_sessions').subscribe('*', reloadSoon);
+    if (token === shownToken && !unsubscribe) unsubscribe = off;
+    else off().catch(() => {});
   } catch {
     // realtime is a nicety
   }

@@ -207,6 +207,36 @@ const messages = {
     'product.settingsLink': 'Manage support access',
     'product.supportViewing': '{actor} from support is acting as you until {until}.',
     'product.manage': 'Manage support access',
+
+    // the server's messages (shown in English as the server words them) and field error codes
+    'srv.notAllowed': 'You are not allowed to impersonate this record.',
+    'srv.consentRequired': 'The user has not consented to be impersonated.',
+    'srv.modeNotAllowed': 'The policy does not allow sessions in this mode.',
+    'srv.chaining': 'An impersonation session cannot start another one.',
+    'srv.rateLimited': 'Too many impersonation attempts; try again in a minute.',
+    'srv.noTargets': 'You are not allowed to impersonate any record of this collection.',
+    'srv.notEnabled': 'Impersonation is not enabled for your account.',
+    'srv.consentWhileImpersonating': 'Consent cannot be managed while impersonating.',
+    'srv.authRequired': 'The request requires valid record authorization token.',
+    'srv.invalid': 'An error occurred while validating the submitted data.',
+    'srv.badData': 'An error occurred while loading the submitted data.',
+    'srv.tokenInvalid': 'The impersonation token is invalid.',
+    'srv.sessionEnded': 'The impersonation session has ended.',
+    'srv.sessionExpired': 'The impersonation session has expired.',
+    'srv.noLongerAllowed': 'The impersonation session is no longer allowed and has ended.',
+    'srv.neverAllowed': 'This action is never allowed while impersonating.',
+    'srv.denied': 'This action is not allowed while impersonating.',
+    'srv.readOnly': 'The impersonation session is read-only.',
+    'srv.authFailed': 'Failed to authenticate.',
+    'srv.notFound': "The requested resource wasn't found.",
+    'srv.forbidden': "You are not allowed to perform this request.",
+    'srv.failed': 'Something went wrong while processing your request.',
+    'code.validation_required': 'Cannot be blank.',
+    'code.validation_length_too_short': 'The length must be no less than {min}.',
+    'code.validation_length_too_long': 'The length must be no more than {max}.',
+    'code.validation_not_whole_minutes': 'Must be a whole number of minutes, at least 1.',
+    'code.validation_not_whole_number': 'Must be a whole number of hours.',
+    'code.validation_out_of_range': 'Must be from 1 to {max} hours.',
   },
 
   es: {
@@ -402,6 +432,35 @@ const messages = {
     'product.settingsLink': 'Gestionar el acceso de soporte',
     'product.supportViewing': '{actor}, de soporte, está actuando como tú hasta el {until}.',
     'product.manage': 'Gestionar el acceso de soporte',
+
+    'srv.notAllowed': 'No tienes permiso para suplantar este registro.',
+    'srv.consentRequired': 'El usuario no ha dado su consentimiento para ser suplantado.',
+    'srv.modeNotAllowed': 'La política no permite sesiones en este modo.',
+    'srv.chaining': 'Una sesión de suplantación no puede iniciar otra.',
+    'srv.rateLimited': 'Demasiados intentos de suplantación; vuelve a intentarlo en un minuto.',
+    'srv.noTargets': 'No tienes permiso para suplantar ningún registro de esta colección.',
+    'srv.notEnabled': 'La suplantación no está habilitada para tu cuenta.',
+    'srv.consentWhileImpersonating': 'El consentimiento no se puede gestionar durante una suplantación.',
+    'srv.authRequired': 'La petición requiere un token de autorización válido.',
+    'srv.invalid': 'Hubo un error al validar los datos enviados.',
+    'srv.badData': 'Hubo un error al leer los datos enviados.',
+    'srv.tokenInvalid': 'El token de suplantación no es válido.',
+    'srv.sessionEnded': 'La sesión de suplantación ha terminado.',
+    'srv.sessionExpired': 'La sesión de suplantación ha caducado.',
+    'srv.noLongerAllowed': 'La sesión de suplantación ya no está permitida y ha terminado.',
+    'srv.neverAllowed': 'Esta acción nunca está permitida durante una suplantación.',
+    'srv.denied': 'Esta acción no está permitida durante una suplantación.',
+    'srv.readOnly': 'La sesión de suplantación es de solo lectura.',
+    'srv.authFailed': 'No se pudo iniciar sesión.',
+    'srv.notFound': 'No se encontró el recurso solicitado.',
+    'srv.forbidden': 'No tienes permiso para hacer esta petición.',
+    'srv.failed': 'Algo salió mal al procesar tu petición.',
+    'code.validation_required': 'No puede estar vacío.',
+    'code.validation_length_too_short': 'La longitud debe ser de al menos {min}.',
+    'code.validation_length_too_long': 'La longitud debe ser como máximo {max}.',
+    'code.validation_not_whole_minutes': 'Debe ser un número entero de minutos, como mínimo 1.',
+    'code.validation_not_whole_number': 'Debe ser un número entero de horas.',
+    'code.validation_out_of_range': 'Debe estar entre 1 y {max} horas.',
   },
 };
 
@@ -503,6 +562,28 @@ export function translatePage(root = document) {
       el.setAttribute(attr, t(el.dataset[data]));
     }
   }
+}
+
+// serverText is a message of the server (English, as PocketBase and the
+// plugin word it) in the current language; unknown ones stay as they are.
+let srvIndex = null;
+export function serverText(message) {
+  if (!message) return '';
+  if (!srvIndex) {
+    srvIndex = new Map();
+    for (const [k, v] of Object.entries(messages.en)) if (k.startsWith('srv.')) srvIndex.set(v, k);
+  }
+  const key = srvIndex.get(String(message).trim());
+  return key ? t(key) : String(message);
+}
+
+// fieldText is a field error of PocketBase's shape ({code, message,
+// params}) in the current language.
+export function fieldText(err) {
+  if (!err) return '';
+  const key = 'code.' + err.code;
+  if (err.code && messages.en[key]) return t(key, err.params || {});
+  return serverText(err.message || '');
 }
 
 // ---------------------------------------------------------------------------

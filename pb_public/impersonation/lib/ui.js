@@ -1,6 +1,6 @@
 // Small DOM helpers shared by the impersonation pages. Every string goes in
 // as text (textContent / text nodes), never as HTML.
-import { t, getLang, setLang, onLangChange, translatePage } from './i18n.js';
+import { t, getLang, setLang, onLangChange, translatePage, serverText, fieldText } from './i18n.js';
 
 // h creates an element. props: class, id, text, type, href, for, hidden,
 // disabled, value, dataset {}, attrs {} (any attribute, e.g. aria-*), on {}
@@ -57,22 +57,24 @@ export function parseDate(s) {
 }
 
 // errorMessage is the message to show for a failed request: the server's
-// (a refusal explains itself), or a generic one.
+// (a refusal explains itself; known ones in the page's language), or a
+// generic one.
 export function errorMessage(err) {
   if (err && err.isAbort) return '';
   const msg = err && err.response && typeof err.response.message === 'string' ? err.response.message : '';
-  if (msg) return msg;
+  if (msg) return serverText(msg);
   if (err && err.status === 0) return t('common.network');
   return t('common.error');
 }
 
-// fieldErrors flattens PocketBase's field errors ({data: {field: {message}}}).
+// fieldErrors flattens PocketBase's field errors ({data: {field: {code,
+// message, params}}}) into texts in the page's language.
 export function fieldErrors(err) {
   const out = {};
   const data = err && err.response && err.response.data;
   if (data && typeof data === 'object') {
     for (const [k, v] of Object.entries(data)) {
-      if (v && typeof v.message === 'string') out[k] = v.message;
+      if (v && typeof v.message === 'string') out[k] = fieldText(v);
     }
   }
   return out;

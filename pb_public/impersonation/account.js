@@ -115,6 +115,10 @@ async function load() {
     if (token !== shownToken) return;
     state.consent = consent;
     setLive(current && Array.isArray(current.liveSessions) ? current.liveSessions : []);
+    // actors of past sessions, when the server names them ({id, collectionId, name, email})
+    if (current && Array.isArray(current.actors)) {
+      for (const a of current.actors) if (a && a.id) state.actors.set(`${a.collectionId}/${a.id}`, a);
+    }
     const list = await loadSessions(Math.max(PAGE, state.sessions.length));
     if (token !== shownToken) return;
     state.sessions = list.items;
@@ -445,7 +449,10 @@ function sessionInfo(s) {
 
 function renderSession(s) {
   const info = sessionInfo(s);
-  const actor = state.actors.get(`${s.actorCollection}/${s.actor}`);
+  // who acted: the name the session carries (when the server keeps one), one
+  // seen in the live sessions, or the account id
+  const actor = (s.actorName || s.actorEmail ? { id: s.actor, name: s.actorName, email: s.actorEmail } : null)
+    || state.actors.get(`${s.actorCollection}/${s.actor}`);
   const whoText = actor ? actorLabel(actor) : t('user.actorUnknown', { id: s.actor, collection: s.actorCollection });
   const a = state.actions.get(s.id);
   const open = !!(a && a.open);

@@ -123,6 +123,20 @@ test('consent, impersonate from the dashboard, per-tab hand-off, Exit, live sess
     assert.equal(JSON.parse(shared.pocketbase_auth).record.email, bob.email);
     for (const [k, v] of Object.entries(shared)) assert.ok(!v.includes(token), `localStorage ${k} holds the impersonation token`);
 
+    // Bob logs out and in again in his tab: the storage events do not switch
+    // the impersonation tab, not even after a reload of it.
+    await bobTab.locator('#logout').click();
+    await bobTab.locator('#login-email').waitFor();
+    await r.login(bobTab, bob);
+    await expectProductUser(bobTab, bob);
+    await imp.bringToFront();
+    await expectBannerActing(imp, alice);
+    await expectProductUser(imp, alice);
+    await imp.reload();
+    await expectBannerActing(imp, alice);
+    await expectProductUser(imp, alice);
+    assert.equal(await tabToken(imp), token);
+
     // 6. The dashboard still works as the superuser.
     await dash.bringToFront();
     const who = await dash.evaluate(() => ({ email: app.pb.authStore.record?.email, coll: app.pb.authStore.record?.collectionName, valid: app.pb.authStore.isValid }));

@@ -72,9 +72,11 @@ export function buildApp() {
     throw new Error(`go build failed:\n${res.stdout}\n${res.stderr}`);
   }
   fs.renameSync(tmp, bin);
-  // Keep the cache small: drop the binaries of older source states.
+  // Keep the cache small: drop the binaries of older source states (not
+  // the ones another run may have just built).
   for (const d of fs.readdirSync(cache)) {
-    if (d !== key) fs.rmSync(path.join(cache, d), { recursive: true, force: true });
+    const dir = path.join(cache, d);
+    if (d !== key && Date.now() - fs.statSync(dir).mtimeMs > 10 * 60 * 1000) fs.rmSync(dir, { recursive: true, force: true });
   }
   return bin;
 }

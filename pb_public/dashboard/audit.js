@@ -362,6 +362,10 @@ export function auditTab(route) {
                     },
                     t.span({ className: "txt" }, () => L("dash.audit.clear")),
                 ),
+                app.components.refreshButton({
+                    tooltip: () => L("dash.refresh"),
+                    onclick: () => load(),
+                }),
             ),
         ),
         t.div(
@@ -452,7 +456,7 @@ function auditRow(e, data) {
                 { className: "imp-col-path" },
                 e.method || e.path
                     ? t.span(
-                        { className: "txt-code imp-path", title: (e.method || "") + " " + (e.path || "") },
+                        { className: "imp-mono imp-path", title: (e.method || "") + " " + (e.path || "") },
                         (e.method || "") + " " + (e.path || ""),
                     )
                     : (e.reason ? t.span({ className: "imp-reason", title: e.reason }, e.reason) : t.span({ className: "txt-hint" }, "—")),

@@ -71,6 +71,9 @@ export function policiesTab() {
                     type: "button",
                     className: "btn sm",
                     "html-data-testid": "policies-new",
+                    // every auth collection has its policy already
+                    disabled: () => !data.loaded || !freeCollections(data.items).length,
+                    title: () => (data.loaded && !freeCollections(data.items).length ? L("dash.policies.allCovered") : ""),
                     onclick: () => openPolicyEditor(null, data.items, onSaved),
                 },
                 t.i({ className: "ri-add-line", ariaHidden: true }),
@@ -122,7 +125,7 @@ export function policiesTab() {
                                     "dash.policies.rule",
                                     { className: "imp-col-path" },
                                     p.impersonatorRule
-                                        ? t.span({ className: "txt-code imp-path", title: p.impersonatorRule }, p.impersonatorRule)
+                                        ? t.span({ className: "imp-mono imp-path", title: p.impersonatorRule }, p.impersonatorRule)
                                         : t.span({ className: "txt-hint" }, () => L("dash.policies.superusersOnly")),
                                 ),
                                 cell(
@@ -157,6 +160,12 @@ export function policiesTab() {
             ),
         ),
     );
+}
+
+/** Auth collections (not _superusers) without a policy yet. */
+function freeCollections(policies) {
+    const used = new Set(policies.map((p) => p.collection));
+    return (app.store.collections || []).filter((c) => c.type == "auth" && c.name != "_superusers" && !used.has(c.name));
 }
 
 function routesText(value) {

@@ -3,9 +3,13 @@
 // clock for countdowns, and small formatting helpers.
 //
 // `t`, `store` and `watch` are the dashboard's globals (Shablon); the i18n
-// function is imported as `tr` so that it never shadows the tag builder.
-import * as i18n from "/impersonation/lib/i18n.js";
-import "/impersonation/lib/i18n-dashboard.js";
+// module's own `t` is only ever called as `i18n.t`, so it never shadows the
+// tag builder.
+
+// the plugin's pages live next to the API (an app served under a sub-path included)
+const pagesURL = (path) => new URL(app.pb.buildURL(path), window.location.href).href;
+const i18n = await import(pagesURL("/impersonation/lib/i18n.js"));
+await import(pagesURL("/impersonation/lib/i18n-dashboard.js"));
 
 export const ui = store({
     lang: i18n.getLang(),

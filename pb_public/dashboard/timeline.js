@@ -114,6 +114,13 @@ export function openSessionTimeline(sessionId) {
                 " ",
                 t.small({ className: "txt-hint txt-code" }, sessionId),
             ),
+            app.components.refreshButton({
+                tooltip: () => L("dash.refresh"),
+                onclick: () => {
+                    loadSession();
+                    loadEntries(1);
+                },
+            }),
         ),
         t.div(
             { className: "modal-content" },
@@ -245,7 +252,7 @@ function timelineRow(e, data) {
             ),
             t.td(
                 { className: "imp-col-path", "html-data-name": () => L("dash.audit.path") },
-                t.span({ className: "txt-code imp-path", title: e.path || "", "html-data-testid": "timeline-path" }, e.path || ""),
+                t.span({ className: "imp-mono imp-path", title: e.path || "", "html-data-testid": "timeline-path" }, e.path || ""),
             ),
             t.td(
                 { "html-data-name": () => L("dash.audit.status") },

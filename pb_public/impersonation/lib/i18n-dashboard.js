@@ -148,6 +148,7 @@ export const en = {
 
     "dash.policies.intro": "One policy per collection: who may impersonate its records, and how.",
     "dash.policies.new": "New policy",
+    "dash.policies.allCovered": "Every auth collection has a policy already.",
     "dash.policies.newTitle": "New impersonation policy",
     "dash.policies.editTitle": "Impersonation policy of {collection}",
     "dash.policies.editFor": "Edit the policy of {collection}",
@@ -352,6 +353,7 @@ export const es = {
 
     "dash.policies.intro": "Una política por colección: quién puede suplantar sus registros y cómo.",
     "dash.policies.new": "Nueva política",
+    "dash.policies.allCovered": "Todas las colecciones de autenticación tienen ya una política.",
     "dash.policies.newTitle": "Nueva política de suplantación",
     "dash.policies.editTitle": "Política de suplantación de {collection}",
     "dash.policies.editFor": "Editar la política de {collection}",

@@ -110,3 +110,22 @@ test('Spanish banner from the browser language; the page switch flips it to Engl
     await other.goto(`${r.url}/impersonation/lib/style.css`);
     assert.equal(await other.evaluate(() => localStorage.getItem('pb_impersonation_lang')), null);
   })(t));
+
+test('phone width (375 px): the banner wraps, keeps Exit on screen, and the product has no horizontal scroll', { timeout: 60000 }, (t) =>
+  h.test(async (r) => {
+    const ctx = await r.context({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const { page } = await impersonationTab(r, ctx, s.users.alice, { minutes: 20 });
+    const m = await page.evaluate(() => {
+      const exit = document.getElementById('pb-impersonation-exit').getBoundingClientRect();
+      const first = document.querySelector('main')?.getBoundingClientRect();
+      const bar = document.getElementById('pb-impersonation-banner').getBoundingClientRect();
+      return {
+        scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,
+        exitRight: exit.right, exitBottom: exit.bottom, barBottom: bar.bottom, mainTop: first?.top ?? 0,
+      };
+    });
+    assert.ok(m.scroll <= m.client, `horizontal scroll: ${JSON.stringify(m)}`);
+    assert.ok(m.exitRight <= m.client && m.exitBottom <= m.barBottom, `Exit on screen: ${JSON.stringify(m)}`);
+    assert.ok(m.mainTop >= m.barBottom, `the bar covers no content: ${JSON.stringify(m)}`);
+    await r.screenshot(page, 'banner-phone.png', { clip: { x: 0, y: 0, width: 375, height: 300 } });
+  })(t));

@@ -114,25 +114,31 @@ func rowOf(e Entry, created string) (row, error) {
 	}, nil
 }
 
-// appendEntries chains entries after the head of the chain and inserts
-// them, in order, with one statement, in a transaction of app (app's own
-// when it is one). PocketBase writes through a single connection, so
-// appends never interleave: the chain cannot fork.
-func appendEntries(app core.App, entries []Entry) error {
-	return appendEntriesAt(app, entries, types.NowDateTime().String())
+// Append chains entries after the head of the chain and inserts them, in
+// order, in a transaction of app (app's own when it is one). PocketBase writes through a single connection, so appends never
+// interleave: the chain cannot fork.
+func Append(app core.App, entries []Entry) error {
+	now := types.NowDateTime()
+	rows := make([]row, len(entries))
+	for i, e := range entries {
+		created := e.Created
+		if created.IsZero() {
+			created = now
+		}
+		var err error
+		if rows[i], err = rowOf(e, created.String()); err != nil {
+			return err
+		}
+	}
+	return appendRows(app, rows)
 }
 
-// appendEntriesAt is appendEntries with the entries' created time given.
-func appendEntriesAt(app core.App, entries []Entry, created string) error {
+// appendRows chains rows (without seq and hash) after the head of the chain
+// and inserts them, as Append does.
+func appendRows(app core.App, rows []row) error {
 	key, err := keyOf(app)
 	if err != nil {
 		return err
-	}
-	rows := make([]row, len(entries))
-	for i, e := range entries {
-		if rows[i], err = rowOf(e, created); err != nil {
-			return err
-		}
 	}
 	return app.RunInTransaction(func(tx core.App) error {
 		var head row
@@ -150,35 +156,31 @@ func appendEntriesAt(app core.App, entries []Entry, created string) error {
 	})
 }
 
-// insertRows inserts rows with one INSERT statement.
+// insertRows inserts rows with one prepared statement, a row at a time:
+// the driver binds a statement's parameters in time quadratic in their
+// number, so one statement of many rows costs more than many of one.
 func insertRows(tx core.App, rows []row) error {
-	var q strings.Builder
-	q.WriteString("INSERT INTO {{" + records.AuditCollection + "}} (")
+	var names, values strings.Builder
 	for i, c := range columns {
 		if i > 0 {
-			q.WriteString(", ")
+			names.WriteString(", ")
+			values.WriteString(", ")
 		}
-		q.WriteString("[[" + c + "]]")
+		names.WriteString("[[" + c + "]]")
+		values.WriteString("{:" + c + "}")
 	}
-	q.WriteString(") VALUES ")
-	params := dbx.Params{}
-	for i, r := range rows {
-		if i > 0 {
-			q.WriteString(", ")
+	q := tx.DB().NewQuery("INSERT INTO {{" + records.AuditCollection + "}} (" + names.String() + ") VALUES (" + values.String() + ")").Prepare()
+	defer q.Close()
+	params := make(dbx.Params, len(columns))
+	for _, r := range rows {
+		for i, v := range r.values() {
+			params[columns[i]] = v
 		}
-		q.WriteString("(")
-		for j, v := range r.values() {
-			name := "p" + strconv.Itoa(i) + "_" + strconv.Itoa(j)
-			params[name] = v
-			if j > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("{:" + name + "}")
+		if _, err := q.Bind(params).Execute(); err != nil {
+			return err
 		}
-		q.WriteString(")")
 	}
-	_, err := tx.DB().NewQuery(q.String()).Bind(params).Execute()
-	return err
+	return nil
 }
 
 // Result is what Verify found.

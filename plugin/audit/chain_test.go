@@ -23,7 +23,7 @@ func chained(t *testing.T, n int) *struct {
 } {
 	t.Helper()
 	app := newTestApp(t)
-	w := audit.NewWriter(app, 16)
+	w := newWriter(t, app)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -41,6 +41,9 @@ func chained(t *testing.T, n int) *struct {
 		})
 	}
 	wg.Wait()
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	if err := app.DB().NewQuery("SELECT id FROM impersonation_audit ORDER BY seq").Column(&ids); err != nil {
 		t.Fatal(err)

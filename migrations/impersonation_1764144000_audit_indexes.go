@@ -6,8 +6,8 @@ import (
 )
 
 // The audit's indexes serve the dashboard's queries at millions of entries:
-// by target, actor or session (a record id, without its collection), newest
-// first, and by time range.
+// by target, actor or session (a record id, without its collection) and by
+// time range, each newest first (sorted by created).
 func init() {
 	m.Register(func(app core.App) error {
 		c, err := app.FindCollectionByNameOrId("impersonation_audit")
@@ -17,9 +17,9 @@ func init() {
 		c.RemoveIndex("idx_impersonation_audit_target")
 		c.RemoveIndex("idx_impersonation_audit_actor")
 		c.RemoveIndex("idx_impersonation_audit_session")
-		c.AddIndex("idx_impersonation_audit_target", false, "`target`, `seq`", "")
-		c.AddIndex("idx_impersonation_audit_actor", false, "`actor`, `seq`", "")
-		c.AddIndex("idx_impersonation_audit_session", false, "`session`, `seq`", "")
+		c.AddIndex("idx_impersonation_audit_target", false, "`target`, `created`", "")
+		c.AddIndex("idx_impersonation_audit_actor", false, "`actor`, `created`", "")
+		c.AddIndex("idx_impersonation_audit_session", false, "`session`, `created`", "")
 		return app.Save(c)
 	}, func(app core.App) error {
 		c, err := app.FindCollectionByNameOrId("impersonation_audit")

@@ -44,6 +44,7 @@ const (
 	ExpireSessionsJobId  = "impersonationExpireSessions"
 	AnchorAuditJobId     = "impersonationAnchorAudit"
 	PruneAuditJobId      = "impersonationPruneAudit"
+	AuditWriterId        = "impersonationAuditWriter"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -151,8 +152,32 @@ func Bind(app core.App, opts Options) error {
 	if opts.AuditRetention > 0 {
 		app.Cron().MustAdd(PruneAuditJobId, "@hourly", p.pruneAudit)
 	}
+	// the journal's leftovers from a killed process are in the table before
+	// the first request; the readers of the audit see every journalled entry
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: AuditWriterId, Func: func(e *core.ServeEvent) error {
+		if err := opts.Writer.Open(); err != nil {
+			return err
+		}
+		return e.Next()
+	}})
+	app.OnRecordsListRequest(records.AuditCollection).Bind(&hook.Handler[*core.RecordsListRequestEvent]{Id: AuditWriterId, Func: func(e *core.RecordsListRequestEvent) error {
+		if err := opts.Writer.Flush(); err != nil {
+			return e.InternalServerError("", err)
+		}
+		return e.Next()
+	}})
+	app.OnRecordViewRequest(records.AuditCollection).Bind(&hook.Handler[*core.RecordRequestEvent]{Id: AuditWriterId, Func: func(e *core.RecordRequestEvent) error {
+		if err := opts.Writer.Flush(); err != nil {
+			return e.InternalServerError("", err)
+		}
+		return e.Next()
+	}})
+
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.mails.Wait()
+		if err := opts.Writer.Close(); err != nil {
+			app.Logger().Error("impersonation: close the audit journal", "error", err)
+		}
 		p.anchorAudit()
 		return e.Next()
 	}})

@@ -51,6 +51,9 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 // exportAudit streams the audit entries that match ?filter= (the records
 // API's syntax) as ?format=jsonl (the default) or csv.
 func exportAudit(e *core.RequestEvent) error {
+	if err := audit.Flush(e.App); err != nil {
+		return e.InternalServerError("", err)
+	}
 	format := e.Request.URL.Query().Get("format")
 	if format == "" {
 		format = audit.FormatJSONL
@@ -73,6 +76,9 @@ func exportAudit(e *core.RequestEvent) error {
 
 // verifyAudit answers whether the audit's hash chain is whole.
 func verifyAudit(e *core.RequestEvent) error {
+	if err := audit.Flush(e.App); err != nil {
+		return e.InternalServerError("", err)
+	}
 	res, err := audit.Verify(e.App, nil)
 	if err != nil {
 		return e.InternalServerError("", err)

@@ -87,6 +87,9 @@ func TestNoRequestAfterTheEndSucceeds(t *testing.T) {
 	if after200 != 0 {
 		t.Errorf("%d of %d requests started after the end were answered 200", after200, after)
 	}
+	if err := audit.Flush(app); err != nil {
+		t.Fatal(err)
+	}
 	var audited200 int
 	err := app.RecordQuery(records.AuditCollection).Select("count(*)").
 		AndWhere(dbx.HashExp{"event": "request", "status": 200}).Row(&audited200)
@@ -156,6 +159,9 @@ func TestRealtimeClientIsDisconnected(t *testing.T) {
 			}
 			if ctx.Err() != nil {
 				t.Fatal("the realtime client was not disconnected")
+			}
+			if err := audit.Flush(app); err != nil {
+				t.Fatal(err)
 			}
 			var subscribed int
 			_ = app.RecordQuery(records.AuditCollection).Select("count(*)").

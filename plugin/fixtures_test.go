@@ -16,6 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/tokens"
 )
@@ -273,6 +274,9 @@ func (a *testApp) auditEvents(t testing.TB, where dbx.Expression) []string {
 	t.Helper()
 	if where == nil {
 		where = dbx.NewExp("1=1")
+	}
+	if err := audit.Flush(a); err != nil {
+		t.Fatal(err)
 	}
 	var entries []*core.Record
 	err := a.RecordQuery(records.AuditCollection).AndWhere(where).OrderBy("rowid").All(&entries)

@@ -274,7 +274,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
 		ReasonMinLength:          p.config.ReasonMinLength,
 		ReasonMaxLength:          p.config.ReasonMaxLength,
-		Writer:                   audit.NewWriter(app, auditBatchSize),
+		Writer:                   audit.NewWriter(app),
 		Redactor:                 redact.New(key, p.config.RedactKeys),
 		Hooks:                    p.hooks,
 		Cache:                    sessions.NewCache(app),
@@ -303,9 +303,6 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	})
 	return p, nil
 }
-
-// auditBatchSize is the most audit entries one group commit saves.
-const auditBatchSize = 256
 
 // auditKey returns key, or the install's generated key, made on first use.
 func auditKey(app core.App, key []byte) ([]byte, error) {

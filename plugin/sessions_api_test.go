@@ -16,6 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/security"
 
 	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/tokens"
 )
@@ -494,6 +495,9 @@ func TestSessionStart(t *testing.T) {
 					"session.denied:invalid_input", "session.denied:consent_required", "session.denied:target_not_found",
 					"session.started", "session.started", "session.denied:rate_limited")
 				var statuses []int
+				if err := audit.Flush(app); err != nil {
+					t.Fatal(err)
+				}
 				if err := app.RecordQuery(records.AuditCollection).Select("status").OrderBy("rowid").Column(&statuses); err != nil {
 					t.Fatal(err)
 				}

@@ -12,6 +12,7 @@ package audit
 
 import (
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/plugin/records"
 )
@@ -59,6 +60,10 @@ type Entry struct {
 	Reason           string
 	Client           Client
 	Data             map[string]any
+	// Created stamps the entry; zero means when it is written. Only bulk
+	// loads set it (an audit imported from another store, the bench
+	// command's scale data).
+	Created types.DateTime
 }
 
 // ForSession returns an entry of event about session s.
@@ -87,7 +92,7 @@ func ForUser(event string, user *core.Record) Entry {
 // Write appends entry e to the chain with app, which may be a transaction:
 // the entry then commits or rolls back with the change it records.
 func Write(app core.App, e Entry) error {
-	return appendEntries(app, []Entry{e})
+	return Append(app, []Entry{e})
 }
 
 // cut shortens s to at most n runes, so that an over-long value from a

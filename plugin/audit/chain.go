@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 
 	"crypto/hmac"
 	"crypto/sha256"
@@ -74,14 +76,59 @@ type row struct {
 	Hash             string `db:"hash"`
 }
 
+// linker computes the hashes of the chain with one key. It is not safe for
+// concurrent use.
+type linker struct {
+	mac hash.Hash
+	buf []byte
+}
+
+func newLinker(key []byte) *linker { return &linker{mac: hmac.New(sha256.New, key)} }
+
 // link returns the hash of r chained after prev.
-func link(key []byte, prev string, r row) string {
-	canonical, _ := json.Marshal([]any{r.Seq, r.Id, r.Event, r.Actor, r.ActorCollection, r.Target, r.TargetCollection,
-		r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path, r.Status, r.Data, r.Created})
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(chainVersion + "\n" + prev + "\n"))
-	mac.Write(canonical)
-	return hex.EncodeToString(mac.Sum(nil))
+func (l *linker) link(prev string, r row) string {
+	l.mac.Reset()
+	l.buf = append(append(append(l.buf[:0], chainVersion+"\n"...), prev...), '\n')
+	l.buf = canonical(l.buf, r)
+	l.mac.Write(l.buf)
+	return hex.EncodeToString(l.mac.Sum(l.buf[:0]))
+}
+
+// canonical appends to buf the canonical JSON of r: exactly what
+// json.Marshal makes of the array of r's hashed values, written directly,
+// since verifying a million entries spends most of its time here.
+func canonical(buf []byte, r row) []byte {
+	buf = append(buf, '[')
+	buf = strconv.AppendInt(buf, int64(r.Seq), 10)
+	for _, s := range []string{r.Id, r.Event, r.Actor, r.ActorCollection, r.Target, r.TargetCollection,
+		r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path} {
+		buf = appendJSONString(append(buf, ','), s)
+	}
+	buf = strconv.AppendInt(append(buf, ','), int64(r.Status), 10)
+	buf = appendJSONString(append(buf, ','), r.Data)
+	buf = appendJSONString(append(buf, ','), r.Created)
+	return append(buf, ']')
+}
+
+// appendJSONString appends s as json.Marshal quotes it. Printable ASCII is
+// quoted here (only '"' and '\\' take a backslash); a string with any other
+// byte (control characters, non-ASCII, and '<', '>', '&', which json.Marshal
+// escapes for HTML) is left to json.Marshal itself.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' {
+			quoted, _ := json.Marshal(s)
+			return append(buf, quoted...)
+		}
+	}
+	buf = append(buf, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			buf = append(buf, '\\')
+		}
+		buf = append(buf, s[i])
+	}
+	return append(buf, '"')
 }
 
 // columns are the stored columns, in the order of row.
@@ -114,25 +161,31 @@ func rowOf(e Entry, created string) (row, error) {
 	}, nil
 }
 
-// appendEntries chains entries after the head of the chain and inserts
-// them, in order, with one statement, in a transaction of app (app's own
-// when it is one). PocketBase writes through a single connection, so
-// appends never interleave: the chain cannot fork.
-func appendEntries(app core.App, entries []Entry) error {
-	return appendEntriesAt(app, entries, types.NowDateTime().String())
+// Append chains entries after the head of the chain and inserts them, in
+// order, in a transaction of app (app's own when it is one). PocketBase writes through a single connection, so appends never
+// interleave: the chain cannot fork.
+func Append(app core.App, entries []Entry) error {
+	now := types.NowDateTime()
+	rows := make([]row, len(entries))
+	for i, e := range entries {
+		created := e.Created
+		if created.IsZero() {
+			created = now
+		}
+		var err error
+		if rows[i], err = rowOf(e, created.String()); err != nil {
+			return err
+		}
+	}
+	return appendRows(app, rows)
 }
 
-// appendEntriesAt is appendEntries with the entries' created time given.
-func appendEntriesAt(app core.App, entries []Entry, created string) error {
+// appendRows chains rows (without seq and hash) after the head of the chain
+// and inserts them, as Append does.
+func appendRows(app core.App, rows []row) error {
 	key, err := keyOf(app)
 	if err != nil {
 		return err
-	}
-	rows := make([]row, len(entries))
-	for i, e := range entries {
-		if rows[i], err = rowOf(e, created); err != nil {
-			return err
-		}
 	}
 	return app.RunInTransaction(func(tx core.App) error {
 		var head row
@@ -140,45 +193,41 @@ func appendEntriesAt(app core.App, entries []Entry, created string) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		prev := head.Hash
+		prev, l := head.Hash, newLinker(key)
 		for i := range rows {
 			rows[i].Seq = head.Seq + i + 1
-			rows[i].Hash = link(key, prev, rows[i])
+			rows[i].Hash = l.link(prev, rows[i])
 			prev = rows[i].Hash
 		}
 		return insertRows(tx, rows)
 	})
 }
 
-// insertRows inserts rows with one INSERT statement.
+// insertRows inserts rows with one prepared statement, a row at a time:
+// the driver binds a statement's parameters in time quadratic in their
+// number, so one statement of many rows costs more than many of one.
 func insertRows(tx core.App, rows []row) error {
-	var q strings.Builder
-	q.WriteString("INSERT INTO {{" + records.AuditCollection + "}} (")
+	var names, values strings.Builder
 	for i, c := range columns {
 		if i > 0 {
-			q.WriteString(", ")
+			names.WriteString(", ")
+			values.WriteString(", ")
 		}
-		q.WriteString("[[" + c + "]]")
+		names.WriteString("[[" + c + "]]")
+		values.WriteString("{:" + c + "}")
 	}
-	q.WriteString(") VALUES ")
-	params := dbx.Params{}
-	for i, r := range rows {
-		if i > 0 {
-			q.WriteString(", ")
+	q := tx.DB().NewQuery("INSERT INTO {{" + records.AuditCollection + "}} (" + names.String() + ") VALUES (" + values.String() + ")").Prepare()
+	defer q.Close()
+	params := make(dbx.Params, len(columns))
+	for _, r := range rows {
+		for i, v := range r.values() {
+			params[columns[i]] = v
 		}
-		q.WriteString("(")
-		for j, v := range r.values() {
-			name := "p" + strconv.Itoa(i) + "_" + strconv.Itoa(j)
-			params[name] = v
-			if j > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("{:" + name + "}")
+		if _, err := q.Bind(params).Execute(); err != nil {
+			return err
 		}
-		q.WriteString(")")
 	}
-	_, err := tx.DB().NewQuery(q.String()).Bind(params).Execute()
-	return err
+	return nil
 }
 
 // Result is what Verify found.
@@ -189,15 +238,21 @@ type Result struct {
 	Problem    string `json:"problem,omitempty"`
 }
 
-// verifyPage is how many entries Verify reads at a time.
+// verifyPage is how many entries Verify's ordered walk reads at a time.
 const verifyPage = 2000
 
 // Verify walks the chain in seq order and reports the first entry whose
 // number or hash is not what the entries before it imply: an edited,
 // deleted, inserted or reordered entry, or, against AnchorFile, the newest
 // entries deleted (then no entry is named). A chain whose oldest entries
-// Prune removed starts after the entry its Checkpoint names. progress, when not nil, is called
-// as it goes and once at the end, with the entries checked and the total.
+// Prune removed starts after the entry its Checkpoint names. progress, when
+// not nil, is called as it goes and once at the end, with the entries
+// checked and the total.
+//
+// It first reads the entries in storage order, one sequential scan, which
+// is the order they were appended in unless something rewrote the table:
+// if the chain checks out in that order, it is whole. Otherwise it walks
+// the seq index to name the first bad entry.
 func Verify(app core.App, progress func(done, total int)) (Result, error) {
 	key, err := keyOf(app)
 	if err != nil {
@@ -215,61 +270,184 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 	if err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&firstSeq); err != nil {
 		return Result{}, err
 	}
-	lastSeq, prev, err := chainStart(app, firstSeq)
+	startSeq, startHash, err := chainStart(app, firstSeq)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{OK: true}
-	report := func() {
+	newCheck := func() *chainCheck {
+		return &chainCheck{linker: newLinker(key), anchored: anchored, lastSeq: startSeq, prev: startHash, res: Result{OK: true}}
+	}
+	report := func(done int) {
 		if progress != nil {
-			progress(res.Entries, total)
+			progress(done, total)
 		}
 	}
-	defer report()
+
+	// storage order: one goroutine reads while this one hashes
+	check := newCheck()
+	inOrder := true
+	batches, stop := readBatches(app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} ORDER BY [[rowid]]"))
+	for b := range batches {
+		if b.err != nil {
+			stop()
+			return Result{}, b.err
+		}
+		for _, r := range b.rows {
+			if inOrder = check.add(r); !inOrder {
+				break
+			}
+		}
+		if !inOrder {
+			stop()
+			break
+		}
+		report(check.res.Entries)
+	}
+	if inOrder {
+		if res := check.end(total); res.OK {
+			report(res.Entries)
+			return res, nil
+		}
+	}
+
+	// seq order, page by page, to name the first bad entry
+	check = newCheck()
+	defer func() { report(check.res.Entries) }()
 	for {
-		var page []row
-		err := app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} WHERE [[seq]] > {:seq} ORDER BY [[seq]] LIMIT " + strconv.Itoa(verifyPage)).
-			Bind(dbx.Params{"seq": lastSeq}).All(&page)
+		read, ok := 0, true
+		page := app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} WHERE [[seq]] > {:seq} ORDER BY [[seq]] LIMIT " + strconv.Itoa(verifyPage)).
+			Bind(dbx.Params{"seq": check.lastSeq})
+		err := scanRows(page, func(r row) bool {
+			read++
+			ok = check.add(r)
+			return ok
+		})
 		if err != nil {
 			return Result{}, err
 		}
-		if len(page) == verifyPage {
-			report()
+		if !ok {
+			return check.res, nil
 		}
-		for _, r := range page {
-			switch {
-			case r.Seq != lastSeq+1:
-				return broken(res, r, fmt.Sprintf("entry #%d follows #%d: entries were deleted, inserted or reordered", r.Seq, lastSeq)), nil
-			case !hmac.Equal([]byte(r.Hash), []byte(link(key, prev, r))):
-				return broken(res, r, fmt.Sprintf("entry #%d does not match its hash: it, or the entry before it, was changed", r.Seq)), nil
-			}
-			if anchored != nil && r.Seq == anchored.Seq && r.Hash != anchored.Hash {
-				return broken(res, r, fmt.Sprintf("entry #%d is not the one the anchor recorded: the chain was rewritten from there", r.Seq)), nil
-			}
-			prev, lastSeq = r.Hash, r.Seq
-			res.Entries++
-		}
-		if len(page) < verifyPage {
-			break
+		report(check.res.Entries)
+		if read < verifyPage {
+			return check.end(total), nil
 		}
 	}
-	if anchored != nil && lastSeq < anchored.Seq {
-		return Result{Entries: res.Entries, Problem: fmt.Sprintf(
-			"the chain ends at #%d but reached #%d: the newest entries were deleted", lastSeq, anchored.Seq)}, nil
+}
+
+// chainCheck checks entries one after another against the chain.
+type chainCheck struct {
+	linker   *linker
+	anchored *anchor
+	lastSeq  int    // of the last good entry
+	prev     string // its hash
+	res      Result
+}
+
+// add checks r, the entry after the last good one, and reports whether it
+// is good; when not, res says why.
+func (c *chainCheck) add(r row) bool {
+	switch {
+	case r.Seq != c.lastSeq+1:
+		c.res = broken(c.res, r, fmt.Sprintf("entry #%d follows #%d: entries were deleted, inserted or reordered", r.Seq, c.lastSeq))
+		return false
+	case !hmac.Equal([]byte(r.Hash), []byte(c.linker.link(c.prev, r))):
+		c.res = broken(c.res, r, fmt.Sprintf("entry #%d does not match its hash: it, or the entry before it, was changed", r.Seq))
+		return false
+	case c.anchored != nil && r.Seq == c.anchored.Seq && r.Hash != c.anchored.Hash:
+		c.res = broken(c.res, r, fmt.Sprintf("entry #%d is not the one the anchor recorded: the chain was rewritten from there", r.Seq))
+		return false
 	}
-	if res.Entries != total {
+	c.prev, c.lastSeq = r.Hash, r.Seq
+	c.res.Entries++
+	return true
+}
+
+// end returns the result once every entry was added, total being how many
+// the table holds.
+func (c *chainCheck) end(total int) Result {
+	switch {
+	case c.anchored != nil && c.lastSeq < c.anchored.Seq:
+		return Result{Entries: c.res.Entries, Problem: fmt.Sprintf(
+			"the chain ends at #%d but reached #%d: the newest entries were deleted", c.lastSeq, c.anchored.Seq)}
+	case c.res.Entries != total:
 		// entries outside the numbering (seq below 1, or repeated)
-		return Result{Entries: res.Entries, Problem: fmt.Sprintf("%d entries are outside the chain's numbering", total-res.Entries)}, nil
+		return Result{Entries: c.res.Entries, Problem: fmt.Sprintf("%d entries are outside the chain's numbering", total-c.res.Entries)}
 	}
-	return res, nil
+	return c.res
+}
+
+// scanRows runs query, which selects selectColumns(), and calls fn with
+// each row until it returns false. It scans into the row's fields directly:
+// a million rows through reflection would cost seconds.
+func scanRows(query interface{ Rows() (*dbx.Rows, error) }, fn func(r row) bool) error {
+	rows, err := query.Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r row
+	dest := []any{&r.Seq, &r.Id, &r.Event, &r.Actor, &r.ActorCollection, &r.Target, &r.TargetCollection, &r.Session,
+		&r.Reason, &r.IP, &r.UserAgent, &r.Method, &r.Path, &r.Status, &r.Data, &r.Created, &r.Hash}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		if !fn(r) {
+			return nil
+		}
+	}
+	return rows.Err()
+}
+
+// batch is rows read in a row, or the error that ended the reading.
+type batch struct {
+	rows []row
+	err  error
+}
+
+// readBatches runs query in a goroutine of its own and sends its rows in
+// batches of verifyPage, then closes the channel. Calling stop ends the
+// reading early; it must be called when the caller stops receiving before
+// the channel is closed.
+func readBatches(query *dbx.Query) (batches <-chan batch, stop func()) {
+	out, done := make(chan batch, 2), make(chan struct{})
+	send := func(b batch) bool {
+		select {
+		case out <- b:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	go func() {
+		defer close(out)
+		rows := make([]row, 0, verifyPage)
+		err := scanRows(query, func(r row) bool {
+			if rows = append(rows, r); len(rows) < verifyPage {
+				return true
+			}
+			ok := send(batch{rows: rows})
+			rows = make([]row, 0, verifyPage)
+			return ok
+		})
+		if err != nil {
+			send(batch{err: err})
+		} else if len(rows) > 0 {
+			send(batch{rows: rows})
+		}
+	}()
+	var once sync.Once
+	return out, func() { once.Do(func() { close(done) }) }
 }
 
 func broken(res Result, r row, problem string) Result {
 	return Result{Entries: res.Entries, FirstBadId: r.Id, Problem: problem}
 }
 
-// selectColumns selects the columns of row; a NULL (which only a write
-// from outside the plugin leaves) reads as the zero value.
+// selectColumns selects the columns of row, named with their table (a
+// filter may join others); a NULL (which only a write from outside the
+// plugin leaves) reads as the zero value.
 func selectColumns() string {
 	quoted := make([]string, len(columns))
 	for i, c := range columns {
@@ -277,7 +455,7 @@ func selectColumns() string {
 		if c == "seq" || c == "status" {
 			zero = "0"
 		}
-		quoted[i] = "COALESCE([[" + c + "]], " + zero + ") AS [[" + c + "]]"
+		quoted[i] = "COALESCE([[" + records.AuditCollection + "." + c + "]], " + zero + ") AS [[" + c + "]]"
 	}
 	return strings.Join(quoted, ", ")
 }

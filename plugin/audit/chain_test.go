@@ -10,6 +10,7 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -23,7 +24,7 @@ func chained(t *testing.T, n int) *struct {
 } {
 	t.Helper()
 	app := newTestApp(t)
-	w := audit.NewWriter(app, 16)
+	w := newWriter(t, app)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -41,6 +42,9 @@ func chained(t *testing.T, n int) *struct {
 		})
 	}
 	wg.Wait()
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	if err := app.DB().NewQuery("SELECT id FROM impersonation_audit ORDER BY seq").Column(&ids); err != nil {
 		t.Fatal(err)
@@ -231,4 +235,35 @@ func TestPruneLeavesNoCover(t *testing.T) {
 			t.Errorf("entries left: %d, want all 10", n)
 		}
 	})
+}
+
+// BenchmarkVerify verifies a chain of 50,000 request entries; ns/op is per
+// verify of the whole chain.
+func BenchmarkVerify(b *testing.B) {
+	app, err := tests.NewTestApp()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Cleanup()
+	audit.SetKey(app, []byte("bench key"))
+	const n, batch = 50_000, 1000
+	for start := 0; start < n; start += batch {
+		entries := make([]audit.Entry, batch)
+		for i := range entries {
+			entries[i] = audit.Entry{Event: audit.Request, Target: fmt.Sprintf("user%010d", (start+i)%1000),
+				Session: fmt.Sprintf("sess%011d", (start+i)/20), Client: audit.Client{Method: "GET", Path: "/api/collections/notes/records", Status: 200},
+				Data: map[string]any{"route": "GET /api/collections/{collection}/records", "query": "page=1&perPage=30"}}
+		}
+		if err := audit.Append(app, entries); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := audit.Verify(app, nil)
+		if err != nil || !res.OK || res.Entries != n {
+			b.Fatalf("Verify = %+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/n, "µs/entry")
 }

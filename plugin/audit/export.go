@@ -76,7 +76,7 @@ func (x *Export) Run(w io.Writer) (int, error) {
 	written, lastSeq := 0, 0
 	for {
 		q := app.RecordQuery(collection).
-			Select("{{" + records.AuditCollection + "}}.*").
+			Select(selectColumns()).
 			AndWhere(dbx.NewExp("[["+records.AuditCollection+".seq]] > {:seq}", dbx.Params{"seq": lastSeq})).
 			OrderBy(records.AuditCollection + ".seq").Limit(exportPage)
 		if where != nil {
@@ -85,30 +85,31 @@ func (x *Export) Run(w io.Writer) (int, error) {
 		if err := resolver.UpdateQuery(q); err != nil {
 			return written, err
 		}
-		var page []*core.Record
-		if err := q.All(&page); err != nil {
-			return written, err
-		}
-		for _, r := range page {
-			if err := out.write(r); err != nil {
-				return written, err
+		read := 0
+		var writeErr error
+		err := scanRows(q, func(r row) bool {
+			read++
+			if writeErr = out.write(r); writeErr != nil {
+				return false
 			}
 			written++
-			lastSeq = r.GetInt("seq")
-		}
-		if err := out.flush(); err != nil {
+			lastSeq = r.Seq
+			return true
+		})
+		if err = errors.Join(err, writeErr, out.flush()); err != nil {
 			return written, err
 		}
 		if f, ok := w.(interface{ Flush() }); ok {
 			f.Flush() // an HTTP response streams page by page
 		}
-		if len(page) < exportPage {
+		if read < exportPage {
 			return written, nil
 		}
 	}
 }
 
-// exportColumns are the fields of an exported entry, in order.
+// exportColumns are the fields of an exported entry, in order (of
+// exportEntry too).
 var exportColumns = []string{"id", "seq", "hash", "created", "event", "actor", "actorCollection", "target",
 	"targetCollection", "session", "reason", "ip", "userAgent", "method", "path", "status", "data"}
 
@@ -126,13 +127,35 @@ func newExportWriter(w io.Writer, format string) *exportWriter {
 	return e
 }
 
-func (e *exportWriter) write(r *core.Record) error {
+// exportEntry is an entry as a line of a JSON export.
+type exportEntry struct {
+	Id               string          `json:"id"`
+	Seq              int             `json:"seq"`
+	Hash             string          `json:"hash"`
+	Created          string          `json:"created"`
+	Event            string          `json:"event"`
+	Actor            string          `json:"actor"`
+	ActorCollection  string          `json:"actorCollection"`
+	Target           string          `json:"target"`
+	TargetCollection string          `json:"targetCollection"`
+	Session          string          `json:"session"`
+	Reason           string          `json:"reason"`
+	IP               string          `json:"ip"`
+	UserAgent        string          `json:"userAgent"`
+	Method           string          `json:"method"`
+	Path             string          `json:"path"`
+	Status           int             `json:"status"`
+	Data             json.RawMessage `json:"data"`
+}
+
+func (e *exportWriter) write(r row) error {
 	if e.csv == nil {
-		entry := make(map[string]any, len(exportColumns))
-		for _, c := range exportColumns {
-			entry[c] = r.Get(c)
+		data := json.RawMessage(r.Data)
+		if !json.Valid(data) { // only a write from outside the plugin
+			data, _ = json.Marshal(r.Data)
 		}
-		line, err := json.Marshal(entry)
+		line, err := json.Marshal(exportEntry{r.Id, r.Seq, r.Hash, r.Created, r.Event, r.Actor, r.ActorCollection, r.Target,
+			r.TargetCollection, r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path, r.Status, data})
 		if err != nil {
 			return err
 		}
@@ -145,16 +168,8 @@ func (e *exportWriter) write(r *core.Record) error {
 			return err
 		}
 	}
-	row := make([]string, len(exportColumns))
-	for i, c := range exportColumns {
-		switch c {
-		case "seq", "status":
-			row[i] = strconv.Itoa(r.GetInt(c))
-		default:
-			row[i] = r.GetString(c)
-		}
-	}
-	return e.csv.Write(row)
+	return e.csv.Write([]string{r.Id, strconv.Itoa(r.Seq), r.Hash, r.Created, r.Event, r.Actor, r.ActorCollection, r.Target,
+		r.TargetCollection, r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path, strconv.Itoa(r.Status), r.Data})
 }
 
 // flush sends what is buffered; a CSV export with no entry still gets its

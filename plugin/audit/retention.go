@@ -58,7 +58,7 @@ func Prune(app core.App, before time.Time) (int, error) {
 		checkpoint := Entry{Event: Checkpoint, Data: map[string]any{
 			"prunedThroughSeq": last.Seq, "prunedThroughHash": last.Hash, "pruned": pruned, "before": cutoff.String(),
 		}}
-		if err := appendEntries(tx, []Entry{checkpoint}); err != nil {
+		if err := Append(tx, []Entry{checkpoint}); err != nil {
 			return err
 		}
 		_, err = tx.DB().NewQuery("DELETE FROM {{" + records.AuditCollection + "}} WHERE [[seq]] <= {:seq}").

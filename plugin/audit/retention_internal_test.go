@@ -5,12 +5,12 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	_ "github.com/pbimpersonation/impersonation/migrations"
 )
 
-// TestPruneKeepsTheChainVerifiable needs entries written in the past, which
-// only the package itself can write.
+// TestPruneKeepsTheChainVerifiable writes entries stamped in the past.
 func TestPruneKeepsTheChainVerifiable(t *testing.T) {
 	app, err := tests.NewTestApp()
 	if err != nil {
@@ -19,11 +19,11 @@ func TestPruneKeepsTheChainVerifiable(t *testing.T) {
 	defer app.Cleanup()
 	SetKey(app, []byte("retention test key"))
 	for i := range 30 {
-		created := "2020-01-01 00:00:00.000Z"
+		created := mustParse(t, "2020-01-01 00:00:00.000Z")
 		if i >= 20 {
-			created = "2025-01-01 00:00:00.000Z"
+			created = mustParse(t, "2025-01-01 00:00:00.000Z")
 		}
-		if err := appendEntriesAt(app, []Entry{{Event: Request, Data: map[string]any{"i": i}}}, created); err != nil {
+		if err := Append(app, []Entry{{Event: Request, Data: map[string]any{"i": i}, Created: created}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,7 +51,7 @@ func TestPruneKeepsTheChainVerifiable(t *testing.T) {
 	}
 
 	// a forged checkpoint (no key) does not hide deleted entries
-	if err := appendEntriesAt(app, []Entry{{Event: Request}}, "2026-01-01 00:00:00.000Z"); err != nil {
+	if err := Append(app, []Entry{{Event: Request, Created: mustParse(t, "2026-01-01 00:00:00.000Z")}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := app.DB().NewQuery("DELETE FROM impersonation_audit WHERE seq < (SELECT max(seq) FROM impersonation_audit)").Execute(); err != nil {
@@ -60,4 +60,13 @@ func TestPruneKeepsTheChainVerifiable(t *testing.T) {
 	if res, err := Verify(app, nil); err != nil || res.OK {
 		t.Fatalf("entries deleted past the checkpoint were not found: %+v %v", res, err)
 	}
+}
+
+func mustParse(t *testing.T, s string) types.DateTime {
+	t.Helper()
+	d, err := types.ParseDateTime(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -1,86 +1,233 @@
 package audit
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 )
 
-// Writer appends entries durably with group commit: each Write returns once
-// its own entry has been committed (SQLite's WAL in PocketBase's
-// synchronous=NORMAL mode: a committed entry survives the process being
-// killed), and the entries of concurrent calls are inserted together, with
-// one statement. The caller at the head of the queue commits for everyone
-// queued behind it (as LevelDB's writers do), so no background goroutine
-// holds entries and nothing is left to flush at shutdown. It is the path of
-// the high-volume "request" entries. It is safe for concurrent use.
+// JournalFiles are the two files, in the data directory, of the journal of
+// request entries.
+var JournalFiles = [2]string{"impersonation_audit.journal.0", "impersonation_audit.journal.1"}
+
+// maxPending is the most journalled entries waiting for the audit table;
+// past it Write fails (the audit table is not taking entries), rather than
+// holding ever more in memory.
+const maxPending = 100_000
+
+// writerStoreKey is where the app's store keeps its Writer, for Flush.
+const writerStoreKey = "impersonation.auditWriter"
+
+// ErrWriterClosed is returned by Write after Close.
+var ErrWriterClosed = errors.New("audit: the writer is closed")
+
+// Writer writes the high-volume "request" entries. Write returns once the
+// entry is in the journal: a file in the data directory that each entry is
+// appended to with one write call, so that, like an entry committed to
+// SQLite's WAL in PocketBase's synchronous=NORMAL mode, it survives the
+// process being killed. A background mover inserts the journalled entries
+// into the chained audit table, all that arrived since its last move in one
+// transaction; the journal's two files take turns, and the one whose entries
+// are all in the table is truncated. Opening the writer moves in whatever a
+// killed process left in the journal. Readers of the audit call Flush
+// first. It is safe for concurrent use.
 type Writer struct {
-	app      core.App
-	maxBatch int
+	app  core.App
+	open sync.Once
+	// openErr is why the journal could not be opened.
+	openErr error
 
-	mu    sync.Mutex
-	cond  *sync.Cond
-	queue []*pending
+	mu       sync.Mutex
+	work     *sync.Cond // signalled when entries are queued or the writer closes
+	progress *sync.Cond // broadcast when a move ends, well or not
+	files    [2]*os.File
+	active   int   // the file Write appends to
+	queue    []row // journalled, not yet moved
+	written  int   // entries journalled since the writer opened
+	moved    int   // of which in the audit table
+	moveErr  error // why the last move failed, nil once one succeeds
+	closed   bool
+	done     chan struct{} // closed when the mover has stopped
 }
 
-type pending struct {
-	entry Entry
-	done  bool
-	err   error
-}
-
-// NewWriter returns a Writer that inserts up to maxBatch (at least 1)
-// entries at a time.
-func NewWriter(app core.App, maxBatch int) *Writer {
-	w := &Writer{app: app, maxBatch: max(maxBatch, 1)}
-	w.cond = sync.NewCond(&w.mu)
+// NewWriter returns the Writer of app's audit, which Flush(app) finds. The
+// journal opens on first use.
+func NewWriter(app core.App) *Writer {
+	w := &Writer{app: app, done: make(chan struct{})}
+	w.work, w.progress = sync.NewCond(&w.mu), sync.NewCond(&w.mu)
+	app.Store().Set(writerStoreKey, w)
 	return w
 }
 
-// Write saves e and returns once it is committed, or the error that kept it
-// from being saved.
-func (w *Writer) Write(e Entry) error {
-	p := &pending{entry: e}
-	w.mu.Lock()
-	w.queue = append(w.queue, p)
-	for !p.done && w.queue[0] != p {
-		w.cond.Wait()
-	}
-	if p.done {
-		w.mu.Unlock()
-		return p.err
-	}
-
-	// p heads the queue: commit it and those queued behind it
-	batch := w.queue[:min(len(w.queue), w.maxBatch)]
-	w.mu.Unlock()
-	errs := w.commit(batch)
-
-	w.mu.Lock()
-	for i, q := range batch {
-		q.done, q.err = true, errs[i]
-	}
-	w.queue = w.queue[len(batch):]
-	w.cond.Broadcast()
-	w.mu.Unlock()
-	return p.err
+// Open opens the journal, moves into the audit table what it holds from an
+// earlier process, and starts the mover. Write and Flush open the writer
+// when it is not yet open; the plugin opens it when the app starts serving,
+// before any request.
+func (w *Writer) Open() error {
+	w.open.Do(func() {
+		if w.openErr = w.recover(); w.openErr != nil {
+			return
+		}
+		for i, name := range JournalFiles {
+			f, err := os.OpenFile(filepath.Join(w.app.DataDir(), name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				w.openErr = fmt.Errorf("audit: open the journal: %w", err)
+				return
+			}
+			w.files[i] = f
+		}
+		go w.mover()
+	})
+	return w.openErr
 }
 
-// commit appends a batch with one statement and returns each entry's
-// error. If that fails, each entry is tried on its own, so one bad entry
-// fails only its own request.
-func (w *Writer) commit(batch []*pending) []error {
-	entries := make([]Entry, len(batch))
-	for i, p := range batch {
-		entries[i] = p.entry
+// Write journals e and returns once it is durable, or the error that kept
+// it from being saved.
+func (w *Writer) Write(e Entry) error {
+	if err := w.Open(); err != nil {
+		return err
 	}
-	errs := make([]error, len(batch))
-	err := appendEntries(w.app, entries)
-	for i := range batch {
-		errs[i] = err
-		if err != nil && len(batch) > 1 {
-			errs[i] = appendEntries(w.app, entries[i:i+1])
+	r, err := rowOf(e, types.NowDateTime().String())
+	if err != nil {
+		return err
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("audit: encode the entry: %w", err)
+	}
+	line = append(line, '\n')
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.closed:
+		return ErrWriterClosed
+	case len(w.queue) >= maxPending:
+		return fmt.Errorf("audit: %d entries wait for the audit table: %w", len(w.queue), w.moveErr)
+	}
+	if _, err := w.files[w.active].Write(line); err != nil {
+		return fmt.Errorf("audit: write the journal: %w", err)
+	}
+	w.queue = append(w.queue, r)
+	w.written++
+	w.work.Signal()
+	return nil
+}
+
+// Flush returns once every entry journalled before the call is in the audit
+// table, or the error of the move that failed to put it there (the entries
+// stay in the journal, and the mover tries again). A writer that has not
+// opened has nothing to flush: Flush does not open it, so a command run
+// beside the server never moves the server's journal.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	target := w.written
+	for w.moved < target && !w.closed {
+		w.progress.Wait()
+		if w.moveErr != nil {
+			return w.moveErr
 		}
 	}
-	return errs
+	if w.moved < target {
+		return ErrWriterClosed
+	}
+	return nil
 }
+
+// Close moves the journalled entries into the audit table and stops the
+// writer; what cannot be moved stays in the journal for the next start.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.work.Broadcast()
+	opened := w.files[0] != nil
+	w.mu.Unlock()
+	if !opened {
+		return nil
+	}
+	<-w.done
+	var errs []error
+	for _, f := range w.files {
+		errs = append(errs, f.Close())
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return errors.Join(append(errs, w.moveErr)...)
+}
+
+// WriterOf returns app's Writer, nil if it has none.
+func WriterOf(app core.App) *Writer {
+	w, _ := app.Store().Get(writerStoreKey).(*Writer)
+	return w
+}
+
+// Flush flushes app's Writer (see Writer.Flush); an app without one has
+// nothing to flush.
+func Flush(app core.App) error {
+	if w := WriterOf(app); w != nil {
+		return w.Flush()
+	}
+	return nil
+}
+
+// mover moves journalled entries into the audit table until the writer
+// closes. Each turn takes every queued entry and switches Write to the other
+// journal file, so once the entries are in the table the file they were in
+// holds nothing else and is truncated.
+func (w *Writer) mover() {
+	defer close(w.done)
+	retry := 10 * time.Millisecond
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !w.closed {
+			w.work.Wait()
+		}
+		batch, full := w.queue, w.active
+		if len(batch) == 0 {
+			w.mu.Unlock()
+			return
+		}
+		w.queue, w.active = nil, 1-w.active
+		w.mu.Unlock()
+
+		err := w.insert(batch)
+		for err != nil {
+			w.mu.Lock()
+			w.moveErr = err
+			closed := w.closed
+			w.progress.Broadcast()
+			w.mu.Unlock()
+			w.app.Logger().Error("impersonation: move journalled audit entries into the audit table", "entries", len(batch), "error", err)
+			if closed {
+				return // the entries stay in the journal for the next start
+			}
+			time.Sleep(retry)
+			retry = min(2*retry, 5*time.Second)
+			err = w.insert(batch)
+		}
+		retry = 10 * time.Millisecond
+		if err := w.files[full].Truncate(0); err != nil {
+			w.app.Logger().Error("impersonation: truncate the audit journal", "error", err)
+		}
+		w.mu.Lock()
+		w.moved += len(batch)
+		w.moveErr = nil
+		w.progress.Broadcast()
+		w.mu.Unlock()
+	}
+}
+
+// insert appends rows to the chain in one transaction.
+func (w *Writer) insert(rows []row) error { return appendRows(w.app, rows) }

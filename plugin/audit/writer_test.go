@@ -1,20 +1,17 @@
 package audit_test
 
 import (
-	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -53,85 +50,6 @@ func targets(t *testing.T, app core.App) map[string]int {
 	}
 	return out
 }
-
-// insertLog records the rows of every successful INSERT into the audit
-// collection made through the app's nonconcurrent DB, which is the one the
-// Writer inserts with: each statement is one group commit.
-type insertLog struct {
-	mu     sync.Mutex
-	rows   []int64 // rows of each successful statement, in order
-	failed int     // statements that failed
-}
-
-// logInserts starts logging the audit inserts of app. Call it before any
-// Write starts.
-func logInserts(t *testing.T, app core.App) *insertLog {
-	t.Helper()
-	db, ok := app.NonconcurrentDB().(*dbx.DB)
-	if !ok {
-		t.Fatalf("NonconcurrentDB is a %T, want *dbx.DB", app.NonconcurrentDB())
-	}
-	l := &insertLog{}
-	db.ExecLogFunc = func(_ context.Context, _ time.Duration, stmt string, result sql.Result, err error) {
-		if !strings.HasPrefix(stmt, "INSERT INTO") || !strings.Contains(stmt, records.AuditCollection) {
-			return
-		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if err != nil {
-			l.failed++
-			return
-		}
-		n, _ := result.RowsAffected()
-		l.rows = append(l.rows, n)
-	}
-	return l
-}
-
-func (l *insertLog) statements() ([]int64, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]int64(nil), l.rows...), l.failed
-}
-
-// goroutines counts the goroutines whose stack contains frame and, when
-// states are given, whose state starts with one of them.
-func goroutines(frame string, states ...string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !strings.Contains(g, frame) {
-			continue
-		}
-		header, _, _ := strings.Cut(g, "\n")
-		_, state, _ := strings.Cut(header, "[")
-		match := len(states) == 0
-		for _, s := range states {
-			if strings.HasPrefix(state, s) {
-				match = true
-			}
-		}
-		if match {
-			count++
-		}
-	}
-	return count
-}
-
-// Frames of the Writer in goroutine stacks.
-const (
-	writeFrame  = "plugin/audit.(*Writer).Write("
-	commitFrame = "plugin/audit.(*Writer).commit("
-	anyFrame    = "impersonation/plugin/audit." // not audit_test
-)
 
 // waitFor polls cond. It has no deadline of its own: go test's -timeout
 // ends a test whose condition never comes true.
@@ -205,302 +123,197 @@ func names(prefix string, n int) []string {
 	return out
 }
 
+// newWriter returns an open Writer of app, closed at the end of the test.
+func newWriter(t *testing.T, app core.App) *audit.Writer {
+	t.Helper()
+	w := audit.NewWriter(app)
+	if err := w.Open(); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
+// verify fails t unless app's chain verifies with n entries.
+func verify(t *testing.T, app core.App, n int) {
+	t.Helper()
+	res, err := audit.Verify(app, nil)
+	if err != nil || !res.OK || res.Entries != n {
+		t.Fatalf("Verify = %+v, %v; want ok with %d entries", res, err, n)
+	}
+}
+
+// journalBytes is the size of app's journal files together.
+func journalBytes(t *testing.T, app core.App) int64 {
+	t.Helper()
+	var n int64
+	for _, name := range audit.JournalFiles {
+		st, err := os.Stat(filepath.Join(app.DataDir(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.Size()
+	}
+	return n
+}
+
 func TestWriterConcurrentWrites(t *testing.T) {
-	cases := []struct {
-		name     string
-		maxBatch int
-		writes   int
-	}{
-		{name: "batches of 16", maxBatch: 16, writes: 200},
-		{name: "batches of 1", maxBatch: 1, writes: 200},
-		{name: "batch larger than the writes", maxBatch: 500, writes: 200},
-		{name: "production batch size", maxBatch: 256, writes: 300},
+	app := newTestApp(t)
+	w := newWriter(t, app)
+	want := names("user", 200)
+	for _, r := range <-writeAll(w, want, entry) {
+		if r.err != nil {
+			t.Fatalf("Write(%s): %v", r.target, r.err)
+		}
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			app := newTestApp(t)
-			log := logInserts(t, app)
-			w := audit.NewWriter(app, tc.maxBatch)
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	got := targets(t, app)
+	for _, target := range want {
+		if got[target] != 1 {
+			t.Fatalf("%s has %d entries, want 1", target, got[target])
+		}
+	}
+	verify(t, app, len(want))
+	waitFor(func() bool { return journalBytes(t, app) == 0 }) // both files take their turn
+}
 
-			want := map[string]int{}
-			errs := make([]error, tc.writes)
-			visible := make([]bool, tc.writes)
-			var wg sync.WaitGroup
-			for i := range tc.writes {
-				target := fmt.Sprintf("t%03d", i)
-				want[target] = 1
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = w.Write(entry(target))
-					if errs[i] == nil {
-						// committed when Write returns: visible to another connection at once
-						_, err := app.FindFirstRecordByData(records.AuditCollection, "target", target)
-						visible[i] = err == nil
-					}
-				}()
-			}
-			wg.Wait()
+// TestWriterDoesNotWaitForTheTable holds the database while entries are
+// written: every Write returns (the entries are journalled), and once the
+// database is free the mover inserts them.
+func TestWriterDoesNotWaitForTheTable(t *testing.T) {
+	app := newTestApp(t)
+	w := newWriter(t, app)
+	gate := holdDB(t, app)
+	results := <-writeAll(w, names("held", 50), entry)
+	for _, r := range results {
+		if r.err != nil {
+			t.Fatalf("Write(%s) with the database held: %v", r.target, r.err)
+		}
+	}
+	if got := targets(t, app); len(got) != 0 {
+		gate.open(t)
+		t.Fatalf("entries reached the table while the database was held: %v", got)
+	}
+	gate.open(t)
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	verify(t, app, 50)
+}
 
-			for i, err := range errs {
-				if err != nil {
-					t.Errorf("Write(t%03d) = %v, want nil", i, err)
-				} else if !visible[i] {
-					t.Errorf("Write(t%03d) returned nil before its entry was visible", i)
-				}
-			}
-			if got := targets(t, app); !reflect.DeepEqual(got, want) {
-				t.Errorf("audit targets (count each) = %v\nwant each of %d targets once", got, len(want))
-			}
-			rs, err := app.FindAllRecords(records.AuditCollection)
-			if err != nil {
-				t.Fatalf("FindAllRecords: %v", err)
-			}
-			if len(rs) != tc.writes {
-				t.Errorf("%d audit records, want %d", len(rs), tc.writes)
-			}
-			ids := map[string]bool{}
-			for _, r := range rs {
-				if r.GetString("event") != audit.Request || r.GetInt("status") != 200 {
-					t.Errorf("record %s: event %q status %d, want %q 200", r.Id, r.GetString("event"), r.GetInt("status"), audit.Request)
-				}
-				ids[r.Id] = true
-			}
-			if len(ids) != len(rs) {
-				t.Errorf("%d distinct ids among %d records", len(ids), len(rs))
-			}
-
-			rows, failed := log.statements()
-			if failed != 0 {
-				t.Errorf("%d audit inserts failed", failed)
-			}
-			var total int64
-			for i, n := range rows {
-				total += n
-				if n < 1 || n > int64(tc.maxBatch) {
-					t.Errorf("insert %d saved %d entries, want 1 to maxBatch %d", i, n, tc.maxBatch)
-				}
-			}
-			if total != int64(tc.writes) {
-				t.Errorf("inserts saved %d entries, want %d", total, tc.writes)
-			}
-			// nothing of the Writer outlives its calls: there is nothing to flush
-			if n := goroutines(anyFrame); n != 0 {
-				t.Errorf("%d goroutines still run Writer code after every Write returned", n)
-			}
-		})
+func TestWriterRefusesAnUnencodableEntry(t *testing.T) {
+	app := newTestApp(t)
+	w := newWriter(t, app)
+	bad := entry("bad")
+	bad.Data = map[string]any{"f": func() {}}
+	if err := w.Write(bad); err == nil {
+		t.Fatal("Write of an unencodable entry succeeded")
+	}
+	if err := w.Write(entry("good")); err != nil {
+		t.Fatalf("Write after a refused entry: %v", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := targets(t, app); !reflect.DeepEqual(got, map[string]int{"good": 1}) {
+		t.Fatalf("entries %v, want good only", got)
 	}
 }
 
-// TestWriterGroupsQueuedWrites makes the first insert wait for the DB while
-// the other writes queue behind it, so the inserts that follow must gather
-// them: group commit observed without relying on timing.
-func TestWriterGroupsQueuedWrites(t *testing.T) {
-	cases := []struct {
-		name     string
-		maxBatch int
-		queued   int
-		want     []int64 // rows of each insert, the gated first one included
-	}{
-		{name: "all queued writes in one insert", maxBatch: 16, queued: 10, want: []int64{1, 10}},
-		{name: "queue exactly maxBatch", maxBatch: 10, queued: 10, want: []int64{1, 10}},
-		{name: "more queued writes than maxBatch", maxBatch: 4, queued: 10, want: []int64{1, 4, 4, 2}},
-		{name: "maxBatch of 1 does not group", maxBatch: 1, queued: 3, want: []int64{1, 1, 1, 1}},
+// TestWriterKeepsEntriesTheTableRefuses makes the audit table refuse
+// inserts: writes still succeed, Flush reports the refusal, and the mover
+// retries until the table takes them.
+func TestWriterKeepsEntriesTheTableRefuses(t *testing.T) {
+	app := newTestApp(t)
+	w := newWriter(t, app)
+	trigger := `CREATE TRIGGER refuse_audit BEFORE INSERT ON impersonation_audit BEGIN SELECT RAISE(ABORT, 'refused'); END`
+	if _, err := app.DB().NewQuery(trigger).Execute(); err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			app := newTestApp(t)
-			log := logInserts(t, app)
-			w := audit.NewWriter(app, tc.maxBatch)
+	for _, target := range names("kept", 3) {
+		if err := w.Write(entry(target)); err != nil {
+			t.Fatalf("Write while the table refuses: %v", err)
+		}
+	}
+	if err := w.Flush(); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Flush while the table refuses = %v, want the refusal", err)
+	}
+	if journalBytes(t, app) == 0 {
+		t.Fatal("the journal was emptied while its entries were not in the table")
+	}
+	if _, err := app.DB().NewQuery("DROP TRIGGER refuse_audit").Execute(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(func() bool { return w.Flush() == nil })
+	if got := targets(t, app); !reflect.DeepEqual(got, map[string]int{"kept000": 1, "kept001": 1, "kept002": 1}) {
+		t.Fatalf("entries after the table accepts again: %v", got)
+	}
+	verify(t, app, 3)
+}
 
-			g := holdDB(t, app)
-			firstDone := writeAll(w, []string{"first"}, entry)
-			// the first writer leads: its batch is fixed once it commits
-			waitFor(func() bool { return goroutines(commitFrame) == 1 })
-			queued := names("q", tc.queued)
-			queuedDone := writeAll(w, queued, entry)
-			waitFor(func() bool { return goroutines(writeFrame, "sync.Cond.Wait") == tc.queued })
-			g.open(t)
+// TestWriterRecoversTheJournal plays a killed process: entries journalled
+// while the database was held are copied, with a torn last write, into the
+// data directory of another app, whose writer must move them in when it
+// opens, once each, however often it is opened.
+func TestWriterRecoversTheJournal(t *testing.T) {
+	killed := newTestApp(t)
+	w := newWriter(t, killed)
+	gate := holdDB(t, killed)
+	for _, target := range names("left", 5) {
+		if err := w.Write(entry(target)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	journal := map[string][]byte{}
+	for _, name := range audit.JournalFiles {
+		raw, err := os.ReadFile(filepath.Join(killed.DataDir(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		journal[name] = raw
+	}
+	gate.open(t)
 
-			for _, r := range append(<-firstDone, <-queuedDone...) {
-				if r.err != nil {
-					t.Errorf("Write(%s) = %v, want nil", r.target, r.err)
-				}
+	app := newTestApp(t)
+	audit.SetKey(app, []byte("writer test key"))
+	if err := audit.Write(app, entry("before")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second opening finds the same journal again
+		for name, raw := range journal {
+			torn := append(append([]byte(nil), raw...), `{"Id":"torn`...)
+			if err := os.WriteFile(filepath.Join(app.DataDir(), name), torn, 0o600); err != nil {
+				t.Fatal(err)
 			}
-			rows, failed := log.statements()
-			if failed != 0 {
-				t.Errorf("%d audit inserts failed", failed)
-			}
-			if !reflect.DeepEqual(rows, tc.want) {
-				t.Errorf("rows of each insert = %v, want %v", rows, tc.want)
-			}
-			got := targets(t, app)
-			for _, target := range append(queued, "first") {
-				if got[target] != 1 {
-					t.Errorf("target %s has %d records, want 1", target, got[target])
-				}
-			}
-		})
+		}
+		newWriter(t, app)
+		want := map[string]int{"before": 1, "left000": 1, "left001": 1, "left002": 1, "left003": 1, "left004": 1}
+		if got := targets(t, app); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after recovery: %v, want %v", got, want)
+		}
+		verify(t, app, 6)
+		if n := journalBytes(t, app); n != 0 {
+			t.Fatalf("the journal holds %d bytes after recovery", n)
+		}
 	}
 }
 
-// unencodable is Data that encoding/json refuses.
-var unencodable = map[string]any{"ch": make(chan int)}
-
-func TestWriterFailingEntryFailsAlone(t *testing.T) {
-	const trigger = `CREATE TRIGGER refuse_bad_audit BEFORE INSERT ON impersonation_audit
-		WHEN NEW.target = 'bad' BEGIN SELECT RAISE(ABORT, 'bad entry'); END`
-	cases := []struct {
-		name  string
-		gated bool // queue every write behind a held insert so the bad entry shares a group
-		setup func(t *testing.T, app core.App)
-		bad   func(target string) audit.Entry
-		check func(t *testing.T, err error)
-	}{
-		{
-			name:  "unencodable data in a gathered group",
-			gated: true,
-			bad: func(target string) audit.Entry {
-				e := entry(target)
-				e.Data = unencodable
-				return e
-			},
-			check: func(t *testing.T, err error) {
-				var jsonErr *json.UnsupportedTypeError
-				if !errors.As(err, &jsonErr) {
-					t.Errorf("Write(bad) = %v, want a *json.UnsupportedTypeError", err)
-				}
-			},
-		},
-		{
-			name:  "row refused by the database in a gathered group",
-			gated: true,
-			setup: func(t *testing.T, app core.App) {
-				if _, err := app.DB().NewQuery(trigger).Execute(); err != nil {
-					t.Fatalf("create trigger: %v", err)
-				}
-			},
-			bad: entry,
-			check: func(t *testing.T, err error) {
-				if err == nil || !strings.Contains(err.Error(), "bad entry") {
-					t.Errorf("Write(bad) = %v, want the trigger's error", err)
-				}
-			},
-		},
-		{
-			name: "unencodable data among free concurrent writes",
-			bad: func(target string) audit.Entry {
-				e := entry(target)
-				e.Data = unencodable
-				return e
-			},
-			check: func(t *testing.T, err error) {
-				if err == nil {
-					t.Error("Write(bad) = nil, want an error")
-				}
-			},
-		},
-		{
-			name: "row refused by the database among free concurrent writes",
-			setup: func(t *testing.T, app core.App) {
-				if _, err := app.DB().NewQuery(trigger).Execute(); err != nil {
-					t.Fatalf("create trigger: %v", err)
-				}
-			},
-			bad: entry,
-			check: func(t *testing.T, err error) {
-				if err == nil {
-					t.Error("Write(bad) = nil, want an error")
-				}
-			},
-		},
+func TestWriterClosed(t *testing.T) {
+	app := newTestApp(t)
+	w := newWriter(t, app)
+	if err := w.Write(entry("last")); err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			app := newTestApp(t)
-			if tc.setup != nil {
-				tc.setup(t, app)
-			}
-			log := logInserts(t, app)
-			w := audit.NewWriter(app, 32)
-			good := names("good", 20)
-			all := append(append([]string(nil), good...), "bad")
-			build := func(target string) audit.Entry {
-				if target == "bad" {
-					return tc.bad(target)
-				}
-				return entry(target)
-			}
-
-			var firstDone <-chan []result
-			var g *dbGate
-			if tc.gated {
-				g = holdDB(t, app)
-				firstDone = writeAll(w, []string{"first"}, entry)
-				waitFor(func() bool { return goroutines(commitFrame) == 1 })
-			}
-			done := writeAll(w, all, build)
-			if tc.gated {
-				waitFor(func() bool { return goroutines(writeFrame, "sync.Cond.Wait") == len(all) })
-				g.open(t)
-				for _, r := range <-firstDone {
-					if r.err != nil {
-						t.Errorf("Write(first) = %v, want nil", r.err)
-					}
-				}
-			}
-
-			for _, r := range <-done {
-				if r.target == "bad" {
-					tc.check(t, r.err)
-				} else if r.err != nil {
-					t.Errorf("Write(%s) = %v, want nil", r.target, r.err)
-				}
-			}
-			got := targets(t, app)
-			for _, target := range good {
-				if got[target] != 1 {
-					t.Errorf("target %s has %d records, want exactly 1", target, got[target])
-				}
-			}
-			if got["bad"] != 0 {
-				t.Errorf("the bad entry was saved %d times", got["bad"])
-			}
-			if tc.gated {
-				// the group of 21 failed as a whole, then each entry was inserted alone
-				rows, _ := log.statements()
-				want := []int64{1}
-				for range good {
-					want = append(want, 1)
-				}
-				if !reflect.DeepEqual(rows, want) {
-					t.Errorf("rows of each successful insert = %v, want the gated one then %d single rows", rows, len(good))
-				}
-			}
-		})
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
-}
-
-// TestWriterNonPositiveMaxBatch: a Writer made with a maxBatch below 1 must
-// still save an entry or say it did not.
-func TestWriterNonPositiveMaxBatch(t *testing.T) {
-	for _, maxBatch := range []int{0, -1} {
-		t.Run(fmt.Sprintf("maxBatch %d", maxBatch), func(t *testing.T) {
-			app := newTestApp(t)
-			w := audit.NewWriter(app, maxBatch)
-			err := func() (err error) {
-				defer func() {
-					if p := recover(); p != nil {
-						err = fmt.Errorf("Write panicked: %v", p)
-						t.Error(err)
-					}
-				}()
-				return w.Write(entry("only"))
-			}()
-			if err == nil && targets(t, app)["only"] != 1 {
-				t.Errorf("Write = nil, but the entry was not saved")
-			}
-		})
+	if got := targets(t, app); got["last"] != 1 {
+		t.Fatalf("Close left the last entry out of the table: %v", got)
+	}
+	if err := w.Write(entry("late")); !errors.Is(err, audit.ErrWriterClosed) {
+		t.Fatalf("Write after Close = %v, want ErrWriterClosed", err)
 	}
 }
 
@@ -550,9 +363,12 @@ func TestWriterStoresEntry(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			app := newTestApp(t)
-			w := audit.NewWriter(app, 16)
+			w := newWriter(t, app)
 			if err := w.Write(tc.entry); err != nil {
 				t.Fatalf("Write: %v", err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatalf("Flush: %v", err)
 			}
 			rs, err := app.FindAllRecords(records.AuditCollection)
 			if err != nil || len(rs) != 1 {

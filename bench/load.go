@@ -1,0 +1,140 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// target is one kind of request a round sends: a path on a server, sent
+// by client i with tokens[i % len(tokens)] and paths[i % len(paths)].
+type target struct {
+	srv    *server
+	paths  []string
+	tokens []string
+}
+
+// round is what one round of load measured.
+type round struct {
+	requests  int
+	failures  int // answers other than 200
+	perSecond float64
+	p50, p99  time.Duration
+}
+
+// load sends requests of t from clients concurrent clients for d and
+// returns what it measured. Every answer is read to its end, so a held-back
+// response is counted only once it has arrived.
+func load(t target, clients int, d time.Duration) round {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		all      []time.Duration
+		failures atomic.Int64
+	)
+	stop := time.Now().Add(d)
+	begin := time.Now()
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := t.srv.base + t.paths[i%len(t.paths)]
+			token := t.tokens[i%len(t.tokens)]
+			var mine []time.Duration
+			for time.Now().Before(stop) {
+				req, _ := http.NewRequest(http.MethodGet, path, nil)
+				req.Header.Set("Authorization", token)
+				sent := time.Now()
+				res, err := t.srv.client.Do(req)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				mine = append(mine, time.Since(sent))
+				if res.StatusCode != http.StatusOK {
+					failures.Add(1)
+				}
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	slices.Sort(all)
+	return round{
+		requests:  len(all),
+		failures:  int(failures.Load()),
+		perSecond: float64(len(all)) / elapsed.Seconds(),
+		p50:       percentile(all, 50),
+		p99:       percentile(all, 99),
+	}
+}
+
+// percentile returns the p-th percentile of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[(len(sorted)-1)*p/100]
+}
+
+// median returns the median of xs.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// comparison is a ratio of B to A measured in alternating rounds
+// (A B A B ...), so that drift of a noisy machine hits both alike.
+type comparison struct {
+	Name     string  `json:"name"`
+	A        string  `json:"a"`
+	B        string  `json:"b"`
+	AValue   float64 `json:"aValue"`
+	BValue   float64 `json:"bValue"`
+	Unit     string  `json:"unit"`
+	Ratio    float64 `json:"ratio"`
+	Goal     string  `json:"goal"`
+	Met      bool    `json:"met"`
+	Requests int     `json:"requests"`
+	Failures int     `json:"failures"`
+}
+
+// compareThroughput alternates rounds of a and b and compares their median
+// requests per second: ratio = b / a, met when it is at least goal.
+func compareThroughput(name, aName, bName string, a, b target, o options, goal float64) (comparison, []round, []round) {
+	var as, bs []round
+	var aRates, bRates []float64
+	for range o.rounds {
+		ra := load(a, o.clients, o.roundTime)
+		rb := load(b, o.clients, o.roundTime)
+		as, bs = append(as, ra), append(bs, rb)
+		aRates, bRates = append(aRates, ra.perSecond), append(bRates, rb.perSecond)
+	}
+	c := comparison{
+		Name: name, A: aName, B: bName, Unit: "req/s",
+		AValue: median(aRates), BValue: median(bRates),
+		Goal: "≥ " + ftoa(goal),
+	}
+	c.Ratio = c.BValue / c.AValue
+	c.Met = c.Ratio >= goal
+	for _, r := range slices.Concat(as, bs) {
+		c.Requests += r.requests
+		c.Failures += r.failures
+	}
+	return c, as, bs
+}

@@ -43,7 +43,7 @@ async function productState(page) {
   }));
 }
 
-test('consent, impersonate from the dashboard, per-tab hand-off, Exit, live session list and timeline', { timeout: 120000 }, (t) =>
+test('consent, impersonate from the dashboard, per-tab hand-off, Exit and End, live session list and timeline', { timeout: 120000 }, (t) =>
   h.test(async (r) => {
     const { alice, bob } = s.users;
 
@@ -210,4 +210,16 @@ test('consent, impersonate from the dashboard, per-tab hand-off, Exit, live sess
     for (const p of paths) assert.ok(shown.includes(p), `timeline lists ${p}: ${shown}`);
     assert.equal(await tl.locator('[data-testid="timeline-reason"]').textContent(), 'ticket 43: follow-up');
     await r.screenshot(dash, 'timeline.png');
+    await tl.locator('[data-testid="timeline-close"]').click();
+    await tl.waitFor({ state: 'detached' });
+
+    // 11. The first session, whose tab was closed, is still live: End it from the list.
+    await row1.locator('[data-testid="sessions-end"]').click();
+    const confirm = dash.locator('.modal.popup').filter({ hasText: 'Alice' }).last();
+    await confirm.locator('.modal-footer button.warning').click();
+    await row1.locator('[data-testid="sessions-cause"]').waitFor();
+    assert.equal(await row1.locator('[data-testid="sessions-end"]').count(), 0);
+    const first = await h.server.ok('GET', `/api/collections/impersonation_sessions/records/${sid1}`, { token: s.superToken });
+    assert.ok(first.ended, 'ended');
+    assert.equal(first.endCause, 'stopped');
   })(t));

@@ -190,5 +190,5 @@ test('refusals show as flash messages: no consent, rate limit', { timeout: 60000
     const toast2 = await r.dashboardToast(dash, 'Too many impersonation attempts; try again in a minute.');
     assert.match(await toast2.getAttribute('class'), /\berror\b/);
     if (!tab2.isClosed()) await tab2.waitForEvent('close');
-    await r.screenshot(dash, 'refusal-flash.png');
+    await r.screenshot(dash, 'refusal-flash.png', { keepToasts: true });
   })(t));

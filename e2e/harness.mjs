@@ -408,10 +408,16 @@ export class Run {
     return popup;
   }
 
-  // screenshot writes docs/NAME.png.
-  async screenshot(page, name, opts = {}) {
+  // screenshot writes docs/NAME.png, once the page's animations (a modal
+  // sliding in) have finished and without the dashboard's passing toasts.
+  async screenshot(page, name, { keepToasts = false, ...opts } = {}) {
     fs.mkdirSync(DOCS, { recursive: true });
-    await page.screenshot({ path: path.join(DOCS, name), ...opts });
+    await page.evaluate(async (keep) => {
+      if (!keep) window.app?.toasts?.removeAll?.(false);
+      const finite = document.getAnimations().filter((a) => Number.isFinite(a.effect?.getComputedTiming().endTime));
+      await Promise.race([Promise.all(finite.map((a) => a.finished.catch(() => {}))), new Promise((r) => setTimeout(r, 2000))]);
+    }, keepToasts);
+    await page.screenshot({ path: path.join(DOCS, name), animations: 'disabled', ...opts });
   }
 
   // toast waits for a dashboard flash message containing text.

@@ -173,7 +173,8 @@ test('consent, impersonate from the dashboard, per-tab hand-off, Exit and End, l
     await imp2.waitForURL(`${r.url}/`);
     await expectBannerActing(imp2, alice);
     await expectProductUser(imp2, alice);
-    const sid2 = claims(await tabToken(imp2)).sid;
+    const token2 = await tabToken(imp2);
+    const sid2 = claims(token2).sid;
     assert.notEqual(sid2, sid1);
 
     await dash.bringToFront();
@@ -222,4 +223,10 @@ test('consent, impersonate from the dashboard, per-tab hand-off, Exit and End, l
     const first = await h.server.ok('GET', `/api/collections/impersonation_sessions/records/${sid1}`, { token: s.superToken });
     assert.ok(first.ended, 'ended');
     assert.equal(first.endCause, 'stopped');
+
+    // neither token was ever in a URL the browser loaded
+    for (const tk of [token, token2]) {
+      const sg = tk.split('.')[2];
+      for (const u of r.urls) assert.ok(!u.includes(sg), `a URL holds a token: ${u}`);
+    }
   })(t));

@@ -138,7 +138,7 @@ func auditQueries(s *seeder, total int) map[string]string {
 func measureScale(srv *server, s *seeder, total, samples int) (scaleStep, error) {
 	step := scaleStep{Entries: s.written, Queries: map[string]latency{}}
 	for name, filter := range auditQueries(s, total) {
-		q := url.Values{"sort": {"-created"}, "perPage": {"30"}, "skipTotal": {"1"}}
+		q := url.Values{"sort": {"-created,-seq"}, "perPage": {"30"}, "skipTotal": {"1"}}
 		if filter != "" {
 			q.Set("filter", filter)
 		}

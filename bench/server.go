@@ -54,7 +54,7 @@ func newServer(name, bin, dataDir string) (*server, error) {
 			MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256,
 		}, Timeout: 5 * time.Minute},
 	}
-	cmd := exec.Command(bin, "superuser", "upsert", superuserEmail, superuserPassword, "--dir", dataDir)
+	cmd := exec.Command(bin, "superuser", "upsert", superuserEmail, superuserPassword, "--dir", dataDir, "--dev=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%s: superuser upsert: %w: %s", name, err, out)
 	}
@@ -64,7 +64,10 @@ func newServer(name, bin, dataDir string) (*server, error) {
 // start runs the server and waits until it answers, then logs the
 // superuser in.
 func (s *server) start() error {
-	s.cmd = exec.Command(s.bin, "serve", "--http", s.base[len("http://"):], "--dir", s.dataDir)
+	// PocketBase takes a binary in the temp directory for `go run` and
+	// turns dev mode on, which prints every SQL statement: not a production
+	// server
+	s.cmd = exec.Command(s.bin, "serve", "--http", s.base[len("http://"):], "--dir", s.dataDir, "--dev=false")
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		return err

@@ -68,6 +68,9 @@ func (p *handlers) auditedBody(e *core.RequestEvent) any {
 	if form := e.Request.MultipartForm; form != nil {
 		return multipartSummary(p, form)
 	}
+	if e.Request.ContentLength == 0 {
+		return nil // no body (most requests): spare io.Copy's buffer
+	}
 	if rr, ok := e.Request.Body.(router.Rereader); ok {
 		rr.Reread()
 	}

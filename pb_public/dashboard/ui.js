@@ -101,7 +101,9 @@ export function emptyRow(isLoading, emptyKey) {
 
 /**
  * Pager: "Page 2 of 7 · 190 items" with previous/next buttons.
- * `state` has page, totalPages, totalItems; `go(page)` loads a page.
+ * `state` has page, totalPages, totalItems; `go(page)` loads a page. A list
+ * loaded without its total (totalItems -1) shows only the page number, and
+ * totalPages is then the last page known to exist.
  */
 export function pager(state, go, testid) {
     return t.nav(
@@ -123,11 +125,13 @@ export function pager(state, go, testid) {
         ),
         t.span(
             { className: "txt txt-hint", "html-data-testid": testid + "-info", ariaLive: "polite" },
-            () => L("dash.pager.info", {
-                page: state.page,
-                pages: Math.max(1, state.totalPages || 1),
-                total: state.totalItems || 0,
-            }),
+            () => state.totalItems < 0
+                ? L("dash.pager.page", { page: state.page })
+                : L("dash.pager.info", {
+                    page: state.page,
+                    pages: Math.max(1, state.totalPages || 1),
+                    total: state.totalItems || 0,
+                }),
         ),
         t.button(
             {

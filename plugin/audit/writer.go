@@ -22,6 +22,11 @@ var JournalFiles = [2]string{"impersonation_audit.journal.0", "impersonation_aud
 // holding ever more in memory.
 const maxPending = 100_000
 
+// gatherFor is how long the mover lets entries gather before it moves them,
+// unless a Flush or Close waits: each move is a transaction whose commit
+// costs as much as many rows, and no response waits for a move.
+const gatherFor = 20 * time.Millisecond
+
 // writerStoreKey is where the app's store keeps its Writer, for Flush.
 const writerStoreKey = "impersonation.auditWriter"
 
@@ -54,13 +59,15 @@ type Writer struct {
 	moved    int   // of which in the audit table
 	moveErr  error // why the last move failed, nil once one succeeds
 	closed   bool
+	waiting  int           // Flush calls waiting for the mover
+	hurry    chan struct{} // wakes a gathering mover for a Flush or Close
 	done     chan struct{} // closed when the mover has stopped
 }
 
 // NewWriter returns the Writer of app's audit, which Flush(app) finds. The
 // journal opens on first use.
 func NewWriter(app core.App) *Writer {
-	w := &Writer{app: app, done: make(chan struct{})}
+	w := &Writer{app: app, hurry: make(chan struct{}, 1), done: make(chan struct{})}
 	w.work, w.progress = sync.NewCond(&w.mu), sync.NewCond(&w.mu)
 	app.Store().Set(writerStoreKey, w)
 	return w
@@ -130,6 +137,11 @@ func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	target := w.written
+	if w.moved < target {
+		w.waiting++
+		defer func() { w.waiting-- }()
+		w.wake()
+	}
 	for w.moved < target && !w.closed {
 		w.progress.Wait()
 		if w.moveErr != nil {
@@ -152,6 +164,7 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	w.work.Broadcast()
+	w.wake()
 	opened := w.files[0] != nil
 	w.mu.Unlock()
 	if !opened {
@@ -182,10 +195,19 @@ func Flush(app core.App) error {
 	return nil
 }
 
+// wake ends the mover's gathering early.
+func (w *Writer) wake() {
+	select {
+	case w.hurry <- struct{}{}:
+	default:
+	}
+}
+
 // mover moves journalled entries into the audit table until the writer
-// closes. Each turn takes every queued entry and switches Write to the other
-// journal file, so once the entries are in the table the file they were in
-// holds nothing else and is truncated.
+// closes. Each turn lets entries gather for gatherFor, then takes every
+// queued entry and switches Write to the other journal file, so once the
+// entries are in the table the file they were in holds nothing else and is
+// truncated.
 func (w *Writer) mover() {
 	defer close(w.done)
 	retry := 10 * time.Millisecond
@@ -193,6 +215,14 @@ func (w *Writer) mover() {
 		w.mu.Lock()
 		for len(w.queue) == 0 && !w.closed {
 			w.work.Wait()
+		}
+		if !w.closed && w.waiting == 0 {
+			w.mu.Unlock()
+			select {
+			case <-time.After(gatherFor):
+			case <-w.hurry:
+			}
+			w.mu.Lock()
 		}
 		batch, full := w.queue, w.active
 		if len(batch) == 0 {

@@ -30,6 +30,7 @@ export const en = {
     "dash.pager.prev": "Previous",
     "dash.pager.next": "Next",
     "dash.pager.info": "Page {page} of {pages} · {total} in total",
+    "dash.pager.page": "Page {page}",
 
     "dash.mode.read": "Read-only",
     "dash.mode.write": "Read and write",
@@ -235,6 +236,7 @@ export const es = {
     "dash.pager.prev": "Anterior",
     "dash.pager.next": "Siguiente",
     "dash.pager.info": "Página {page} de {pages} · {total} en total",
+    "dash.pager.page": "Página {page}",
 
     "dash.mode.read": "Solo lectura",
     "dash.mode.write": "Lectura y escritura",

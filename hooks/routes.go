@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -401,6 +402,9 @@ type currentResponse struct {
 	// LiveSessions are, for a user's own client, the sessions live on them
 	// (when their policy shows them; nil otherwise).
 	LiveSessions []liveSession `json:"liveSessions,omitzero"`
+	// Actors name, with LiveSessions, everyone who has acted as the user,
+	// so their history can say who (the sessions records hold only ids).
+	Actors []*actorResponse `json:"actors,omitzero"`
 }
 
 // liveSession tells a user who is acting as them, how and until when.
@@ -426,7 +430,12 @@ type actorResponse struct {
 func (p *handlers) current(e *core.RequestEvent) error {
 	current := sessions.FromRequest(e)
 	if current == nil {
-		return e.JSON(http.StatusOK, currentResponse{LiveSessions: p.liveSessionsOn(e.App, e.Auth)})
+		live := p.liveSessionsOn(e.App, e.Auth)
+		res := currentResponse{LiveSessions: live}
+		if live != nil {
+			res.Actors = actorsOf(e.App, e.Auth)
+		}
+		return e.JSON(http.StatusOK, res)
 	}
 	return e.JSON(http.StatusOK, currentResponse{
 		Impersonating: true,
@@ -465,6 +474,35 @@ func (p *handlers) liveSessionsOn(app core.App, user *core.Record) []liveSession
 			Id: s.Id, Actor: actorOf(actor), Mode: s.Mode(), Reason: s.Reason(),
 			Started: s.GetDateTime("created").String(), Expires: s.GetDateTime("expires").String(),
 		})
+	}
+	return out
+}
+
+// maxActors is the most actors actorsOf names, the latest first.
+const maxActors = 100
+
+// actorsOf names the actors of the sessions on user, the latest first,
+// leaving out deleted ones.
+func actorsOf(app core.App, user *core.Record) []*actorResponse {
+	var rows []struct {
+		Actor           string `db:"actor"`
+		ActorCollection string `db:"actorCollection"`
+	}
+	err := app.RecordQuery(records.SessionsCollection).
+		Select("actor", "actorCollection").
+		AndWhere(dbx.HashExp{"target": user.Id, "targetCollection": user.Collection().Id}).
+		GroupBy("actor", "actorCollection").
+		OrderBy("max(created) DESC").
+		Limit(maxActors).
+		All(&rows)
+	if err != nil {
+		app.Logger().Error("impersonation: list the actors of the sessions on a user", "error", err)
+	}
+	out := []*actorResponse{}
+	for _, r := range rows {
+		if actor, err := app.FindRecordById(r.ActorCollection, r.Actor); err == nil {
+			out = append(out, actorOf(actor))
+		}
 	}
 	return out
 }

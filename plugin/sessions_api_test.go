@@ -715,8 +715,26 @@ func TestCurrent(t *testing.T) {
 			URL:             "/api/impersonation/current",
 			Headers:         map[string]string{"Authorization": user3Token},
 			ExpectedStatus:  200,
-			ExpectedContent: []string{`{"impersonating":false,"liveSessions":[]}`},
+			ExpectedContent: []string{`{"impersonating":false,"liveSessions":[],"actors":[]}`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:           "the actors of past sessions are named",
+			Method:         http.MethodGet,
+			URL:            "/api/impersonation/current",
+			Headers:        map[string]string{"Authorization": user2Token},
+			ExpectedStatus: 200,
+			ExpectedContent: []string{
+				`"liveSessions":[]`,
+				`"actors":[{"id":"` + clientId + `","collectionId":"`, `"collectionName":"clients"`,
+			},
+			NotExpectedContent: []string{superuserId},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				if _, err := app.DB().NewQuery("UPDATE impersonation_sessions SET ended = '2026-01-01 00:00:00.000Z', endCause = 'stopped' WHERE id = {:id}").
+					Bind(dbx.Params{"id": clientSessionId}).Execute(); err != nil {
+					t.Fatal(err)
+				}
+			}),
 		},
 		{
 			Name:            "a policy that hides the live sessions",

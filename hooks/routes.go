@@ -245,7 +245,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	var pol *records.Policy
 	limit := p.opts.DefaultAttemptsPerMinute
 	if collection != nil {
-		if found, err := records.FindPolicy(e.App, collection.Name); err == nil {
+		if found, err := p.opts.Cache.Policy(collection.Name); err == nil {
 			pol, limit = found, found.AttemptsPerMinute()
 		}
 	}

@@ -78,8 +78,8 @@ func BenchmarkRequests(b *testing.B) {
 //   - impersonated/normal: the same user's requests with an impersonation
 //     token (checked, limited, audited) vs their own token (goal >= 0.90).
 //
-// It runs with 8 and with 32 concurrent clients: the audit's group commit
-// saves more the more requests run at once.
+// It runs with 8 and with 32 concurrent clients. The bench command (go run
+// ./bench) measures the same over HTTP against plain PocketBase's binary.
 func BenchmarkOverhead(b *testing.B) {
 	targets := benchTargets(b)
 	const perRound = 200
@@ -94,5 +94,25 @@ func BenchmarkOverhead(b *testing.B) {
 			b.ReportMetric(float64(took[0])/float64(took[1]), "plugin/plain")
 			b.ReportMetric(float64(took[1])/float64(took[2]), "impersonated/normal")
 		})
+	}
+}
+
+// BenchmarkSessionStart starts sessions on the same user, one after
+// another, as a superuser: the work of POST /api/impersonation/sessions
+// without HTTP (the bench command compares it with PocketBase's own
+// impersonate call over HTTP).
+func BenchmarkSessionStart(b *testing.B) {
+	pol := usersPolicy()
+	pol.AttemptsPerMinute, pol.NoStartEmail = 10_000, true
+	app := newTestApp(b, plugin.Config{Policies: []plugin.Policy{pol}})
+	b.Cleanup(app.Cleanup)
+	mux := serveMux(b, app.TestApp)
+	body := `{"collection":"users","record":"` + userId + `","reason":"bench","minutes":5}`
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, request(http.MethodPost, "/api/impersonation/sessions", body, superuserToken))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
 	}
 }

@@ -243,9 +243,11 @@ type Consent struct{ *core.Record }
 
 // FindConsent returns the consent record of a user, live or not.
 func FindConsent(app core.App, user *core.Record) (*Consent, error) {
-	r, err := app.FindFirstRecordByFilter(ConsentsCollection,
-		"user = {:user} && userCollection = {:collection}",
-		dbx.Params{"user": user.Id, "collection": user.Collection().Id})
+	r := &core.Record{}
+	err := app.RecordQuery(ConsentsCollection).
+		AndWhere(dbx.HashExp{"user": user.Id, "userCollection": user.Collection().Id}).
+		Limit(1).
+		One(r)
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"crypto/hmac"
 	"crypto/sha256"
@@ -283,35 +285,19 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 		}
 	}
 
-	// storage order: one goroutine reads while this one hashes
-	check := newCheck()
-	inOrder := true
-	batches, stop := readBatches(app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} ORDER BY [[rowid]]"))
-	for b := range batches {
-		if b.err != nil {
-			stop()
-			return Result{}, b.err
-		}
-		for _, r := range b.rows {
-			if inOrder = check.add(r); !inOrder {
-				break
-			}
-		}
-		if !inOrder {
-			stop()
-			break
-		}
-		report(check.res.Entries)
+	// storage order, in parts checked at once
+	var done atomic.Int64
+	res, inOrder, err := verifyStored(app, newCheck, total, func(n int) { report(int(done.Add(int64(n)))) })
+	if err != nil {
+		return Result{}, err
 	}
-	if inOrder {
-		if res := check.end(total); res.OK {
-			report(res.Entries)
-			return res, nil
-		}
+	if inOrder && res.OK {
+		report(res.Entries)
+		return res, nil
 	}
 
 	// seq order, page by page, to name the first bad entry
-	check = newCheck()
+	check := newCheck()
 	defer func() { report(check.res.Entries) }()
 	for {
 		read, ok := 0, true
@@ -400,45 +386,69 @@ func scanRows(query interface{ Rows() (*dbx.Rows, error) }, fn func(r row) bool)
 	return rows.Err()
 }
 
-// batch is rows read in a row, or the error that ended the reading.
-type batch struct {
-	rows []row
-	err  error
-}
-
-// readBatches runs query in a goroutine of its own and sends its rows in
-// batches of verifyPage, then closes the channel. Calling stop ends the
-// reading early; it must be called when the caller stops receiving before
-// the channel is closed.
-func readBatches(query *dbx.Query) (batches <-chan batch, stop func()) {
-	out, done := make(chan batch, 2), make(chan struct{})
-	send := func(b batch) bool {
-		select {
-		case out <- b:
-			return true
-		case <-done:
-			return false
+// verifyStored checks the chain in storage (rowid) order: the table is
+// cut into as many rowid ranges as there are CPUs, each checked by a
+// goroutine of its own from the entry stored just before it. It reports
+// whether every entry followed the one stored before it in the chain, and
+// then the result; progress gets the entries checked as they add up.
+func verifyStored(app core.App, newCheck func() *chainCheck, total int, progress func(n int)) (Result, bool, error) {
+	var bounds struct {
+		Lo int64 `db:"lo"`
+		Hi int64 `db:"hi"`
+	}
+	err := app.DB().NewQuery("SELECT COALESCE(min([[rowid]]), 0) AS [[lo]], COALESCE(max([[rowid]]), 0) AS [[hi]] FROM {{" + records.AuditCollection + "}}").One(&bounds)
+	if err != nil {
+		return Result{}, false, err
+	}
+	parts := int64(max(1, min(runtime.GOMAXPROCS(0), 8)))
+	size := (bounds.Hi-bounds.Lo)/parts + 1
+	checks := make([]*chainCheck, parts)
+	ok := make([]bool, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := bounds.Lo+i*size, min(bounds.Lo+(i+1)*size-1, bounds.Hi)
+		checks[i] = newCheck()
+		wg.Go(func() {
+			check := checks[i]
+			if i > 0 { // the chain goes on from the entry stored before the part, if any
+				var before row
+				err := app.DB().NewQuery("SELECT [[seq]], [[hash]] FROM {{" + records.AuditCollection + "}} WHERE [[rowid]] < {:lo} ORDER BY [[rowid]] DESC LIMIT 1").
+					Bind(dbx.Params{"lo": lo}).One(&before)
+				switch {
+				case err == nil:
+					check.lastSeq, check.prev = before.Seq, before.Hash
+				case !errors.Is(err, sql.ErrNoRows):
+					errs[i] = err
+					return
+				}
+			}
+			ok[i] = true
+			part := app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} WHERE [[rowid]] BETWEEN {:lo} AND {:hi} ORDER BY [[rowid]]").
+				Bind(dbx.Params{"lo": lo, "hi": hi})
+			errs[i] = scanRows(part, func(r row) bool {
+				if ok[i] = check.add(r); ok[i] && check.res.Entries%verifyPage == 0 {
+					progress(verifyPage)
+				}
+				return ok[i]
+			})
+		})
+	}
+	wg.Wait()
+	whole := newCheck()
+	for i, check := range checks {
+		if errs[i] != nil {
+			return Result{}, false, errs[i]
+		}
+		if !ok[i] {
+			return Result{}, false, nil
+		}
+		whole.res.Entries += check.res.Entries
+		if check.res.Entries > 0 {
+			whole.lastSeq = check.lastSeq
 		}
 	}
-	go func() {
-		defer close(out)
-		rows := make([]row, 0, verifyPage)
-		err := scanRows(query, func(r row) bool {
-			if rows = append(rows, r); len(rows) < verifyPage {
-				return true
-			}
-			ok := send(batch{rows: rows})
-			rows = make([]row, 0, verifyPage)
-			return ok
-		})
-		if err != nil {
-			send(batch{err: err})
-		} else if len(rows) > 0 {
-			send(batch{rows: rows})
-		}
-	}()
-	var once sync.Once
-	return out, func() { once.Do(func() { close(done) }) }
+	return whole.end(total), true, nil
 }
 
 func broken(res Result, r row, problem string) Result {

@@ -15,7 +15,11 @@ import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const DOCS = path.join(ROOT, 'docs');
+// SHOTS is where screenshots go: a temporary folder, so that a test run
+// leaves the tree as it was; SCREENSHOTS_DIR=docs refreshes the README's.
+export const SHOTS = process.env.SCREENSHOTS_DIR
+  ? path.resolve(ROOT, process.env.SCREENSHOTS_DIR)
+  : path.join(os.tmpdir(), 'pbi-e2e-screenshots');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 export const SUPERUSER = { email: 'admin@example.com', password: 'Admin12345!' };
@@ -408,16 +412,16 @@ export class Run {
     return popup;
   }
 
-  // screenshot writes docs/NAME.png, once the page's animations (a modal
+  // screenshot writes SHOTS/NAME.png, once the page's animations (a modal
   // sliding in) have finished and without the dashboard's passing toasts.
   async screenshot(page, name, { keepToasts = false, ...opts } = {}) {
-    fs.mkdirSync(DOCS, { recursive: true });
+    fs.mkdirSync(SHOTS, { recursive: true });
     await page.evaluate(async (keep) => {
       if (!keep) window.app?.toasts?.removeAll?.(false);
       const finite = document.getAnimations().filter((a) => Number.isFinite(a.effect?.getComputedTiming().endTime));
       await Promise.race([Promise.all(finite.map((a) => a.finished.catch(() => {}))), new Promise((r) => setTimeout(r, 2000))]);
     }, keepToasts);
-    await page.screenshot({ path: path.join(DOCS, name), animations: 'disabled', ...opts });
+    await page.screenshot({ path: path.join(SHOTS, name), animations: 'disabled', ...opts });
   }
 
   // toast waits for a dashboard flash message containing text.

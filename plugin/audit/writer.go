@@ -59,6 +59,7 @@ type Writer struct {
 	moved    int   // of which in the audit table
 	moveErr  error // why the last move failed, nil once one succeeds
 	closed   bool
+	started  bool          // the journal is open and the mover runs
 	waiting  int           // Flush calls waiting for the mover
 	hurry    chan struct{} // wakes a gathering mover for a Flush or Close
 	done     chan struct{} // closed when the mover has stopped
@@ -74,22 +75,29 @@ func NewWriter(app core.App) *Writer {
 }
 
 // Open opens the journal, moves into the audit table what it holds from an
-// earlier process, and starts the mover. Write and Flush open the writer
-// when it is not yet open; the plugin opens it when the app starts serving,
-// before any request.
+// earlier process, and starts the mover. Write opens the writer when it is
+// not yet open; the plugin opens it when the app starts serving, before any
+// request.
 func (w *Writer) Open() error {
 	w.open.Do(func() {
 		if w.openErr = w.recover(); w.openErr != nil {
 			return
 		}
+		var files [2]*os.File
 		for i, name := range JournalFiles {
 			f, err := os.OpenFile(filepath.Join(w.app.DataDir(), name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 			if err != nil {
+				if i > 0 {
+					files[0].Close()
+				}
 				w.openErr = fmt.Errorf("audit: open the journal: %w", err)
 				return
 			}
-			w.files[i] = f
+			files[i] = f
 		}
+		w.mu.Lock()
+		w.files, w.started = files, true
+		w.mu.Unlock()
 		go w.mover()
 	})
 	return w.openErr
@@ -165,9 +173,9 @@ func (w *Writer) Close() error {
 	w.closed = true
 	w.work.Broadcast()
 	w.wake()
-	opened := w.files[0] != nil
+	started := w.started
 	w.mu.Unlock()
-	if !opened {
+	if !started {
 		return nil
 	}
 	<-w.done

@@ -99,6 +99,8 @@ type handlers struct {
 	mails sync.WaitGroup
 	// pages serves opts.Pages
 	pages *pages
+	// expiries are the timers that end the sessions of realtime clients
+	expiries expiryTimers
 }
 
 // Bind binds every hook, route and job of the plugin to app.
@@ -174,6 +176,7 @@ func Bind(app core.App, opts Options) error {
 	}})
 
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
+		p.expiries.stopAll()
 		p.mails.Wait()
 		if err := opts.Writer.Close(); err != nil {
 			app.Logger().Error("impersonation: close the audit journal", "error", err)

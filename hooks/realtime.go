@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"sync"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -27,7 +28,7 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 		return e.Next() // already marked, and its expiry already scheduled
 	}
 	e.Client.Set(realtimeSessionKey, s.Id)
-	time.AfterFunc(s.Expires().Sub(p.opts.Now())+time.Second, func() {
+	p.expiries.add(s.Expires().Sub(p.opts.Now())+time.Second, func() {
 		live, err := records.FindSession(p.app, s.Id)
 		if err != nil || live.IsEnded() {
 			return
@@ -37,6 +38,48 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 		}
 	})
 	return e.Next()
+}
+
+// expiryTimers are timers that stop, and never fire again, once the app
+// terminates (its database is gone by then).
+type expiryTimers struct {
+	mu      sync.Mutex
+	stopped bool
+	timers  map[*time.Timer]bool
+}
+
+// add runs f after d, unless the timers are stopped first.
+func (t *expiryTimers) add(d time.Duration, f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	if t.timers == nil {
+		t.timers = map[*time.Timer]bool{}
+	}
+	var timer *time.Timer
+	timer = time.AfterFunc(d, func() {
+		t.mu.Lock()
+		run := !t.stopped
+		delete(t.timers, timer)
+		t.mu.Unlock()
+		if run {
+			f()
+		}
+	})
+	t.timers[timer] = true
+}
+
+// stopAll stops the timers for good.
+func (t *expiryTimers) stopAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	for timer := range t.timers {
+		timer.Stop()
+	}
+	t.timers = nil
 }
 
 // sessionSaved notices a session's end, whatever ended it: it disconnects

@@ -42,7 +42,7 @@ func TestConsentView(t *testing.T) {
 			ExpectedStatus:  200,
 			ExpectedContent: []string{`"active":false`, `"expires":"20`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
-				app.clock.Advance(2*time.Hour + time.Second)
+				app.clock.Advance(consentLength + time.Second)
 			}),
 		},
 		{

@@ -46,8 +46,16 @@ const usersPolicyId = "policyusers0001"
 // consentId is the id of the consent record grantConsent makes for user id.
 func consentId(id string) string { return "consent" + id[:8] }
 
-// sessionLength is how long the fixture sessions run from the test's start.
-const sessionLength = 30 * time.Minute
+// sessionLength is how long the fixture sessions run from the start of the
+// test binary. It outlasts the longest run of the package (its -timeout in
+// .ci/run), so a test late in a slow run under the race detector still finds
+// them live.
+const sessionLength = 2 * time.Hour
+
+// consentLength is how long the consents newTestApp grants last from the
+// app's clock: longer than the fixture sessions, so that a test that moves
+// the clock past a session's end meets the session's expiry, not the consent's.
+const consentLength = sessionLength + time.Hour
 
 // Tokens minted once from the test data: every clone of it has the same keys.
 var (
@@ -155,7 +163,7 @@ func usersPolicy() plugin.Policy {
 
 // newTestApp returns a fresh test app with the plugin registered with cfg
 // (Policies defaults to usersPolicy; Now to a clock at the real time), the
-// policies seeded, consent granted by userId and user2Id for two hours,
+// policies seeded, consent granted by userId and user2Id for consentLength,
 // and the fixture sessions.
 func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	t.Helper()
@@ -181,8 +189,8 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 		t.Fatal(err)
 	}
 
-	ta.grantConsent(t, "users", userId, 2*time.Hour)
-	ta.grantConsent(t, "users", user2Id, 2*time.Hour)
+	ta.grantConsent(t, "users", userId, consentLength)
+	ta.grantConsent(t, "users", user2Id, consentLength)
 	ta.addSession(t, liveSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, fixtureExpires)
 	ta.addSession(t, writeSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeWrite, fixtureExpires)
 	ended := ta.addSession(t, endedSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, fixtureExpires)

@@ -436,7 +436,7 @@ func TestSessionStart(t *testing.T) {
 			ExpectedStatus:  403,
 			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
-				app.clock.Advance(2 * time.Hour)
+				app.clock.Advance(consentLength)
 			}),
 			AfterTestFunc: expectDenied("session.denied:consent_required"),
 		},

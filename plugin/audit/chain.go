@@ -83,17 +83,37 @@ type row struct {
 type linker struct {
 	mac hash.Hash
 	buf []byte
+	hex [2 * sha256.Size]byte
 }
 
 func newLinker(key []byte) *linker { return &linker{mac: hmac.New(sha256.New, key)} }
 
-// link returns the hash of r chained after prev.
-func (l *linker) link(prev string, r row) string {
+// sum returns the hash of r chained after prev, in hex, in l's own buffer:
+// it holds until the next call.
+func (l *linker) sum(prev string, r row) []byte {
 	l.mac.Reset()
 	l.buf = append(append(append(l.buf[:0], chainVersion+"\n"...), prev...), '\n')
 	l.buf = canonical(l.buf, r)
 	l.mac.Write(l.buf)
-	return hex.EncodeToString(l.mac.Sum(l.buf[:0]))
+	hex.Encode(l.hex[:], l.mac.Sum(l.buf[:0]))
+	return l.hex[:]
+}
+
+// link returns the hash of r chained after prev.
+func (l *linker) link(prev string, r row) string { return string(l.sum(prev, r)) }
+
+// matches reports, in constant time, whether r's stored hash is the hash of
+// r chained after prev.
+func (l *linker) matches(prev string, r row) bool {
+	want := l.sum(prev, r)
+	if len(r.Hash) != len(want) {
+		return false
+	}
+	var diff byte
+	for i := range want {
+		diff |= want[i] ^ r.Hash[i]
+	}
+	return diff == 0
 }
 
 // canonical appends to buf the canonical JSON of r: exactly what
@@ -113,25 +133,35 @@ func canonical(buf []byte, r row) []byte {
 }
 
 // appendJSONString appends s as json.Marshal quotes it. Printable ASCII is
-// quoted here (only '"' and '\\' take a backslash); a string with any other
-// byte (control characters, non-ASCII, and '<', '>', '&', which json.Marshal
-// escapes for HTML) is left to json.Marshal itself.
+// quoted here, in one pass that copies runs of plain bytes (only '"' and
+// '\\' take a backslash); a string with any other byte (control characters,
+// non-ASCII, and '<', '>', '&', which json.Marshal escapes for HTML) is left
+// to json.Marshal itself.
 func appendJSONString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' {
-			quoted, _ := json.Marshal(s)
-			return append(buf, quoted...)
-		}
-	}
+	start := len(buf)
 	buf = append(buf, '"')
+	copied := 0 // s[:copied] is in buf
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			buf = append(buf, '\\')
+		switch c := s[i]; {
+		case jsonPlain[c]:
+		case c == '"' || c == '\\':
+			buf = append(append(append(buf, s[copied:i]...), '\\'), c)
+			copied = i + 1
+		default:
+			quoted, _ := json.Marshal(s)
+			return append(buf[:start], quoted...)
 		}
-		buf = append(buf, s[i])
 	}
-	return append(buf, '"')
+	return append(append(buf, s[copied:]...), '"')
 }
+
+// jsonPlain marks the bytes json.Marshal writes into a string as they are.
+var jsonPlain = func() (plain [256]bool) {
+	for c := byte(0x20); c <= 0x7e; c++ {
+		plain[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return plain
+}()
 
 // columns are the stored columns, in the order of row.
 var columns = []string{"seq", "id", "event", "actor", "actorCollection", "target", "targetCollection", "session",
@@ -337,7 +367,7 @@ func (c *chainCheck) add(r row) bool {
 	case r.Seq != c.lastSeq+1:
 		c.res = broken(c.res, r, fmt.Sprintf("entry #%d follows #%d: entries were deleted, inserted or reordered", r.Seq, c.lastSeq))
 		return false
-	case !hmac.Equal([]byte(r.Hash), []byte(c.linker.link(c.prev, r))):
+	case !c.linker.matches(c.prev, r):
 		c.res = broken(c.res, r, fmt.Sprintf("entry #%d does not match its hash: it, or the entry before it, was changed", r.Seq))
 		return false
 	case c.anchored != nil && r.Seq == c.anchored.Seq && r.Hash != c.anchored.Hash:

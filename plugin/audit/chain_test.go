@@ -81,6 +81,14 @@ func TestVerify(t *testing.T) {
 			exec(t, app, "UPDATE impersonation_audit SET hash = 'ff' || substr(hash, 3) WHERE id = {:id}", dbx.Params{"id": ids[33]})
 			return ids[33]
 		}},
+		{"a hash's last digit edited", func(t *testing.T, app core.App, ids []string) string {
+			exec(t, app, "UPDATE impersonation_audit SET hash = substr(hash, 1, 63) || CASE substr(hash, 64) WHEN '0' THEN '1' ELSE '0' END WHERE id = {:id}", dbx.Params{"id": ids[34]})
+			return ids[34]
+		}},
+		{"a hash with a digit added", func(t *testing.T, app core.App, ids []string) string {
+			exec(t, app, "UPDATE impersonation_audit SET hash = hash || '0' WHERE id = {:id}", dbx.Params{"id": ids[35]})
+			return ids[35]
+		}},
 		{"a deleted entry", func(t *testing.T, app core.App, ids []string) string {
 			exec(t, app, "DELETE FROM impersonation_audit WHERE id = {:id}", dbx.Params{"id": ids[40]})
 			return ids[41]

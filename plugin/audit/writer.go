@@ -52,7 +52,7 @@ type Writer struct {
 	mu       sync.Mutex
 	work     *sync.Cond // signalled when entries are queued or the writer closes
 	progress *sync.Cond // broadcast when a move ends, well or not
-	files    [2]*os.File
+	files    [len(JournalFiles)]*os.File
 	active   int   // the file Write appends to
 	queue    []row // journalled, not yet moved
 	written  int   // entries journalled since the writer opened
@@ -83,12 +83,12 @@ func (w *Writer) Open() error {
 		if w.openErr = w.recover(); w.openErr != nil {
 			return
 		}
-		var files [2]*os.File
+		var files [len(JournalFiles)]*os.File
 		for i, name := range JournalFiles {
 			f, err := os.OpenFile(filepath.Join(w.app.DataDir(), name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 			if err != nil {
-				if i > 0 {
-					files[0].Close()
+				for _, opened := range files[:i] {
+					opened.Close()
 				}
 				w.openErr = fmt.Errorf("audit: open the journal: %w", err)
 				return

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"github.com/pocketbase/dbx"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,8 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/router"
 
+	"github.com/pbimpersonation/impersonation/internal/clock"
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -77,7 +77,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		panic(err)
 	}
@@ -100,7 +100,7 @@ func TestMain(m *testing.M) {
 	clientImpersonationToken = mint(user2, client, clientSessionId, fixtureExpires)
 	app.Cleanup()
 
-	os.Exit(m.Run())
+	testapp.Main(m)
 }
 
 func mustFind(app core.App, collection, id string) *core.Record {
@@ -127,28 +127,10 @@ func mint(target, actor *core.Record, sessionId string, expires time.Time) strin
 	return token
 }
 
-// clock is a controllable time source for the plugin.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // testApp is a test app with the plugin registered and the fixtures in place.
 type testApp struct {
 	*tests.TestApp
-	clock  *clock
+	clock  *clock.Manual
 	plugin *plugin.Plugin
 }
 
@@ -162,21 +144,21 @@ func usersPolicy() plugin.Policy {
 }
 
 // newTestApp returns a fresh test app with the plugin registered with cfg
-// (Policies defaults to usersPolicy; Now to a clock at the real time), the
+// (Policies defaults to usersPolicy; Clock to a manual clock at the real time), the
 // policies seeded, consent granted by userId and user2Id for consentLength,
 // and the fixture sessions.
 func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	t.Helper()
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: time.Now()}
+	c := clock.NewManual(time.Now())
 	if cfg.Policies == nil {
 		cfg.Policies = []plugin.Policy{usersPolicy()}
 	}
-	if cfg.Now == nil {
-		cfg.Now = c.Now
+	if cfg.Clock == nil {
+		cfg.Clock = c
 	}
 	p, err := plugin.Register(app, cfg)
 	if err != nil {

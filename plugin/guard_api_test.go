@@ -11,6 +11,8 @@ import (
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
 
 // TestGuard checks that every request made with an impersonation token is
@@ -25,7 +27,7 @@ func TestGuard(t *testing.T) {
 	// the user's key, with which a forger who stole it could sign
 	var userKey string
 	{
-		app, _ := tests.NewTestApp()
+		app, _ := testapp.NewApp()
 		user := mustFind(app, "users", userId)
 		userKey = user.TokenKey() + user.Collection().AuthToken.Secret
 		app.Cleanup()

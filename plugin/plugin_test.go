@@ -19,6 +19,8 @@ import (
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
 
 // TestRegisterOnAFreshApp proves the plugin is importable by any app: it
@@ -77,7 +79,7 @@ func TestRegisterRefusesBadConfig(t *testing.T) {
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
-			app, err := tests.NewTestApp()
+			app, err := testapp.NewApp()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +98,7 @@ func TestSeedRefusesAnInvalidPolicy(t *testing.T) {
 		"invalid rule":       {Collection: "users", ImpersonatorRule: "nosuchfield ="},
 	} {
 		t.Run(name, func(t *testing.T) {
-			app, err := tests.NewTestApp()
+			app, err := testapp.NewApp()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,8 @@ import (
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
 
 // usersCollectionId is the id of the users collection of the test data.
@@ -29,6 +31,11 @@ var (
 	extraVerified   = []string{"verified00000a1", "verified00000a2", "verified00000a3", "verified00000a4"}
 	extraUnverified = []string{"unverified000b1", "unverified000b2", "unverified000b3"}
 )
+
+// extraPasswordHash is a bcrypt hash of "1234567890" at the lowest cost,
+// made once: hashing a password per record at PocketBase's default cost
+// made addUsers the slowest step of the UI tests.
+const extraPasswordHash = "$2a$04$yOrey7qncRtrEZ7E1Iiyc.DTDNuUk/0HbTJLt83j/f48Cn4eQYsty"
 
 // addUsers adds extraVerified and extraUnverified to the users collection,
 // with emails that sort among the test data's ("test-a1@example.com"...).
@@ -45,7 +52,7 @@ func addUsers(t testing.TB, app *testApp) {
 		r.SetEmail("test-" + suffix + "@example.com")
 		r.Set("name", "Extra "+suffix)
 		r.SetVerified(verified)
-		r.SetPassword("1234567890")
+		r.SetRaw(core.FieldNamePassword, &core.PasswordFieldValue{Hash: extraPasswordHash})
 		if err := app.Save(r); err != nil {
 			t.Fatal(err)
 		}
@@ -867,7 +874,7 @@ func TestUIProductURL(t *testing.T) {
 		"https:///path":            false,
 	} {
 		t.Run(url, func(t *testing.T) {
-			app, err := tests.NewTestApp()
+			app, err := testapp.NewApp()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,10 +10,11 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
 
 // chained returns a test app whose audit holds n entries, written half by
@@ -248,7 +249,7 @@ func TestPruneLeavesNoCover(t *testing.T) {
 // BenchmarkVerify verifies a chain of 50,000 request entries; ns/op is per
 // verify of the whole chain.
 func BenchmarkVerify(b *testing.B) {
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,15 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/types"
 
-	_ "github.com/pbimpersonation/impersonation/migrations"
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
 
 // TestPruneKeepsTheChainVerifiable writes entries stamped in the past.
 func TestPruneKeepsTheChainVerifiable(t *testing.T) {
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,15 +15,18 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
-	_ "github.com/pbimpersonation/impersonation/migrations"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
+
+func TestMain(m *testing.M) { testapp.Main(m) }
 
 func newTestApp(t *testing.T) *tests.TestApp {
 	t.Helper()
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatalf("NewTestApp: %v", err)
 	}

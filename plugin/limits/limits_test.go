@@ -5,12 +5,13 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/pocketbase/pocketbase/tests"
-
-	_ "github.com/pbimpersonation/impersonation/migrations"
 	"github.com/pbimpersonation/impersonation/plugin/limits"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
+
+func TestMain(m *testing.M) { testapp.Main(m) }
 
 func TestParseRule(t *testing.T) {
 	cases := []struct {
@@ -372,7 +373,7 @@ func TestCheckPolicyRules(t *testing.T) {
 }
 
 func TestFromPolicy(t *testing.T) {
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatalf("NewTestApp: %v", err)
 	}

@@ -9,10 +9,13 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
-	_ "github.com/pbimpersonation/impersonation/migrations"
 	"github.com/pbimpersonation/impersonation/plugin/policy"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
+
+func TestMain(m *testing.M) { testapp.Main(m) }
 
 // now is the controlled clock of every decision.
 var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -38,7 +41,7 @@ const anyAuthRule = `@request.auth.id != ""`
 
 func newTestApp(t *testing.T) *tests.TestApp {
 	t.Helper()
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatalf("NewTestApp: %v", err)
 	}

@@ -6,15 +6,17 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tests"
 
-	_ "github.com/pbimpersonation/impersonation/migrations"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
 
+func TestMain(m *testing.M) { testapp.Main(m) }
+
 func TestCache(t *testing.T) {
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatal(err)
 	}

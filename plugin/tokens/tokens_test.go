@@ -15,7 +15,11 @@ import (
 	"github.com/pocketbase/pocketbase/tools/security"
 
 	"github.com/pbimpersonation/impersonation/plugin/tokens"
+
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
+
+func TestMain(m *testing.M) { testapp.Main(m) }
 
 // Records of PocketBase's test data (tests/data).
 const (
@@ -26,7 +30,7 @@ const (
 
 func newTestApp(t *testing.T) *tests.TestApp {
 	t.Helper()
-	app, err := tests.NewTestApp()
+	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatalf("NewTestApp: %v", err)
 	}

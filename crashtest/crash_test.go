@@ -34,7 +34,6 @@ const (
 
 	loadWorkers = 8
 	minOK       = 300
-	loadWait    = 20 * time.Second
 )
 
 // server is one running `serve` process.
@@ -218,14 +217,14 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 	}
 	defer stopLoad()
 
+	// no deadline of its own: a load that never reaches minOK runs into go
+	// test's -timeout, however slow the machine
 	loadStart := time.Now()
-	deadline := loadStart.Add(loadWait)
 	for okCount() < minOK {
-		if time.Now().After(deadline) || srv.exited() {
-			srv.kill()
+		if srv.exited() {
 			stopLoad()
-			t.Fatalf("only %d responses with status 200 (of %d sent, %d failed, other statuses %v) within %v; server exited: %v\n%s",
-				okCount(), sent.Load(), failed.Load(), otherStatus, loadWait, srv.exited(), tail(srv.log))
+			t.Fatalf("the server exited after %d responses with status 200 (of %d sent, %d failed, other statuses %v)\n%s",
+				okCount(), sent.Load(), failed.Load(), otherStatus, tail(srv.log))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -348,11 +347,12 @@ func startServer(t *testing.T, bin, dataDir, logPath string) *server {
 	return s
 }
 
-// waitHealthy polls GET /api/health until it answers 200.
+// waitHealthy polls GET /api/health until it answers 200, or the server
+// exits; it has no deadline of its own (go test's -timeout is one).
 func waitHealthy(t *testing.T, s *server) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
-	for try := 0; try < 100; try++ {
+	for {
 		if s.exited() {
 			t.Fatalf("server exited before it was healthy: %v\n%s", s.err, tail(s.log))
 		}
@@ -366,7 +366,6 @@ func waitHealthy(t *testing.T, s *server) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("server at %s not healthy after 100 tries\n%s", s.base, tail(s.log))
 }
 
 // authWithPassword logs in to an auth collection and returns the token.

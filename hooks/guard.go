@@ -65,7 +65,7 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	if s.IsEnded() {
 		return e.UnauthorizedError(msgSessionEnded, nil)
 	}
-	now := p.opts.Now()
+	now := p.opts.Clock.Now()
 	if !now.Before(s.Expires()) {
 		// the session's own expiry, not the unverified token's, decides
 		if err := sessions.End(e.App, s, records.EndExpired, now, audit.ClientOf(e, http.StatusUnauthorized)); err != nil {

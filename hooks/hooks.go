@@ -16,6 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/plugin/attempts"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -45,6 +46,7 @@ const (
 	AnchorAuditJobId     = "impersonationAnchorAudit"
 	PruneAuditJobId      = "impersonationPruneAudit"
 	AuditWriterId        = "impersonationAuditWriter"
+	AuditReadId          = "impersonationAuditRead"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -53,8 +55,8 @@ const GuardPriority = apis.DefaultLoadAuthTokenMiddlewarePriority + 1
 
 // Options are the settings the hooks need, with defaults already filled.
 type Options struct {
-	// Now returns the current time.
-	Now func() time.Time
+	// Clock is the time of everything the plugin times itself.
+	Clock clock.Clock
 	// Attempts counts session start attempts per actor.
 	Attempts *attempts.Limiter
 	// DefaultAttemptsPerMinute limits attempts that name no policy's collection.
@@ -105,7 +107,7 @@ type handlers struct {
 
 // Bind binds every hook, route and job of the plugin to app.
 func Bind(app core.App, opts Options) error {
-	p := &handlers{app: app, opts: opts}
+	p := &handlers{app: app, opts: opts, expiries: expiryTimers{clock: opts.Clock}}
 	if opts.Pages != nil {
 		pg, err := newPages(opts.Pages)
 		if err != nil {
@@ -155,26 +157,13 @@ func Bind(app core.App, opts Options) error {
 		app.Cron().MustAdd(PruneAuditJobId, "@hourly", p.pruneAudit)
 	}
 	// the journal's leftovers from a killed process are in the table before
-	// the first request; the readers of the audit see every journalled entry
+	// the first request
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: AuditWriterId, Func: func(e *core.ServeEvent) error {
 		if err := opts.Writer.Open(); err != nil {
 			return err
 		}
 		return e.Next()
 	}})
-	app.OnRecordsListRequest(records.AuditCollection).Bind(&hook.Handler[*core.RecordsListRequestEvent]{Id: AuditWriterId, Func: func(e *core.RecordsListRequestEvent) error {
-		if err := opts.Writer.Flush(); err != nil {
-			return e.InternalServerError("", err)
-		}
-		return e.Next()
-	}})
-	app.OnRecordViewRequest(records.AuditCollection).Bind(&hook.Handler[*core.RecordRequestEvent]{Id: AuditWriterId, Func: func(e *core.RecordRequestEvent) error {
-		if err := opts.Writer.Flush(); err != nil {
-			return e.InternalServerError("", err)
-		}
-		return e.Next()
-	}})
-
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.expiries.stopAll()
 		p.mails.Wait()

@@ -26,7 +26,7 @@ func (p *handlers) policyChanged(e *core.RecordEvent) error {
 			continue
 		}
 		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
-			map[string]any{"collection": c.Id}, p.opts.Now(), audit.Client{})
+			map[string]any{"collection": c.Id}, p.opts.Clock.Now(), audit.Client{})
 		if err != nil {
 			e.App.Logger().Error("impersonation: recheck sessions after policy change", "error", err)
 		}
@@ -40,7 +40,7 @@ func (p *handlers) authRecordDeleted(e *core.RecordEvent) error {
 	if !e.Record.Collection().IsAuth() {
 		return e.Next()
 	}
-	now, params := p.opts.Now(), records.RecordParams(e.Record)
+	now, params := p.opts.Clock.Now(), records.RecordParams(e.Record)
 	_, err := sessions.EndWhere(e.App, records.OnTargetFilter, params, records.EndTargetDeleted, now, audit.Client{})
 	if err == nil {
 		_, err = sessions.EndWhere(e.App, records.ByActorFilter, params, records.EndActorDeleted, now, audit.Client{})
@@ -62,7 +62,7 @@ func (p *handlers) authRecordUpdated(e *core.RecordEvent) error {
 		return e.Next()
 	}
 	_, err := sessions.EndWhere(e.App, records.OnTargetFilter, records.RecordParams(e.Record),
-		records.EndTokenRevoked, p.opts.Now(), audit.Client{})
+		records.EndTokenRevoked, p.opts.Clock.Now(), audit.Client{})
 	if err != nil {
 		e.App.Logger().Error("impersonation: end sessions after a tokenKey change", "error", err)
 	}
@@ -72,7 +72,7 @@ func (p *handlers) authRecordUpdated(e *core.RecordEvent) error {
 // expireSessions ends the sessions whose time is up; the guard also ends a
 // session lazily when its token is used after expiry.
 func (p *handlers) expireSessions() {
-	now := p.opts.Now()
+	now := p.opts.Clock.Now()
 	nowDate, _ := types.ParseDateTime(now)
 	_, err := sessions.EndWhere(p.app, "expires <= {:now}", map[string]any{"now": nowDate.String()},
 		records.EndExpired, now, audit.Client{})
@@ -133,7 +133,7 @@ func (p *handlers) anchorAudit() {
 // pruneAudit deletes the audit entries older than the retention, leaving a
 // checkpoint so the rest of the chain verifies.
 func (p *handlers) pruneAudit() {
-	pruned, err := audit.Prune(p.app, p.opts.Now().Add(-p.opts.AuditRetention))
+	pruned, err := audit.Prune(p.app, p.opts.Clock.Now().Add(-p.opts.AuditRetention))
 	if err != nil {
 		p.app.Logger().Error("impersonation: prune the audit", "error", err)
 		return

@@ -30,7 +30,7 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 		if findErr != nil {
 			return
 		}
-		fresh.SetNotified(p.opts.Now(), err)
+		fresh.SetNotified(p.opts.Clock.Now(), err)
 		if err := app.Save(fresh); err != nil {
 			app.Logger().Error("impersonation: record a session's email", "session", s.Id, "error", err)
 		}
@@ -44,7 +44,7 @@ func (p *handlers) alertRefusals(app core.App, actor *core.Record) {
 	if p.opts.AlertEmail == "" || actor == nil {
 		return
 	}
-	since, _ := types.ParseDateTime(p.opts.Now().Add(-RefusalWindow))
+	since, _ := types.ParseDateTime(p.opts.Clock.Now().Add(-RefusalWindow))
 	var refused int
 	err := app.RecordQuery(records.AuditCollection).Select("count(*)").
 		AndWhere(dbx.HashExp{"event": audit.SessionDenied, "actor": actor.Id, "actorCollection": actor.Collection().Id}).

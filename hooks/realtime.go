@@ -6,6 +6,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
@@ -28,12 +29,12 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 		return e.Next() // already marked, and its expiry already scheduled
 	}
 	e.Client.Set(realtimeSessionKey, s.Id)
-	p.expiries.add(s.Expires().Sub(p.opts.Now())+time.Second, func() {
+	p.expiries.add(s.Expires().Sub(p.opts.Clock.Now())+time.Second, func() {
 		live, err := records.FindSession(p.app, s.Id)
 		if err != nil || live.IsEnded() {
 			return
 		}
-		if err := sessions.End(p.app, live, records.EndExpired, p.opts.Now(), audit.Client{}); err != nil {
+		if err := sessions.End(p.app, live, records.EndExpired, p.opts.Clock.Now(), audit.Client{}); err != nil {
 			p.app.Logger().Error("impersonation: end an expired session", "error", err)
 		}
 	})
@@ -43,9 +44,11 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 // expiryTimers are timers that stop, and never fire again, once the app
 // terminates (its database is gone by then).
 type expiryTimers struct {
+	clock   clock.Clock
 	mu      sync.Mutex
 	stopped bool
-	timers  map[*time.Timer]bool
+	next    int
+	stops   map[int]func() bool // of the timers not yet fired
 }
 
 // add runs f after d, unless the timers are stopped first.
@@ -55,20 +58,20 @@ func (t *expiryTimers) add(d time.Duration, f func()) {
 	if t.stopped {
 		return
 	}
-	if t.timers == nil {
-		t.timers = map[*time.Timer]bool{}
+	if t.stops == nil {
+		t.stops = map[int]func() bool{}
 	}
-	var timer *time.Timer
-	timer = time.AfterFunc(d, func() {
+	id := t.next
+	t.next++
+	t.stops[id] = t.clock.AfterFunc(d, func() {
 		t.mu.Lock()
 		run := !t.stopped
-		delete(t.timers, timer)
+		delete(t.stops, id)
 		t.mu.Unlock()
 		if run {
 			f()
 		}
 	})
-	t.timers[timer] = true
 }
 
 // stopAll stops the timers for good.
@@ -76,10 +79,10 @@ func (t *expiryTimers) stopAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopped = true
-	for timer := range t.timers {
-		timer.Stop()
+	for _, stop := range t.stops {
+		stop()
 	}
-	t.timers = nil
+	t.stops = nil
 }
 
 // sessionSaved notices a session's end, whatever ended it: it disconnects

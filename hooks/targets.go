@@ -71,7 +71,7 @@ func (p *handlers) targetsList(e *core.RequestEvent) error {
 		return e.NotFoundError("", nil)
 	}
 
-	page, err := targets.List(e.App, pol, collection, actor, q, p.opts.Now())
+	page, err := targets.List(e.App, pol, collection, actor, q, p.opts.Clock.Now())
 	switch {
 	case errors.Is(err, targets.ErrNoTargets):
 		return e.ForbiddenError(msgNoTargets, nil)

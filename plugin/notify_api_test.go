@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
@@ -14,21 +13,9 @@ import (
 	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
-// waitFor polls cond until it holds, failing t if it never does: the
-// emails go out in the background.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("never happened: %s", what)
-}
-
 // waitForEmails waits for the emails the plugin is sending in the
-// background, as the app's shutdown does (its OnTerminate handlers run;
+// background, and for their outcome to be recorded, as the app's shutdown
+// does (its OnTerminate handlers run;
 // unlike TestApp.Cleanup, the test mailer keeps what it got).
 func waitForEmails(t testing.TB, app *tests.TestApp) {
 	t.Helper()
@@ -58,7 +45,10 @@ func TestSessionStartedEmail(t *testing.T) {
 			TestAppFactory:  factory(plugin.Config{RevokeURL: "https://app.example.com/account/impersonation"}, nil),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
 				s := startedSession(t, app, res)
-				waitFor(t, "the email", func() bool { return app.TestMailer.TotalSend() == 1 })
+				waitForEmails(t, app)
+				if n := app.TestMailer.TotalSend(); n != 1 {
+					t.Fatalf("emails sent: %d", n)
+				}
 				msg := app.TestMailer.LastMessage()
 				if msg.To[0].Address != "test@example.com" || !strings.Contains(msg.Subject, "Support is acting as you") {
 					t.Errorf("to %v, subject %q", msg.To, msg.Subject)
@@ -72,10 +62,9 @@ func TestSessionStartedEmail(t *testing.T) {
 				if strings.Contains(msg.HTML, xss) {
 					t.Error("the reason is not escaped in the email")
 				}
-				waitFor(t, "notified recorded", func() bool {
-					fresh, _ := records.FindSession(app, s.Id)
-					return !fresh.GetDateTime("notified").IsZero()
-				})
+				if fresh := wrap(app).session(t, s.Id); fresh.GetDateTime("notified").IsZero() {
+					t.Error("the email is not recorded on the session")
+				}
 			},
 		},
 		{
@@ -99,7 +88,10 @@ func TestSessionStartedEmail(t *testing.T) {
 				}
 			}),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
-				waitFor(t, "the email", func() bool { return app.TestMailer.TotalSend() == 1 })
+				waitForEmails(t, app)
+				if n := app.TestMailer.TotalSend(); n != 1 {
+					t.Fatalf("emails sent: %d", n)
+				}
 				msg := app.TestMailer.LastMessage()
 				if !strings.Contains(msg.Subject, "El equipo de soporte") || !strings.Contains(msg.HTML, "con permiso para hacer cambios") {
 					t.Errorf("not in Spanish: %q\n%s", msg.Subject, msg.HTML)
@@ -135,10 +127,11 @@ func TestSessionStartedEmail(t *testing.T) {
 			}),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
 				s := startedSession(t, app, res)
-				waitFor(t, "the failure recorded", func() bool {
-					fresh, _ := records.FindSession(app, s.Id)
-					return strings.Contains(fresh.GetString("notifyError"), "connection refused") && fresh.GetDateTime("notified").IsZero()
-				})
+				waitForEmails(t, app)
+				fresh := wrap(app).session(t, s.Id)
+				if !strings.Contains(fresh.GetString("notifyError"), "connection refused") || !fresh.GetDateTime("notified").IsZero() {
+					t.Errorf("recorded: notifyError %q, notified %v", fresh.GetString("notifyError"), fresh.GetDateTime("notified"))
+				}
 			},
 		},
 		{

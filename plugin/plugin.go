@@ -66,6 +66,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 	"github.com/pbimpersonation/impersonation/plugin/attempts"
@@ -132,9 +133,19 @@ type Config struct {
 	// Zero means they are kept for ever.
 	AuditRetention time.Duration
 
-	// Now returns the current time; tests set it to control the clock.
-	// Nil means time.Now.
-	Now func() time.Time
+	// Clock is the time of everything the plugin times itself (sessions,
+	// consents, pruning, the refusal window, the timers that end realtime
+	// clients' sessions); tests set it to control time. Nil means the
+	// system clock.
+	Clock Clock
+}
+
+// Clock is a time source: Now tells the time, and AfterFunc calls f in its
+// own goroutine once d has passed, unless the stop function it returns is
+// called first.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
 // AuditKeyFile is the file in the data directory that holds the generated
@@ -269,7 +280,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		return nil, fmt.Errorf("impersonation: embedded dashboard extension: %w", err)
 	}
 	err = hooks.Bind(app, hooks.Options{
-		Now:                      p.config.Now,
+		Clock:                    p.config.Clock,
 		Attempts:                 attempts.New(time.Minute),
 		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
 		ReasonMinLength:          p.config.ReasonMinLength,
@@ -328,8 +339,8 @@ func auditKey(app core.App, key []byte) ([]byte, error) {
 
 func (p *Plugin) fillDefaults() error {
 	c := &p.config
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.System
 	}
 	if c.ProductURL == "" {
 		c.ProductURL = "/"

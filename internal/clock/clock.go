@@ -1,0 +1,86 @@
+// Package clock is the time source of everything the plugin times itself:
+// sessions, consents, pruning, the refusal window and the timers that end
+// the sessions of realtime clients. PocketBase's own clocks (a token's exp,
+// autodate fields, cron) are outside it.
+package clock
+
+import (
+	"sync"
+	"time"
+)
+
+// Clock tells the time and runs functions after a while.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has passed, unless
+	// the stop function it returns is called first (stop reports whether
+	// it stopped the call).
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// System is the system clock.
+var System Clock = system{}
+
+type system struct{}
+
+func (system) Now() time.Time { return time.Now() }
+
+func (system) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// Manual is a Clock that moves only when Advance or Set moves it; tests use
+// it so that nothing waits for real time. It is safe for concurrent use.
+type Manual struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers map[*manualTimer]bool
+}
+
+type manualTimer struct {
+	at time.Time
+	f  func()
+}
+
+// NewManual returns a Manual clock set to now.
+func NewManual(now time.Time) *Manual {
+	return &Manual{now: now, timers: map[*manualTimer]bool{}}
+}
+
+// Now returns the clock's time.
+func (c *Manual) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// AfterFunc calls f, in its own goroutine, once the clock has moved d on.
+func (c *Manual) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &manualTimer{at: c.now.Add(d), f: f}
+	if d <= 0 {
+		go f()
+		return func() bool { return false }
+	}
+	c.timers[t] = true
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		pending := c.timers[t]
+		delete(c.timers, t)
+		return pending
+	}
+}
+
+// Advance moves the clock d on and starts the functions now due.
+func (c *Manual) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	for t := range c.timers {
+		if !t.at.After(c.now) {
+			delete(c.timers, t)
+			go t.f()
+		}
+	}
+}

@@ -34,6 +34,7 @@ const (
 func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: GuardId, Priority: GuardPriority, Func: p.guard})
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ProtectTruncateId, Func: refuseTruncate})
+	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: AuditReadId, Func: p.flushBeforeAuditRead})
 
 	e.Router.GET(ConsentPath, p.consentView)
 	e.Router.PUT(ConsentPath, p.consentGrant)
@@ -48,6 +49,29 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	p.bindPages(e)
 	return e.Next()
 }
+
+// flushBeforeAuditRead makes every read of the audit through the records
+// API (list and view, the collection named in any letter case or by id)
+// include every entry answered before it: PocketBase runs a list's query
+// before OnRecordsListRequest fires, so the journal is flushed here, in
+// front of the handler. Other requests pass untouched.
+func (p *handlers) flushBeforeAuditRead(e *core.RequestEvent) error {
+	if e.Request.Method != http.MethodGet || !strings.HasPrefix(e.Request.Pattern, recordsRoutePattern) {
+		return e.Next()
+	}
+	c, err := e.App.FindCachedCollectionByNameOrId(e.Request.PathValue("collection"))
+	if err != nil || c.Name != records.AuditCollection {
+		return e.Next()
+	}
+	if err := p.opts.Writer.Flush(); err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.Next()
+}
+
+// recordsRoutePattern starts the patterns of the records API's list and
+// view routes.
+const recordsRoutePattern = "GET /api/collections/{collection}/records"
 
 // exportAudit streams the audit entries that match ?filter= (the records
 // API's syntax) as ?format=jsonl (the default) or csv.
@@ -135,7 +159,7 @@ func (p *handlers) consentView(e *core.RequestEvent) error {
 	}
 	pol, _ := records.FindPolicy(e.App, user.Collection().Name)
 	c, _ := records.FindConsent(e.App, user)
-	return e.JSON(http.StatusOK, newConsentResponse(pol, c, c.LiveAt(p.opts.Now())))
+	return e.JSON(http.StatusOK, newConsentResponse(pol, c, c.LiveAt(p.opts.Clock.Now())))
 }
 
 func (p *handlers) consentGrant(e *core.RequestEvent) error {
@@ -162,7 +186,7 @@ func (p *handlers) consentGrant(e *core.RequestEvent) error {
 	if err := consent.ValidateHours(pol, hours); err != nil {
 		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
 	}
-	c, err := consent.Grant(e.App, user, hours, p.opts.Now(), audit.ClientOf(e, http.StatusOK))
+	c, err := consent.Grant(e.App, user, hours, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusOK))
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
@@ -174,7 +198,7 @@ func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	if err != nil {
 		return err
 	}
-	if err := consent.Revoke(e.App, user, p.opts.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
+	if err := consent.Revoke(e.App, user, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.NoContent(http.StatusNoContent)
@@ -213,7 +237,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	if e.Auth == nil {
 		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
 	}
-	now := p.opts.Now()
+	now := p.opts.Clock.Now()
 	client := audit.ClientOf(e, http.StatusOK)
 	var body startBody
 	bindErr := e.BindBody(&body)
@@ -368,7 +392,7 @@ func (p *handlers) sessionEnd(e *core.RequestEvent) error {
 		// one answer for "no such session" and "not yours"
 		return e.NotFoundError("", nil)
 	}
-	if err := sessions.End(e.App, s, records.EndStopped, p.opts.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
+	if err := sessions.End(e.App, s, records.EndStopped, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.NoContent(http.StatusNoContent)
@@ -461,7 +485,7 @@ func (p *handlers) liveSessionsOn(app core.App, user *core.Record) []liveSession
 		app.Logger().Error("impersonation: list the sessions on a user", "error", err)
 	}
 	out := []liveSession{}
-	now := p.opts.Now()
+	now := p.opts.Clock.Now()
 	for _, s := range live {
 		if !now.Before(s.Expires()) {
 			continue

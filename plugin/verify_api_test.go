@@ -3,7 +3,9 @@ package plugin_test
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
 // withAuditHistory writes a few entries through the plugin's own paths.
@@ -280,3 +283,53 @@ func TestExportCommand(t *testing.T) {
 func csvRows(s string) ([][]string, error) { return csv.NewReader(strings.NewReader(s)).ReadAll() }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// TestAuditReadsIncludeEveryAnsweredEntry lists the audit through the
+// records API right after each impersonated request, the collection named
+// in every way PocketBase accepts: the list includes the entry of every
+// request answered before it (the mover lets entries gather in the
+// journal, so a list that did not flush first would miss it).
+func TestAuditReadsIncludeEveryAnsweredEntry(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	mux := serveMux(t, app.TestApp)
+	auditCollection, err := app.FindCollectionByNameOrId(records.AuditCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	impersonatedRequest := func() {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, request(http.MethodGet, "/api/collections/users/records/"+userId, "", liveToken))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("impersonated request: %d %s", rec.Code, rec.Body)
+		}
+	}
+	read := func(path string) map[string]any {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, request(http.MethodGet, path, "", superuserToken))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	answered := 0
+	for _, name := range []string{records.AuditCollection, strings.ToUpper(records.AuditCollection), "Impersonation_Audit", auditCollection.Id} {
+		impersonatedRequest()
+		answered++
+		list := read("/api/collections/" + name + "/records?sort=-seq&filter=" + url.QueryEscape(`event="request"`))
+		items, _ := list["items"].([]any)
+		if got := int(list["totalItems"].(float64)); got != answered || len(items) == 0 {
+			t.Fatalf("list as %q right after the request: %d request entries, want %d", name, got, answered)
+		}
+		newest := items[0].(map[string]any)
+		if view := read("/api/collections/" + name + "/records/" + newest["id"].(string)); view["path"] != "/api/collections/users/records/"+userId {
+			t.Errorf("view as %q: %v", name, view)
+		}
+	}
+}

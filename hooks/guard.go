@@ -32,6 +32,7 @@ const (
 	msgNeverAllowed    = "This action is never allowed while impersonating."
 	msgDenied          = "This action is not allowed while impersonating."
 	msgReadOnly        = "The impersonation session is read-only."
+	msgSessionHeader   = "The " + SessionHeader + " header is set by the server only."
 )
 
 // guard checks every request that carries an impersonation token against
@@ -40,7 +41,7 @@ const (
 // or none, passes untouched. An impersonation token that fails any check is
 // answered 401, never served as a guest.
 func (p *handlers) guard(e *core.RequestEvent) error {
-	e.Request.Header.Del(SessionHeader)
+	stripSessionHeaders(e.Request.Header)
 	raw := bearerToken(e.Request.Header.Get("Authorization"))
 	if raw == "" {
 		return e.Next()
@@ -56,7 +57,27 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 	if err != nil || !claimsNameSession(claims, s) {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
+	if !p.signedForSession(e, raw, s) {
+		// nothing is written under a session before its token is verified;
+		// an ended session's target may have a new key, or be gone
+		if s.IsEnded() {
+			return e.UnauthorizedError(msgSessionEnded, nil)
+		}
+		return e.UnauthorizedError(msgTokenInvalid, nil)
+	}
 	return p.audited(e, s, func() error { return p.admit(e, s, claims) })
+}
+
+// signedForSession reports whether the token raw, whose claims name session
+// s, was signed by the server: PocketBase verified it when it loaded e.Auth
+// as s's target; a token it did not load (past its exp, or forged) is
+// checked against the target's key here.
+func (p *handlers) signedForSession(e *core.RequestEvent, raw string, s *records.Session) bool {
+	if e.Auth != nil && e.Auth.Id == s.Target() && e.Auth.Collection().Id == s.TargetCollection() {
+		return true
+	}
+	target, err := e.App.FindRecordById(s.TargetCollection(), s.Target())
+	return err == nil && tokens.VerifySignature(raw, target) == nil
 }
 
 // admit decides on a request made with the token of session s and, when
@@ -78,6 +99,9 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
 
+	// in place before anything reads (and caches) the request's RequestInfo
+	e.Request.Header.Set(SessionHeader, s.Id)
+
 	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, e.Auth, now)
 	if err != nil {
 		if endErr := sessions.End(e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
@@ -95,7 +119,6 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	}
 
 	sessions.MarkRequest(e, current)
-	e.Request.Header.Set(SessionHeader, s.Id)
 	setLogMeta(e, current)
 	return e.Next()
 }
@@ -125,7 +148,7 @@ func limitError(e *core.RequestEvent, err error) error {
 // callOf describes the request of e for the limits. The body is read only
 // for a write to the records of an auth collection.
 func callOf(e *core.RequestEvent) (limits.Call, error) {
-	call := limits.Call{Method: e.Request.Method, Path: e.Request.URL.Path}
+	call := limits.Call{Method: e.Request.Method, Path: canonicalPath(e.App, e.Request.URL.Path)}
 	call.AuthRecord = isAuthCollection(e.App, e.Request.PathValue("collection")) &&
 		strings.HasPrefix(e.Request.Pattern, e.Request.Method+" /api/collections/{collection}/records")
 	if call.AuthRecord && e.Request.Method != http.MethodGet && e.Request.Method != http.MethodDelete {
@@ -151,21 +174,23 @@ func isAuthCollection(app core.App, nameOrId string) bool {
 // batchRecordPath matches the path of a batch request and names its collection.
 var batchRecordPath = regexp.MustCompile(`^/api/collections/([^/?]+)/records`)
 
-// limitBatch applies the limits to each request of a batch made while
-// impersonating, and refuses one that tries to clear the session header.
+// limitBatch refuses a batch any of whose requests sets a header that
+// PocketBase could map to the session header's key (whoever sends it: a
+// sub-request's headers override the batch's own), and applies the limits
+// to each request of a batch made while impersonating.
 func (p *handlers) limitBatch(e *core.BatchRequestEvent) error {
+	for _, ir := range e.Batch {
+		if namesSessionHeader(ir.Headers) {
+			return e.ForbiddenError(msgSessionHeader, nil)
+		}
+	}
 	current := sessions.FromRequest(e.RequestEvent)
 	if current == nil {
 		return e.Next()
 	}
 	for _, ir := range e.Batch {
-		for k := range ir.Headers {
-			if strings.EqualFold(k, SessionHeader) {
-				return e.ForbiddenError(msgNeverAllowed, nil)
-			}
-		}
 		path, _, _ := strings.Cut(ir.URL, "?")
-		call := limits.Call{Method: ir.Method, Path: path}
+		call := limits.Call{Method: ir.Method, Path: canonicalPath(e.App, path)}
 		if m := batchRecordPath.FindStringSubmatch(path); m != nil {
 			call.AuthRecord = isAuthCollection(e.App, m[1])
 		}

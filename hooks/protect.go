@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"fmt"
 	"slices"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -93,22 +94,38 @@ func validatePolicy(e *core.RecordEvent) error {
 		return validation.Errors{"impersonatorRule": err}
 	}
 	for field, rules := range map[string]func() ([]string, error){"deniedRoutes": pol.DeniedRoutes, "allowedRoutes": pol.AllowedRoutes} {
-		if err := validateRouteRules(rules); err != nil {
+		if err := validateRouteRules(e.App, rules); err != nil {
 			return validation.Errors{field: validation.NewError("validation_invalid_route_rules", err.Error())}
 		}
 	}
 	return e.Next()
 }
 
-// validateRouteRules returns the first error of a policy's route rules.
-func validateRouteRules(rules func() ([]string, error)) error {
+// validateRouteRules returns the first error of a policy's route rules:
+// one that does not parse, or that names a collection otherwise than by its
+// name (the guard compares requests with their collection spelled by name,
+// so a rule naming an id, another letter case or no collection would never
+// match).
+func validateRouteRules(app core.App, rules func() ([]string, error)) error {
 	list, err := rules()
 	if err != nil {
 		return err
 	}
-	for _, r := range list {
-		if _, err := limits.ParseRule(r); err != nil {
+	for _, s := range list {
+		r, err := limits.ParseRule(s)
+		if err != nil {
 			return err
+		}
+		m := collectionPath.FindStringSubmatch(r.Path)
+		if m == nil || (r.Prefix && m[3] == "") {
+			continue // no collection, or a prefix of collection names
+		}
+		c, err := app.FindCachedCollectionByNameOrId(m[2])
+		switch {
+		case err != nil:
+			return fmt.Errorf("route rule %q: there is no collection %q", s, m[2])
+		case c.Name != m[2]:
+			return fmt.Errorf("route rule %q: name the collection %q as %q", s, m[2], c.Name)
 		}
 	}
 	return nil

@@ -16,10 +16,17 @@ import (
 // session whose token authorised its subscriptions.
 const realtimeSessionKey = "impersonationSession"
 
-// markRealtimeClient remembers the session of a realtime client subscribed
+// markRealtimeClient refuses subscriptions whose options set the session
+// header (for anyone: PocketBase checks realtime events against the
+// options' headers), remembers the session of a realtime client subscribed
 // with an impersonation token, and ends the session when it expires, so the
 // client is disconnected on time even if it makes no further request.
 func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) error {
+	for _, sub := range e.Subscriptions {
+		if subscriptionSetsSessionHeader(sub) {
+			return e.ForbiddenError(msgSessionHeader, nil)
+		}
+	}
 	current := sessions.FromRequest(e.RequestEvent)
 	if current == nil {
 		return e.Next()

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -52,7 +53,9 @@ type Rule struct {
 	Prefix bool
 }
 
-// ParseRule parses "METHOD PATH" (see the package doc).
+// ParseRule parses "METHOD PATH" (see the package doc). It refuses a rule
+// that could never match a request: a method PocketBase does not route, a
+// path that is not absolute, or a "*" anywhere but at the end.
 func ParseRule(s string) (Rule, error) {
 	method, path, ok := strings.Cut(strings.TrimSpace(s), " ")
 	path = strings.TrimSpace(path)
@@ -60,11 +63,20 @@ func ParseRule(s string) (Rule, error) {
 		return Rule{}, fmt.Errorf("route rule %q: want \"METHOD /path\" or \"METHOD /path/*\"", s)
 	}
 	r := Rule{Method: strings.ToUpper(method), Path: path}
+	if !slices.Contains(ruleMethods, r.Method) {
+		return Rule{}, fmt.Errorf("route rule %q: the method is not one of %s", s, strings.Join(ruleMethods, ", "))
+	}
 	if strings.HasSuffix(path, "*") {
 		r.Path, r.Prefix = strings.TrimSuffix(path, "*"), true
 	}
+	if strings.Contains(r.Path, "*") {
+		return Rule{}, fmt.Errorf("route rule %q: \"*\" may only end the path", s)
+	}
 	return r, nil
 }
+
+// ruleMethods are the methods a route rule may name ("*": any).
+var ruleMethods = []string{"*", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
 
 // Matches reports whether the rule matches a request.
 func (r Rule) Matches(method, path string) bool {
@@ -116,12 +128,17 @@ func parseRules(rules []string) ([]Rule, error) {
 // protectedFields are the auth record fields an impersonator never changes.
 var protectedFields = []string{"password", "passwordConfirm", "oldPassword", "email", "tokenKey", "verified"}
 
-// neverPaths are the routes refused in any mode, whatever the method.
+// neverPaths are the routes refused in any mode, whatever the method. The
+// path is matched with its collection spelled by name (the guard resolves
+// ids and other letter cases first).
 var neverPaths = regexp.MustCompile(`^/api/(` +
 	`collections/[^/]+/(auth-with-password|auth-with-otp|auth-with-oauth2|request-otp|request-password-reset|confirm-password-reset|request-verification|confirm-verification|request-email-change|confirm-email-change|impersonate/[^/]+)` +
 	`|impersonation/consent` +
 	`|settings(/.*)?|backups(/.*)?|logs(/.*)?|crons(/.*)?` +
 	`|collections/?|collections/import|collections/meta/.*|collections/[^/]+/?|collections/[^/]+/truncate` +
+	// PocketBase's system auth collections: OAuth2 links, login origins,
+	// MFA and OTP records are the account's keys, in every mode
+	`|collections/(_externalAuths|_authOrigins|_mfas|_otps)/.*|files/(_externalAuths|_authOrigins|_mfas|_otps)/.*` +
 	`)$`)
 
 // recordPath matches the records routes of a collection.

@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -112,4 +113,23 @@ func Peek(token string) (claims Claims, ok bool, err error) {
 		return claims, true, ErrMalformed
 	}
 	return claims, true, nil
+}
+
+// ErrBadSignature is returned by VerifySignature for a token that target's
+// key did not sign.
+var ErrBadSignature = errors.New("the token is not signed with the target's key")
+
+// VerifySignature checks that token was signed, as Mint signs, with the
+// key of target (its tokenKey and its collection's auth token secret). It
+// does not check the expiry: a session's own expiry decides, and a token
+// past its exp that the plugin sees was signed by the server is the
+// session's request, so it is answered (and audited) as an expired one.
+func VerifySignature(token string, target *core.Record) error {
+	key := target.TokenKey() + target.Collection().AuthToken.Secret
+	_, err := jwt.Parse(token, func(*jwt.Token) (any, error) { return []byte(key), nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return nil
 }

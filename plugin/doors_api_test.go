@@ -1,0 +1,338 @@
+package plugin_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+)
+
+// headersURL is a route the tests add that answers with the value API rules
+// see as @request.headers.x_impersonation_session.
+const headersURL = "/api/test/headers"
+
+func addHeaders(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
+	e.Router.GET(headersURL, func(re *core.RequestEvent) error {
+		info, err := re.RequestInfo()
+		if err != nil {
+			return err
+		}
+		return re.JSON(http.StatusOK, map[string]any{"session": info.Headers["x_impersonation_session"]})
+	})
+}
+
+// forgedSpellings are header names that PocketBase maps to the same
+// @request.headers key as the session header.
+var forgedSpellings = []string{"X-Impersonation-Session", "X_impersonation_session", "x.impersonation.session", "X-IMPERSONATION_Session"}
+
+// enableBatch turns PocketBase's batch API on.
+func enableBatch(t testing.TB, app *testApp) {
+	settings := app.Settings()
+	settings.Batch.Enabled = true
+	settings.Batch.MaxRequests = 10
+	if err := app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSessionHeaderCannotBeForgedOrCleared holds the promise that API rules
+// can trust @request.headers.x_impersonation_session: it is the session's
+// id on every request made while impersonating and empty on every other,
+// whatever spelling of the header a client sends, directly, in a batch
+// sub-request or in a realtime subscription's options.
+func TestSessionHeaderCannotBeForgedOrCleared(t *testing.T) {
+	var scenarios []tests.ApiScenario
+	for _, name := range forgedSpellings {
+		scenarios = append(scenarios,
+			tests.ApiScenario{
+				Name:            "a user cannot set it as " + name,
+				Method:          http.MethodGet,
+				URL:             headersURL,
+				Headers:         map[string]string{"Authorization": userToken, name: "sesslive0000001"},
+				ExpectedStatus:  200,
+				ExpectedContent: []string{`{"session":""}`},
+				TestAppFactory:  factory(plugin.Config{}, nil),
+				BeforeTestFunc:  addHeaders,
+			},
+			tests.ApiScenario{
+				Name:            "an impersonator cannot clear it as " + name,
+				Method:          http.MethodGet,
+				URL:             headersURL,
+				Headers:         map[string]string{"Authorization": liveToken, name: ""},
+				ExpectedStatus:  200,
+				ExpectedContent: []string{`{"session":"` + liveSessionId + `"}`},
+				TestAppFactory:  factory(plugin.Config{}, nil),
+				BeforeTestFunc:  addHeaders,
+			},
+			tests.ApiScenario{
+				Name:    "a batch sub-request cannot set it as " + name,
+				Method:  http.MethodPost,
+				URL:     "/api/batch",
+				Headers: map[string]string{"Authorization": userToken},
+				Body: jsonBody(map[string]any{"requests": []map[string]any{{
+					"method": "PATCH", "url": "/api/collections/users/records/" + userId,
+					"headers": map[string]string{name: "sesslive0000001"}, "body": map[string]any{"name": "x"},
+				}}}),
+				ExpectedStatus:  403,
+				ExpectedContent: []string{`"message":"The X-Impersonation-Session header is set by the server only."`},
+				TestAppFactory:  factory(plugin.Config{}, enableBatch),
+			},
+			tests.ApiScenario{
+				Name:    "an impersonator's batch sub-request cannot clear it as " + name,
+				Method:  http.MethodPost,
+				URL:     "/api/batch",
+				Headers: map[string]string{"Authorization": writeToken},
+				Body: jsonBody(map[string]any{"requests": []map[string]any{{
+					"method": "PATCH", "url": "/api/collections/users/records/" + userId,
+					"headers": map[string]string{name: ""}, "body": map[string]any{"name": "x"},
+				}}}),
+				ExpectedStatus:  403,
+				ExpectedContent: []string{`"message":"The X-Impersonation-Session header is set by the server only."`},
+				TestAppFactory:  factory(plugin.Config{}, enableBatch),
+			},
+		)
+	}
+
+	// the README's rule on the most sensitive records: a write to an auth
+	// record reads RequestInfo in the guard, so the header must be there first
+	notWhileImpersonating := func(t testing.TB, app *testApp) {
+		enableBatch(t, app)
+		users, err := app.FindCollectionByNameOrId("users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rule := `id = @request.auth.id && @request.headers.x_impersonation_session = ""`
+		users.UpdateRule = &rule
+		if err := app.Save(users); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unchanged := func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+		if name := mustFind(app, "users", userId).GetString("name"); name != "test1" {
+			t.Errorf("the user's name changed to %q", name)
+		}
+	}
+	scenarios = append(scenarios,
+		tests.ApiScenario{
+			Name:            "a rule refusing impersonators holds for a write to an auth record",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/users/records/" + userId,
+			Headers:         map[string]string{"Authorization": writeToken},
+			Body:            jsonBody(map[string]any{"name": "changed"}),
+			ExpectedStatus:  404,
+			ExpectedContent: []string{`"status":404`},
+			TestAppFactory:  factory(plugin.Config{}, notWhileImpersonating),
+			AfterTestFunc:   unchanged,
+		},
+		tests.ApiScenario{
+			Name:            "and in a batch",
+			Method:          http.MethodPost,
+			URL:             "/api/batch",
+			Headers:         map[string]string{"Authorization": writeToken},
+			Body:            jsonBody(map[string]any{"requests": []map[string]any{{"method": "PATCH", "url": "/api/collections/users/records/" + userId, "body": map[string]any{"name": "changed"}}}}),
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"response":{"data":{},"message":"The requested resource wasn't found.","status":404}`},
+			TestAppFactory:  factory(plugin.Config{}, notWhileImpersonating),
+			AfterTestFunc:   unchanged,
+		},
+		tests.ApiScenario{
+			Name:            "the user's own write passes the same rule",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/users/records/" + userId,
+			Headers:         map[string]string{"Authorization": userToken},
+			Body:            jsonBody(map[string]any{"name": "changed"}),
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"name":"changed"`},
+			TestAppFactory:  factory(plugin.Config{}, notWhileImpersonating),
+		},
+	)
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestRealtimeOptionsCannotSetTheSessionHeader subscribes with options
+// whose headers name the session header: PocketBase checks realtime events
+// against those headers, so such a subscription is refused for anyone.
+func TestRealtimeOptionsCannotSetTheSessionHeader(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	server := httptest.NewServer(serveMux(t, app.TestApp))
+	defer server.Close()
+	srv := server.URL
+	// canceled before server.Close, which waits for open streams
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	realtimeClient := func() string {
+		id, _ := connectRealtime(t, ctx, srv)
+		return id
+	}
+	for _, name := range forgedSpellings {
+		for _, token := range []string{userToken, liveToken} {
+			clientId := realtimeClient()
+			options := url.QueryEscape(`{"headers":{"` + name + `":"sesslive0000001"}}`)
+			sub := post(t, srv+"/api/realtime", `{"clientId":"`+clientId+`","subscriptions":["users?options=`+options+`"]}`, token)
+			if sub.StatusCode != http.StatusForbidden {
+				t.Errorf("subscription with %s in its options: %d, want 403", name, sub.StatusCode)
+			}
+		}
+	}
+	clientId := realtimeClient()
+	options := url.QueryEscape(`{"headers":{"x_other":"1"},"query":{"expand":"x"}}`)
+	if sub := post(t, srv+"/api/realtime", `{"clientId":"`+clientId+`","subscriptions":["users?options=`+options+`"]}`, userToken); sub.StatusCode != http.StatusNoContent {
+		t.Errorf("subscription with other options: %d, want 204", sub.StatusCode)
+	}
+}
+
+// TestRouteRulesMatchEveryCollectionSpelling denies a collection's records
+// by name and reaches them by every other name PocketBase accepts: the
+// rule holds for each, directly and in a batch.
+func TestRouteRulesMatchEveryCollectionSpelling(t *testing.T) {
+	const demo2Id = "sz5l5z67tg7gku0"
+	denyDemo2 := func(t testing.TB, app *testApp) {
+		enableBatch(t, app)
+		app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{"* /api/collections/demo2/records*"}) })
+	}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	var scenarios []tests.ApiScenario
+	for _, name := range []string{"demo2", "DEMO2", "Demo2", demo2Id} {
+		scenarios = append(scenarios,
+			tests.ApiScenario{
+				Name: "list as " + name, Method: http.MethodGet, URL: "/api/collections/" + name + "/records",
+				Headers: map[string]string{"Authorization": writeToken}, ExpectedStatus: 403, ExpectedContent: denied,
+				TestAppFactory: factory(plugin.Config{}, denyDemo2),
+			},
+			tests.ApiScenario{
+				Name: "batch create as " + name, Method: http.MethodPost, URL: "/api/batch",
+				Headers:        map[string]string{"Authorization": writeToken},
+				Body:           jsonBody(map[string]any{"requests": []map[string]any{{"method": "POST", "url": "/api/collections/" + name + "/records", "body": map[string]any{"title": "x"}}}}),
+				ExpectedStatus: 403, ExpectedContent: denied,
+				TestAppFactory: factory(plugin.Config{}, denyDemo2),
+			},
+		)
+	}
+	scenarios = append(scenarios, tests.ApiScenario{
+		Name: "without the rule the list passes", Method: http.MethodGet, URL: "/api/collections/DEMO2/records",
+		Headers: map[string]string{"Authorization": writeToken}, ExpectedStatus: 200, ExpectedContent: []string{`"items":[`},
+		TestAppFactory: factory(plugin.Config{}, nil),
+	})
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestRouteRulesThatCannotMatchAreRefused saves policies whose route rules
+// could never match a request: each is refused with a clear 400.
+func TestRouteRulesThatCannotMatchAreRefused(t *testing.T) {
+	for _, rule := range []string{
+		"FETCH /api/collections/demo2/records",
+		"GET /api/*/records",
+		"* /api/collections/DEMO2/records*",
+		"* /api/collections/sz5l5z67tg7gku0/records*",
+		"* /api/collections/nosuch/records*",
+		"GET api/collections/demo2/records",
+	} {
+		(&tests.ApiScenario{
+			Name:            rule,
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_policies/records/" + usersPolicyId,
+			Headers:         map[string]string{"Authorization": superuserToken},
+			Body:            jsonBody(map[string]any{"deniedRoutes": []string{rule}}),
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"deniedRoutes":{"code":"validation_invalid_route_rules"`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		}).Test(t)
+	}
+}
+
+// TestSystemAuthCollectionsAreNeverReachable holds the promise that an
+// impersonator never touches the account's keys: PocketBase's OAuth2
+// links, login origins, MFA and OTP records, in any mode, by any name.
+func TestSystemAuthCollectionsAreNeverReachable(t *testing.T) {
+	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`}
+	var scenarios []tests.ApiScenario
+	for _, name := range []string{core.CollectionNameExternalAuths, core.CollectionNameAuthOrigins, core.CollectionNameMFAs, core.CollectionNameOTPs, "_EXTERNALAUTHS", "pbc_4275539003"} {
+		scenarios = append(scenarios,
+			tests.ApiScenario{
+				Name: "list " + name, Method: http.MethodGet, URL: "/api/collections/" + name + "/records",
+				Headers: map[string]string{"Authorization": writeToken}, ExpectedStatus: 403, ExpectedContent: never,
+				TestAppFactory: factory(plugin.Config{}, nil),
+			},
+			tests.ApiScenario{
+				Name: "delete from " + name, Method: http.MethodDelete, URL: "/api/collections/" + name + "/records/anything000001",
+				Headers: map[string]string{"Authorization": writeToken}, ExpectedStatus: 403, ExpectedContent: never,
+				TestAppFactory: factory(plugin.Config{}, nil),
+			},
+			tests.ApiScenario{
+				Name: "batch delete from " + name, Method: http.MethodPost, URL: "/api/batch",
+				Headers:        map[string]string{"Authorization": writeToken},
+				Body:           jsonBody(map[string]any{"requests": []map[string]any{{"method": "DELETE", "url": "/api/collections/" + name + "/records/anything000001"}}}),
+				ExpectedStatus: 403, ExpectedContent: never,
+				TestAppFactory: factory(plugin.Config{}, enableBatch),
+			},
+		)
+	}
+	scenarios = append(scenarios, tests.ApiScenario{
+		Name: "the user's own token still lists them", Method: http.MethodGet, URL: "/api/collections/_authOrigins/records",
+		Headers: map[string]string{"Authorization": userToken}, ExpectedStatus: 200, ExpectedContent: []string{`"items":[`},
+		TestAppFactory: factory(plugin.Config{}, nil),
+	})
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestForgedTokensWriteNothing holds the promise that nothing is written
+// under a session before its token's signature is verified: a token with
+// a session's claims that the server did not sign is refused, and no
+// audit entry is written, whatever the session's state and the body's size.
+func TestForgedTokensWriteNothing(t *testing.T) {
+	forge := func(sessionId string) string {
+		claims := jwt.MapClaims{
+			"id": userId, "type": "auth", "collectionId": usersCollectionId, "refreshable": false,
+			"exp": fixtureExpires.Unix(), "sid": sessionId,
+			"act": map[string]any{"sub": superuserId, "collectionId": "pbc_3142635823"},
+		}
+		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte("not the user's key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token
+	}
+	var scenarios []tests.ApiScenario
+	for sessionId, message := range map[string]string{
+		liveSessionId:    "The impersonation token is invalid.",
+		writeSessionId:   "The impersonation token is invalid.",
+		expiredSessionId: "The impersonation token is invalid.",
+		endedSessionId:   "The impersonation session has ended.",
+	} {
+		scenarios = append(scenarios, tests.ApiScenario{
+			Name:            "a forged token of " + sessionId,
+			Method:          http.MethodPost,
+			URL:             "/api/collections/demo2/records",
+			Headers:         map[string]string{"Authorization": forge(sessionId), "User-Agent": "forger"},
+			Body:            strings.NewReader(`{"title":"` + strings.Repeat("x", 900_000) + `"}`),
+			ExpectedStatus:  401,
+			ExpectedContent: []string{`"message":"` + message + `"`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				wrap(app).expectAudit(t)
+				if s := wrap(app).session(t, sessionId); sessionId != endedSessionId && s.IsEnded() {
+					t.Errorf("a forged token ended session %s (%s)", sessionId, s.EndCause())
+				}
+			},
+		})
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}

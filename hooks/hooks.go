@@ -47,6 +47,7 @@ const (
 	PruneAuditJobId      = "impersonationPruneAudit"
 	AuditWriterId        = "impersonationAuditWriter"
 	AuditReadId          = "impersonationAuditRead"
+	AuditChangesId       = "impersonationAuditChanges"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -128,6 +129,14 @@ func Bind(app core.App, opts Options) error {
 	app.OnCollectionDeleteRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionDelete})
 	app.OnCollectionUpdateRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionUpdate})
 	app.OnCollectionsImportRequest().Bind(&hook.Handler[*core.CollectionsImportRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionsImport})
+
+	// what decides an impersonator's reach changes only with an audit entry
+	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyCreated)})
+	app.OnRecordUpdateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyUpdated)})
+	app.OnRecordDeleteExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyDeleted)})
+	app.OnCollectionCreateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: auditRulesChange})
+	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: auditRulesChange})
+	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: auditCollectionDelete})
 
 	app.OnRecordValidate(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ValidatePolicyId, Func: validatePolicy})
 	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})

@@ -100,14 +100,17 @@ func refuseRefreshable(e *core.RecordAuthRefreshRequestEvent) error {
 const builtinImpersonatePattern = "POST /api/collections/{collection}/impersonate/{id}"
 
 // builtinImpersonate refuses PocketBase's own impersonate route for the
-// records of a collection under a policy (it would mint a plain token with
-// no session, consent or audit) and points to the plugin's route. Other
-// collections, _superusers among them, keep the built-in behaviour.
+// records of every auth collection but _superusers (it would mint a plain
+// token with no session, consent or audit), whatever the policies say: no
+// policy state, a disabled or deleted one included, reopens it. It points
+// to the plugin's route. _superusers keep the built-in behaviour (apps use
+// it to mint long-lived superuser tokens), and the plugin never lets a
+// policy name _superusers.
 func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 	if e.AuthMethod != "" || e.Request.Pattern != builtinImpersonatePattern {
 		return e.Next()
 	}
-	if _, err := records.FindPolicy(e.App, e.Collection.Name); err != nil {
+	if e.Collection.Name == core.CollectionNameSuperusers {
 		return e.Next()
 	}
 	denial := sessions.Denial{

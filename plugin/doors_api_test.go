@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
@@ -331,6 +333,86 @@ func TestForgedTokensWriteNothing(t *testing.T) {
 				}
 			},
 		})
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestPolicyAndRuleChangesAreAudited holds the promise that what decides an
+// impersonator's reach never changes without a trace: a policy's edit and
+// deletion, and a change of a collection's API rules, each leave a chained
+// entry with the state before and after; a save that changes no rule
+// leaves none.
+func TestPolicyAndRuleChangesAreAudited(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	// changeData returns the data of the only entry of event.
+	changeData := func(t testing.TB, app *tests.TestApp, event string) map[string]any {
+		t.Helper()
+		entries, err := app.FindAllRecords(records.AuditCollection, dbx.HashExp{"event": event})
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("%s entries: %d (%v), want 1", event, len(entries), err)
+		}
+		data := map[string]any{}
+		if err := entries[0].UnmarshalJSONField("data", &data); err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	field := func(data map[string]any, side, name string) any {
+		m, _ := data[side].(map[string]any)
+		return m[name]
+	}
+	scenarios := []tests.ApiScenario{
+		{
+			Name: "a policy edited to need no consent", Method: http.MethodPatch,
+			URL:     "/api/collections/impersonation_policies/records/" + usersPolicyId,
+			Headers: superuser, Body: jsonBody(map[string]any{"consent": "none"}),
+			ExpectedStatus: 200, ExpectedContent: []string{`"consent":"none"`},
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				data := changeData(t, app, audit.PolicyUpdated)
+				if field(data, "before", "consent") != "required" || field(data, "after", "consent") != "none" {
+					t.Errorf("policy.updated data: %v", data)
+				}
+			},
+		},
+		{
+			Name: "a policy deleted", Method: http.MethodDelete,
+			URL:            "/api/collections/impersonation_policies/records/" + usersPolicyId,
+			Headers:        superuser,
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				data := changeData(t, app, audit.PolicyDeleted)
+				if field(data, "before", "collection") != "users" || data["after"] != nil {
+					t.Errorf("policy.deleted data: %v", data)
+				}
+			},
+		},
+		{
+			Name: "a collection's API rule changed", Method: http.MethodPatch,
+			URL:     "/api/collections/demo2",
+			Headers: superuser, Body: jsonBody(map[string]any{"deleteRule": `@request.headers.x_impersonation_session = ""`}),
+			ExpectedStatus: 200, ExpectedContent: []string{`"deleteRule":"@request.headers.x_impersonation_session = \"\""`},
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				data := changeData(t, app, audit.CollectionRulesChanged)
+				if data["collection"] != "demo2" || field(data, "before", "deleteRule") != "" || field(data, "after", "deleteRule") != `@request.headers.x_impersonation_session = ""` {
+					t.Errorf("collection.rules_changed data: %v", data)
+				}
+			},
+		},
+		{
+			Name: "a collection saved with the same rules", Method: http.MethodPatch,
+			URL:     "/api/collections/demo2",
+			Headers: superuser, Body: jsonBody(map[string]any{"listRule": ""}),
+			ExpectedStatus: 200, ExpectedContent: []string{`"name":"demo2"`},
+			TestAppFactory: factory(plugin.Config{}, nil),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				wrap(app).expectAudit(t)
+			},
+		},
 	}
 	for _, s := range scenarios {
 		s.Test(t)

@@ -171,6 +171,12 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 		t.Fatal(err)
 	}
 
+	// the fixtures start with an empty audit: the seeded policy's
+	// policy.created entry is setup, not what a test exercises
+	if _, err := app.DB().NewQuery("DELETE FROM impersonation_audit").Execute(); err != nil {
+		t.Fatal(err)
+	}
+
 	ta.grantConsent(t, "users", userId, consentLength)
 	ta.grantConsent(t, "users", user2Id, consentLength)
 	ta.addSession(t, liveSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, fixtureExpires)

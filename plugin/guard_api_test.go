@@ -342,7 +342,8 @@ func TestGuard(t *testing.T) {
 }
 
 // TestBuiltinImpersonate checks that PocketBase's own impersonate route is
-// no side door for collections under a policy, and keeps working elsewhere.
+// no side door for any auth collection but _superusers, whatever the
+// policies say.
 func TestBuiltinImpersonate(t *testing.T) {
 	superuser := map[string]string{"Authorization": superuserToken}
 	scenarios := []tests.ApiScenario{
@@ -382,13 +383,28 @@ func TestBuiltinImpersonate(t *testing.T) {
 			},
 		},
 		{
-			Name:            "a collection with no policy keeps the built-in behaviour",
-			Method:          http.MethodPost,
-			URL:             "/api/collections/clients/impersonate/" + clientId,
-			Headers:         superuser,
-			ExpectedStatus:  200,
-			ExpectedContent: []string{`"token":"`},
-			TestAppFactory:  factory(plugin.Config{}, nil),
+			Name:               "refused for a collection with no policy too",
+			Method:             http.MethodPost,
+			URL:                "/api/collections/clients/impersonate/" + clientId,
+			Headers:            superuser,
+			ExpectedStatus:     403,
+			ExpectedContent:    []string{"/api/impersonation/sessions"},
+			NotExpectedContent: []string{`"token"`},
+			TestAppFactory:     factory(plugin.Config{}, nil),
+		},
+		{
+			Name:               "and once a policy is deleted: no policy state reopens it",
+			Method:             http.MethodPost,
+			URL:                "/api/collections/USERS/impersonate/" + userId,
+			Headers:            superuser,
+			ExpectedStatus:     403,
+			ExpectedContent:    []string{"/api/impersonation/sessions"},
+			NotExpectedContent: []string{`"token"`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				if err := app.Delete(app.policy(t, "users")); err != nil {
+					t.Fatal(err)
+				}
+			}),
 		},
 	}
 	for _, s := range scenarios {

@@ -26,6 +26,15 @@ const (
 	SessionEnded   = "session.ended"
 	// Request is a request made with an impersonation token.
 	Request = "request"
+	// PolicyCreated, PolicyUpdated and PolicyDeleted record a change of an
+	// impersonation policy (data: the collection, the policy before and
+	// after).
+	PolicyCreated = "policy.created"
+	PolicyUpdated = "policy.updated"
+	PolicyDeleted = "policy.deleted"
+	// CollectionRulesChanged records a change of a collection's API rules
+	// (data: the collection, its rules before and after; nil: none).
+	CollectionRulesChanged = "collection.rules_changed"
 )
 
 // Client is the HTTP side of an entry: who called, what, and the status

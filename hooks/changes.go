@@ -1,0 +1,120 @@
+package hooks
+
+import (
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/records"
+)
+
+// auditPolicyChange writes a policy's creation, edit or deletion to the
+// audit, with the policy before and after, in the transaction of the
+// change: a change that cannot be audited does not happen. It runs for
+// every save of a policy, through the API, the dashboard or Go code.
+func auditPolicyChange(event string) func(e *core.RecordEvent) error {
+	return func(e *core.RecordEvent) error {
+		data := map[string]any{"collection": e.Record.GetString("collection")}
+		if original := e.Record.Original(); event != audit.PolicyCreated && original != nil {
+			data["before"] = original.PublicExport()
+		}
+		if event != audit.PolicyDeleted {
+			data["after"] = e.Record.PublicExport()
+		}
+		return inTransaction(&e.App, e.Next, func(tx core.App) error {
+			return audit.Write(tx, audit.Entry{Event: event, Data: data})
+		})
+	}
+}
+
+// auditRulesChange writes to the audit a change of a collection's API
+// rules (they decide what an impersonator may do: a rule may read
+// @request.headers.x_impersonation_session), in the transaction of the
+// change. A save that leaves the rules as they were writes nothing.
+func auditRulesChange(e *core.CollectionEvent) error {
+	if !auditExists(e.App) {
+		return e.Next()
+	}
+	var before map[string]any
+	if !e.Collection.IsNew() {
+		stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
+		if err != nil {
+			return err
+		}
+		before = apiRules(stored)
+	}
+	after := apiRules(e.Collection)
+	if rulesEqual(before, after) {
+		return e.Next()
+	}
+	data := map[string]any{"collection": e.Collection.Name, "collectionId": e.Collection.Id, "before": before, "after": after}
+	return inTransaction(&e.App, e.Next, func(tx core.App) error {
+		return audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data})
+	})
+}
+
+// auditCollectionDelete writes the deletion of a collection that had API
+// rules to the audit, in the transaction of the deletion.
+func auditCollectionDelete(e *core.CollectionEvent) error {
+	if !auditExists(e.App) {
+		return e.Next()
+	}
+	data := map[string]any{"collection": e.Collection.Name, "collectionId": e.Collection.Id, "before": apiRules(e.Collection), "after": nil}
+	return inTransaction(&e.App, e.Next, func(tx core.App) error {
+		return audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data})
+	})
+}
+
+// auditExists reports whether the audit collection exists: the migrations
+// that create collections before it (a fresh database) have nothing to
+// write to.
+func auditExists(app core.App) bool {
+	_, err := app.FindCachedCollectionByNameOrId(records.AuditCollection)
+	return err == nil
+}
+
+// inTransaction runs next (the change) and then write (its audit entry) in
+// one transaction, with *app set to the transaction meanwhile, as
+// PocketBase's own execute hooks do.
+func inTransaction(app *core.App, next func() error, write func(tx core.App) error) error {
+	original := *app
+	defer func() { *app = original }()
+	return original.RunInTransaction(func(tx core.App) error {
+		*app = tx
+		if err := next(); err != nil {
+			return err
+		}
+		return write(tx)
+	})
+}
+
+// apiRules returns the API rules of c by name; nil means superusers only.
+func apiRules(c *core.Collection) map[string]any {
+	rules := map[string]*string{
+		"listRule": c.ListRule, "viewRule": c.ViewRule, "createRule": c.CreateRule,
+		"updateRule": c.UpdateRule, "deleteRule": c.DeleteRule,
+	}
+	if c.IsAuth() {
+		rules["authRule"], rules["manageRule"] = c.AuthRule, c.ManageRule
+	}
+	out := make(map[string]any, len(rules))
+	for name, rule := range rules {
+		if rule == nil {
+			out[name] = nil
+		} else {
+			out[name] = *rule
+		}
+	}
+	return out
+}
+
+func rulesEqual(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

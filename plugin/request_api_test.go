@@ -318,13 +318,15 @@ func TestAppsSeeTheImpersonation(t *testing.T) {
 // TestRequestAudit checks the per-request audit entry: what it keeps, what
 // it redacts, and that the handler still gets the body it was sent.
 func TestRequestAudit(t *testing.T) {
-	const secret = "s3cr3t-VALUE-42"
-	body := `{"profile":{"settings":[{"apiKey":"` + secret + `","theme":"dark"}]},"Password":"` + secret + `","note":"hello"}`
+	// long enough to be kept as a keyed hash (redact.MinHashed)
+	const secret = "s3cr3t-VALUE-42-long-enough"
+	body := `{"profile":{"settings":[{"apiKey":"` + secret + `","theme":"dark"}]},"Password":"` + secret + `","otp":"4321","note":"hello"}`
 
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
 	_ = mw.WriteField("title", "report")
 	_ = mw.WriteField("otp", secret)
+	_ = mw.WriteField("code", "123456")
 	fw, _ := mw.CreateFormFile("document", "report.pdf")
 	_, _ = fw.Write([]byte(strings.Repeat("x", 1234)))
 	_ = mw.Close()
@@ -342,7 +344,7 @@ func TestRequestAudit(t *testing.T) {
 	}
 	scenarios := []tests.ApiScenario{
 		{
-			Name:            "JSON body and query string: secrets hashed at any depth, the handler gets the body unchanged",
+			Name:            "JSON body and query string: secrets hashed at any depth (guessable ones only marked), the handler gets the body unchanged",
 			Method:          http.MethodPost,
 			URL:             echoURL + "?token=" + secret + "&page=2",
 			Body:            strings.NewReader(body),
@@ -353,7 +355,7 @@ func TestRequestAudit(t *testing.T) {
 			BeforeTestFunc:  addEcho,
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				entry, data := entryData(t, app)
-				for _, want := range []string{`"page":["2"]`, `"token":["hmac-sha256:`, `"apiKey":"hmac-sha256:`, `"Password":"hmac-sha256:`, `"theme":"dark"`, `"note":"hello"`, `"route":"POST ` + echoURL + `"`, `"durationMs":`} {
+				for _, want := range []string{`"page":["2"]`, `"token":["hmac-sha256:`, `"apiKey":"hmac-sha256:`, `"Password":"hmac-sha256:`, `"otp":"[redacted]"`, `"theme":"dark"`, `"note":"hello"`, `"route":"POST ` + echoURL + `"`, `"durationMs":`} {
 					if !strings.Contains(data, want) {
 						t.Errorf("entry data lacks %s: %s", want, data)
 					}
@@ -365,7 +367,7 @@ func TestRequestAudit(t *testing.T) {
 			},
 		},
 		{
-			Name:            "multipart: fields redacted, files by name, size and type only",
+			Name:            "multipart: fields redacted (guessable ones only marked), files by name, size and type only",
 			Method:          http.MethodPost,
 			URL:             echoURL,
 			Body:            bytes.NewReader(form.Bytes()),
@@ -376,7 +378,7 @@ func TestRequestAudit(t *testing.T) {
 			BeforeTestFunc:  addEcho,
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				_, data := entryData(t, app)
-				for _, want := range []string{`"title":["report"]`, `"otp":["hmac-sha256:`, `"name":"report.pdf"`, `"size":1234`} {
+				for _, want := range []string{`"title":["report"]`, `"otp":["hmac-sha256:`, `"code":["[redacted]"]`, `"name":"report.pdf"`, `"size":1234`} {
 					if !strings.Contains(data, want) {
 						t.Errorf("entry data lacks %s: %s", want, data)
 					}

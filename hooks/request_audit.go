@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"io"
-	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/redact"
 )
 
 // maxAuditedBody is the most of a request body the audit reads; a longer
@@ -61,12 +61,15 @@ func (p *handlers) requestEntry(e *core.RequestEvent, s *records.Session, status
 	return entry
 }
 
-// auditedBody returns a redacted copy of the request body. It reads the
-// body to its end (PocketBase's request body can be read again), so the
-// handler, or anyone after it, still sees the body unchanged.
+// auditedBody returns a redacted copy of the request body, read as
+// PocketBase reads it (see redact.Body): the multipart form PocketBase has
+// parsed, if it has, else the body itself, read to its end (PocketBase's
+// request body can be read again, so the handler, or anyone after it, still
+// sees the body unchanged). A body over maxAuditedBody, or one that cannot
+// be read, is kept by its size and media type only.
 func (p *handlers) auditedBody(e *core.RequestEvent) any {
 	if form := e.Request.MultipartForm; form != nil {
-		return multipartSummary(p, form)
+		return p.opts.Redactor.Multipart(form)
 	}
 	if e.Request.ContentLength == 0 {
 		return nil // no body (most requests): spare io.Copy's buffer
@@ -82,26 +85,12 @@ func (p *handlers) auditedBody(e *core.RequestEvent) any {
 	contentType := e.Request.Header.Get("Content-Type")
 	switch {
 	case err != nil:
-		return map[string]any{"unreadable": true, "type": contentType}
+		return map[string]any{"unreadable": true, "type": redact.MediaType(contentType)}
 	case n > maxAuditedBody:
-		return map[string]any{"size": n, "type": contentType, "truncated": true}
+		return map[string]any{"size": n, "type": redact.MediaType(contentType), "truncated": true}
 	default:
 		return p.opts.Redactor.Body(contentType, capped.data)
 	}
-}
-
-// multipartSummary describes a form PocketBase has already parsed: its
-// fields redacted, its files by name, size and type only.
-func multipartSummary(p *handlers, form *multipart.Form) map[string]any {
-	files := map[string]any{}
-	for field, headers := range form.File {
-		list := make([]any, len(headers))
-		for i, h := range headers {
-			list[i] = map[string]any{"name": h.Filename, "size": h.Size, "type": h.Header.Get("Content-Type")}
-		}
-		files[field] = list
-	}
-	return map[string]any{"fields": p.opts.Redactor.Values(form.Value), "files": files}
 }
 
 // cappedBuffer keeps the first max bytes written to it and counts the rest.

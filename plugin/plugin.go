@@ -98,7 +98,8 @@ type Config struct {
 	DefaultAttemptsPerMinute int
 
 	// RedactKeys are the key names whose values the audit of impersonated
-	// requests replaces with a keyed hash, matched case-insensitively as
+	// requests never keeps (a keyed hash of a long value, a marker for a
+	// guessable one: see package redact), matched case-insensitively as
 	// parts of a key's name ("token" matches "accessToken"). Nil means
 	// redact.DefaultNames().
 	RedactKeys []string

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -318,13 +319,15 @@ func TestAppsSeeTheImpersonation(t *testing.T) {
 // TestRequestAudit checks the per-request audit entry: what it keeps, what
 // it redacts, and that the handler still gets the body it was sent.
 func TestRequestAudit(t *testing.T) {
-	const secret = "s3cr3t-VALUE-42"
-	body := `{"profile":{"settings":[{"apiKey":"` + secret + `","theme":"dark"}]},"Password":"` + secret + `","note":"hello"}`
+	// long enough to be kept as a keyed hash (redact.MinHashed)
+	const secret = "s3cr3t-VALUE-42-long-enough"
+	body := `{"profile":{"settings":[{"apiKey":"` + secret + `","theme":"dark"}]},"Password":"` + secret + `","otp":"4321","note":"hello"}`
 
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
 	_ = mw.WriteField("title", "report")
 	_ = mw.WriteField("otp", secret)
+	_ = mw.WriteField("code", "123456")
 	fw, _ := mw.CreateFormFile("document", "report.pdf")
 	_, _ = fw.Write([]byte(strings.Repeat("x", 1234)))
 	_ = mw.Close()
@@ -342,7 +345,7 @@ func TestRequestAudit(t *testing.T) {
 	}
 	scenarios := []tests.ApiScenario{
 		{
-			Name:            "JSON body and query string: secrets hashed at any depth, the handler gets the body unchanged",
+			Name:            "JSON body and query string: secrets hashed at any depth (guessable ones only marked), the handler gets the body unchanged",
 			Method:          http.MethodPost,
 			URL:             echoURL + "?token=" + secret + "&page=2",
 			Body:            strings.NewReader(body),
@@ -353,7 +356,7 @@ func TestRequestAudit(t *testing.T) {
 			BeforeTestFunc:  addEcho,
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				entry, data := entryData(t, app)
-				for _, want := range []string{`"page":["2"]`, `"token":["hmac-sha256:`, `"apiKey":"hmac-sha256:`, `"Password":"hmac-sha256:`, `"theme":"dark"`, `"note":"hello"`, `"route":"POST ` + echoURL + `"`, `"durationMs":`} {
+				for _, want := range []string{`"page":["2"]`, `"token":["hmac-sha256:`, `"apiKey":"hmac-sha256:`, `"Password":"hmac-sha256:`, `"otp":"[redacted]"`, `"theme":"dark"`, `"note":"hello"`, `"route":"POST ` + echoURL + `"`, `"durationMs":`} {
 					if !strings.Contains(data, want) {
 						t.Errorf("entry data lacks %s: %s", want, data)
 					}
@@ -365,7 +368,7 @@ func TestRequestAudit(t *testing.T) {
 			},
 		},
 		{
-			Name:            "multipart: fields redacted, files by name, size and type only",
+			Name:            "multipart: fields redacted (guessable ones only marked), files by name, size and type only",
 			Method:          http.MethodPost,
 			URL:             echoURL,
 			Body:            bytes.NewReader(form.Bytes()),
@@ -376,7 +379,7 @@ func TestRequestAudit(t *testing.T) {
 			BeforeTestFunc:  addEcho,
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				_, data := entryData(t, app)
-				for _, want := range []string{`"title":["report"]`, `"otp":["hmac-sha256:`, `"name":"report.pdf"`, `"size":1234`} {
+				for _, want := range []string{`"title":["report"]`, `"otp":["hmac-sha256:`, `"code":["[redacted]"]`, `"name":"report.pdf"`, `"size":1234`} {
 					if !strings.Contains(data, want) {
 						t.Errorf("entry data lacks %s: %s", want, data)
 					}
@@ -439,6 +442,119 @@ func TestRequestAudit(t *testing.T) {
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				wrap(app).expectAudit(t)
 			},
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestSecretsNeverReachTheAudit holds the promise "secrets never reach the
+// audit" against the encodings a review carried them past it with: the JS
+// SDK's multipart @jsonPayload (in the body and, merged into the body by
+// PocketBase, in the query), and JSON with a charset parameter and bytes
+// after the value. PocketBase reads every one of these bodies (the guard
+// refuses the password change it finds in them); the stored audit row holds
+// none of the secrets, only their keyed hashes or, for a guessable one, a
+// marker.
+func TestSecretsNeverReachTheAudit(t *testing.T) {
+	const (
+		auditKey    = "a known test key"
+		password    = "correct-horse-battery-staple-42"
+		apiToken    = "tok_live_0123456789abcdefghij"
+		otp         = "482916"
+		querySecret = "query-payload-secret-0123456789"
+	)
+	payload := `{"name":"changed","password":"` + password + `","passwordConfirm":"` + password +
+		`","apiToken":"` + apiToken + `","otp":"` + otp + `"}`
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	_ = mw.WriteField("@jsonPayload", payload)
+	fw, _ := mw.CreateFormFile("avatar", "me.png")
+	_, _ = fw.Write([]byte("PNG"))
+	_ = mw.Close()
+	userURL := "/api/collections/users/records/" + userId
+	never := []string{`"message":"This action is never allowed while impersonating."`}
+	redacted := []string{
+		`"password":"hmac-sha256:` + hmacHex(auditKey, password) + `"`,
+		`"passwordConfirm":"hmac-sha256:` + hmacHex(auditKey, password) + `"`,
+		`"apiToken":"hmac-sha256:` + hmacHex(auditKey, apiToken) + `"`,
+		`"otp":"[redacted]"`,
+		`"name":"changed"`,
+	}
+
+	// stored checks every column of the one request entry, as the app's
+	// database holds it.
+	stored := func(want ...string) func(testing.TB, *tests.TestApp, *http.Response) {
+		return func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+			if err := audit.Flush(app); err != nil {
+				t.Fatal(err)
+			}
+			var rows []dbx.NullStringMap
+			err := app.DB().Select("*").From(records.AuditCollection).Where(dbx.HashExp{"event": audit.Request}).All(&rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1 {
+				t.Fatalf("request entries: %d, want 1", len(rows))
+			}
+			var row strings.Builder
+			for column, v := range rows[0] {
+				row.WriteString(column + "=" + v.String + "\n")
+			}
+			for _, s := range []string{password, apiToken, otp, querySecret} {
+				if strings.Contains(row.String(), s) {
+					t.Errorf("the stored audit entry holds the secret %q:\n%s", s, row.String())
+				}
+			}
+			for _, w := range want {
+				if !strings.Contains(rows[0]["data"].String, w) {
+					t.Errorf("the stored entry's data lacks %s: %s", w, rows[0]["data"].String)
+				}
+			}
+		}
+	}
+	headers := func(contentType string) map[string]string {
+		return map[string]string{"Authorization": writeToken, "Content-Type": contentType}
+	}
+	withKey := factory(plugin.Config{AuditKey: []byte(auditKey)}, nil)
+	scenarios := []tests.ApiScenario{
+		{
+			Name:   "a multipart PATCH as the JS SDK sends it, with an @jsonPayload in the query too",
+			Method: http.MethodPatch,
+			URL:    userURL + "?@jsonPayload=" + url.QueryEscape(`{"secret":"`+querySecret+`"}`),
+			Body:   bytes.NewReader(form.Bytes()), Headers: headers(mw.FormDataContentType()),
+			ExpectedStatus: 403, ExpectedContent: never,
+			TestAppFactory: withKey,
+			AfterTestFunc: stored(append([]string{`"secret":"hmac-sha256:` + hmacHex(auditKey, querySecret) + `"`,
+				`"avatar":[{"name":"me.png","size":3,"type":"application/octet-stream"}]`}, redacted...)...),
+		},
+		{
+			Name:    "a JSON PATCH with a charset parameter and bytes after the value",
+			Method:  http.MethodPatch,
+			URL:     userURL,
+			Body:    strings.NewReader(payload + "\n" + `{"password":"` + password + `"} garbage ` + apiToken),
+			Headers: headers("application/json; charset=utf-8"), ExpectedStatus: 403, ExpectedContent: never,
+			TestAppFactory: withKey,
+			AfterTestFunc:  stored(redacted...),
+		},
+		{
+			Name:    "an urlencoded PATCH with an @jsonPayload",
+			Method:  http.MethodPatch,
+			URL:     userURL,
+			Body:    strings.NewReader("@jsonPayload=" + url.QueryEscape(payload)),
+			Headers: headers("application/x-www-form-urlencoded"), ExpectedStatus: 403, ExpectedContent: never,
+			TestAppFactory: withKey,
+			AfterTestFunc:  stored(redacted...),
+		},
+		{
+			Name:   "a multipart POST to a route that reads the raw body",
+			Method: http.MethodPost,
+			URL:    echoURL,
+			Body:   bytes.NewReader(form.Bytes()), Headers: headers(mw.FormDataContentType()),
+			ExpectedStatus: 200, ExpectedContent: []string{`"session":"` + writeSessionId + `"`},
+			TestAppFactory: withKey, BeforeTestFunc: addEcho,
+			AfterTestFunc: stored(redacted...),
 		},
 	}
 	for _, s := range scenarios {

@@ -1,21 +1,49 @@
-// Package redact makes an audit-safe copy of request data.
+// Package redact makes an audit-safe copy of request data: what a request
+// carried, read the way PocketBase reads it, without the values of its
+// sensitive keys and within fixed size caps.
 //
-// A Redactor copies a request body, query string or decoded JSON value and
-// replaces the value of every sensitive key with a keyed hash,
-// "hmac-sha256:" followed by the lowercase hex of HMAC-SHA256(key, value).
-// The audit never holds the value, yet an operator who knows the key and a
-// value can compute its hash and find the entries that carried it.
+// # Sensitive keys
 //
-// A key is sensitive when its name, compared case-insensitively and ignoring
-// '_' and '-', contains one of the Redactor's names. The match is a substring
-// match on purpose: it errs on the side of redacting, so newPassword,
-// api_key, accessToken and X-Auth-Token are caught by "password", "key" and
-// "token" (and so are monkey and postcode, which is the price).
+// A key is sensitive when its name contains one of the Redactor's names,
+// both folded the way encoding/json/v2 folds names for the case-insensitive
+// match PocketBase binds JSON bodies to its forms with: Unicode simple case
+// folding, '_' and '-' ignored. So newPassword, api_key, accessToken,
+// X-Auth-Token and "paſſword" (with long s, which PocketBase binds to its
+// password field) are caught by "password", "key" and "token" (and so are
+// monkey and postcode, which is the price). The match is a substring match
+// on purpose: it errs on the side of redacting.
 //
-// Under a sensitive key a string is hashed as is; any other value (number,
-// bool, object, array) is hashed as its compact JSON encoding, with object
-// keys sorted and no HTML escaping, so the number 123456 and the string
-// "123456" give the same hash; null stays null.
+// # What stands in for a sensitive value
+//
+// The value of a sensitive key is never kept, at any depth. A string of at
+// least MinHashed characters that is not only ASCII digits is replaced by a
+// keyed hash, "hmac-sha256:" followed by the lowercase hex of HMAC-SHA256(key,
+// value): an operator who knows the key and a value can find the entries
+// that carried it. Every other value (a shorter or all-digit string, a
+// number, a bool, an object, an array) is replaced by Redacted, which says
+// only that a value was there: whoever holds the key could hash every
+// candidate of a value with few possibilities (a 6-digit code, a PIN, a
+// short password) and read it back from its hash. null stays null.
+//
+// # Bodies are read as PocketBase reads them
+//
+// Body reads a body the way PocketBase's BindBody does (see Body):
+// "application/json" and every type that starts like it, with its first JSON
+// value and the bytes after it ignored; urlencoded and multipart forms, where
+// each "@jsonPayload" value is a JSON object PocketBase merges into the form.
+// The URL query gets the same "@jsonPayload" reading (Values), because
+// PocketBase binds the query of a form request into its body. A string that
+// is itself a JSON object or array (PocketBase's json, select and relation
+// fields read such a string as JSON) is read too: when it holds a sensitive
+// key it is kept as the compact JSON of its redacted copy. What cannot be
+// read is summarized by its size, never kept.
+//
+// # Size caps
+//
+// Every string a copy keeps (a value, a key, a file name, a media type) is at
+// most MaxValue bytes: a longer one keeps its first bytes, cut at a rune
+// boundary, and ends with "…". A copy whose JSON encoding would be longer
+// than MaxStored bytes is replaced by {"tooLarge": true, "redactedSize": n}.
 //
 // A Redactor never modifies its inputs and is safe for concurrent use.
 //
@@ -25,9 +53,10 @@
 //	entry["query"] = r.Values(req.URL.Query())
 //	entry["body"] = r.Body(req.Header.Get("Content-Type"), body)
 //
-// An operator matching a known value against the audit computes:
+// An operator matching a known value (long enough to be hashed) against the
+// audit computes:
 //
-//	r.Hash("hunter2") // "hmac-sha256:…"
+//	r.Hash("ghp_abcdefghijklmnopqrstuvwxyz012345") // "hmac-sha256:…"
 package redact
 
 import (
@@ -36,17 +65,35 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
-	"net/url"
 	"strings"
 	"unicode"
+	"unicode/utf8"
+)
+
+const (
+	// MaxValue is the most bytes of any one string a redacted copy keeps
+	// (before JSON escaping): values, keys, file names and media types.
+	MaxValue = 1 << 10
+
+	// MaxStored is the most bytes of the JSON encoding of one redacted copy
+	// (a body, a query, a value).
+	MaxStored = 64 << 10
+
+	// MinHashed is the fewest characters (runes) of a sensitive string kept
+	// as a keyed hash; a shorter one, or one of ASCII digits only, is kept as
+	// Redacted.
+	MinHashed = 20
+
+	// Redacted stands in for a sensitive value too guessable to be hashed.
+	Redacted = "[redacted]"
 )
 
 // hashPrefix starts every hash a Redactor writes.
 const hashPrefix = "hmac-sha256:"
+
+// ellipsis ends a string cut to MaxValue bytes.
+const ellipsis = "…"
 
 // DefaultNames returns the key names redacted when a policy names none. It
 // returns a new slice on every call.
@@ -55,49 +102,57 @@ func DefaultNames() []string {
 }
 
 // Redactor copies request data with the values of sensitive keys replaced
-// by a keyed hash. It is safe for concurrent use and never mutates its
-// inputs.
+// by a keyed hash or Redacted. It is safe for concurrent use and never
+// mutates its inputs.
 type Redactor struct {
 	key   []byte
-	names []string // normalized, none empty
+	names []string // folded, none empty
 }
 
 // New returns a Redactor that hashes with key (HMAC-SHA256) and treats as
-// sensitive every key whose name, compared case-insensitively and ignoring
-// '_' and '-', contains one of names.
+// sensitive every key whose folded name contains one of names, folded.
 //
-// Names that are empty once '_' and '-' are removed are ignored; when no
-// name remains, DefaultNames are used. The key should be secret and random
-// (32 bytes or more): with a known or empty key anyone can hash guesses and
-// test them against the audit. New copies key and names.
+// Names that are empty once folded are ignored; when no name remains,
+// DefaultNames are used. The key should be secret and random (32 bytes or
+// more): with a known or empty key anyone can hash guesses and test them
+// against the audit. New copies key and names.
 func New(key []byte, names []string) *Redactor {
 	r := &Redactor{key: bytes.Clone(key)}
 	for _, n := range names {
-		if n = normalize(n); n != "" {
+		if n = fold(n); n != "" {
 			r.names = append(r.names, n)
 		}
 	}
 	if len(r.names) == 0 {
 		for _, n := range DefaultNames() {
-			r.names = append(r.names, normalize(n))
+			r.names = append(r.names, fold(n))
 		}
 	}
 	return r
 }
 
-// normalize lowercases name and drops its '_' and '-'.
-func normalize(name string) string {
+// fold drops name's '_' and '-' and maps every other rune to the smallest
+// rune of its Unicode simple fold set, as encoding/json/v2 folds names:
+// fold(a) == fold(b) when PocketBase's case-insensitive binding matches a
+// to b.
+func fold(name string) string {
 	return strings.Map(func(c rune) rune {
 		if c == '_' || c == '-' {
 			return -1
 		}
-		return unicode.ToLower(c)
+		for {
+			next := unicode.SimpleFold(c)
+			if next <= c {
+				return next
+			}
+			c = next
+		}
 	}, name)
 }
 
 // Sensitive reports whether a key of that name is redacted.
 func (r *Redactor) Sensitive(name string) bool {
-	name = normalize(name)
+	name = fold(name)
 	for _, n := range r.names {
 		if strings.Contains(name, n) {
 			return true
@@ -107,6 +162,8 @@ func (r *Redactor) Sensitive(name string) bool {
 }
 
 // Hash returns "hmac-sha256:" + lowercase hex of HMAC-SHA256(key, value).
+// It hashes any value; a copy holds hashes only of values long enough (see
+// MinHashed).
 func (r *Redactor) Hash(value string) string {
 	mac := hmac.New(sha256.New, r.key)
 	io.WriteString(mac, value)
@@ -116,139 +173,156 @@ func (r *Redactor) Hash(value string) string {
 	return string(out)
 }
 
+// hashable reports whether a sensitive string is kept as its keyed hash:
+// it has at least MinHashed characters and is not only ASCII digits.
+func hashable(s string) bool {
+	if utf8.RuneCountInString(s) < MinHashed {
+		return false
+	}
+	return strings.ContainsFunc(s, func(c rune) bool { return c < '0' || c > '9' })
+}
+
 // Value returns a redacted copy of a decoded JSON value (map[string]any,
-// []any, string, float64, bool, nil, json.Number): under a sensitive key, a
-// string is replaced by Hash(s); any other non-nil value (number, bool,
-// object, array) by Hash of its compact JSON encoding; null stays null.
-// Recurses at any depth through objects and arrays (arrays of objects
-// included). Returns a new value; the input is never modified.
+// []any, string, float64, bool, nil, json.Number): the value of a sensitive
+// key, at any depth through objects and arrays, is replaced as the package
+// comment says; a string that is a JSON object or array holding a
+// sensitive key is replaced by the compact JSON of its redacted copy; every
+// string is capped to MaxValue bytes; a copy over MaxStored bytes is
+// summarized. Returns a new value; the input is never modified.
 //
 // A value of any other type is first converted through its JSON encoding
 // (numbers as json.Number), so a struct or a map[string]string is redacted
 // too; a value JSON cannot encode gives nil.
 func (r *Redactor) Value(v any) any {
+	out, _ := r.value(v)
+	return capped(out)
+}
+
+// value is the redacted copy of v, and whether v held a sensitive key.
+func (r *Redactor) value(v any) (any, bool) {
 	switch v := v.(type) {
-	case nil, string, float64, bool, json.Number:
-		return v
+	case nil, float64, bool:
+		return v, false
+	case json.Number:
+		if len(v) > MaxValue {
+			return cut(string(v)), false
+		}
+		return v, false
+	case string:
+		return r.text(v)
 	case map[string]any:
 		out := make(map[string]any, len(v))
+		found := false
 		for k, e := range v {
 			if r.Sensitive(k) {
-				out[k] = r.hashValue(e)
-			} else {
-				out[k] = r.Value(e)
+				out[cut(k)] = secret(r, e)
+				found = true
+				continue
 			}
+			c, f := r.value(e)
+			out[cut(k)] = c
+			found = found || f
 		}
-		return out
+		return out, found
 	case []any:
 		out := make([]any, len(v))
+		found := false
 		for i, e := range v {
-			out[i] = r.Value(e)
+			c, f := r.value(e)
+			out[i] = c
+			found = found || f
 		}
-		return out
+		return out, found
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
-			return nil
+			return nil, false
 		}
 		d, err := decodeJSON(b)
 		if err != nil {
-			return nil
+			return nil, false
 		}
-		return r.Value(d)
+		return r.value(d)
 	}
 }
 
-// hashValue is the redacted form of v found under a sensitive key.
-func (r *Redactor) hashValue(v any) any {
+// text is the redacted copy of a string found under a key that is not
+// sensitive, and whether it held a sensitive key: a JSON object or array
+// that holds one (at any depth) becomes the compact JSON of its redacted
+// copy; any other string is kept, cut to MaxValue bytes.
+func (r *Redactor) text(s string) (any, bool) {
+	if t := strings.TrimLeft(s, " \t\r\n"); t != "" && (t[0] == '{' || t[0] == '[') {
+		if v, err := decodeJSON([]byte(t)); err == nil {
+			if out, found := r.value(v); found {
+				return cut(compactJSON(out)), true
+			}
+		}
+	}
+	return cut(s), false
+}
+
+// secret is what a copy keeps of v, the value of a sensitive key.
+func secret(r *Redactor, v any) any {
 	switch v := v.(type) {
 	case nil:
 		return nil
 	case string:
-		return r.Hash(v)
+		if hashable(v) {
+			return r.Hash(v)
+		}
 	}
+	return Redacted
+}
+
+// cut returns s if it has at most MaxValue bytes, else its first bytes, cut
+// at a rune boundary, followed by "…", MaxValue bytes at most in all.
+func cut(s string) string {
+	if len(s) <= MaxValue {
+		return s
+	}
+	n := MaxValue - len(ellipsis)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + ellipsis
+}
+
+// capped returns v, or a summary of it if its JSON encoding is longer than
+// MaxStored bytes (or cannot be made).
+func capped(v any) any {
+	if s := overCap(v); s != nil {
+		return s
+	}
+	return v
+}
+
+// overCap returns the summary that replaces v when v's JSON encoding is
+// longer than MaxStored bytes, and nil when v fits. A v JSON cannot encode
+// (a NaN, a func) is summarized as {"unencodable": true}.
+func overCap(v any) map[string]any {
+	b, err := json.Marshal(v)
+	switch {
+	case err != nil:
+		return map[string]any{"unencodable": true}
+	case len(b) > MaxStored:
+		return map[string]any{"tooLarge": true, "redactedSize": len(b)}
+	}
+	return nil
+}
+
+// compactJSON is the compact JSON encoding of v, without HTML escaping.
+func compactJSON(v any) string {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		// Not encodable (a NaN, a func...): hash its printed form, never
-		// keep it.
-		return r.Hash(fmt.Sprint(v))
+		return Redacted // not reached: v is a redacted copy of decoded JSON
 	}
-	return r.Hash(strings.TrimSuffix(buf.String(), "\n"))
+	return strings.TrimSuffix(buf.String(), "\n")
 }
 
-// Values returns a redacted copy of url.Values (query strings, urlencoded
-// forms) as map[string]any where each key maps to []any of strings (or
-// hashes).
-func (r *Redactor) Values(v url.Values) map[string]any {
-	out := make(map[string]any, len(v))
-	for k, vs := range v {
-		sensitive := r.Sensitive(k)
-		list := make([]any, len(vs))
-		for i, s := range vs {
-			if sensitive {
-				list[i] = r.Hash(s)
-			} else {
-				list[i] = s
-			}
-		}
-		out[k] = list
-	}
-	return out
-}
-
-// Body returns a redacted copy of a request body for the audit, by content
-// type:
-//   - application/json (and +json): the decoded JSON (numbers as
-//     json.Number) redacted with Value; invalid JSON gives
-//     {"invalidJson": true, "size": len(body)}
-//   - application/x-www-form-urlencoded: Values of the parsed form; a form
-//     url.ParseQuery rejects gives {"invalidForm": true, "size": len(body)}
-//   - multipart/form-data: {"fields": Values of the text fields, "files":
-//     map field -> []{"name", "size", "type"}}; file contents never appear
-//     and are counted, not held; parts without a form name are skipped
-//   - an empty body: nil
-//   - anything else: {"size": len(body), "type": contentType}
-//
-// Malformed multipart gives {"invalidMultipart": true, "size": len(body)}.
-// Sizes are ints, file sizes int64. Body never modifies body.
-func (r *Redactor) Body(contentType string, body []byte) any {
-	if len(body) == 0 {
-		return nil
-	}
-	switch mt := mediaType(contentType); {
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
-		v, err := decodeJSON(body)
-		if err != nil {
-			return map[string]any{"invalidJson": true, "size": len(body)}
-		}
-		return r.Value(v)
-	case mt == "application/x-www-form-urlencoded":
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return map[string]any{"invalidForm": true, "size": len(body)}
-		}
-		return r.Values(form)
-	case mt == "multipart/form-data":
-		out, err := r.multipart(contentType, body)
-		if err != nil {
-			return map[string]any{"invalidMultipart": true, "size": len(body)}
-		}
-		return out
-	default:
-		return map[string]any{"size": len(body), "type": contentType}
-	}
-}
-
-// mediaType is the lowercased media type of a Content-Type header, as
-// mime.ParseMediaType gives it, even when its parameters are malformed.
-func mediaType(contentType string) string {
-	base, _, _ := strings.Cut(contentType, ";")
-	return strings.TrimSpace(strings.ToLower(base))
-}
-
-// decodeJSON decodes exactly one JSON value, numbers as json.Number.
+// decodeJSON decodes the first JSON value of b, numbers as json.Number, and
+// ignores the bytes after it, as PocketBase's BindBody does.
 func decodeJSON(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -256,55 +330,5 @@ func decodeJSON(b []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if err := dec.Decode(new(any)); err != io.EOF {
-		return nil, fmt.Errorf("redact: data after the JSON value")
-	}
 	return v, nil
-}
-
-// multipart is the redacted form of a multipart/form-data body.
-func (r *Redactor) multipart(contentType string, body []byte) (map[string]any, error) {
-	_, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, err
-	}
-	boundary := params["boundary"]
-	if boundary == "" {
-		return nil, fmt.Errorf("redact: multipart without boundary")
-	}
-	fields := url.Values{}
-	files := map[string]any{}
-	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF { // not errors.Is: a truncated body wraps io.EOF
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		name := part.FormName()
-		if name == "" {
-			continue
-		}
-		if filename := part.FileName(); filename != "" {
-			size, err := io.Copy(io.Discard, part)
-			if err != nil {
-				return nil, err
-			}
-			list, _ := files[name].([]any)
-			files[name] = append(list, map[string]any{
-				"name": filename,
-				"size": size,
-				"type": part.Header.Get("Content-Type"),
-			})
-			continue
-		}
-		value, err := io.ReadAll(part)
-		if err != nil {
-			return nil, err
-		}
-		fields.Add(name, string(value))
-	}
-	return map[string]any{"fields": r.Values(fields), "files": files}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/hooks"
@@ -252,6 +253,100 @@ func TestExportRoute(t *testing.T) {
 			ExpectedStatus:  403,
 			ExpectedContent: []string{`"status":403`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// Hostile values a client controls, each of which a spreadsheet would run
+// as a formula: hostileStarts sends them in refused starts.
+const (
+	hostileReason     = `=HYPERLINK("http://x","y")`
+	hostileUserAgent  = `+cmd|' /C calc'!A0`
+	hostileRecord     = `@SUM(1+1)`
+	hostileCollection = `-2+3`
+	hostileTabRecord  = "\t=1+1"
+	hostileCRAgent    = "\r=1+1"
+)
+
+// hostileStarts makes two refused starts whose audit entries hold the
+// hostile values as reason, user agent, record id and collection name (a
+// reason is trimmed, so the tab goes in a record id).
+func hostileStarts(t testing.TB, _ *tests.TestApp, e *core.ServeEvent) {
+	mux, err := e.Router.BuildMux()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct{ collection, record, reason, agent string }{
+		{"users", hostileRecord, hostileReason, hostileUserAgent},
+		{hostileCollection, hostileTabRecord, "ticket 42", hostileCRAgent},
+	} {
+		body, _ := json.Marshal(map[string]string{"collection": s.collection, "record": s.record, "reason": s.reason})
+		req := request(http.MethodPost, sessionsURL, string(body), superuserToken)
+		req.Header.Set("User-Agent", s.agent)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Fatalf("hostile start: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestExportCellsNeverRunAsFormulas exports entries that hold what a client
+// sent: in CSV no cell starts a spreadsheet formula (the value gets a
+// leading quote), in JSON lines every value is as stored.
+func TestExportCellsNeverRunAsFormulas(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	scenarios := []tests.ApiScenario{
+		{
+			Name:           "csv: a leading quote on every cell that would start a formula",
+			Method:         http.MethodGet,
+			URL:            "/api/impersonation/audit/export?format=csv",
+			Headers:        superuser,
+			ExpectedStatus: 200,
+			ExpectedContent: []string{
+				`"'=HYPERLINK(""http://x"",""y"")"`, `'+cmd|' /C calc'!A0`, `'@SUM(1+1)`, `'-2+3`,
+			},
+			TestAppFactory: factory(plugin.Config{}, nil),
+			BeforeTestFunc: hostileStarts,
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				var body bytes.Buffer
+				_, _ = body.ReadFrom(res.Body)
+				rows, err := csvRows(body.String())
+				if err != nil || len(rows) != 3 {
+					t.Fatalf("csv rows: %d (want header + 2): %v", len(rows), err)
+				}
+				cells := map[string]bool{}
+				for _, row := range rows {
+					for _, c := range row {
+						if c != "" && strings.ContainsAny(c[:1], "=+-@\t\r") {
+							t.Errorf("cell %q starts a formula", c)
+						}
+						cells[c] = true
+					}
+				}
+				for _, v := range []string{hostileReason, hostileUserAgent, hostileRecord, hostileCollection, hostileTabRecord, hostileCRAgent} {
+					if !cells["'"+v] {
+						t.Errorf("no cell %q", "'"+v)
+					}
+				}
+			},
+		},
+		{
+			Name:           "jsonl: every value as stored",
+			Method:         http.MethodGet,
+			URL:            "/api/impersonation/audit/export",
+			Headers:        superuser,
+			ExpectedStatus: 200,
+			ExpectedContent: []string{
+				`"reason":"=HYPERLINK(\"http://x\",\"y\")"`, `"userAgent":"+cmd|' /C calc'!A0"`, `"target":"@SUM(1+1)"`,
+				`"targetCollection":"-2+3"`, `"target":"\t=1+1"`, `"userAgent":"\r=1+1"`,
+			},
+			NotExpectedContent: []string{`"'`},
+			TestAppFactory:     factory(plugin.Config{}, nil),
+			BeforeTestFunc:     hostileStarts,
 		},
 	}
 	for _, s := range scenarios {

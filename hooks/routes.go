@@ -416,19 +416,27 @@ func mayEnd(e *core.RequestEvent, s *records.Session) bool {
 // ---------------------------------------------------------------------------
 // current
 
-// currentResponse is the answer of GET /api/impersonation/current.
+// currentResponse is the answer of GET /api/impersonation/current. Every
+// field is an explicit allow-list: the holder of an impersonation token, and
+// the user, learn who acts, how and until when, never the session's client
+// (IP, user agent) or its email's outcome.
 type currentResponse struct {
-	Impersonating bool             `json:"impersonating"`
-	Session       *records.Session `json:"session,omitzero"`
-	Actor         *actorResponse   `json:"actor,omitzero"`
-	Mode          records.Mode     `json:"mode,omitzero"`
-	Expires       string           `json:"expires,omitzero"`
+	Impersonating bool            `json:"impersonating"`
+	Session       *currentSession `json:"session,omitzero"`
+	Actor         *actorResponse  `json:"actor,omitzero"`
+	Mode          records.Mode    `json:"mode,omitzero"`
+	Expires       string          `json:"expires,omitzero"`
 	// LiveSessions are, for a user's own client, the sessions live on them
 	// (when their policy shows them; nil otherwise).
 	LiveSessions []liveSession `json:"liveSessions,omitzero"`
 	// Actors name, with LiveSessions, everyone who has acted as the user,
 	// so their history can say who (the sessions records hold only ids).
 	Actors []*actorResponse `json:"actors,omitzero"`
+}
+
+// currentSession names the session an impersonation token belongs to.
+type currentSession struct {
+	Id string `json:"id"`
 }
 
 // liveSession tells a user who is acting as them, how and until when.
@@ -463,7 +471,7 @@ func (p *handlers) current(e *core.RequestEvent) error {
 	}
 	return e.JSON(http.StatusOK, currentResponse{
 		Impersonating: true,
-		Session:       current.Session,
+		Session:       &currentSession{Id: current.Session.Id},
 		Actor:         actorOf(current.Actor),
 		Mode:          current.Session.Mode(),
 		Expires:       current.Session.GetDateTime("expires").String(),

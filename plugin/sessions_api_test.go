@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -685,6 +686,36 @@ func TestSessionEnd(t *testing.T) {
 	}
 }
 
+// Client details of the fixture sessions and of an audit entry about
+// userId (see withClientDetails): none of them is for anyone but superusers.
+const (
+	secretIP        = "203.0.113.77"
+	secretAgent     = "SecretAgent/7.7"
+	secretMailError = "smtp: mail.internal.example refused"
+)
+
+// clientDetails are the field names and values withClientDetails sets,
+// which no answer to a user or a token holder may hold.
+var clientDetails = []string{`"ip"`, `"userAgent"`, `"notifyError"`, secretIP, secretAgent, secretMailError}
+
+// withClientDetails gives every fixture session an IP, a user agent and a
+// failed email, and writes an audit entry about userId with that client.
+func withClientDetails(t testing.TB, app *testApp) {
+	for _, id := range []string{liveSessionId, writeSessionId, endedSessionId, expiredSessionId, clientSessionId} {
+		s := app.session(t, id)
+		s.SetClient(secretIP, secretAgent)
+		s.SetNotified(time.Now(), errors.New(secretMailError))
+		if err := app.Save(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry := audit.Entry{Event: audit.Request, Target: userId, TargetCollection: "_pb_users_auth_", Session: liveSessionId,
+		Client: audit.Client{IP: secretIP, UserAgent: secretAgent, Method: "GET", Path: "/api/x", Status: 200}}
+	if err := audit.Write(app, entry); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCurrent(t *testing.T) {
 	scenarios := []tests.ApiScenario{
 		{
@@ -705,9 +736,9 @@ func TestCurrent(t *testing.T) {
 				`"impersonating":false`, `"liveSessions":[{"id":"` + liveSessionId + `"`, `"id":"` + writeSessionId + `"`,
 				`"actor":{"id":"` + superuserId + `"`, `"mode":"write"`, `"reason":"fixture"`,
 			},
-			// ended, expired, and on other users
-			NotExpectedContent: []string{endedSessionId, expiredSessionId, clientSessionId},
-			TestAppFactory:     factory(plugin.Config{}, nil),
+			// ended, expired, and on other users; no session's client or email outcome
+			NotExpectedContent: append([]string{endedSessionId, expiredSessionId, clientSessionId}, clientDetails...),
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
 		},
 		{
 			Name:            "a user with no live session",
@@ -763,9 +794,11 @@ func TestCurrent(t *testing.T) {
 			ExpectedContent: []string{
 				`"impersonating":true`,
 				`"actor":{"id":"` + superuserId + `","collectionId":"pbc_3142635823","collectionName":"_superusers","email":"test@example.com"}`,
-				`"session":{`, `"id":"` + liveSessionId + `"`, `"mode":"read"`, `"expires":"20`,
+				`"session":{"id":"` + liveSessionId + `"}`, `"mode":"read"`, `"expires":"20`,
 			},
-			TestAppFactory: factory(plugin.Config{}, nil),
+			// who, how and until when: nothing of the session's client, email, target or reason
+			NotExpectedContent: append([]string{`"notified"`, `"target"`, `"reason"`, `"created"`, `"liveSessions"`}, clientDetails...),
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
 		},
 		{
 			Name:           "a client's session names the actor",
@@ -776,7 +809,8 @@ func TestCurrent(t *testing.T) {
 			ExpectedContent: []string{
 				`"impersonating":true`, `"collectionName":"clients"`, `"id":"` + clientId + `"`, `"name":""`,
 			},
-			TestAppFactory: factory(plugin.Config{}, nil),
+			NotExpectedContent: clientDetails,
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
 		},
 		{
 			Name:            "an ended session's token",
@@ -786,6 +820,71 @@ func TestCurrent(t *testing.T) {
 			ExpectedStatus:  401,
 			ExpectedContent: []string{`"message":"The impersonation session has ended."`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestClientDetailsStayWithSuperusers reads sessions and audit entries
+// through the records API as each kind of caller: a session's IP, user agent
+// and email error, and an entry's IP and user agent, reach superusers only,
+// and nobody else can filter on them to guess them.
+func TestClientDetailsStayWithSuperusers(t *testing.T) {
+	sessionsList := "/api/collections/impersonation_sessions/records"
+	auditList := "/api/collections/impersonation_audit/records"
+	hidden := func(name, url, token string, want ...string) tests.ApiScenario {
+		return tests.ApiScenario{
+			Name:               name,
+			Method:             http.MethodGet,
+			URL:                url,
+			Headers:            map[string]string{"Authorization": token},
+			ExpectedStatus:     200,
+			ExpectedContent:    want,
+			NotExpectedContent: clientDetails,
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
+		}
+	}
+	filtered := func(name, url, token string) tests.ApiScenario {
+		return tests.ApiScenario{
+			Name:            name,
+			Method:          http.MethodGet,
+			URL:             url,
+			Headers:         map[string]string{"Authorization": token},
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"status":400`},
+			TestAppFactory:  factory(plugin.Config{}, withClientDetails),
+		}
+	}
+	byIP := "?filter=" + urlQuery(`ip ~ "203."`)
+	scenarios := []tests.ApiScenario{
+		hidden("the user lists the sessions on them", sessionsList, userToken, `"id":"`+liveSessionId+`"`, `"reason":"fixture"`),
+		hidden("the user views one", sessionsList+"/"+liveSessionId, userToken, `"id":"`+liveSessionId+`"`),
+		hidden("the actor lists their sessions", sessionsList, clientToken, `"id":"`+clientSessionId+`"`),
+		hidden("an impersonation token lists the sessions on its user", sessionsList, liveToken, `"id":"`+liveSessionId+`"`),
+		hidden("the user lists the audit about them", auditList, userToken, `"path":"/api/x"`),
+		hidden("an impersonation token lists the audit about its user", auditList, liveToken, `"path":"/api/x"`),
+		filtered("the user cannot filter sessions by IP", sessionsList+byIP, userToken),
+		filtered("the user cannot filter the audit by user agent", auditList+"?filter="+urlQuery(`userAgent ~ "Secret"`), userToken),
+		filtered("an impersonation token cannot filter sessions by email error", sessionsList+"?filter="+urlQuery(`notifyError ~ "smtp"`), liveToken),
+		{
+			Name:            "superusers read them all",
+			Method:          http.MethodGet,
+			URL:             sessionsList + byIP,
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"totalItems":5`, `"ip":"` + secretIP + `"`, `"userAgent":"` + secretAgent + `"`, `"notifyError":"` + secretMailError + `"`},
+			TestAppFactory:  factory(plugin.Config{}, withClientDetails),
+		},
+		{
+			Name:            "superusers read the audit's",
+			Method:          http.MethodGet,
+			URL:             auditList + byIP,
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"totalItems":1`, `"ip":"` + secretIP + `"`, `"userAgent":"` + secretAgent + `"`},
+			TestAppFactory:  factory(plugin.Config{}, withClientDetails),
 		},
 	}
 	for _, s := range scenarios {

@@ -16,6 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/security"
 
+	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -492,9 +493,10 @@ func TestSessionStart(t *testing.T) {
 				}
 			},
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				// the attempt over the limit opens its actor's run: one entry, counting it
 				wrap(app).expectAudit(t,
 					"session.denied:invalid_input", "session.denied:consent_required", "session.denied:target_not_found",
-					"session.started", "session.started", "session.denied:rate_limited")
+					"session.started", "session.started", "session.throttled")
 				var statuses []int
 				if err := audit.Flush(app); err != nil {
 					t.Fatal(err)
@@ -526,6 +528,130 @@ func TestSessionStart(t *testing.T) {
 	for _, s := range scenarios {
 		s.Test(t)
 	}
+}
+
+// TestOneCallerStoresABoundedAudit makes many refused starts as one caller:
+// past the attempt limit a start is answered 429 with no entry of its own,
+// so the caller leaves at most the limit's session.denied entries and two
+// session.throttled ones per window, and the counts of those entries add up
+// to every refused attempt, whichever way the last run is written (the
+// minute job, the next attempt, or the shutdown).
+func TestOneCallerStoresABoundedAudit(t *testing.T) {
+	const limit = 5 // the policy's default attemptsPerMinute
+	cases := []struct {
+		name     string
+		token    string
+		actor    string
+		attempts int
+		every    time.Duration // between attempts, on the plugin's clock
+		flush    string        // how the last run is written: "job", "attempt" or "shutdown"
+	}{
+		{"a user the rule refuses, all at once", userToken, userId, 50, 0, "job"},
+		{"a user the rule refuses, for two and a half minutes", userToken, userId, 150, time.Second, "attempt"},
+		{"an impersonation token, counted for its real actor", liveToken, superuserId, 50, 0, "shutdown"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			app := newTestApp(t, plugin.Config{AlertEmail: "security@example.com", AlertAfterRefusals: 20})
+			defer app.Cleanup()
+			mux := serveMux(t, app.TestApp)
+			attempt := func() int {
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, request(http.MethodPost, sessionsURL, `{"collection":"users","record":"`+user2Id+`","reason":"ticket 42"}`, c.token))
+				return rec.Code
+			}
+			refused, throttled := 0, 0
+			for i := range c.attempts {
+				if i > 0 {
+					app.clock.Advance(c.every)
+				}
+				switch code := attempt(); code {
+				case http.StatusTooManyRequests:
+					throttled++
+					refused++
+				case http.StatusForbidden:
+					refused++
+				default:
+					t.Fatalf("attempt %d: %d", i, code)
+				}
+			}
+			if throttled == 0 {
+				t.Fatal("no attempt went past the limit")
+			}
+
+			app.clock.Advance(time.Minute)
+			switch c.flush {
+			case "job":
+				runJob(t, app, hooks.ThrottledJobId)
+			case "attempt": // one more, within the limit again: refused, and counted
+				if code := attempt(); code != http.StatusForbidden {
+					t.Fatalf("the attempt a minute later: %d", code)
+				}
+				refused++
+			case "shutdown":
+				waitForEmails(t, app.TestApp)
+			}
+
+			var entries []*core.Record
+			if err := audit.Flush(app); err != nil {
+				t.Fatal(err)
+			}
+			err := app.RecordQuery(records.AuditCollection).AndWhere(dbx.HashExp{"actor": c.actor}).OrderBy("seq").All(&entries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			counted, denied, throttledEntries := 0, 0, 0
+			for _, e := range entries {
+				data := map[string]any{}
+				_ = e.UnmarshalJSONField("data", &data)
+				switch e.GetString("event") {
+				case audit.SessionDenied:
+					denied++
+					counted++
+					if e.GetInt("status") == http.StatusTooManyRequests {
+						t.Errorf("a session.denied entry for a throttled attempt: %v", data)
+					}
+				case audit.SessionThrottled:
+					throttledEntries++
+					n, _ := data["count"].(float64)
+					counted += int(n)
+					if n < 1 || data["windowSeconds"] != float64(60) || data["first"] == "" || data["last"] == "" ||
+						e.GetInt("status") != http.StatusTooManyRequests || e.GetString("path") != sessionsURL {
+						t.Errorf("session.throttled entry: %v %v", e.PublicExport(), data)
+					}
+				case audit.Request: // the guard's entry of each impersonated request, by design
+				default:
+					t.Errorf("unexpected entry %s", e.GetString("event"))
+				}
+			}
+			if counted != refused {
+				t.Errorf("the entries count %d refused attempts, want %d", counted, refused)
+			}
+			windows := int((time.Duration(c.attempts)*c.every)/time.Minute) + 2
+			if denied > windows*limit || throttledEntries > windows*2 {
+				t.Errorf("%d session.denied and %d session.throttled entries for %d windows: want at most %d and %d",
+					denied, throttledEntries, windows, windows*limit, windows*2)
+			}
+
+			waitForEmails(t, app.TestApp)
+			msgs := app.TestMailer.Messages()
+			if len(msgs) != 1 || !strings.Contains(msgs[0].HTML, "impersonation starts") {
+				t.Errorf("alerts: %d, want 1", len(msgs))
+			}
+		})
+	}
+}
+
+// runJob runs the app's cron job id, as the scheduler would.
+func runJob(t testing.TB, app *testApp, id string) {
+	t.Helper()
+	for _, j := range app.Cron().Jobs() {
+		if j.Id() == id {
+			j.Run()
+			return
+		}
+	}
+	t.Fatalf("no job %s", id)
 }
 
 // serve sends one request through the scenario's router, for the requests a

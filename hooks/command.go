@@ -15,17 +15,19 @@ import (
 //	impersonation audit verify [--dir pb_data]
 //	impersonation audit export [--format jsonl|csv] [--filter '...'] [--dir pb_data]
 //
-// Both work with the database directly, so with the server stopped too.
-// verify shows its progress on stderr and exits non-zero on a broken chain,
-// naming the first bad entry; export streams the entries to stdout.
+// Both work with the database directly, so with the server stopped too,
+// and first see to the entries still in the audit journal (see
+// readEverything). verify shows its progress on stderr and exits non-zero
+// on a broken chain, naming the first bad entry; export streams the entries
+// to stdout.
 func NewCommand(app core.App) *cobra.Command {
 	verify := &cobra.Command{
 		Use:          "verify",
 		Short:        "Verify that the impersonation audit was not edited",
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := app.FindCollectionByNameOrId(records.AuditCollection); err != nil {
-				return fmt.Errorf("there is no audit in %s yet: start the server (serve) once first", app.DataDir())
+			if err := readEverything(cmd, app, "verify"); err != nil {
+				return err
 			}
 			res, err := audit.Verify(app, func(done, total int) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "\rverified %d of %d entries", done, total)
@@ -48,8 +50,8 @@ func NewCommand(app core.App) *cobra.Command {
 		Short:        "Write the impersonation audit to stdout, as JSON lines or CSV",
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := app.FindCollectionByNameOrId(records.AuditCollection); err != nil {
-				return fmt.Errorf("there is no audit in %s yet: start the server (serve) once first", app.DataDir())
+			if err := readEverything(cmd, app, "export"); err != nil {
+				return err
 			}
 			x, err := audit.NewExport(app, format, filter)
 			if err != nil {
@@ -68,4 +70,30 @@ func NewCommand(app core.App) *cobra.Command {
 	root := &cobra.Command{Use: "impersonation", Short: "Tools of the impersonation plugin"}
 	root.AddCommand(auditCmd)
 	return root
+}
+
+// readEverything makes the audit table hold every entry answered so far,
+// for the command named what. With the server stopped, what a killed one
+// left in the journal is moved in, as its next start would. With a server
+// running on the data directory the journal is that server's: nothing is
+// moved, and stderr says how many entries its mover had yet to add, which
+// are not in this run.
+func readEverything(cmd *cobra.Command, app core.App, what string) error {
+	if _, err := app.FindCollectionByNameOrId(records.AuditCollection); err != nil {
+		return fmt.Errorf("there is no audit in %s yet: start the server (serve) once first", app.DataDir())
+	}
+	left, err := audit.MoveLeftovers(app)
+	switch {
+	case left.Owned && err != nil:
+		fmt.Fprintf(cmd.ErrOrStderr(), "a server owns the audit journal in %s; entries it answered in the last moments may be missing from this %s (counting them: %v)\n",
+			app.DataDir(), what, err)
+	case left.Owned:
+		fmt.Fprintf(cmd.ErrOrStderr(), "a server owns the audit journal in %s: %d entries it answered in the last moments were not in the audit table yet and are not in this %s\n",
+			app.DataDir(), left.Pending, what)
+	case err != nil:
+		return err
+	case left.Moved > 0:
+		fmt.Fprintf(cmd.ErrOrStderr(), "moved %d entries a stopped server had left in the audit journal into the audit table\n", left.Moved)
+	}
+	return nil
 }

@@ -43,6 +43,7 @@ const (
 	RoutesId             = "impersonationRoutes"
 	DashboardExtensionId = "impersonationDashboardExtension"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
+	ThrottledJobId       = "impersonationWriteThrottled"
 	AnchorAuditJobId     = "impersonationAnchorAudit"
 	PruneAuditJobId      = "impersonationPruneAudit"
 	AuditWriterId        = "impersonationAuditWriter"
@@ -60,6 +61,9 @@ type Options struct {
 	Clock clock.Clock
 	// Attempts counts session start attempts per actor.
 	Attempts *attempts.Limiter
+	// Throttle gathers the start attempts refused over the limit into
+	// runs, each written as one entry with its count.
+	Throttle *attempts.Throttle
 	// DefaultAttemptsPerMinute limits attempts that name no policy's collection.
 	DefaultAttemptsPerMinute int
 	// ReasonMinLength is the shortest reason accepted when one is required.
@@ -161,6 +165,9 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
 
 	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
+	app.Cron().MustAdd(ThrottledJobId, "* * * * *", func() {
+		p.writeThrottled(p.app, opts.Throttle.Due(opts.Clock.Now()), countedAttempts())
+	})
 	app.Cron().MustAdd(AnchorAuditJobId, "* * * * *", p.anchorAudit)
 	if opts.AuditRetention > 0 {
 		app.Cron().MustAdd(PruneAuditJobId, "@hourly", p.pruneAudit)
@@ -175,6 +182,8 @@ func Bind(app core.App, opts Options) error {
 	}})
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.expiries.stopAll()
+		// the counts of throttled attempts live in memory
+		p.writeThrottled(p.app, opts.Throttle.Drain(), countedAttempts())
 		p.mails.Wait()
 		if err := opts.Writer.Close(); err != nil {
 			app.Logger().Error("impersonation: close the audit journal", "error", err)

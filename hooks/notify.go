@@ -5,6 +5,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/pbimpersonation/impersonation/plugin/attempts"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/notify"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -37,19 +38,30 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 	}()
 }
 
-// alertRefusals emails the configured address when actor's starts have
-// just been refused AlertAfterRefusals times within RefusalWindow (once
-// per such run, not on every refusal after it).
-func (p *handlers) alertRefusals(app core.App, actor *core.Record) {
-	if p.opts.AlertEmail == "" || actor == nil {
+// alertRefusals emails the configured address when the refusals of the
+// actor named by key, just added to the audit (added of them: 1 for a
+// session.denied entry, its count for a session.throttled one), make the
+// actor's refusals within RefusalWindow reach AlertAfterRefusals (once per
+// such run, not on every refusal after it).
+func (p *handlers) alertRefusals(app core.App, key attempts.Key, added int) {
+	if p.opts.AlertEmail == "" {
 		return
 	}
 	since, _ := types.ParseDateTime(p.opts.Clock.Now().Add(-RefusalWindow))
 	var refused int
-	err := app.RecordQuery(records.AuditCollection).Select("count(*)").
-		AndWhere(dbx.HashExp{"event": audit.SessionDenied, "actor": actor.Id, "actorCollection": actor.Collection().Id}).
-		AndWhere(dbx.NewExp("[[created]] >= {:since}", dbx.Params{"since": since.String()})).Row(&refused)
-	if err != nil || refused != p.opts.AlertAfterRefusals {
+	err := app.RecordQuery(records.AuditCollection).
+		Select("COALESCE(SUM(CASE WHEN [[event]] = {:throttled} THEN CAST(json_extract([[data]], '$.count') AS INTEGER) ELSE 1 END), 0)").
+		AndWhere(dbx.In("event", audit.SessionDenied, audit.SessionThrottled)).
+		AndWhere(dbx.HashExp{"actor": key.Id, "actorCollection": key.Collection}).
+		AndWhere(dbx.NewExp("[[created]] >= {:since}", dbx.Params{"since": since.String(), "throttled": audit.SessionThrottled})).
+		Row(&refused)
+	threshold := p.opts.AlertAfterRefusals
+	if err != nil || refused < threshold || refused-added >= threshold {
+		return
+	}
+	actor, err := app.FindRecordById(key.Collection, key.Id)
+	if err != nil {
+		app.Logger().Error("impersonation: the refusals alert names no actor", "actor", key.Id, "error", err)
 		return
 	}
 	p.mails.Add(1)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pocketbase/dbx"
@@ -13,6 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
 
+	"github.com/pbimpersonation/impersonation/plugin/attempts"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/consent"
 	"github.com/pbimpersonation/impersonation/plugin/policy"
@@ -242,7 +244,14 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	var body startBody
 	bindErr := e.BindBody(&body)
 
-	denial := sessions.Denial{Actor: e.Auth, TargetCollection: body.Collection, Target: body.Record, Client: client}
+	// the attempt, its limit and its audit are the real actor's, not those
+	// of the target an impersonation token stands for
+	current := sessions.FromRequest(e)
+	actor := e.Auth
+	if current != nil {
+		actor = current.Actor
+	}
+	denial := sessions.Denial{Actor: actor, TargetCollection: body.Collection, Target: body.Record, Client: client}
 	collection, _ := e.App.FindCachedCollectionByNameOrId(body.Collection)
 	if collection != nil {
 		denial.TargetCollection = collection.Id
@@ -256,14 +265,8 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 		if err := sessions.Deny(e.App, denial); err != nil {
 			e.App.Logger().Error("impersonation: write session.denied", "error", err)
 		}
-		p.alertRefusals(e.App, denial.Actor)
+		p.alertRefusals(e.App, attemptKey(actor), 1)
 		return apiErr
-	}
-
-	if current := sessions.FromRequest(e); current != nil {
-		// the audit names the real actor, not the target the token stands for
-		denial.Actor = current.Actor
-		return deny("chaining", e.ForbiddenError(msgChaining, nil))
 	}
 
 	var pol *records.Policy
@@ -273,8 +276,15 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 			pol, limit = found, found.AttemptsPerMinute()
 		}
 	}
-	if !p.opts.Attempts.Allow(e.Auth.Collection().Id+"/"+e.Auth.Id, limit, now) {
-		return deny("rate_limited", e.TooManyRequestsError(msgRateLimited, nil))
+	// the limit comes before any entry: past it, an attempt only adds to
+	// its actor's count (see throttle)
+	p.writeThrottled(e.App, p.opts.Throttle.Due(now), countedAttempts())
+	if !p.opts.Attempts.Allow(attemptKey(actor), limit, now) {
+		p.throttle(e.App, attemptKey(actor), now, audit.ClientOf(e, http.StatusTooManyRequests))
+		return e.TooManyRequestsError(msgRateLimited, nil)
+	}
+	if current != nil {
+		return deny("chaining", e.ForbiddenError(msgChaining, nil))
 	}
 	if bindErr != nil {
 		return deny("invalid_input", e.BadRequestError("An error occurred while loading the submitted data.", bindErr))
@@ -323,6 +333,42 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	target := start.Target.Clone()
 	target.IgnoreEmailVisibility(true) // the impersonator sees what the user sees
 	return e.JSON(http.StatusOK, startResponse{Token: started.Token, Record: target, Session: started.Session})
+}
+
+// attemptKey names the actor of a start attempt for the attempt limit.
+func attemptKey(actor *core.Record) attempts.Key {
+	return attempts.Key{Collection: actor.Collection().Id, Id: actor.Id}
+}
+
+// throttle counts a start attempt of key refused over the attempt limit at
+// now. The attempt that opens its actor's run gets a session.throttled
+// entry of its own (count 1, with its client); the run's later attempts
+// are written together once its window has passed (by the next attempt of
+// anyone, the minute job, or the shutdown: see writeThrottled). So what an
+// actor over the limit adds to the audit is at most two entries a window,
+// whose counts add up to its refused attempts.
+func (p *handlers) throttle(app core.App, key attempts.Key, now time.Time, client audit.Client) {
+	if p.opts.Throttle.Refuse(key, now) {
+		p.writeThrottled(app, []attempts.Run{{Key: key, Count: 1, First: now, Last: now}}, client)
+	}
+}
+
+// countedAttempts is the client of a run's attempts counted after its
+// first: the route they were refused on, which is all they share.
+func countedAttempts() audit.Client {
+	return audit.Client{Method: http.MethodPost, Path: SessionsPath, Status: http.StatusTooManyRequests}
+}
+
+// writeThrottled writes a session.throttled entry with client for each of
+// runs, and alerts on the refusals they add.
+func (p *handlers) writeThrottled(app core.App, runs []attempts.Run, client audit.Client) {
+	for _, run := range runs {
+		if err := sessions.Throttled(app, run, p.opts.Throttle.Window(), client); err != nil {
+			app.Logger().Error("impersonation: write session.throttled", "count", run.Count, "error", err)
+			continue
+		}
+		p.alertRefusals(app, run.Key, run.Count)
+	}
 }
 
 // startFrom validates body against the policy (nil when the collection has
@@ -416,19 +462,27 @@ func mayEnd(e *core.RequestEvent, s *records.Session) bool {
 // ---------------------------------------------------------------------------
 // current
 
-// currentResponse is the answer of GET /api/impersonation/current.
+// currentResponse is the answer of GET /api/impersonation/current. Every
+// field is an explicit allow-list: the holder of an impersonation token, and
+// the user, learn who acts, how and until when, never the session's client
+// (IP, user agent) or its email's outcome.
 type currentResponse struct {
-	Impersonating bool             `json:"impersonating"`
-	Session       *records.Session `json:"session,omitzero"`
-	Actor         *actorResponse   `json:"actor,omitzero"`
-	Mode          records.Mode     `json:"mode,omitzero"`
-	Expires       string           `json:"expires,omitzero"`
+	Impersonating bool            `json:"impersonating"`
+	Session       *currentSession `json:"session,omitzero"`
+	Actor         *actorResponse  `json:"actor,omitzero"`
+	Mode          records.Mode    `json:"mode,omitzero"`
+	Expires       string          `json:"expires,omitzero"`
 	// LiveSessions are, for a user's own client, the sessions live on them
 	// (when their policy shows them; nil otherwise).
 	LiveSessions []liveSession `json:"liveSessions,omitzero"`
 	// Actors name, with LiveSessions, everyone who has acted as the user,
 	// so their history can say who (the sessions records hold only ids).
 	Actors []*actorResponse `json:"actors,omitzero"`
+}
+
+// currentSession names the session an impersonation token belongs to.
+type currentSession struct {
+	Id string `json:"id"`
 }
 
 // liveSession tells a user who is acting as them, how and until when.
@@ -463,7 +517,7 @@ func (p *handlers) current(e *core.RequestEvent) error {
 	}
 	return e.JSON(http.StatusOK, currentResponse{
 		Impersonating: true,
-		Session:       current.Session,
+		Session:       &currentSession{Id: current.Session.Id},
 		Actor:         actorOf(current.Actor),
 		Mode:          current.Session.Mode(),
 		Expires:       current.Session.GetDateTime("expires").String(),

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
@@ -169,12 +170,18 @@ func TestConcurrentStartsRaceTheAttemptLimit(t *testing.T) {
 	if started.Load() != limit || limited.Load() != attempts-limit || other.Load() != 0 {
 		t.Errorf("started %d, limited %d, other %d; want %d, %d, 0", started.Load(), limited.Load(), other.Load(), limit, attempts-limit)
 	}
+	// the attempts over the limit are counted in session.throttled entries
+	app.clock.Advance(time.Minute)
+	runJob(t, app, hooks.ThrottledJobId)
 	events := strings.Join(app.auditEvents(t, nil), ",")
 	if n := strings.Count(events, "session.started"); n != limit {
 		t.Errorf("session.started entries: %d", n)
 	}
-	if n := strings.Count(events, "session.denied:rate_limited"); n != attempts-limit {
-		t.Errorf("rate_limited entries: %d", n)
+	var throttled int
+	err := app.RecordQuery(records.AuditCollection).Select("COALESCE(SUM(json_extract(data, '$.count')), 0)").
+		AndWhere(dbx.HashExp{"event": "session.throttled"}).Row(&throttled)
+	if err != nil || throttled != attempts-limit || strings.Count(events, "session.throttled") > 2 {
+		t.Errorf("session.throttled entries %q count %d (%v), want at most 2 counting %d", events, throttled, err, attempts-limit)
 	}
 }
 

@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/security"
 
+	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -491,9 +493,10 @@ func TestSessionStart(t *testing.T) {
 				}
 			},
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				// the attempt over the limit opens its actor's run: one entry, counting it
 				wrap(app).expectAudit(t,
 					"session.denied:invalid_input", "session.denied:consent_required", "session.denied:target_not_found",
-					"session.started", "session.started", "session.denied:rate_limited")
+					"session.started", "session.started", "session.throttled")
 				var statuses []int
 				if err := audit.Flush(app); err != nil {
 					t.Fatal(err)
@@ -525,6 +528,130 @@ func TestSessionStart(t *testing.T) {
 	for _, s := range scenarios {
 		s.Test(t)
 	}
+}
+
+// TestOneCallerStoresABoundedAudit makes many refused starts as one caller:
+// past the attempt limit a start is answered 429 with no entry of its own,
+// so the caller leaves at most the limit's session.denied entries and two
+// session.throttled ones per window, and the counts of those entries add up
+// to every refused attempt, whichever way the last run is written (the
+// minute job, the next attempt, or the shutdown).
+func TestOneCallerStoresABoundedAudit(t *testing.T) {
+	const limit = 5 // the policy's default attemptsPerMinute
+	cases := []struct {
+		name     string
+		token    string
+		actor    string
+		attempts int
+		every    time.Duration // between attempts, on the plugin's clock
+		flush    string        // how the last run is written: "job", "attempt" or "shutdown"
+	}{
+		{"a user the rule refuses, all at once", userToken, userId, 50, 0, "job"},
+		{"a user the rule refuses, for two and a half minutes", userToken, userId, 150, time.Second, "attempt"},
+		{"an impersonation token, counted for its real actor", liveToken, superuserId, 50, 0, "shutdown"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			app := newTestApp(t, plugin.Config{AlertEmail: "security@example.com", AlertAfterRefusals: 20})
+			defer app.Cleanup()
+			mux := serveMux(t, app.TestApp)
+			attempt := func() int {
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, request(http.MethodPost, sessionsURL, `{"collection":"users","record":"`+user2Id+`","reason":"ticket 42"}`, c.token))
+				return rec.Code
+			}
+			refused, throttled := 0, 0
+			for i := range c.attempts {
+				if i > 0 {
+					app.clock.Advance(c.every)
+				}
+				switch code := attempt(); code {
+				case http.StatusTooManyRequests:
+					throttled++
+					refused++
+				case http.StatusForbidden:
+					refused++
+				default:
+					t.Fatalf("attempt %d: %d", i, code)
+				}
+			}
+			if throttled == 0 {
+				t.Fatal("no attempt went past the limit")
+			}
+
+			app.clock.Advance(time.Minute)
+			switch c.flush {
+			case "job":
+				runJob(t, app, hooks.ThrottledJobId)
+			case "attempt": // one more, within the limit again: refused, and counted
+				if code := attempt(); code != http.StatusForbidden {
+					t.Fatalf("the attempt a minute later: %d", code)
+				}
+				refused++
+			case "shutdown":
+				waitForEmails(t, app.TestApp)
+			}
+
+			var entries []*core.Record
+			if err := audit.Flush(app); err != nil {
+				t.Fatal(err)
+			}
+			err := app.RecordQuery(records.AuditCollection).AndWhere(dbx.HashExp{"actor": c.actor}).OrderBy("seq").All(&entries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			counted, denied, throttledEntries := 0, 0, 0
+			for _, e := range entries {
+				data := map[string]any{}
+				_ = e.UnmarshalJSONField("data", &data)
+				switch e.GetString("event") {
+				case audit.SessionDenied:
+					denied++
+					counted++
+					if e.GetInt("status") == http.StatusTooManyRequests {
+						t.Errorf("a session.denied entry for a throttled attempt: %v", data)
+					}
+				case audit.SessionThrottled:
+					throttledEntries++
+					n, _ := data["count"].(float64)
+					counted += int(n)
+					if n < 1 || data["windowSeconds"] != float64(60) || data["first"] == "" || data["last"] == "" ||
+						e.GetInt("status") != http.StatusTooManyRequests || e.GetString("path") != sessionsURL {
+						t.Errorf("session.throttled entry: %v %v", e.PublicExport(), data)
+					}
+				case audit.Request: // the guard's entry of each impersonated request, by design
+				default:
+					t.Errorf("unexpected entry %s", e.GetString("event"))
+				}
+			}
+			if counted != refused {
+				t.Errorf("the entries count %d refused attempts, want %d", counted, refused)
+			}
+			windows := int((time.Duration(c.attempts)*c.every)/time.Minute) + 2
+			if denied > windows*limit || throttledEntries > windows*2 {
+				t.Errorf("%d session.denied and %d session.throttled entries for %d windows: want at most %d and %d",
+					denied, throttledEntries, windows, windows*limit, windows*2)
+			}
+
+			waitForEmails(t, app.TestApp)
+			msgs := app.TestMailer.Messages()
+			if len(msgs) != 1 || !strings.Contains(msgs[0].HTML, "impersonation starts") {
+				t.Errorf("alerts: %d, want 1", len(msgs))
+			}
+		})
+	}
+}
+
+// runJob runs the app's cron job id, as the scheduler would.
+func runJob(t testing.TB, app *testApp, id string) {
+	t.Helper()
+	for _, j := range app.Cron().Jobs() {
+		if j.Id() == id {
+			j.Run()
+			return
+		}
+	}
+	t.Fatalf("no job %s", id)
 }
 
 // serve sends one request through the scenario's router, for the requests a
@@ -685,6 +812,36 @@ func TestSessionEnd(t *testing.T) {
 	}
 }
 
+// Client details of the fixture sessions and of an audit entry about
+// userId (see withClientDetails): none of them is for anyone but superusers.
+const (
+	secretIP        = "203.0.113.77"
+	secretAgent     = "SecretAgent/7.7"
+	secretMailError = "smtp: mail.internal.example refused"
+)
+
+// clientDetails are the field names and values withClientDetails sets,
+// which no answer to a user or a token holder may hold.
+var clientDetails = []string{`"ip"`, `"userAgent"`, `"notifyError"`, secretIP, secretAgent, secretMailError}
+
+// withClientDetails gives every fixture session an IP, a user agent and a
+// failed email, and writes an audit entry about userId with that client.
+func withClientDetails(t testing.TB, app *testApp) {
+	for _, id := range []string{liveSessionId, writeSessionId, endedSessionId, expiredSessionId, clientSessionId} {
+		s := app.session(t, id)
+		s.SetClient(secretIP, secretAgent)
+		s.SetNotified(time.Now(), errors.New(secretMailError))
+		if err := app.Save(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry := audit.Entry{Event: audit.Request, Target: userId, TargetCollection: "_pb_users_auth_", Session: liveSessionId,
+		Client: audit.Client{IP: secretIP, UserAgent: secretAgent, Method: "GET", Path: "/api/x", Status: 200}}
+	if err := audit.Write(app, entry); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCurrent(t *testing.T) {
 	scenarios := []tests.ApiScenario{
 		{
@@ -705,9 +862,9 @@ func TestCurrent(t *testing.T) {
 				`"impersonating":false`, `"liveSessions":[{"id":"` + liveSessionId + `"`, `"id":"` + writeSessionId + `"`,
 				`"actor":{"id":"` + superuserId + `"`, `"mode":"write"`, `"reason":"fixture"`,
 			},
-			// ended, expired, and on other users
-			NotExpectedContent: []string{endedSessionId, expiredSessionId, clientSessionId},
-			TestAppFactory:     factory(plugin.Config{}, nil),
+			// ended, expired, and on other users; no session's client or email outcome
+			NotExpectedContent: append([]string{endedSessionId, expiredSessionId, clientSessionId}, clientDetails...),
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
 		},
 		{
 			Name:            "a user with no live session",
@@ -763,9 +920,11 @@ func TestCurrent(t *testing.T) {
 			ExpectedContent: []string{
 				`"impersonating":true`,
 				`"actor":{"id":"` + superuserId + `","collectionId":"pbc_3142635823","collectionName":"_superusers","email":"test@example.com"}`,
-				`"session":{`, `"id":"` + liveSessionId + `"`, `"mode":"read"`, `"expires":"20`,
+				`"session":{"id":"` + liveSessionId + `"}`, `"mode":"read"`, `"expires":"20`,
 			},
-			TestAppFactory: factory(plugin.Config{}, nil),
+			// who, how and until when: nothing of the session's client, email, target or reason
+			NotExpectedContent: append([]string{`"notified"`, `"target"`, `"reason"`, `"created"`, `"liveSessions"`}, clientDetails...),
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
 		},
 		{
 			Name:           "a client's session names the actor",
@@ -776,7 +935,8 @@ func TestCurrent(t *testing.T) {
 			ExpectedContent: []string{
 				`"impersonating":true`, `"collectionName":"clients"`, `"id":"` + clientId + `"`, `"name":""`,
 			},
-			TestAppFactory: factory(plugin.Config{}, nil),
+			NotExpectedContent: clientDetails,
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
 		},
 		{
 			Name:            "an ended session's token",
@@ -786,6 +946,71 @@ func TestCurrent(t *testing.T) {
 			ExpectedStatus:  401,
 			ExpectedContent: []string{`"message":"The impersonation session has ended."`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestClientDetailsStayWithSuperusers reads sessions and audit entries
+// through the records API as each kind of caller: a session's IP, user agent
+// and email error, and an entry's IP and user agent, reach superusers only,
+// and nobody else can filter on them to guess them.
+func TestClientDetailsStayWithSuperusers(t *testing.T) {
+	sessionsList := "/api/collections/impersonation_sessions/records"
+	auditList := "/api/collections/impersonation_audit/records"
+	hidden := func(name, url, token string, want ...string) tests.ApiScenario {
+		return tests.ApiScenario{
+			Name:               name,
+			Method:             http.MethodGet,
+			URL:                url,
+			Headers:            map[string]string{"Authorization": token},
+			ExpectedStatus:     200,
+			ExpectedContent:    want,
+			NotExpectedContent: clientDetails,
+			TestAppFactory:     factory(plugin.Config{}, withClientDetails),
+		}
+	}
+	filtered := func(name, url, token string) tests.ApiScenario {
+		return tests.ApiScenario{
+			Name:            name,
+			Method:          http.MethodGet,
+			URL:             url,
+			Headers:         map[string]string{"Authorization": token},
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"status":400`},
+			TestAppFactory:  factory(plugin.Config{}, withClientDetails),
+		}
+	}
+	byIP := "?filter=" + urlQuery(`ip ~ "203."`)
+	scenarios := []tests.ApiScenario{
+		hidden("the user lists the sessions on them", sessionsList, userToken, `"id":"`+liveSessionId+`"`, `"reason":"fixture"`),
+		hidden("the user views one", sessionsList+"/"+liveSessionId, userToken, `"id":"`+liveSessionId+`"`),
+		hidden("the actor lists their sessions", sessionsList, clientToken, `"id":"`+clientSessionId+`"`),
+		hidden("an impersonation token lists the sessions on its user", sessionsList, liveToken, `"id":"`+liveSessionId+`"`),
+		hidden("the user lists the audit about them", auditList, userToken, `"path":"/api/x"`),
+		hidden("an impersonation token lists the audit about its user", auditList, liveToken, `"path":"/api/x"`),
+		filtered("the user cannot filter sessions by IP", sessionsList+byIP, userToken),
+		filtered("the user cannot filter the audit by user agent", auditList+"?filter="+urlQuery(`userAgent ~ "Secret"`), userToken),
+		filtered("an impersonation token cannot filter sessions by email error", sessionsList+"?filter="+urlQuery(`notifyError ~ "smtp"`), liveToken),
+		{
+			Name:            "superusers read them all",
+			Method:          http.MethodGet,
+			URL:             sessionsList + byIP,
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"totalItems":5`, `"ip":"` + secretIP + `"`, `"userAgent":"` + secretAgent + `"`, `"notifyError":"` + secretMailError + `"`},
+			TestAppFactory:  factory(plugin.Config{}, withClientDetails),
+		},
+		{
+			Name:            "superusers read the audit's",
+			Method:          http.MethodGet,
+			URL:             auditList + byIP,
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"totalItems":1`, `"ip":"` + secretIP + `"`, `"userAgent":"` + secretAgent + `"`},
+			TestAppFactory:  factory(plugin.Config{}, withClientDetails),
 		},
 	}
 	for _, s := range scenarios {

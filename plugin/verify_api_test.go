@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/hooks"
@@ -259,6 +263,100 @@ func TestExportRoute(t *testing.T) {
 	}
 }
 
+// Hostile values a client controls, each of which a spreadsheet would run
+// as a formula: hostileStarts sends them in refused starts.
+const (
+	hostileReason     = `=HYPERLINK("http://x","y")`
+	hostileUserAgent  = `+cmd|' /C calc'!A0`
+	hostileRecord     = `@SUM(1+1)`
+	hostileCollection = `-2+3`
+	hostileTabRecord  = "\t=1+1"
+	hostileCRAgent    = "\r=1+1"
+)
+
+// hostileStarts makes two refused starts whose audit entries hold the
+// hostile values as reason, user agent, record id and collection name (a
+// reason is trimmed, so the tab goes in a record id).
+func hostileStarts(t testing.TB, _ *tests.TestApp, e *core.ServeEvent) {
+	mux, err := e.Router.BuildMux()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct{ collection, record, reason, agent string }{
+		{"users", hostileRecord, hostileReason, hostileUserAgent},
+		{hostileCollection, hostileTabRecord, "ticket 42", hostileCRAgent},
+	} {
+		body, _ := json.Marshal(map[string]string{"collection": s.collection, "record": s.record, "reason": s.reason})
+		req := request(http.MethodPost, sessionsURL, string(body), superuserToken)
+		req.Header.Set("User-Agent", s.agent)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Fatalf("hostile start: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestExportCellsNeverRunAsFormulas exports entries that hold what a client
+// sent: in CSV no cell starts a spreadsheet formula (the value gets a
+// leading quote), in JSON lines every value is as stored.
+func TestExportCellsNeverRunAsFormulas(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	scenarios := []tests.ApiScenario{
+		{
+			Name:           "csv: a leading quote on every cell that would start a formula",
+			Method:         http.MethodGet,
+			URL:            "/api/impersonation/audit/export?format=csv",
+			Headers:        superuser,
+			ExpectedStatus: 200,
+			ExpectedContent: []string{
+				`"'=HYPERLINK(""http://x"",""y"")"`, `'+cmd|' /C calc'!A0`, `'@SUM(1+1)`, `'-2+3`,
+			},
+			TestAppFactory: factory(plugin.Config{}, nil),
+			BeforeTestFunc: hostileStarts,
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				var body bytes.Buffer
+				_, _ = body.ReadFrom(res.Body)
+				rows, err := csvRows(body.String())
+				if err != nil || len(rows) != 3 {
+					t.Fatalf("csv rows: %d (want header + 2): %v", len(rows), err)
+				}
+				cells := map[string]bool{}
+				for _, row := range rows {
+					for _, c := range row {
+						if c != "" && strings.ContainsAny(c[:1], "=+-@\t\r") {
+							t.Errorf("cell %q starts a formula", c)
+						}
+						cells[c] = true
+					}
+				}
+				for _, v := range []string{hostileReason, hostileUserAgent, hostileRecord, hostileCollection, hostileTabRecord, hostileCRAgent} {
+					if !cells["'"+v] {
+						t.Errorf("no cell %q", "'"+v)
+					}
+				}
+			},
+		},
+		{
+			Name:           "jsonl: every value as stored",
+			Method:         http.MethodGet,
+			URL:            "/api/impersonation/audit/export",
+			Headers:        superuser,
+			ExpectedStatus: 200,
+			ExpectedContent: []string{
+				`"reason":"=HYPERLINK(\"http://x\",\"y\")"`, `"userAgent":"+cmd|' /C calc'!A0"`, `"target":"@SUM(1+1)"`,
+				`"targetCollection":"-2+3"`, `"target":"\t=1+1"`, `"userAgent":"\r=1+1"`,
+			},
+			NotExpectedContent: []string{`"'`},
+			TestAppFactory:     factory(plugin.Config{}, nil),
+			BeforeTestFunc:     hostileStarts,
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
 func TestExportCommand(t *testing.T) {
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
@@ -277,6 +375,131 @@ func TestExportCommand(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "exported 3 entries") {
 		t.Errorf("stderr: %q", stderr.String())
+	}
+}
+
+// TestAuditCommandsReadEveryAnsweredEntry runs the audit commands on the
+// data of a killed server, whose last entries are still in the audit
+// journal: verify and export include every one of them (moved into the
+// table, as a start would). Beside a running server, whose journal it is,
+// a command moves nothing and says how many entries it leaves out.
+func TestAuditCommandsReadEveryAnsweredEntry(t *testing.T) {
+	const journalled = 7
+	running := newTestApp(t, plugin.Config{})
+	defer running.Cleanup()
+	w := audit.WriterOf(running)
+
+	// the writer's mover waits for the database, so the entries stay in the
+	// journal; the data directory is copied then, as a kill would leave it
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- running.RunInTransaction(func(core.App) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	for i := range journalled {
+		if err := w.Write(audit.Entry{Event: audit.Request, Target: fmt.Sprintf("journalled%05d", i), Client: audit.Client{Status: 200}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killed, err := tests.TempDirClone(running.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(killed)
+	journal := func(dir string) string {
+		var all []byte
+		for _, name := range audit.JournalFiles {
+			raw, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, raw...)
+		}
+		return string(all)
+	}
+	if n := strings.Count(journal(killed), "\n"); n != journalled {
+		t.Fatalf("the killed server's journal holds %d entries, want %d", n, journalled)
+	}
+
+	run := func(app core.App, args ...string) (stdout, stderr string, err error) {
+		cmd := hooks.NewCommand(app)
+		var out, errOut bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		cmd.SetArgs(append([]string{"audit"}, args...))
+		err = cmd.Execute()
+		return out.String(), errOut.String(), err
+	}
+
+	t.Run("beside the running server", func(t *testing.T) {
+		before := journal(running.DataDir())
+		stdout, stderr, err := run(running, "verify")
+		if err != nil || !strings.Contains(stdout, "ok: 0 entries") ||
+			!strings.Contains(stderr, "a server owns the audit journal in "+running.DataDir()+": 7 entries it answered in the last moments were not in the audit table yet and are not in this verify") {
+			t.Errorf("verify: %v\nstdout %q\nstderr %q", err, stdout, stderr)
+		}
+		if journal(running.DataDir()) != before {
+			t.Error("the command changed the running server's journal")
+		}
+	})
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Flush(running); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		args []string
+		want func(t *testing.T, stdout string)
+	}{
+		{"verify", []string{"verify"}, func(t *testing.T, stdout string) {
+			if !strings.Contains(stdout, fmt.Sprintf("ok: %d entries", journalled)) {
+				t.Errorf("stdout %q", stdout)
+			}
+		}},
+		{"export", []string{"export"}, func(t *testing.T, stdout string) {
+			for i := range journalled {
+				if !strings.Contains(stdout, fmt.Sprintf(`"target":"journalled%05d"`, i)) {
+					t.Errorf("entry %d is not exported:\n%s", i, stdout)
+				}
+			}
+		}},
+		{"export as csv", []string{"export", "--format", "csv"}, func(t *testing.T, stdout string) {
+			if rows, err := csvRows(stdout); err != nil || len(rows) != journalled+1 {
+				t.Errorf("csv rows: %d (want header + %d): %v", len(rows), journalled, err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run("the killed server's data: "+c.name, func(t *testing.T) {
+			app, err := tests.NewTestApp(killed) // a clone of it
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Cleanup()
+			if _, err := plugin.Register(app, plugin.Config{}); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, err := run(app, c.args...)
+			if err != nil || !strings.Contains(stderr, fmt.Sprintf("moved %d entries a stopped server had left in the audit journal", journalled)) {
+				t.Fatalf("%v: %v\nstderr %q", c.args, err, stderr)
+			}
+			c.want(t, stdout)
+			if n := len(journal(app.DataDir())); n != 0 {
+				t.Errorf("the journal holds %d bytes after the command", n)
+			}
+			// the next run finds them in the table, and no second copy
+			if stdout, _, err := run(app, "verify"); err != nil || !strings.Contains(stdout, fmt.Sprintf("ok: %d entries", journalled)) {
+				t.Errorf("verify after: %v %q", err, stdout)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,7 @@ export const EVENTS = [
     "request",
     "session.started",
     "session.denied",
+    "session.throttled",
     "session.ended",
     "consent.granted",
     "consent.revoked",
@@ -408,6 +409,8 @@ export function auditTab(route) {
 function auditRow(e, data) {
     const detailsId = "imp_audit_d_" + e.id;
     const denied = e.event == "session.denied" ? e.data?.code : "";
+    const throttled = e.event == "session.throttled" ? Number(e.data?.count) || 0 : 0;
+    const refused = e.event == "session.denied" || e.event == "session.throttled";
     const cause = e.event == "session.ended" ? e.data?.cause : "";
     return [
         t.tr(
@@ -426,11 +429,12 @@ function auditRow(e, data) {
                 t.div(
                     { className: "imp-stack" },
                     badge(
-                        e.event == "session.denied" ? "danger" : (e.event == "request" ? "" : "info"),
+                        refused ? "danger" : (e.event == "request" ? "" : "info"),
                         () => eventText(e.event),
                         "audit-event",
                     ),
                     denied ? t.small({ className: "txt-hint txt-code" }, String(denied)) : null,
+                    throttled ? t.small({ className: "txt-hint" }, () => L("dash.audit.throttled", { count: throttled })) : null,
                     cause ? t.small({ className: "txt-hint" }, () => L("dash.cause." + cause)) : null,
                 ),
             ),

@@ -2,6 +2,7 @@ package attempts_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,7 +170,7 @@ func TestAllow(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			l := attempts.New(s.window)
 			for i, a := range s.attempts {
-				if got := l.Allow(a.key, a.limit, t0.Add(a.at)); got != a.want {
+				if got := l.Allow(attempts.Key{Id: a.key}, a.limit, t0.Add(a.at)); got != a.want {
 					t.Errorf("attempt %d: Allow(%q, %d, t0+%v) = %v, want %v", i, a.key, a.limit, a.at, got, a.want)
 				}
 			}
@@ -199,7 +200,7 @@ func TestAllowConcurrent(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					if l.Allow("same key", s.limit, t0) {
+					if l.Allow(attempts.Key{Id: "same key"}, s.limit, t0) {
 						allowed.Add(1)
 					}
 				}()
@@ -212,7 +213,7 @@ func TestAllowConcurrent(t *testing.T) {
 				t.Errorf("%d concurrent Allow calls with limit %d: %d allowed, want %d", s.goroutines, s.limit, got, want)
 			}
 			// the key is full now, whatever the interleaving was
-			if s.goroutines >= s.limit && l.Allow("same key", s.limit, t0) {
+			if s.goroutines >= s.limit && l.Allow(attempts.Key{Id: "same key"}, s.limit, t0) {
 				t.Errorf("Allow after the concurrent burst = true, want false")
 			}
 		})
@@ -232,7 +233,7 @@ func TestAllowConcurrentKeys(t *testing.T) {
 				defer wg.Done()
 				// every attempt is within one window of t0, so the order of the calls does not matter
 				now := t0.Add(time.Duration(i) * time.Second)
-				if l.Allow(fmt.Sprintf("key-%d", k), limit, now) {
+				if l.Allow(attempts.Key{Collection: "users", Id: fmt.Sprintf("key-%d", k)}, limit, now) {
 					counts[k].Add(1)
 				}
 			}()
@@ -249,14 +250,168 @@ func TestAllowConcurrentKeys(t *testing.T) {
 func ExampleLimiter_Allow() {
 	l := attempts.New(time.Minute)
 	start := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	actor := attempts.Key{Collection: "_pb_users_auth_", Id: "4q1xlclmfloku33"}
 
-	fmt.Println(l.Allow("actor", 2, start))
-	fmt.Println(l.Allow("actor", 2, start.Add(10*time.Second)))
-	fmt.Println(l.Allow("actor", 2, start.Add(20*time.Second)))
-	fmt.Println(l.Allow("actor", 2, start.Add(time.Minute)))
+	fmt.Println(l.Allow(actor, 2, start))
+	fmt.Println(l.Allow(actor, 2, start.Add(10*time.Second)))
+	fmt.Println(l.Allow(actor, 2, start.Add(20*time.Second)))
+	fmt.Println(l.Allow(actor, 2, start.Add(time.Minute)))
 	// Output:
 	// true
 	// true
 	// false
 	// true
+}
+
+// refusal is one call of Throttle.Refuse, or of Due when due is set, and
+// what it must answer: whether the attempt opens a run, or the runs due,
+// as "key:count@first-last" in seconds after t0.
+type refusal struct {
+	key   string
+	at    time.Duration // after t0
+	due   bool
+	opens bool
+	runs  string
+}
+
+func TestThrottle(t *testing.T) {
+	scenarios := []struct {
+		name  string
+		calls []refusal
+		// drained is what Drain returns after the calls
+		drained string
+	}{
+		{
+			name: "the first refusal opens a run, the rest are counted",
+			calls: []refusal{
+				{key: "a", at: 0, opens: true},
+				{key: "a", at: time.Second},
+				{key: "a", at: 2 * time.Second},
+			},
+			drained: "a:2@1-2",
+		},
+		{
+			name: "a run is due one window after it opened, not before",
+			calls: []refusal{
+				{key: "a", at: 0, opens: true},
+				{key: "a", at: 10 * time.Second},
+				{key: "a", at: 50 * time.Second},
+				{due: true, at: time.Minute - time.Nanosecond, runs: ""},
+				{due: true, at: time.Minute, runs: "a:2@10-50"},
+				{due: true, at: 2 * time.Minute, runs: ""},
+			},
+		},
+		{
+			name: "a refusal after the window opens the next run and closes the last",
+			calls: []refusal{
+				{key: "a", at: 0, opens: true},
+				{key: "a", at: 30 * time.Second},
+				{key: "a", at: 70 * time.Second, opens: true},
+				{key: "a", at: 80 * time.Second},
+				{due: true, at: 80 * time.Second, runs: "a:1@30-30"},
+			},
+			drained: "a:1@80-80",
+		},
+		{
+			name: "a run of one has nothing more to record",
+			calls: []refusal{
+				{key: "a", at: 0, opens: true},
+				{due: true, at: time.Hour, runs: ""},
+				{key: "a", at: time.Hour, opens: true},
+			},
+		},
+		{
+			name: "keys run apart, due runs oldest first",
+			calls: []refusal{
+				{key: "a", at: 0, opens: true},
+				{key: "b", at: time.Second, opens: true},
+				{key: "b", at: 2 * time.Second},
+				{key: "a", at: 3 * time.Second},
+				{key: "b", at: 4 * time.Second},
+				{due: true, at: 2 * time.Minute, runs: "b:2@2-4,a:1@3-3"},
+			},
+		},
+		{
+			name: "Drain takes runs whose window has not passed",
+			calls: []refusal{
+				{key: "a", at: 0, opens: true},
+				{key: "a", at: time.Second},
+				{key: "b", at: time.Second, opens: true},
+				{key: "b", at: 5 * time.Second},
+			},
+			drained: "a:1@1-1,b:1@5-5",
+		},
+	}
+	for _, s := range scenarios {
+		t.Run(s.name, func(t *testing.T) {
+			th := attempts.NewThrottle(time.Minute)
+			for i, c := range s.calls {
+				if c.due {
+					if got := runsText(th.Due(t0.Add(c.at))); got != c.runs {
+						t.Errorf("call %d: Due(t0+%v) = %q, want %q", i, c.at, got, c.runs)
+					}
+					continue
+				}
+				if got := th.Refuse(attempts.Key{Id: c.key}, t0.Add(c.at)); got != c.opens {
+					t.Errorf("call %d: Refuse(%q, t0+%v) opens = %v, want %v", i, c.key, c.at, got, c.opens)
+				}
+			}
+			if got := runsText(th.Drain()); got != s.drained {
+				t.Errorf("Drain() = %q, want %q", got, s.drained)
+			}
+			if got := th.Drain(); len(got) != 0 {
+				t.Errorf("a second Drain() = %v, want none", got)
+			}
+		})
+	}
+}
+
+// TestThrottleConcurrent refuses many attempts of one key at once: one
+// opens the run, and the run counts every other.
+func TestThrottleConcurrent(t *testing.T) {
+	const refusals = 200
+	th := attempts.NewThrottle(time.Minute)
+	var opened atomic.Int64
+	var wg sync.WaitGroup
+	for i := range refusals {
+		wg.Go(func() {
+			if th.Refuse(attempts.Key{Id: "a"}, t0.Add(time.Duration(i)*time.Millisecond)) {
+				opened.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	runs := th.Drain()
+	if opened.Load() != 1 || len(runs) != 1 || runs[0].Count != refusals-1 {
+		t.Errorf("opened %d, runs %v; want 1 opened and one run of %d", opened.Load(), runs, refusals-1)
+	}
+}
+
+// runsText writes runs as "key:count@first-last", first and last in
+// seconds after t0.
+func runsText(runs []attempts.Run) string {
+	var out []string
+	for _, r := range runs {
+		out = append(out, fmt.Sprintf("%s:%d@%d-%d", r.Key.Id, r.Count, int(r.First.Sub(t0).Seconds()), int(r.Last.Sub(t0).Seconds())))
+	}
+	return strings.Join(out, ",")
+}
+
+func ExampleThrottle() {
+	th := attempts.NewThrottle(time.Minute)
+	start := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	actor := attempts.Key{Collection: "_pb_users_auth_", Id: "4q1xlclmfloku33"}
+
+	// 50 attempts over the limit, a second apart
+	for i := range 50 {
+		if th.Refuse(actor, start.Add(time.Duration(i)*time.Second)) {
+			fmt.Println("record the first at once")
+		}
+	}
+	for _, run := range th.Due(start.Add(time.Minute)) {
+		fmt.Printf("then one record of %d, from %s to %s\n", run.Count, run.First.Format("15:04:05"), run.Last.Format("15:04:05"))
+	}
+	// Output:
+	// record the first at once
+	// then one record of 49, from 12:00:01 to 12:00:49
 }

@@ -24,6 +24,9 @@ const (
 	SessionStarted = "session.started"
 	SessionDenied  = "session.denied"
 	SessionEnded   = "session.ended"
+	// SessionThrottled counts start attempts refused over the attempt
+	// limit (data.count), which get no entry of their own.
+	SessionThrottled = "session.throttled"
 	// Request is a request made with an impersonation token.
 	Request = "request"
 	// PolicyCreated, PolicyUpdated and PolicyDeleted record a change of an

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +24,25 @@ func FuzzCanonical(f *testing.F) {
 		}
 		if got := canonical(nil, r); string(got) != string(want) {
 			t.Fatalf("canonical = %s\njson.Marshal = %s", got, want)
+		}
+	})
+}
+
+// FuzzInertCell holds inertCell to its promise: no cell it returns starts a
+// spreadsheet formula, and it changes nothing but that leading quote.
+func FuzzInertCell(f *testing.F) {
+	for _, s := range []string{"", "plain", `=HYPERLINK("http://x","y")`, "+1", "-1", "@SUM(A1)", "\tx", "\rx",
+		"'=already quoted", " =1", "\n=1", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := inertCell(s)
+		if got != "" && strings.IndexByte(formulaStarts, got[0]) >= 0 {
+			t.Fatalf("inertCell(%q) = %q starts a formula", s, got)
+		}
+		formula := s != "" && strings.IndexByte(formulaStarts, s[0]) >= 0
+		if formula && got != "'"+s || !formula && got != s {
+			t.Fatalf("inertCell(%q) = %q: want a leading quote on a formula only", s, got)
 		}
 	})
 }

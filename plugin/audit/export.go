@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -168,9 +169,30 @@ func (e *exportWriter) write(r row) error {
 			return err
 		}
 	}
-	return e.csv.Write([]string{r.Id, strconv.Itoa(r.Seq), r.Hash, r.Created, r.Event, r.Actor, r.ActorCollection, r.Target,
-		r.TargetCollection, r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path, strconv.Itoa(r.Status), r.Data})
+	cells := []string{r.Id, strconv.Itoa(r.Seq), r.Hash, r.Created, r.Event, r.Actor, r.ActorCollection, r.Target,
+		r.TargetCollection, r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path, strconv.Itoa(r.Status), r.Data}
+	for i, c := range cells {
+		cells[i] = inertCell(c)
+	}
+	return e.csv.Write(cells)
 }
+
+// inertCell returns a CSV cell a spreadsheet shows as text: one that starts
+// with a character that makes it a formula (=, +, -, @, a tab or a carriage
+// return) gets a leading single quote, as OWASP's advice on CSV injection
+// says. Many cells hold what a client sent (a reason, a path, a user
+// agent, a record id of a refused start); the JSON lines export keeps
+// every value as stored.
+func inertCell(c string) string {
+	if c != "" && strings.IndexByte(formulaStarts, c[0]) >= 0 {
+		return "'" + c
+	}
+	return c
+}
+
+// formulaStarts are the first characters that make a spreadsheet cell a
+// formula.
+const formulaStarts = "=+-@\t\r"
 
 // flush sends what is buffered; a CSV export with no entry still gets its
 // header, so its rows always number entries + 1.

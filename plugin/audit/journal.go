@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -16,38 +17,115 @@ import (
 	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
-// recover moves into the audit table the journalled entries that are not
-// in it yet (a process killed before its mover had moved them), oldest
-// first, and empties the journal.
-func (w *Writer) recover() error {
-	var rows []row
-	for _, name := range JournalFiles {
-		found, err := readJournal(filepath.Join(w.app.DataDir(), name))
+// ErrJournalInUse is returned by MoveLeftovers when a server owns the
+// journal (or when the system cannot tell that none does).
+var ErrJournalInUse = errors.New("audit: the journal is in use by a running server")
+
+// errNoLock is returned by lockJournal on a system where it cannot lock.
+var errNoLock = errors.New("audit: no file locks on this system")
+
+// Leftovers is what MoveLeftovers found in the journal.
+type Leftovers struct {
+	// Moved is how many entries a stopped server had left in the journal,
+	// now in the audit table.
+	Moved int
+	// Owned says that a server owns the journal: nothing was moved.
+	Owned bool
+	// Pending is, when Owned, how many journalled entries were not in the
+	// audit table yet: its mover puts them there within moments.
+	Pending int
+}
+
+// MoveLeftovers lets a command run beside (or instead of) the server read
+// every entry answered so far. When no server owns the journal of app's data
+// directory, it moves into the audit table what the journal holds that the
+// table does not, as a server's start would (the entries of a server that
+// was killed). When one does, the journal is that server's and nothing is
+// moved: it counts the journalled entries not in the table yet.
+func MoveLeftovers(app core.App) (Leftovers, error) {
+	unlock, err := lockJournal(app.DataDir())
+	if errors.Is(err, ErrJournalInUse) || errors.Is(err, errNoLock) {
+		rows, err := readJournals(app)
 		if err != nil {
-			return err
+			return Leftovers{Owned: true}, err
 		}
-		rows = append(rows, found...)
+		missing, err := notInTable(app, rows)
+		return Leftovers{Owned: true, Pending: len(missing)}, err
 	}
+	if err != nil {
+		return Leftovers{}, err
+	}
+	defer unlock()
+	moved, err := recoverJournal(app)
+	return Leftovers{Moved: moved}, err
+}
+
+// lockWait is how long a Writer waits for the journal's lock, which a
+// command moving a stopped server's leftovers holds for moments, before it
+// gives up: then another server owns the journal.
+const lockWait = 30 * time.Second
+
+// lockJournalWaiting takes the journal's lock, waiting up to lockWait for
+// it. On a system without locks it returns a no-op unlock.
+func lockJournalWaiting(dir string) (func() error, error) {
+	deadline := time.Now().Add(lockWait)
+	for {
+		unlock, err := lockJournal(dir)
+		switch {
+		case errors.Is(err, errNoLock):
+			return func() error { return nil }, nil
+		case errors.Is(err, ErrJournalInUse) && time.Now().Before(deadline):
+			time.Sleep(50 * time.Millisecond)
+		case errors.Is(err, ErrJournalInUse):
+			return nil, fmt.Errorf("%w: is another server running on %s?", err, dir)
+		default:
+			return unlock, err
+		}
+	}
+}
+
+// recoverJournal moves into the audit table the journalled entries that
+// are not in it yet (a process killed before its mover had moved them),
+// oldest first, empties the journal and returns how many it moved. The
+// caller holds the journal's lock.
+func recoverJournal(app core.App) (int, error) {
+	rows, err := readJournals(app)
+	if err != nil {
+		return 0, err
+	}
+	var missing []row
 	if len(rows) > 0 {
-		missing, err := notInTable(w.app, rows)
-		if err != nil {
-			return err
+		if missing, err = notInTable(app, rows); err != nil {
+			return 0, err
 		}
 		// a file's entries are in order; the two files' turns interleave
 		slices.SortStableFunc(missing, func(a, b row) int { return strings.Compare(a.Created, b.Created) })
 		if len(missing) > 0 {
-			if err := w.insert(missing); err != nil {
-				return fmt.Errorf("audit: move the journal left by the last run: %w", err)
+			if err := appendRows(app, missing); err != nil {
+				return 0, fmt.Errorf("audit: move the journal left by the last run: %w", err)
 			}
-			w.app.Logger().Info("impersonation: moved journalled audit entries into the audit table", "entries", len(missing))
+			app.Logger().Info("impersonation: moved journalled audit entries into the audit table", "entries", len(missing))
 		}
 	}
 	for _, name := range JournalFiles {
-		if err := os.Truncate(filepath.Join(w.app.DataDir(), name), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("audit: empty the journal: %w", err)
+		if err := os.Truncate(filepath.Join(app.DataDir(), name), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, fmt.Errorf("audit: empty the journal: %w", err)
 		}
 	}
-	return nil
+	return len(missing), nil
+}
+
+// readJournals returns the entries of every journal file of app.
+func readJournals(app core.App) ([]row, error) {
+	var rows []row
+	for _, name := range JournalFiles {
+		found, err := readJournal(filepath.Join(app.DataDir(), name))
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, found...)
+	}
+	return rows, nil
 }
 
 // readJournal returns the entries of a journal file. A last line without

@@ -17,6 +17,11 @@ import (
 // request entries.
 var JournalFiles = [2]string{"impersonation_audit.journal.0", "impersonation_audit.journal.1"}
 
+// JournalLockFile is the file, in the data directory, whose lock says that
+// a process owns the journal: an open Writer, or MoveLeftovers moving what
+// a stopped server left.
+const JournalLockFile = "impersonation_audit.journal.lock"
+
 // maxPending is the most journalled entries waiting for the audit table;
 // past it Write fails (the audit table is not taking entries), rather than
 // holding ever more in memory.
@@ -40,9 +45,10 @@ var ErrWriterClosed = errors.New("audit: the writer is closed")
 // process being killed. A background mover inserts the journalled entries
 // into the chained audit table, all that arrived since its last move in one
 // transaction; the journal's two files take turns, and the one whose entries
-// are all in the table is truncated. Opening the writer moves in whatever a
-// killed process left in the journal. Readers of the audit call Flush
-// first. It is safe for concurrent use.
+// are all in the table is truncated. An open writer holds the journal's
+// lock (JournalLockFile), and opening it moves in whatever a killed process
+// left in the journal. Readers of the audit call Flush first; a command run
+// without the server calls MoveLeftovers. It is safe for concurrent use.
 type Writer struct {
 	app  core.App
 	open sync.Once
@@ -53,11 +59,12 @@ type Writer struct {
 	work     *sync.Cond // signalled when entries are queued or the writer closes
 	progress *sync.Cond // broadcast when a move ends, well or not
 	files    [len(JournalFiles)]*os.File
-	active   int   // the file Write appends to
-	queue    []row // journalled, not yet moved
-	written  int   // entries journalled since the writer opened
-	moved    int   // of which in the audit table
-	moveErr  error // why the last move failed, nil once one succeeds
+	unlock   func() error // releases the journal's lock
+	active   int          // the file Write appends to
+	queue    []row        // journalled, not yet moved
+	written  int          // entries journalled since the writer opened
+	moved    int          // of which in the audit table
+	moveErr  error        // why the last move failed, nil once one succeeds
 	closed   bool
 	started  bool          // the journal is open and the mover runs
 	waiting  int           // Flush calls waiting for the mover
@@ -74,13 +81,21 @@ func NewWriter(app core.App) *Writer {
 	return w
 }
 
-// Open opens the journal, moves into the audit table what it holds from an
-// earlier process, and starts the mover. Write opens the writer when it is
-// not yet open; the plugin opens it when the app starts serving, before any
-// request.
+// Open takes the journal's lock (waiting a little for a command that
+// holds it; another server on the same data directory keeps it, and Open
+// fails), moves into the audit table what the journal holds from an
+// earlier process, opens the journal and starts the mover. Write opens the
+// writer when it is not yet open; the plugin opens it when the app starts
+// serving, before any request.
 func (w *Writer) Open() error {
 	w.open.Do(func() {
-		if w.openErr = w.recover(); w.openErr != nil {
+		unlock, err := lockJournalWaiting(w.app.DataDir())
+		if err != nil {
+			w.openErr = err
+			return
+		}
+		if _, w.openErr = recoverJournal(w.app); w.openErr != nil {
+			unlock()
 			return
 		}
 		var files [len(JournalFiles)]*os.File
@@ -90,13 +105,14 @@ func (w *Writer) Open() error {
 				for _, opened := range files[:i] {
 					opened.Close()
 				}
+				unlock()
 				w.openErr = fmt.Errorf("audit: open the journal: %w", err)
 				return
 			}
 			files[i] = f
 		}
 		w.mu.Lock()
-		w.files, w.started = files, true
+		w.files, w.unlock, w.started = files, unlock, true
 		w.mu.Unlock()
 		go w.mover()
 	})
@@ -183,6 +199,7 @@ func (w *Writer) Close() error {
 	for _, f := range w.files {
 		errs = append(errs, f.Close())
 	}
+	errs = append(errs, w.unlock())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return errors.Join(append(errs, w.moveErr)...)

@@ -291,7 +291,7 @@ func TestWriterRecoversTheJournal(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		newWriter(t, app)
+		w := newWriter(t, app)
 		want := map[string]int{"before": 1, "left000": 1, "left001": 1, "left002": 1, "left003": 1, "left004": 1}
 		if got := targets(t, app); !reflect.DeepEqual(got, want) {
 			t.Fatalf("after recovery: %v, want %v", got, want)
@@ -299,6 +299,10 @@ func TestWriterRecoversTheJournal(t *testing.T) {
 		verify(t, app, 6)
 		if n := journalBytes(t, app); n != 0 {
 			t.Fatalf("the journal holds %d bytes after recovery", n)
+		}
+		// it stops, as a process does, and lets go of the journal's lock
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -90,7 +90,8 @@ func SessionStarted(app core.App, s *records.Session, actor, target *core.Record
 
 var refusalsTemplate = template.Must(template.New("refusals").Parse(`<p>{{.Count}} impersonation starts by
 <strong>{{.Actor}}</strong> were refused in the last {{.Minutes}} minutes on {{.App}}. The impersonation
-audit has each one (event session.denied).</p>`))
+audit has them: each one within the attempt limit as a session.denied entry, those over it counted in
+session.throttled entries.</p>`))
 
 // Refusals emails to that actor's starts were refused count times within
 // the last window.

@@ -10,7 +10,9 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/pbimpersonation/impersonation/plugin/attempts"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/policy"
 	"github.com/pbimpersonation/impersonation/plugin/records"
@@ -133,6 +135,24 @@ func Deny(app core.App, d Denial) error {
 		entry.ActorCollection = d.Actor.Collection().Id
 	}
 	return audit.Write(app, entry)
+}
+
+// Throttled writes the session.throttled entry of run: start attempts of
+// its actor refused over the attempt limit, whose runs last window. client
+// is the attempt's when the run is the one attempt that opened it, or just
+// the route (method, path, status) for the attempts counted after it.
+func Throttled(app core.App, run attempts.Run, window time.Duration, client audit.Client) error {
+	first, _ := types.ParseDateTime(run.First)
+	last, _ := types.ParseDateTime(run.Last)
+	return audit.Write(app, audit.Entry{
+		Event:           audit.SessionThrottled,
+		Actor:           run.Key.Id,
+		ActorCollection: run.Key.Collection,
+		Client:          client,
+		Data: map[string]any{
+			"count": run.Count, "first": first.String(), "last": last.String(), "windowSeconds": int(window / time.Second),
+		},
+	})
 }
 
 // End ends session s with cause and writes its session.ended entry, in one

@@ -20,9 +20,7 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 	if revokeURL == "" {
 		revokeURL = app.Settings().Meta.AppURL + "/impersonation/"
 	}
-	p.mails.Add(1)
-	go func() {
-		defer p.mails.Done()
+	p.inBackground(func() {
 		err := notify.SessionStarted(app, s, actor, target, revokeURL)
 		if err != nil {
 			app.Logger().Error("impersonation: email the user about a session", "session", s.Id, "error", err)
@@ -35,7 +33,7 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 		if err := app.Save(fresh); err != nil {
 			app.Logger().Error("impersonation: record a session's email", "session", s.Id, "error", err)
 		}
-	}()
+	})
 }
 
 // alertRefusals emails the configured address when the refusals of the
@@ -64,11 +62,20 @@ func (p *handlers) alertRefusals(app core.App, key attempts.Key, added int) {
 		app.Logger().Error("impersonation: the refusals alert names no actor", "actor", key.Id, "error", err)
 		return
 	}
-	p.mails.Add(1)
-	go func() {
-		defer p.mails.Done()
+	p.inBackground(func() {
 		if err := notify.Refusals(app, p.opts.AlertEmail, actor, refused, RefusalWindow); err != nil {
 			app.Logger().Error("impersonation: email the refusals alert", "error", err)
 		}
-	}()
+	})
+}
+
+// inBackground runs f apart from the request that asked for it, through the
+// plugin's clock (so a test's clock can wait for it); the app's shutdown
+// waits for it.
+func (p *handlers) inBackground(f func()) {
+	p.mails.Add(1)
+	p.opts.Clock.AfterFunc(0, func() {
+		defer p.mails.Done()
+		f()
+	})
 }

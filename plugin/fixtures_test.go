@@ -11,6 +11,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/pbimpersonation/impersonation/internal/clock"
@@ -165,6 +166,7 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 		t.Fatal(err)
 	}
 	ta := &testApp{TestApp: app, clock: c, plugin: p}
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Priority: 1000, Func: quiet(app, c)})
 	ta.seedPolicies(t)
 	if _, err := app.DB().NewQuery("UPDATE impersonation_policies SET id = {:id} WHERE collection = 'users'").
 		Bind(dbx.Params{"id": usersPolicyId}).Execute(); err != nil {
@@ -189,6 +191,25 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	ta.addSession(t, expiredSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, time.Now().Add(-time.Minute))
 	ta.addSession(t, clientSessionId, "clients", clientId, "users", user2Id, records.ModeRead, fixtureExpires)
 	return ta
+}
+
+// quiet keeps a test app's background work from overlapping what a test
+// checks after a request: every request returns once the background work it
+// started through the plugin's clock c (the emails) has returned, and the
+// cron that OnServe starts (priority 999) is stopped, since its jobs fire on
+// the real clock's minutes (tests run the plugin's jobs themselves).
+// tests.ApiScenario counts the app's events right after the response, so
+// work still running then would race it.
+func quiet(app core.App, c *clock.Manual) func(*core.ServeEvent) error {
+	return func(e *core.ServeEvent) error {
+		e.Router.BindFunc(func(re *core.RequestEvent) error {
+			err := re.Next()
+			c.Wait()
+			return err
+		})
+		app.Cron().Stop()
+		return e.Next()
+	}
 }
 
 // seedPolicies writes the configured policies as the server's start does.

@@ -34,6 +34,8 @@ type Manual struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers map[*manualTimer]bool
+	// running counts the functions started and not yet returned
+	running sync.WaitGroup
 }
 
 type manualTimer struct {
@@ -59,7 +61,7 @@ func (c *Manual) AfterFunc(d time.Duration, f func()) func() bool {
 	defer c.mu.Unlock()
 	t := &manualTimer{at: c.now.Add(d), f: f}
 	if d <= 0 {
-		go f()
+		c.running.Go(f)
 		return func() bool { return false }
 	}
 	c.timers[t] = true
@@ -80,7 +82,12 @@ func (c *Manual) Advance(d time.Duration) {
 	for t := range c.timers {
 		if !t.at.After(c.now) {
 			delete(c.timers, t)
-			go t.f()
+			c.running.Go(t.f)
 		}
 	}
 }
+
+// Wait returns once every function the clock has started has returned: a
+// test waits for the background work of a request before it reads what
+// that work changed, or counts the app's events.
+func (c *Manual) Wait() { c.running.Wait() }

@@ -61,6 +61,9 @@ type Options struct {
 	Clock clock.Clock
 	// Attempts counts session start attempts per actor.
 	Attempts *attempts.Limiter
+	// ConsentChanges counts the consent changes (grants and withdrawals)
+	// per user.
+	ConsentChanges *attempts.Limiter
 	// Throttle gathers the start attempts refused over the limit into
 	// runs, each written as one entry with its count.
 	Throttle *attempts.Throttle

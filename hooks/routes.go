@@ -129,6 +129,29 @@ func consentUser(e *core.RequestEvent) (*core.Record, error) {
 	return e.Auth, nil
 }
 
+// ConsentChangesPerMinute is how many times a minute a user may grant
+// consent, or withdraw it when nothing is in force. Each change is an audit
+// entry; past the limit a change is refused (429) and, changing nothing,
+// writes none, so what one user can make the audit store is bounded. A
+// withdrawal that stops a consent in force or a live session is never
+// refused (nor counted): there are no more of those than grants and
+// sessions.
+const ConsentChangesPerMinute = 10
+
+// msgConsentRateLimited refuses a consent change past ConsentChangesPerMinute.
+const msgConsentRateLimited = "Too many consent changes; try again in a minute."
+
+// withdrawalStops reports whether withdrawing user's consent at now stops
+// something: a consent in force, or a live session on them (or a look-up
+// failed: then the withdrawal goes ahead).
+func withdrawalStops(app core.App, user *core.Record, now time.Time) bool {
+	if c, err := records.FindConsent(app, user); err == nil && c.LiveAt(now) {
+		return true
+	}
+	live, err := records.FindLiveSessions(app, records.OnTargetFilter, records.RecordParams(user))
+	return err != nil || len(live) > 0
+}
+
 // consentResponse is the answer of the consent routes.
 type consentResponse struct {
 	Id       string `json:"id"`
@@ -188,6 +211,9 @@ func (p *handlers) consentGrant(e *core.RequestEvent) error {
 	if err := consent.ValidateHours(pol, hours); err != nil {
 		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
 	}
+	if !p.opts.ConsentChanges.Allow(attemptKey(user), ConsentChangesPerMinute, p.opts.Clock.Now()) {
+		return e.TooManyRequestsError(msgConsentRateLimited, nil)
+	}
 	c, err := consent.Grant(e.App, user, hours, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusOK))
 	if err != nil {
 		return e.InternalServerError("", err)
@@ -200,7 +226,13 @@ func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	if err != nil {
 		return err
 	}
-	if err := consent.Revoke(e.App, user, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
+	// a withdrawal that stops something is never refused: it is how a user
+	// ends the sessions on them
+	now := p.opts.Clock.Now()
+	if !withdrawalStops(e.App, user, now) && !p.opts.ConsentChanges.Allow(attemptKey(user), ConsentChangesPerMinute, now) {
+		return e.TooManyRequestsError(msgConsentRateLimited, nil)
+	}
+	if err := consent.Revoke(e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.NoContent(http.StatusNoContent)
@@ -335,7 +367,8 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, startResponse{Token: started.Token, Record: target, Session: started.Session})
 }
 
-// attemptKey names the actor of a start attempt for the attempt limit.
+// attemptKey names the record that attempts (a start, a consent change)
+// for a Limiter and the Throttle.
 func attemptKey(actor *core.Record) attempts.Key {
 	return attempts.Key{Collection: actor.Collection().Id, Id: actor.Id}
 }

@@ -1,14 +1,17 @@
 package plugin_test
 
 import (
-	"github.com/pocketbase/dbx"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 )
@@ -276,6 +279,134 @@ func TestConsentRevoke(t *testing.T) {
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				wrap(app).expectLive(t, writeSessionId)
 			},
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestConsentChangesStoreABoundedAudit changes a user's consent past the
+// limit: the changes past it are refused (429), change nothing and write no
+// entry, refused inputs do not count, a withdrawal that stops something is
+// never refused, the limit is per user, and it lets the user in again a
+// minute later.
+func TestConsentChangesStoreABoundedAudit(t *testing.T) {
+	const consentURL = "/api/impersonation/consent"
+	limit := hooks.ConsentChangesPerMinute
+	// changes makes n grants (PUT) or withdrawals (DELETE) of the consent
+	// of the user of token, after three refused grants that do not count
+	changes := func(token, method string, n int) func(testing.TB, *tests.TestApp, *core.ServeEvent) {
+		return func(t testing.TB, _ *tests.TestApp, e *core.ServeEvent) {
+			for range 3 {
+				if rec := serve(t, e, http.MethodPut, consentURL, `{"hours":0}`, token); rec.Code != 400 {
+					t.Fatalf("an invalid grant: %d", rec.Code)
+				}
+			}
+			body, want := `{"hours":2}`, 200
+			if method == http.MethodDelete {
+				body, want = "", 204
+			}
+			for i := range n {
+				if rec := serve(t, e, method, consentURL, body, token); rec.Code != want {
+					t.Fatalf("%s %d: %d %s", method, i, rec.Code, rec.Body)
+				}
+			}
+		}
+	}
+	// consentEntries checks that the audit holds want consent entries
+	consentEntries := func(want int) func(testing.TB, *tests.TestApp, *http.Response) {
+		return func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+			entries := wrap(app).auditEvents(t, dbx.In("event", "consent.granted", "consent.revoked"))
+			if len(entries) != want {
+				t.Errorf("%d consent entries, want %d: %v", len(entries), want, entries)
+			}
+		}
+	}
+	later := clock.NewManual(time.Now()) // the plugin's clock of the last scenario
+	scenarios := []tests.ApiScenario{
+		{
+			Name:            "a grant past the limit: 429, no entry, the consent unchanged",
+			Method:          http.MethodPut,
+			URL:             consentURL,
+			Body:            strings.NewReader(`{"hours":5}`),
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  429,
+			ExpectedContent: []string{`"message":"Too many consent changes; try again in a minute."`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			BeforeTestFunc:  changes(userToken, http.MethodPut, limit),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				consentEntries(limit)(t, app, res)
+				c, _ := records.FindConsent(app, mustFind(app, "users", userId))
+				if left := time.Until(c.Expires()); left > 2*time.Hour || left < time.Hour {
+					t.Errorf("the refused 5-hour grant changed the 2-hour consent: %v left", left)
+				}
+			},
+		},
+		{
+			Name:            "a withdrawal of nothing past the limit: 429, no entry",
+			Method:          http.MethodDelete,
+			URL:             consentURL,
+			Headers:         map[string]string{"Authorization": user3Token},
+			ExpectedStatus:  429,
+			ExpectedContent: []string{`"status":429`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			BeforeTestFunc:  changes(user3Token, http.MethodDelete, limit),
+			AfterTestFunc:   consentEntries(limit),
+		},
+		{
+			Name:           "a withdrawal of a consent in force is never refused",
+			Method:         http.MethodDelete,
+			URL:            consentURL,
+			Headers:        map[string]string{"Authorization": userToken},
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			BeforeTestFunc: changes(userToken, http.MethodPut, limit),
+			AfterTestFunc:  consentEntries(limit + 1),
+		},
+		{
+			Name:           "a withdrawal that ends a live session is never refused",
+			Method:         http.MethodDelete,
+			URL:            consentURL,
+			Headers:        map[string]string{"Authorization": userToken},
+			ExpectedStatus: 204,
+			TestAppFactory: factory(plugin.Config{}, nil),
+			BeforeTestFunc: func(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
+				// the first withdrawal stops the consent and the fixture sessions, the rest stop nothing
+				changes(userToken, http.MethodDelete, limit+1)(t, app, e)
+				wrap(app).addSession(t, "sessafter000001", core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, fixtureExpires)
+			},
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				consentEntries(limit+2)(t, app, res)
+				wrap(app).expectEnded(t, "sessafter000001", records.EndConsentRevoked)
+			},
+		},
+		{
+			Name:            "the limit is per user",
+			Method:          http.MethodPut,
+			URL:             consentURL,
+			Body:            strings.NewReader(`{"hours":5}`),
+			Headers:         map[string]string{"Authorization": user2Token},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"active":true`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			BeforeTestFunc:  changes(userToken, http.MethodPut, limit),
+			AfterTestFunc:   consentEntries(limit + 1),
+		},
+		{
+			Name:            "a minute later the user may change it again",
+			Method:          http.MethodPut,
+			URL:             consentURL,
+			Body:            strings.NewReader(`{"hours":5}`),
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"active":true`},
+			TestAppFactory:  factory(plugin.Config{Clock: later}, nil),
+			BeforeTestFunc: func(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
+				changes(userToken, http.MethodPut, limit)(t, app, e)
+				later.Advance(time.Minute)
+			},
+			AfterTestFunc: consentEntries(limit + 1),
 		},
 	}
 	for _, s := range scenarios {

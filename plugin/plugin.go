@@ -284,6 +284,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		Clock:                    p.config.Clock,
 		Attempts:                 attempts.New(time.Minute),
 		Throttle:                 attempts.NewThrottle(time.Minute),
+		ConsentChanges:           attempts.New(time.Minute),
 		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
 		ReasonMinLength:          p.config.ReasonMinLength,
 		ReasonMaxLength:          p.config.ReasonMaxLength,

@@ -1,5 +1,6 @@
-// Package attempts limits how often one actor may try to start a session,
-// and gathers the attempts refused over that limit into runs, so that a
+// Package attempts limits how often one actor may try something that
+// writes an audit entry (start a session, change their consent), and
+// gathers the start attempts refused over the limit into runs, so that a
 // caller over the limit adds a bounded number of audit entries, each
 // counting the attempts it stands for.
 package attempts

@@ -163,6 +163,7 @@ func TestConcurrentStartsRaceTheAttemptLimit(t *testing.T) {
 				limited.Add(1)
 			default:
 				other.Add(1)
+				t.Logf("an attempt answered %d: %s", rec.Code, rec.Body)
 			}
 		})
 	}

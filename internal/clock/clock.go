@@ -34,8 +34,10 @@ type Manual struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers map[*manualTimer]bool
-	// running counts the functions started and not yet returned
-	running sync.WaitGroup
+	// running counts the functions started and not yet returned; idle is
+	// broadcast when it drops to zero
+	running int
+	idle    *sync.Cond
 }
 
 type manualTimer struct {
@@ -45,7 +47,9 @@ type manualTimer struct {
 
 // NewManual returns a Manual clock set to now.
 func NewManual(now time.Time) *Manual {
-	return &Manual{now: now, timers: map[*manualTimer]bool{}}
+	c := &Manual{now: now, timers: map[*manualTimer]bool{}}
+	c.idle = sync.NewCond(&c.mu)
+	return c
 }
 
 // Now returns the clock's time.
@@ -61,7 +65,7 @@ func (c *Manual) AfterFunc(d time.Duration, f func()) func() bool {
 	defer c.mu.Unlock()
 	t := &manualTimer{at: c.now.Add(d), f: f}
 	if d <= 0 {
-		c.running.Go(f)
+		c.start(f)
 		return func() bool { return false }
 	}
 	c.timers[t] = true
@@ -82,7 +86,7 @@ func (c *Manual) Advance(d time.Duration) {
 	for t := range c.timers {
 		if !t.at.After(c.now) {
 			delete(c.timers, t)
-			c.running.Go(t.f)
+			c.start(t.f)
 		}
 	}
 }
@@ -90,4 +94,25 @@ func (c *Manual) Advance(d time.Duration) {
 // Wait returns once every function the clock has started has returned: a
 // test waits for the background work of a request before it reads what
 // that work changed, or counts the app's events.
-func (c *Manual) Wait() { c.running.Wait() }
+func (c *Manual) Wait() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.running > 0 {
+		c.idle.Wait()
+	}
+}
+
+// start runs f in its own goroutine, counted until it returns; c.mu is held.
+func (c *Manual) start(f func()) {
+	c.running++
+	go func() {
+		defer func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.running--; c.running == 0 {
+				c.idle.Broadcast()
+			}
+		}()
+		f()
+	}()
+}

@@ -42,7 +42,7 @@ const (
 // answered 401, never served as a guest.
 func (p *handlers) guard(e *core.RequestEvent) error {
 	stripSessionHeaders(e.Request.Header)
-	raw := bearerToken(e.Request.Header.Get("Authorization"))
+	raw, wantFile := sessionToken(e)
 	if raw == "" {
 		return e.Next()
 	}
@@ -50,14 +50,15 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 	if !isImpersonation {
 		return e.Next()
 	}
-	if err != nil {
+	if err != nil || claims.File != wantFile {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
 	s, err := p.opts.Cache.Session(claims.Session)
 	if err != nil || !claimsNameSession(claims, s) {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
-	if !p.signedForSession(e, raw, s) {
+	target := p.signedFor(e, raw, claims, s)
+	if target == nil {
 		// nothing is written under a session before its token is verified;
 		// an ended session's target may have a new key, or be gone
 		if s.IsEnded() {
@@ -65,24 +66,44 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 		}
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
-	return p.audited(e, s, func() error { return p.admit(e, s, claims) })
+	return p.audited(e, s, func() error { return p.admit(e, s, claims, target) })
 }
 
-// signedForSession reports whether the token raw, whose claims name session
-// s, was signed by the server: PocketBase verified it when it loaded e.Auth
-// as s's target; a token it did not load (past its exp, or forged) is
-// checked against the target's key here.
-func (p *handlers) signedForSession(e *core.RequestEvent, raw string, s *records.Session) bool {
-	if e.Auth != nil && e.Auth.Id == s.Target() && e.Auth.Collection().Id == s.TargetCollection() {
-		return true
+// fileDownloadPattern is the route pattern of PocketBase's file downloads,
+// which read a file token from ?token= rather than the Authorization header.
+const fileDownloadPattern = "GET /api/files/{collection}/{recordId}/{filename}"
+
+// sessionToken returns the token that decides e's access: the file token of
+// a file download when it has one (PocketBase authorises the download with
+// it alone), and otherwise the Authorization header's. file tells which.
+func sessionToken(e *core.RequestEvent) (raw string, file bool) {
+	if e.Request.Pattern == fileDownloadPattern {
+		if token := e.Request.URL.Query().Get("token"); token != "" {
+			return token, true
+		}
+	}
+	return bearerToken(e.Request.Header.Get("Authorization")), false
+}
+
+// signedFor returns the target of session s when the token raw, whose
+// claims name s, was signed by the server, and nil otherwise. PocketBase
+// verified an auth token when it loaded e.Auth as s's target; one it did
+// not load (past its exp, or forged) and a file token are checked against
+// the target's key here.
+func (p *handlers) signedFor(e *core.RequestEvent, raw string, claims tokens.Claims, s *records.Session) *core.Record {
+	if !claims.File && e.Auth != nil && e.Auth.Id == s.Target() && e.Auth.Collection().Id == s.TargetCollection() {
+		return e.Auth
 	}
 	target, err := e.App.FindRecordById(s.TargetCollection(), s.Target())
-	return err == nil && tokens.VerifySignature(raw, target) == nil
+	if err != nil || tokens.VerifySignature(raw, claims, target) != nil {
+		return nil
+	}
+	return target
 }
 
 // admit decides on a request made with the token of session s and, when
 // the session may make it, runs the rest of the chain.
-func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens.Claims) error {
+func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens.Claims, target *core.Record) error {
 	if s.IsEnded() {
 		return e.UnauthorizedError(msgSessionEnded, nil)
 	}
@@ -94,15 +115,16 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 		}
 		return e.UnauthorizedError(msgSessionExpired, nil)
 	}
-	// PocketBase verified the signature when it loaded e.Auth
-	if e.Auth == nil || e.Auth.Id != claims.Target || e.Auth.Collection().Id != claims.TargetCollection {
+	// an auth token serves only once PocketBase has loaded it (its exp
+	// included); a file token's download is checked by PocketBase again
+	if !claims.File && e.Auth != target {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
 
 	// in place before anything reads (and caches) the request's RequestInfo
 	e.Request.Header.Set(SessionHeader, s.Id)
 
-	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, e.Auth, now)
+	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, target, now)
 	if err != nil {
 		if endErr := sessions.End(e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
 			return e.InternalServerError("", endErr)

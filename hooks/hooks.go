@@ -49,6 +49,7 @@ const (
 	AuditWriterId        = "impersonationAuditWriter"
 	AuditReadId          = "impersonationAuditRead"
 	AuditChangesId       = "impersonationAuditChanges"
+	FileTokenId          = "impersonationFileToken"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -154,6 +155,7 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAuthRefreshRequest().Bind(&hook.Handler[*core.RecordAuthRefreshRequestEvent]{Id: AuthRefreshId, Func: refuseRefreshable})
 	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: BuiltinImpersonateId, Func: p.builtinImpersonate})
 
+	app.OnFileTokenRequest().Bind(&hook.Handler[*core.FileTokenRequestEvent]{Id: FileTokenId, Func: p.sessionFileToken})
 	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: LimitBatchId, Func: p.limitBatch})
 	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: RealtimeId, Func: p.markRealtimeClient})
 	app.OnRecordAfterUpdateSuccess(records.SessionsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: SessionEndedId, Func: p.sessionSaved})

@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,10 +13,13 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/filesystem"
 
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
 	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
+	"github.com/pbimpersonation/impersonation/plugin/tokens"
 )
 
 // headersURL is a route the tests add that answers with the value API rules
@@ -416,5 +420,87 @@ func TestPolicyAndRuleChangesAreAudited(t *testing.T) {
 	}
 	for _, s := range scenarios {
 		s.Test(t)
+	}
+}
+
+// TestFileTokensDieWithTheirSession holds the promise that a file token got
+// while impersonating is the session's: it names the session, its
+// downloads are checked, limited and audited like the session's other
+// requests, and it stops working the moment the session ends.
+func TestFileTokensDieWithTheirSession(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	users, err := app.FindCollectionByNameOrId("users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Fields.Add(&core.FileField{Name: "secretDoc", Protected: true, MaxSelect: 1, MaxSize: 1 << 20})
+	if err := app.Save(users); err != nil {
+		t.Fatal(err)
+	}
+	user := mustFind(app, "users", userId)
+	doc, err := filesystem.NewFileFromBytes([]byte("the user's secret"), "doc.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user.Set("secretDoc", doc)
+	if err := app.Save(user); err != nil {
+		t.Fatal(err)
+	}
+	fileURL := "/api/files/users/" + userId + "/" + mustFind(app, "users", userId).GetString("secretDoc")
+	mux := serveMux(t, app.TestApp)
+	call := func(method, url, token string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, request(method, url, "", token))
+		return rec
+	}
+	fileToken := func(token string) string {
+		t.Helper()
+		rec := call(http.MethodPost, "/api/files/token", token)
+		var out struct{ Token string }
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+			t.Fatalf("file token: %d %s", rec.Code, rec.Body)
+		}
+		return out.Token
+	}
+
+	own := fileToken(userToken)
+	if rec := call(http.MethodGet, fileURL+"?token="+own, ""); rec.Code != 200 || rec.Body.String() != "the user's secret" {
+		t.Fatalf("the user's own download: %d %s", rec.Code, rec.Body)
+	}
+
+	token := fileToken(liveToken)
+	if claims, ok, err := tokens.Peek(token); !ok || err != nil || claims.Session != liveSessionId || !claims.File {
+		t.Fatalf("the file token got while impersonating does not name its session: %+v %v %v", claims, ok, err)
+	}
+	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != 200 || rec.Body.String() != "the user's secret" {
+		t.Fatalf("download while the session is live: %d %s", rec.Code, rec.Body)
+	}
+	if rec := call(http.MethodGet, "/api/collections/users/records/"+userId, token); rec.Code != http.StatusUnauthorized {
+		t.Errorf("the file token as an auth token: %d, want 401", rec.Code)
+	}
+	var downloads int
+	if err := audit.Flush(app); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.DB().NewQuery("SELECT count(*) FROM impersonation_audit WHERE event = 'request' AND session = {:s} AND path = {:p}").
+		Bind(dbx.Params{"s": liveSessionId, "p": fileURL}).Row(&downloads); err != nil || downloads != 1 {
+		t.Errorf("audited downloads: %d (%v), want 1", downloads, err)
+	}
+
+	// a rule that denies the user's records denies their files too
+	app.updatePolicy(t, "users", func(p *records.Policy) {
+		p.SetDeniedRoutes([]string{"GET /api/collections/users/records/" + userId})
+	})
+	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusForbidden {
+		t.Errorf("download of a denied record's file: %d, want 403", rec.Code)
+	}
+	app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes(nil) })
+
+	if err := sessions.End(app, app.session(t, liveSessionId), records.EndStopped, app.clock.Now(), audit.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "secret") {
+		t.Errorf("download after the session ended: %d %s, want 401", rec.Code, rec.Body)
 	}
 }

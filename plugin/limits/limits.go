@@ -141,6 +141,19 @@ var neverPaths = regexp.MustCompile(`^/api/(` +
 	`|collections/(_externalAuths|_authOrigins|_mfas|_otps)/.*|files/(_externalAuths|_authOrigins|_mfas|_otps)/.*` +
 	`)$`)
 
+// filePath matches a file download and names its collection and record.
+var filePath = regexp.MustCompile(`^/api/files/([^/]+)/([^/]+)/[^/]+$`)
+
+// recordOfFile returns the records API path of the record whose file path
+// serves, or "" when path is no file download.
+func recordOfFile(path string) string {
+	m := filePath.FindStringSubmatch(path)
+	if m == nil {
+		return ""
+	}
+	return "/api/collections/" + m[1] + "/records/" + m[2]
+}
+
 // recordPath matches the records routes of a collection.
 var recordPath = regexp.MustCompile(`^/api/collections/[^/]+/records(/[^/]+)?$`)
 
@@ -158,6 +171,11 @@ func Check(mode records.Mode, p Policy, call Call) error {
 	}
 	for _, r := range p.Denied {
 		if r.Matches(method, call.Path) {
+			return fmt.Errorf("%w: %s %s", ErrDenied, method, call.Path)
+		}
+		// a record's file is served from its record: a rule that denies the
+		// record denies its files
+		if view := recordOfFile(call.Path); view != "" && r.Matches(method, view) {
 			return fmt.Errorf("%w: %s %s", ErrDenied, method, call.Path)
 		}
 	}

@@ -50,20 +50,32 @@ type Claims struct {
 	Session          string
 	Refreshable      bool
 	Expires          time.Time
+	// File tells a file token (PocketBase's "file" type) from an auth token.
+	File bool
 }
 
 // Mint returns a signed impersonation token of target for the session
 // sessionId started by actor, valid until expires (whole seconds).
 func Mint(target, actor *core.Record, sessionId string, expires time.Time) (string, error) {
+	return mint(core.TokenTypeAuth, target, actor, sessionId, expires)
+}
+
+// MintFile returns a signed impersonation file token of target, as
+// PocketBase's POST /api/files/token mints for protected files, that also
+// names the actor and the session sessionId, valid until expires: the
+// plugin checks its downloads against the session like any other request.
+func MintFile(target, actor *core.Record, sessionId string, expires time.Time) (string, error) {
+	return mint(core.TokenTypeFile, target, actor, sessionId, expires)
+}
+
+func mint(tokenType string, target, actor *core.Record, sessionId string, expires time.Time) (string, error) {
 	if !target.Collection().IsAuth() {
 		return "", core.ErrNotAuthRecord
 	}
-	key := target.TokenKey() + target.Collection().AuthToken.Secret
 	claims := jwt.MapClaims{
-		core.TokenClaimType:         core.TokenTypeAuth,
+		core.TokenClaimType:         tokenType,
 		core.TokenClaimId:           target.Id,
 		core.TokenClaimCollectionId: target.Collection().Id,
-		core.TokenClaimRefreshable:  false,
 		"exp":                       expires.Unix(),
 		ClaimActor: map[string]any{
 			"sub":          actor.Id,
@@ -71,7 +83,18 @@ func Mint(target, actor *core.Record, sessionId string, expires time.Time) (stri
 		},
 		ClaimSession: sessionId,
 	}
-	return security.NewJWT(claims, key, time.Until(expires))
+	if tokenType == core.TokenTypeAuth {
+		claims[core.TokenClaimRefreshable] = false
+	}
+	return security.NewJWT(claims, signingKey(tokenType, target), time.Until(expires))
+}
+
+// signingKey is the key PocketBase signs target's tokens of tokenType with.
+func signingKey(tokenType string, target *core.Record) string {
+	if tokenType == core.TokenTypeFile {
+		return target.TokenKey() + target.Collection().FileToken.Secret
+	}
+	return target.TokenKey() + target.Collection().AuthToken.Secret
 }
 
 // Peek reads the claims of token WITHOUT verifying its signature or expiry;
@@ -105,6 +128,7 @@ func Peek(token string) (claims Claims, ok bool, err error) {
 	claims.Target, _ = raw[core.TokenClaimId].(string)
 	claims.TargetCollection, _ = raw[core.TokenClaimCollectionId].(string)
 	claims.Refreshable, _ = raw[core.TokenClaimRefreshable].(bool)
+	claims.File = raw[core.TokenClaimType] == core.TokenTypeFile
 	if exp, isNum := raw["exp"].(float64); isNum {
 		claims.Expires = time.Unix(int64(exp), 0)
 	}
@@ -119,13 +143,18 @@ func Peek(token string) (claims Claims, ok bool, err error) {
 // key did not sign.
 var ErrBadSignature = errors.New("the token is not signed with the target's key")
 
-// VerifySignature checks that token was signed, as Mint signs, with the
-// key of target (its tokenKey and its collection's auth token secret). It
-// does not check the expiry: a session's own expiry decides, and a token
-// past its exp that the plugin sees was signed by the server is the
-// session's request, so it is answered (and audited) as an expired one.
-func VerifySignature(token string, target *core.Record) error {
-	key := target.TokenKey() + target.Collection().AuthToken.Secret
+// VerifySignature checks that token, whose claims are c, was signed as Mint
+// or MintFile signs, with the key of target (its tokenKey and its
+// collection's auth or file token secret). It does not check the expiry: a
+// session's own expiry decides, and a token past its exp that the plugin
+// sees was signed by the server is the session's request, so it is answered
+// (and audited) as an expired one.
+func VerifySignature(token string, c Claims, target *core.Record) error {
+	tokenType := core.TokenTypeAuth
+	if c.File {
+		tokenType = core.TokenTypeFile
+	}
+	key := signingKey(tokenType, target)
 	_, err := jwt.Parse(token, func(*jwt.Token) (any, error) { return []byte(key), nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
 	if err != nil {

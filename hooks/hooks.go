@@ -50,6 +50,7 @@ const (
 	AuditReadId          = "impersonationAuditRead"
 	AuditChangesId       = "impersonationAuditChanges"
 	FileTokenId          = "impersonationFileToken"
+	RealtimeRulesId      = "impersonationRealtimeRules"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -157,6 +158,7 @@ func Bind(app core.App, opts Options) error {
 
 	app.OnFileTokenRequest().Bind(&hook.Handler[*core.FileTokenRequestEvent]{Id: FileTokenId, Func: p.sessionFileToken})
 	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: LimitBatchId, Func: p.limitBatch})
+	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{Id: RealtimeRulesId, Func: p.obeyHeaderRules})
 	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: RealtimeId, Func: p.markRealtimeClient})
 	app.OnRecordAfterUpdateSuccess(records.SessionsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: SessionEndedId, Func: p.sessionSaved})
 

@@ -31,6 +31,9 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 	if current == nil {
 		return e.Next()
 	}
+	if err := limitSubscriptions(e, current); err != nil {
+		return err
+	}
 	s := current.Session
 	if e.Client.Get(realtimeSessionKey) == s.Id {
 		return e.Next() // already marked, and its expiry already scheduled

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -14,6 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/filesystem"
+	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pbimpersonation/impersonation/plugin"
 	"github.com/pbimpersonation/impersonation/plugin/audit"
@@ -502,5 +505,102 @@ func TestFileTokensDieWithTheirSession(t *testing.T) {
 	}
 	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "secret") {
 		t.Errorf("download after the session ended: %d %s, want 401", rec.Code, rec.Body)
+	}
+}
+
+// TestRealtimeObeysWhatHTTPObeys holds the promise that a realtime client
+// subscribed with an impersonation token gets only what its HTTP requests
+// would: a collection whose API rule hides records from impersonators
+// (@request.headers.x_impersonation_session) hides their events too, and a
+// policy that denies a collection's records denies its topics.
+func TestRealtimeObeysWhatHTTPObeys(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	demo2, err := app.FindCollectionByNameOrId("demo2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := `@request.headers.x_impersonation_session = "" || title ~ "visible"`
+	demo2.ListRule = &rule
+	if err := app.Save(demo2); err != nil {
+		t.Fatal(err)
+	}
+
+	// handled counts the demo2 messages each client's stream has handled
+	// (dropped or written); delivered names those that went through
+	var mu sync.Mutex
+	handled := map[string]int{}
+	delivered := map[string][]string{}
+	handledCh := make(chan string, 100)
+	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{Priority: -1, Func: func(e *core.RealtimeMessageEvent) error {
+		err := e.Next()
+		if strings.HasPrefix(e.Message.Name, "demo2") {
+			mu.Lock()
+			handled[e.Client.Id()]++
+			mu.Unlock()
+			handledCh <- e.Client.Id()
+		}
+		return err
+	}})
+	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{Priority: 1, Func: func(e *core.RealtimeMessageEvent) error {
+		if strings.HasPrefix(e.Message.Name, "demo2") {
+			var event struct{ Record struct{ Title string } }
+			_ = json.Unmarshal(e.Message.Data, &event)
+			mu.Lock()
+			delivered[e.Client.Id()] = append(delivered[e.Client.Id()], event.Record.Title)
+			mu.Unlock()
+		}
+		return e.Next()
+	}})
+
+	server := httptest.NewServer(serveMux(t, app.TestApp))
+	defer server.Close()
+	// canceled before server.Close, which waits for open streams
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subscribe := func(token, topic string) string {
+		id, _ := connectRealtime(t, ctx, server.URL)
+		if sub := post(t, server.URL+"/api/realtime", `{"clientId":"`+id+`","subscriptions":["`+topic+`"]}`, token); sub.StatusCode != http.StatusNoContent {
+			t.Fatalf("subscribe to %s: %d", topic, sub.StatusCode)
+		}
+		return id
+	}
+	own := subscribe(userToken, "demo2")
+	impersonated := subscribe(liveToken, "demo2")
+
+	for _, title := range []string{"hidden one", "visible one", "hidden two", "visible two"} {
+		r := core.NewRecord(demo2)
+		r.Set("title", title)
+		if err := app.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// every event has been handled by both streams (no deadline: go test's -timeout)
+	for {
+		mu.Lock()
+		done := handled[own] == 4 && handled[impersonated] == 4
+		mu.Unlock()
+		if done {
+			break
+		}
+		<-handledCh
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := len(delivered[own]); got != 4 {
+		t.Errorf("the user's own client got %d events, want 4: %v", got, delivered[own])
+	}
+	slices.Sort(delivered[impersonated])
+	if got := strings.Join(delivered[impersonated], ","); got != "visible one,visible two" {
+		t.Errorf("the impersonation client got %q, want only the visible records", got)
+	}
+
+	app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{"GET /api/collections/demo2/records*"}) })
+	for _, topic := range []string{"demo2", "DEMO2/*", "sz5l5z67tg7gku0/anything000001"} {
+		id, _ := connectRealtime(t, ctx, server.URL)
+		sub := post(t, server.URL+"/api/realtime", `{"clientId":"`+id+`","subscriptions":["`+topic+`"]}`, liveToken)
+		if sub.StatusCode != http.StatusForbidden {
+			t.Errorf("subscription to %s under a policy denying demo2's records: %d, want 403", topic, sub.StatusCode)
+		}
 	}
 }

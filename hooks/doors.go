@@ -5,8 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/plugin/limits"
+	"github.com/pbimpersonation/impersonation/plugin/sessions"
 )
 
 // sessionHeaderLetters are the letters and digits of SessionHeader, in
@@ -61,25 +65,32 @@ func namesSessionHeader[V any](headers map[string]V) bool {
 	return false
 }
 
-// subscriptionSetsSessionHeader reports whether a realtime subscription
-// ("topic?options={...}") sets a header that PocketBase could map to the
-// session header's key: PocketBase checks the API rules of realtime events
-// with the headers of the subscription's options, which the client chooses.
-// It reads the options as PocketBase's subscriptions client does.
-func subscriptionSetsSessionHeader(sub string) bool {
+// subscriptionOptions are the options of a realtime subscription
+// ("topic?options={...}"), which the client chooses: PocketBase checks the
+// API rules of realtime events with their headers and query.
+type subscriptionOptions struct {
+	Headers map[string]any `json:"headers"`
+	Query   map[string]any `json:"query"`
+}
+
+// optionsOf reads the options of subscription sub as PocketBase's
+// subscriptions client does.
+func optionsOf(sub string) subscriptionOptions {
+	var options subscriptionOptions
 	u, err := url.Parse(sub)
 	if err != nil {
-		return false // PocketBase reads no options from it either
+		return options // PocketBase reads no options from it either
 	}
-	raw := u.Query().Get("options")
-	if raw == "" {
-		return false
+	if raw := u.Query().Get("options"); raw != "" {
+		_ = json.Unmarshal([]byte(raw), &options)
 	}
-	var options struct {
-		Headers map[string]any `json:"headers"`
-	}
-	_ = json.Unmarshal([]byte(raw), &options)
-	return namesSessionHeader(options.Headers)
+	return options
+}
+
+// subscriptionSetsSessionHeader reports whether a realtime subscription
+// sets a header that PocketBase could map to the session header's key.
+func subscriptionSetsSessionHeader(sub string) bool {
+	return namesSessionHeader(optionsOf(sub).Headers)
 }
 
 // collectionPath matches the routes that name a collection in their second
@@ -100,4 +111,53 @@ func canonicalPath(app core.App, path string) string {
 		return path
 	}
 	return "/api/" + m[1] + "/" + c.Name + m[3]
+}
+
+// limitExpand applies the session's limits to the records an expand of the
+// records of collection (a name or id) would serve: each collection the
+// expand reaches is checked as a GET of its records, so a policy that
+// denies a collection's records denies them through a relation too.
+func limitExpand(app core.App, current *sessions.Current, collection, expand string) error {
+	if expand == "" || collection == "" {
+		return nil
+	}
+	for _, name := range expandedCollections(app, collection, expand) {
+		// the records served are some of the collection's: its list, and
+		// any record ("records/" meets a rule for "records/*")
+		for _, path := range []string{"/api/collections/" + name + "/records", "/api/collections/" + name + "/records/"} {
+			if err := checkLimits(current, limits.Call{Method: http.MethodGet, Path: path}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// expandedCollections returns the names of the collections that an expand
+// ("author,comments_via_post.author") of the records of collection reaches,
+// read as PocketBase reads it: a relation field leads to its collection, a
+// "COLLECTION_via_FIELD" back-relation to COLLECTION. A segment it cannot
+// resolve ends its path (PocketBase expands nothing there either).
+func expandedCollections(app core.App, collection, expand string) []string {
+	start, err := app.FindCachedCollectionByNameOrId(collection)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, path := range strings.Split(expand, ",") {
+		c := start
+		for _, segment := range strings.Split(strings.TrimSpace(path), ".") {
+			next := ""
+			if f, ok := c.Fields.GetByName(segment).(*core.RelationField); ok {
+				next = f.CollectionId
+			} else if back, _, found := strings.Cut(segment, "_via_"); found {
+				next = back
+			}
+			if c, err = app.FindCachedCollectionByNameOrId(next); next == "" || err != nil {
+				break
+			}
+			names = append(names, c.Name)
+		}
+	}
+	return names
 }

@@ -139,6 +139,9 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	if err := checkLimits(current, call); err != nil {
 		return limitError(e, err)
 	}
+	if err := limitExpand(e.App, current, e.Request.PathValue("collection"), e.Request.URL.Query().Get("expand")); err != nil {
+		return limitError(e, err)
+	}
 
 	sessions.MarkRequest(e, current)
 	setLogMeta(e, current)

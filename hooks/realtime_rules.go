@@ -49,6 +49,10 @@ func limitSubscriptions(e *core.RealtimeSubscribeRequestEvent, current *sessions
 		if err := checkLimits(current, call); err != nil {
 			return limitError(e.RequestEvent, err)
 		}
+		expand, _ := optionsOf(sub).Query["expand"].(string)
+		if err := limitExpand(e.App, current, collection, expand); err != nil {
+			return limitError(e.RequestEvent, err)
+		}
 	}
 	return nil
 }

@@ -604,3 +604,59 @@ func TestRealtimeObeysWhatHTTPObeys(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteRulesCoverExpand holds the promise that a policy denying a
+// collection's records denies them wherever PocketBase would serve them:
+// through an expand of a relation or a back-relation, in REST and in a
+// realtime subscription's options.
+func TestRouteRulesCoverExpand(t *testing.T) {
+	deny := func(rule string) func(testing.TB, *testApp) {
+		return func(t testing.TB, app *testApp) {
+			app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{rule}) })
+		}
+	}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	scenarios := []tests.ApiScenario{
+		{
+			Name: "expand of a relation to a denied collection", Method: http.MethodGet,
+			URL:     "/api/collections/users/records/" + userId + "?expand=rel",
+			Headers: map[string]string{"Authorization": liveToken}, ExpectedStatus: 403, ExpectedContent: denied,
+			TestAppFactory: factory(plugin.Config{}, deny("* /api/collections/demo2/records*")),
+		},
+		{
+			Name: "expand of a back-relation from a denied collection", Method: http.MethodGet,
+			URL:     "/api/collections/demo2/records?expand=" + url.QueryEscape("users_via_rel"),
+			Headers: map[string]string{"Authorization": liveToken}, ExpectedStatus: 403, ExpectedContent: denied,
+			TestAppFactory: factory(plugin.Config{}, deny("GET /api/collections/users/records*")),
+		},
+		{
+			Name: "a nested expand reaching a denied collection", Method: http.MethodGet,
+			URL:     "/api/collections/demo2/records?expand=" + url.QueryEscape("users_via_rel.rel"),
+			Headers: map[string]string{"Authorization": liveToken}, ExpectedStatus: 403, ExpectedContent: denied,
+			TestAppFactory: factory(plugin.Config{}, deny("GET /api/collections/demo2/records/*")),
+		},
+		{
+			Name: "the same expand without the rule", Method: http.MethodGet,
+			URL:     "/api/collections/users/records/" + userId + "?expand=rel",
+			Headers: map[string]string{"Authorization": liveToken}, ExpectedStatus: 200, ExpectedContent: []string{`"id":"` + userId + `"`},
+			TestAppFactory: factory(plugin.Config{}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	deny("* /api/collections/demo2/records*")(t, app)
+	server := httptest.NewServer(serveMux(t, app.TestApp))
+	defer server.Close()
+	// canceled before server.Close, which waits for open streams
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	id, _ := connectRealtime(t, ctx, server.URL)
+	options := url.QueryEscape(`{"query":{"expand":"rel"}}`)
+	if sub := post(t, server.URL+"/api/realtime", `{"clientId":"`+id+`","subscriptions":["users/`+userId+`?options=`+options+`"]}`, liveToken); sub.StatusCode != http.StatusForbidden {
+		t.Errorf("a realtime subscription expanding a denied collection: %d, want 403", sub.StatusCode)
+	}
+}

@@ -46,8 +46,12 @@ const chainVersion = "v1"
 const keyStoreKey = "impersonation.auditKey"
 
 // SetKey gives app the key of its audit chain (the plugin does it when it
-// registers).
-func SetKey(app core.App, key []byte) { app.Store().Set(keyStoreKey, key) }
+// registers). app must not be a transaction: its anchor is written with it
+// after commits.
+func SetKey(app core.App, key []byte) {
+	app.Store().Set(keyStoreKey, key)
+	anchorerOf(app)
+}
 
 func keyOf(app core.App) ([]byte, error) {
 	key, _ := app.Store().Get(keyStoreKey).([]byte)

@@ -45,19 +45,21 @@ func deleteThroughSQL(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
 var lossReported = []string{`"ok":false`, `"entries":2`, `"code":"anchor_not_reached"`, `"anchored":{"seq":4,`, `"head":{"seq":2,`,
 	`"problem":"the chain ends at #2 but reached #4: the newest entries were deleted"`}
 
+// lossAlerts returns to whom the audit loss alert was emailed.
+func lossAlerts(t testing.TB, app *tests.TestApp) []string {
+	waitForEmails(t, app)
+	var to []string
+	for _, m := range app.TestMailer.Messages() {
+		if strings.Contains(m.Subject, "audit entries lost") {
+			to = append(to, m.To[0].Address)
+		}
+	}
+	return to
+}
+
 func TestVerifyReportsTheNewestEntriesDeleted(t *testing.T) {
 	url := "/api/impersonation/audit/verify"
 	superuser := map[string]string{"Authorization": superuserToken}
-	lossAlerts := func(t testing.TB, app *tests.TestApp) []string {
-		waitForEmails(t, app)
-		var subjects []string
-		for _, m := range app.TestMailer.Messages() {
-			if strings.Contains(m.Subject, "audit entries lost") {
-				subjects = append(subjects, m.To[0].Address)
-			}
-		}
-		return subjects
-	}
 	scenarios := []tests.ApiScenario{
 		{
 			Name:            "DELETE WHERE seq > N through POST /api/sql, after the anchor's job ran",
@@ -155,6 +157,18 @@ func TestAcknowledgeRoute(t *testing.T) {
 				if entry.GetString("actor") != superuserId || entry.GetInt("seq") != 3 || data.Anchored != ack.Anchored ||
 					data.Head != ack.Head || data.Anchored.Seq != 4 || data.Head.Seq != 2 || data.Reason != "restored the wrong backup" {
 					t.Errorf("the entry: actor %q seq %d data %+v, acknowledgement %+v", entry.GetString("actor"), entry.GetInt("seq"), data, ack)
+				}
+			},
+		},
+		{
+			Name:   "a loss acknowledged at once, before any job found it, is alerted all the same",
+			Method: http.MethodPost, URL: url, Body: strings.NewReader(body), Headers: superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"anchored":{"seq":4,`, `"head":{"seq":2,`, `"entry":{"seq":3,`},
+			TestAppFactory:  factory(plugin.Config{AlertEmail: "security@example.com"}, cutShort),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+				if to := lossAlerts(t, app); len(to) != 1 || to[0] != "security@example.com" {
+					t.Errorf("loss alerts to %v, want one to security@example.com", to)
 				}
 			},
 		},

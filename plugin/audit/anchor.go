@@ -257,7 +257,7 @@ type Acknowledgement struct {
 // it appends an Acknowledged entry (by's actor and client, with reason)
 // whose data names the anchored head and the head it is chained after, and
 // anchors that entry. The anchor is never just overwritten: the loss stays
-// in the chain. It refuses (ErrNothingToAcknowledge) when the chain reaches
+// in the chain, and is alerted (see OnAnchorLost) if it was not yet. It refuses (ErrNothingToAcknowledge) when the chain reaches
 // its anchor, and (ErrChainBroken) when the chain is broken otherwise,
 // which no acknowledgement mends. app must not be a transaction.
 func Acknowledge(app core.App, by Entry, reason string) (Acknowledgement, error) {
@@ -276,6 +276,10 @@ func Acknowledge(app core.App, by Entry, reason string) (Acknowledgement, error)
 		return Acknowledgement{}, ErrNothingToAcknowledge
 	case res.Code != CodeAnchorNotReached || res.Anchored == nil:
 		return Acknowledgement{}, fmt.Errorf("%w: %s", ErrChainBroken, res.Problem)
+	}
+	if res.Head != nil {
+		// acknowledged before anything else found it: it is alerted all the same
+		a.alert(Loss{Anchored: *res.Anchored, Head: *res.Head})
 	}
 	ack := Acknowledgement{Loss: Loss{Anchored: *res.Anchored}}
 	err = app.RunInTransaction(func(tx core.App) error {

@@ -34,7 +34,7 @@ func head(t *testing.T, app core.App, seq int) string {
 	if err := app.DB().NewQuery(fmt.Sprintf("SELECT hash FROM impersonation_audit WHERE seq = %d", seq)).Row(&hash); err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("v1 %d %s", seq, hash)
+	return fmt.Sprintf("v1 %020d %s", seq, hash)
 }
 
 // expectLoss fails t unless app's chain verifies as not reaching the head
@@ -279,4 +279,32 @@ func TestPruningPastTheAnchorIsNoLoss(t *testing.T) {
 	if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 1 {
 		t.Errorf("verify: %+v %v", res, err)
 	}
+}
+
+// TestAnAnchorOfAnOlderVersionIsRead reads the line the minute job of
+// earlier versions wrote ("v1 <seq> <hash>", seq not padded): it is the
+// anchored head, and the next anchor replaces the file.
+func TestAnAnchorOfAnOlderVersionIsRead(t *testing.T) {
+	older := func(app core.App, seq int) {
+		line := strings.Replace(head(t, app, seq), fmt.Sprintf(" %020d ", seq), fmt.Sprintf(" %d ", seq), 1)
+		if err := os.WriteFile(filepath.Join(app.DataDir(), audit.AnchorFile), []byte(line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("a loss is found", func(t *testing.T) {
+		app := chained(t, 4)
+		older(app, 3)
+		exec(t, app, "DELETE FROM impersonation_audit WHERE seq > 2", nil)
+		expectLoss(t, app, 3, 2)
+	})
+	t.Run("the anchor moves on, in the current format", func(t *testing.T) {
+		app := chained(t, 4)
+		older(app, 2)
+		if err := audit.WriteAnchor(app); err != nil {
+			t.Fatal(err)
+		}
+		if got := anchorOf(t, app); got != head(t, app, 4) {
+			t.Errorf("anchor %q, want #4 in the current format", got)
+		}
+	})
 }

@@ -1,7 +1,9 @@
 package hooks
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/spf13/cobra"
@@ -14,12 +16,15 @@ import (
 //
 //	impersonation audit verify [--dir pb_data]
 //	impersonation audit export [--format jsonl|csv] [--filter '...'] [--dir pb_data]
+//	impersonation audit acknowledge --reason '...' [--dir pb_data]
 //
 // Both work with the database directly, so with the server stopped too,
 // and first see to the entries still in the audit journal (see
 // readEverything). verify shows its progress on stderr and exits non-zero
-// on a broken chain, naming the first bad entry; export streams the entries
-// to stdout.
+// on a broken chain, naming the first bad entry, or on a chain that no
+// longer reaches its anchored head (see audit.AnchorFile); export streams
+// the entries to stdout; acknowledge, with the server stopped, accepts such
+// a loss as audit.Acknowledge does.
 func NewCommand(app core.App) *cobra.Command {
 	verify := &cobra.Command{
 		Use:          "verify",
@@ -36,7 +41,12 @@ func NewCommand(app core.App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !res.OK {
+			switch {
+			case res.Code == audit.CodeAnchorNotReached && res.Anchored != nil && res.Head != nil:
+				return fmt.Errorf("the audit chain no longer reaches its anchored head #%d (%s), its head is #%d (%d entries verified): %s; "+
+					"until a superuser accepts the loss (impersonation audit acknowledge --reason '...', or POST %s)",
+					res.Anchored.Seq, res.Anchored.Hash, res.Head.Seq, res.Entries, res.Problem, AcknowledgePath)
+			case !res.OK:
 				return fmt.Errorf("the audit chain is broken at entry %q (%d entries verified before it): %s",
 					res.FirstBadId, res.Entries, res.Problem)
 			}
@@ -44,6 +54,37 @@ func NewCommand(app core.App) *cobra.Command {
 			return nil
 		},
 	}
+	var reason string
+	acknowledge := &cobra.Command{
+		Use:          "acknowledge",
+		Short:        "Accept, with a reason, that the impersonation audit lost the entries verify reports",
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return errors.New("--reason is required: it is recorded in the audit")
+			}
+			if _, err := app.FindCollectionByNameOrId(records.AuditCollection); err != nil {
+				return fmt.Errorf("there is no audit in %s yet: start the server (serve) once first", app.DataDir())
+			}
+			left, err := audit.MoveLeftovers(app)
+			if left.Owned {
+				return fmt.Errorf("a server is running on %s: acknowledge through POST %s as a superuser", app.DataDir(), AcknowledgePath)
+			}
+			if err != nil {
+				return err
+			}
+			by := audit.Entry{Client: audit.Client{UserAgent: "impersonation audit acknowledge (command line)"}}
+			ack, err := audit.Acknowledge(app, by, strings.TrimSpace(reason))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "acknowledged: the anchored head #%d (%s) is lost; entry #%d (%s) records it, after the head #%d\n",
+				ack.Anchored.Seq, ack.Anchored.Hash, ack.Entry.Seq, ack.Id, ack.Head.Seq)
+			return nil
+		},
+	}
+	acknowledge.Flags().StringVar(&reason, "reason", "", "why the loss is accepted (required, recorded in the audit)")
+
 	var format, filter string
 	export := &cobra.Command{
 		Use:          "export",
@@ -66,7 +107,7 @@ func NewCommand(app core.App) *cobra.Command {
 	export.Flags().StringVar(&filter, "filter", "", `records API filter, e.g. 'event = "request" && created >= "2026-11-01"'`)
 
 	auditCmd := &cobra.Command{Use: "audit", Short: "Work with the impersonation audit"}
-	auditCmd.AddCommand(verify, export)
+	auditCmd.AddCommand(verify, export, acknowledge)
 	root := &cobra.Command{Use: "impersonation", Short: "Tools of the impersonation plugin"}
 	root.AddCommand(auditCmd)
 	return root

@@ -89,7 +89,8 @@ type Options struct {
 	// a user withdraws consent; empty: the app URL + "/impersonation/".
 	RevokeURL string
 	// AlertEmail receives an email when an actor's starts are refused
-	// AlertAfterRefusals times within RefusalWindow; empty: no alert.
+	// AlertAfterRefusals times within RefusalWindow, and when the audit
+	// chain no longer reaches its anchor; empty: no email.
 	AlertEmail         string
 	AlertAfterRefusals int
 	// ProductURL is where the hand-off sends a new impersonation tab.
@@ -176,6 +177,7 @@ func Bind(app core.App, opts Options) error {
 		p.writeThrottled(p.app, opts.Throttle.Due(opts.Clock.Now()), countedAttempts())
 	})
 	app.Cron().MustAdd(AnchorAuditJobId, "* * * * *", p.anchorAudit)
+	audit.OnAnchorLost(app, p.auditLost)
 	if opts.AuditRetention > 0 {
 		app.Cron().MustAdd(PruneAuditJobId, "@hourly", p.pruneAudit)
 	}

@@ -1,12 +1,14 @@
 package hooks
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/notify"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
 	"github.com/pbimpersonation/impersonation/plugin/tokens"
@@ -123,14 +125,33 @@ func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 	return e.ForbiddenError("Records of this collection are impersonated through POST "+SessionsPath+".", nil)
 }
 
-// anchorAudit records the audit chain's head outside the database.
+// anchorAudit moves the audit chain's anchor forward to its head (every
+// append does too): it finds, within a minute, committed entries deleted
+// when nothing was appended since, and alerts it (auditLost).
 func (p *handlers) anchorAudit() {
 	if !p.app.IsBootstrapped() {
 		return // terminated already: nothing to read
 	}
-	if err := audit.WriteAnchor(p.app); err != nil {
+	// a loss was alerted once, by auditLost; Verify reports it until acknowledged
+	if err := audit.WriteAnchor(p.app); err != nil && !errors.Is(err, audit.ErrAnchorNotReached) {
 		p.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 	}
+}
+
+// auditLost alerts, once per anchored head, that the audit chain no longer
+// reaches it: an error in the log and an email to AlertEmail.
+func (p *handlers) auditLost(loss audit.Loss) {
+	p.app.Logger().Error("impersonation: the audit chain no longer reaches its anchored head: committed entries were deleted or rewritten",
+		"anchoredSeq", loss.Anchored.Seq, "anchoredHash", loss.Anchored.Hash, "headSeq", loss.Head.Seq, "headHash", loss.Head.Hash)
+	if p.opts.AlertEmail == "" {
+		return
+	}
+	app := p.app
+	p.inBackground(func() {
+		if err := notify.AuditLoss(app, p.opts.AlertEmail, loss.Anchored.Seq, loss.Anchored.Hash, loss.Head.Seq); err != nil {
+			app.Logger().Error("impersonation: email the audit loss alert", "error", err)
+		}
+	})
 }
 
 // pruneAudit deletes the audit entries older than the retention, leaving a

@@ -24,12 +24,13 @@ import (
 
 // Route paths.
 const (
-	ConsentPath    = "/api/impersonation/consent"
-	SessionsPath   = "/api/impersonation/sessions"
-	SessionEndPath = "/api/impersonation/sessions/{id}/end"
-	CurrentPath    = "/api/impersonation/current"
-	VerifyPath     = "/api/impersonation/audit/verify"
-	ExportPath     = "/api/impersonation/audit/export"
+	ConsentPath     = "/api/impersonation/consent"
+	SessionsPath    = "/api/impersonation/sessions"
+	SessionEndPath  = "/api/impersonation/sessions/{id}/end"
+	CurrentPath     = "/api/impersonation/current"
+	VerifyPath      = "/api/impersonation/audit/verify"
+	ExportPath      = "/api/impersonation/audit/export"
+	AcknowledgePath = "/api/impersonation/audit/acknowledge"
 )
 
 // bindRoutes adds the plugin's routes and middleware to the router.
@@ -45,6 +46,7 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.POST(SessionEndPath, p.sessionEnd)
 	e.Router.GET(CurrentPath, p.current)
 	e.Router.GET(VerifyPath, verifyAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.POST(AcknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(ExportPath, exportAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(PoliciesPath, p.policiesList)
 	e.Router.GET(TargetsPath, p.targetsList)
@@ -101,9 +103,14 @@ func exportAudit(e *core.RequestEvent) error {
 	return nil
 }
 
-// verifyAudit answers whether the audit's hash chain is whole.
+// verifyAudit answers whether the audit's hash chain is whole and reaches
+// its anchor. It moves the anchor forward first, which alerts a loss not
+// alerted yet.
 func verifyAudit(e *core.RequestEvent) error {
 	if err := audit.Flush(e.App); err != nil {
+		return e.InternalServerError("", err)
+	}
+	if err := audit.WriteAnchor(e.App); err != nil && !errors.Is(err, audit.ErrAnchorNotReached) {
 		return e.InternalServerError("", err)
 	}
 	res, err := audit.Verify(e.App, nil)
@@ -111,6 +118,45 @@ func verifyAudit(e *core.RequestEvent) error {
 		return e.InternalServerError("", err)
 	}
 	return e.JSON(http.StatusOK, res)
+}
+
+// acknowledgeBody is the body of POST AcknowledgePath.
+type acknowledgeBody struct {
+	Reason string `json:"reason"`
+}
+
+// acknowledgeAudit lets a superuser accept that the audit chain no longer
+// reaches its anchored head, with a reason: audit.Acknowledge records the
+// loss as an entry of the chain, which is anchored. 409 when there is
+// nothing to acknowledge, or when the chain is broken otherwise.
+func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
+	var body acknowledgeBody
+	if err := e.BindBody(&body); err != nil {
+		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+	}
+	reason := strings.TrimSpace(body.Reason)
+	switch n := utf8.RuneCountInString(reason); {
+	case n == 0:
+		return e.BadRequestError("", validation.Errors{"reason": validation.ErrRequired})
+	case n > p.opts.ReasonMaxLength:
+		return e.BadRequestError("", validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})})
+	}
+	if err := audit.Flush(e.App); err != nil {
+		return e.InternalServerError("", err)
+	}
+	by := audit.Entry{Actor: e.Auth.Id, ActorCollection: e.Auth.Collection().Id, Client: audit.ClientOf(e, http.StatusOK)}
+	ack, err := audit.Acknowledge(e.App, by, reason)
+	switch {
+	case errors.Is(err, audit.ErrNothingToAcknowledge):
+		return e.Error(http.StatusConflict, "The audit chain reaches its anchor: there is nothing to acknowledge.", nil)
+	case errors.Is(err, audit.ErrChainBroken):
+		return e.Error(http.StatusConflict, "The audit chain is broken, not only cut short: an acknowledgement does not mend it. Run the verify for the first bad entry.", nil)
+	case err != nil:
+		return e.InternalServerError("", err)
+	}
+	e.App.Logger().Warn("impersonation: a superuser acknowledged lost audit entries",
+		"superuser", e.Auth.Id, "anchoredSeq", ack.Anchored.Seq, "headSeq", ack.Head.Seq, "entry", ack.Id)
+	return e.JSON(http.StatusOK, ack)
 }
 
 // ---------------------------------------------------------------------------

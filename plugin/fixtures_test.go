@@ -4,7 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"github.com/pocketbase/dbx"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +179,10 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	// the fixtures start with an empty audit: the seeded policy's
 	// policy.created entry is setup, not what a test exercises
 	if _, err := app.DB().NewQuery("DELETE FROM impersonation_audit").Execute(); err != nil {
+		t.Fatal(err)
+	}
+	// and so does its anchor, or the empty audit would be a loss
+	if err := os.Remove(filepath.Join(app.DataDir(), audit.AnchorFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
 

@@ -123,7 +123,9 @@ type Config struct {
 	ProductURL string
 
 	// AlertEmail gets an email when one actor's session starts are refused
-	// AlertAfterRefusals times within ten minutes. Empty means no alert.
+	// AlertAfterRefusals times within ten minutes, and once when the audit
+	// chain is found not to reach its anchored head (committed entries
+	// were deleted). Empty means no email (the loss is still logged).
 	AlertEmail string
 
 	// AlertAfterRefusals is how many refusals alert. Zero means 5.

@@ -57,7 +57,7 @@ export function auditTab(route) {
         isLoading: false,
         loaded: false,
         open: {},
-        chain: null, // {ok, entries, firstBadId, problem}
+        chain: null, // {ok, entries, code, firstBadId, problem, anchored, head}
         chainLoading: false,
         exporting: "",
     });
@@ -286,9 +286,18 @@ export function auditTab(route) {
                         if (data.chain.ok) {
                             return L("dash.audit.chainOk", { count: data.chain.entries });
                         }
+                        const lost = data.chain.code === "anchor_not_reached";
                         return [
                             t.strong(null, L("dash.audit.chainBroken", { count: data.chain.entries })),
-                            t.div({ className: "txt-sm" }, L("dash.audit.chainFirstBad", { id: data.chain.firstBadId || "?" })),
+                            lost
+                                ? t.div(
+                                      { className: "txt-sm" },
+                                      L("dash.audit.chainLost", {
+                                          anchored: data.chain.anchored?.seq ?? "?",
+                                          head: data.chain.head?.seq ?? "?",
+                                      }),
+                                  )
+                                : t.div({ className: "txt-sm" }, L("dash.audit.chainFirstBad", { id: data.chain.firstBadId || "?" })),
                             t.div({ className: "txt-sm" }, data.chain.problem || ""),
                         ];
                     },

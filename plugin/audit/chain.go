@@ -46,8 +46,12 @@ const chainVersion = "v1"
 const keyStoreKey = "impersonation.auditKey"
 
 // SetKey gives app the key of its audit chain (the plugin does it when it
-// registers).
-func SetKey(app core.App, key []byte) { app.Store().Set(keyStoreKey, key) }
+// registers). app must not be a transaction: its anchor is written with it
+// after commits.
+func SetKey(app core.App, key []byte) {
+	app.Store().Set(keyStoreKey, key)
+	anchorerOf(app)
+}
 
 func keyOf(app core.App) ([]byte, error) {
 	key, _ := app.Store().Get(keyStoreKey).([]byte)
@@ -194,8 +198,11 @@ func rowOf(e Entry, created string) (row, error) {
 }
 
 // Append chains entries after the head of the chain and inserts them, in
-// order, in a transaction of app (app's own when it is one). PocketBase writes through a single connection, so appends never
-// interleave: the chain cannot fork.
+// order, in a transaction of app (app's own when it is one). PocketBase
+// writes through a single connection, so appends never interleave: the
+// chain cannot fork. Once the entries are committed (with app's
+// transaction, when app is one), the anchor moves to the last of them (see
+// AnchorFile).
 func Append(app core.App, entries []Entry) error {
 	now := types.NowDateTime()
 	rows := make([]row, len(entries))
@@ -219,10 +226,12 @@ func appendRows(app core.App, rows []row) error {
 	if err != nil {
 		return err
 	}
-	return app.RunInTransaction(func(tx core.App) error {
-		var head row
-		err := tx.DB().NewQuery("SELECT [[seq]], [[hash]] FROM {{" + records.AuditCollection + "}} ORDER BY [[seq]] DESC LIMIT 1").One(&head)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if len(rows) == 0 {
+		return nil
+	}
+	err = app.RunInTransaction(func(tx core.App) error {
+		head, err := tableHead(tx)
+		if err != nil {
 			return err
 		}
 		prev, l := head.Hash, newLinker(key)
@@ -233,6 +242,12 @@ func appendRows(app core.App, rows []row) error {
 		}
 		return insertRows(tx, rows)
 	})
+	if err != nil {
+		return err
+	}
+	last := rows[len(rows)-1]
+	advanceAfter(app, Head{Seq: last.Seq, Hash: last.Hash})
+	return nil
 }
 
 // insertRows inserts rows with one prepared statement, a row at a time:
@@ -268,7 +283,27 @@ type Result struct {
 	Entries    int    `json:"entries"`
 	FirstBadId string `json:"firstBadId,omitempty"`
 	Problem    string `json:"problem,omitempty"`
+	// Code names the kind of problem: CodeChainBroken or
+	// CodeAnchorNotReached; empty when OK.
+	Code string `json:"code,omitempty"`
+	// Anchored and Head, with CodeAnchorNotReached, are the anchored head
+	// the chain no longer reaches and the chain's head now: what an
+	// Acknowledge would accept.
+	Anchored *Head `json:"anchored,omitempty"`
+	Head     *Head `json:"head,omitempty"`
 }
+
+// Codes of Result.
+const (
+	// CodeChainBroken: an entry was edited, deleted, inserted or
+	// reordered; FirstBadId names the first bad one, if any is left.
+	CodeChainBroken = "chain_broken"
+	// CodeAnchorNotReached: the chain links up but no longer reaches the
+	// head that was anchored (the newest entries were deleted, or the
+	// chain rewritten from the anchored entry on). It is reported until a
+	// superuser accepts the loss with Acknowledge.
+	CodeAnchorNotReached = "anchor_not_reached"
+)
 
 // verifyPage is how many entries Verify's ordered walk reads at a time.
 const verifyPage = 2000
@@ -285,7 +320,23 @@ const verifyPage = 2000
 // is the order they were appended in unless something rewrote the table:
 // if the chain checks out in that order, it is whole. Otherwise it walks
 // the seq index to name the first bad entry.
+//
+// A chain that no longer reaches the anchored head is reported with
+// CodeAnchorNotReached, the anchored head and the head now.
 func Verify(app core.App, progress func(done, total int)) (Result, error) {
+	res, err := verify(app, progress)
+	if err != nil || res.Code != CodeAnchorNotReached {
+		return res, err
+	}
+	head, err := tableHead(app)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Head = &head
+	return res, nil
+}
+
+func verify(app core.App, progress func(done, total int)) (Result, error) {
 	key, err := keyOf(app)
 	if err != nil {
 		return Result{}, err
@@ -305,6 +356,10 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 	startSeq, startHash, err := chainStart(app, firstSeq)
 	if err != nil {
 		return Result{}, err
+	}
+	if anchored != nil && startSeq > 0 && anchored.Seq == startSeq && anchored.Hash != startHash {
+		return Result{Code: CodeAnchorNotReached, Anchored: anchored, Problem: fmt.Sprintf(
+			"the chain starts after #%d but not after the entry the anchor recorded: it was rewritten from there", startSeq)}, nil
 	}
 	newCheck := func() *chainCheck {
 		return &chainCheck{linker: newLinker(key), anchored: anchored, lastSeq: startSeq, prev: startHash, res: Result{OK: true}}
@@ -354,7 +409,7 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 // chainCheck checks entries one after another against the chain.
 type chainCheck struct {
 	linker   *linker
-	anchored *anchor
+	anchored *Head
 	lastSeq  int    // of the last good entry
 	prev     string // its hash
 	res      Result
@@ -372,6 +427,7 @@ func (c *chainCheck) add(r row) bool {
 		return false
 	case c.anchored != nil && r.Seq == c.anchored.Seq && r.Hash != c.anchored.Hash:
 		c.res = broken(c.res, r, fmt.Sprintf("entry #%d is not the one the anchor recorded: the chain was rewritten from there", r.Seq))
+		c.res.Code, c.res.Anchored = CodeAnchorNotReached, c.anchored
 		return false
 	}
 	c.prev, c.lastSeq = r.Hash, r.Seq
@@ -384,11 +440,11 @@ func (c *chainCheck) add(r row) bool {
 func (c *chainCheck) end(total int) Result {
 	switch {
 	case c.anchored != nil && c.lastSeq < c.anchored.Seq:
-		return Result{Entries: c.res.Entries, Problem: fmt.Sprintf(
+		return Result{Entries: c.res.Entries, Code: CodeAnchorNotReached, Anchored: c.anchored, Problem: fmt.Sprintf(
 			"the chain ends at #%d but reached #%d: the newest entries were deleted", c.lastSeq, c.anchored.Seq)}
 	case c.res.Entries != total:
 		// entries outside the numbering (seq below 1, or repeated)
-		return Result{Entries: c.res.Entries, Problem: fmt.Sprintf("%d entries are outside the chain's numbering", total-c.res.Entries)}
+		return Result{Entries: c.res.Entries, Code: CodeChainBroken, Problem: fmt.Sprintf("%d entries are outside the chain's numbering", total-c.res.Entries)}
 	}
 	return c.res
 }
@@ -482,7 +538,7 @@ func verifyStored(app core.App, newCheck func() *chainCheck, total int, progress
 }
 
 func broken(res Result, r row, problem string) Result {
-	return Result{Entries: res.Entries, FirstBadId: r.Id, Problem: problem}
+	return Result{Entries: res.Entries, FirstBadId: r.Id, Problem: problem, Code: CodeChainBroken}
 }
 
 // selectColumns selects the columns of row, named with their table (a

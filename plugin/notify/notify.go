@@ -106,6 +106,25 @@ func Refusals(app core.App, to string, actor *core.Record, count int, window tim
 	return send(app, to, fmt.Sprintf("Repeated impersonation refusals on %s", app.Settings().Meta.AppName), body.String())
 }
 
+var auditLossTemplate = template.Must(template.New("auditLoss").Parse(`<p>The impersonation audit of {{.App}}
+no longer reaches the entry it had anchored, #{{.AnchoredSeq}} (hash {{.AnchoredHash}}): its head is now
+#{{.HeadSeq}}. Committed audit entries were deleted or rewritten outside the plugin.</p>
+<p>GET /api/impersonation/audit/verify reports it until a superuser accepts the loss with
+POST /api/impersonation/audit/acknowledge, which records it in the audit.</p>`))
+
+// AuditLoss emails to that the audit chain no longer reaches its anchored
+// head (anchoredSeq, anchoredHash); its head is now headSeq.
+func AuditLoss(app core.App, to string, anchoredSeq int, anchoredHash string, headSeq int) error {
+	var body bytes.Buffer
+	err := auditLossTemplate.Execute(&body, map[string]any{
+		"App": app.Settings().Meta.AppName, "AnchoredSeq": anchoredSeq, "AnchoredHash": anchoredHash, "HeadSeq": headSeq,
+	})
+	if err != nil {
+		return err
+	}
+	return send(app, to, fmt.Sprintf("Impersonation audit entries lost on %s", app.Settings().Meta.AppName), body.String())
+}
+
 func send(app core.App, to, subject, html string) error {
 	meta := app.Settings().Meta
 	return app.NewMailClient().Send(&mailer.Message{

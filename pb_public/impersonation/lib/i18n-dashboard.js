@@ -144,6 +144,8 @@ export const en = {
     "dash.audit.chainOk": "Audit chain intact: {count} entries verified.",
     "dash.audit.chainBroken": "Audit chain broken after {count} verified entries.",
     "dash.audit.chainFirstBad": "First bad entry: {id}",
+    "dash.audit.chainLost":
+        "Committed entries were lost: the chain no longer reaches entry #{anchored}, anchored before; its head is #{head}. Verify reports it until a superuser acknowledges it (POST /api/impersonation/audit/acknowledge).",
     "dash.audit.export": "Export",
     "dash.audit.export.jsonl": "Export JSON lines",
     "dash.audit.export.csv": "Export CSV",
@@ -352,6 +354,8 @@ export const es = {
     "dash.audit.chainOk": "Cadena de auditoría íntegra: {count} entradas verificadas.",
     "dash.audit.chainBroken": "Cadena de auditoría rota tras {count} entradas verificadas.",
     "dash.audit.chainFirstBad": "Primera entrada incorrecta: {id}",
+    "dash.audit.chainLost":
+        "Se perdieron entradas confirmadas: la cadena ya no llega a la entrada #{anchored}, anclada antes; su cabeza es #{head}. La verificación lo informa hasta que un superusuario lo reconozca (POST /api/impersonation/audit/acknowledge).",
     "dash.audit.export": "Exportar",
     "dash.audit.export.jsonl": "Exportar JSON lines",
     "dash.audit.export.csv": "Exportar CSV",

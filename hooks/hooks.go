@@ -49,6 +49,8 @@ const (
 	AuditWriterId        = "impersonationAuditWriter"
 	AuditReadId          = "impersonationAuditRead"
 	AuditChangesId       = "impersonationAuditChanges"
+	BackupCreateId       = "impersonationBackupCreate"
+	BackupRestoreId      = "impersonationBackupRestore"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -96,6 +98,9 @@ type Options struct {
 	Pages fs.FS
 	// Dashboard is the dashboard extension; nil: none.
 	Dashboard fs.FS
+	// KeyFile is the name, in the data directory, of the audit key's file,
+	// which backups leave out and restores keep.
+	KeyFile string
 }
 
 // RefusalWindow is the span in which AlertAfterRefusals refusals alert.
@@ -183,6 +188,9 @@ func Bind(app core.App, opts Options) error {
 		}
 		return e.Next()
 	}})
+	// the key, the anchor and the journal never travel with the data
+	app.OnBackupCreate().Bind(&hook.Handler[*core.BackupEvent]{Id: BackupCreateId, Func: p.backupCreate})
+	app.OnBackupRestore().Bind(&hook.Handler[*core.BackupEvent]{Id: BackupRestoreId, Func: p.backupRestore})
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.expiries.stopAll()
 		// the counts of throttled attempts live in memory

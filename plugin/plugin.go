@@ -299,6 +299,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		ProductURL:               p.config.ProductURL,
 		Pages:                    pages,
 		Dashboard:                dashboard,
+		KeyFile:                  AuditKeyFile,
 	})
 	if err != nil {
 		return nil, err

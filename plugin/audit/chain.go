@@ -268,6 +268,8 @@ type Result struct {
 	Entries    int    `json:"entries"`
 	FirstBadId string `json:"firstBadId,omitempty"`
 	Problem    string `json:"problem,omitempty"`
+	// Cause names the cause of a failure when it is known: CauseKeyMismatch.
+	Cause string `json:"cause,omitempty"`
 }
 
 // verifyPage is how many entries Verify's ordered walk reads at a time.
@@ -277,7 +279,9 @@ const verifyPage = 2000
 // number or hash is not what the entries before it imply: an edited,
 // deleted, inserted or reordered entry, or, against AnchorFile, the newest
 // entries deleted (then no entry is named). A chain whose oldest entries
-// Prune removed starts after the entry its Checkpoint names. progress, when
+// Prune removed starts after the entry its Checkpoint names. A chain
+// written under another key fails from its first entry, with the Cause
+// CauseKeyMismatch. progress, when
 // not nil, is called as it goes and once at the end, with the entries
 // checked and the total.
 //
@@ -342,7 +346,7 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 			return Result{}, err
 		}
 		if !ok {
-			return check.res, nil
+			return withCause(app, check.res)
 		}
 		report(check.res.Entries)
 		if read < verifyPage {

@@ -38,11 +38,18 @@ func (p *handlers) backupCreate(e *core.BackupEvent) error {
 // backup that still holds them cannot bring back its own. A restore whose
 // data no longer reaches the kept anchor is a loss that verify reports.
 // The writer is flushed first, so the journal kept holds nothing of the
-// data being replaced.
+// data being replaced. From then until the restart the anchor is not
+// written: the app may already read the restored data, whose head would
+// roll the kept anchor back.
 func (p *handlers) backupRestore(e *core.BackupEvent) error {
 	if err := p.opts.Writer.Flush(); err != nil {
 		return fmt.Errorf("impersonation: flush the audit journal before the restore: %w", err)
 	}
 	e.Exclude = append(e.Exclude, trustFiles(p.opts.KeyFile)...)
-	return e.Next()
+	p.restoring.Store(true)
+	err := e.Next()
+	if err != nil { // the restore failed and was reverted: no restart comes
+		p.restoring.Store(false)
+	}
+	return err
 }

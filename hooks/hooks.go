@@ -10,6 +10,7 @@ package hooks
 import (
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -116,6 +117,9 @@ type handlers struct {
 	pages *pages
 	// expiries are the timers that end the sessions of realtime clients
 	expiries expiryTimers
+	// restoring is set while a backup restore replaces the data directory
+	// (until the restart), when the anchor must not be written
+	restoring atomic.Bool
 }
 
 // Bind binds every hook, route and job of the plugin to app.

@@ -128,6 +128,9 @@ func (p *handlers) anchorAudit() {
 	if !p.app.IsBootstrapped() {
 		return // terminated already: nothing to read
 	}
+	if p.restoring.Load() {
+		return // the data read may be the restored one: the anchor stays
+	}
 	if err := audit.WriteAnchor(p.app); err != nil {
 		p.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 	}

@@ -94,6 +94,11 @@ func TestMissingAuditKey(t *testing.T) {
 					if _, err = plugin.Register(app, c.cfg); err == nil {
 						err = app.Bootstrap()
 					}
+					if err == nil { // bootstrapped again, as a failed restart does
+						if err = app.ResetBootstrapState(); err == nil {
+							err = app.Bootstrap()
+						}
+					}
 					defer app.ResetBootstrapState()
 				}
 				switch {

@@ -52,6 +52,7 @@
 package plugin
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -382,11 +383,17 @@ func (p *Plugin) auditKey() ([]byte, error) {
 // if the audit already holds entries, their key was lost, and the start is
 // refused with ErrAuditKeyMissing unless the config accepts a new key.
 func (p *Plugin) storeNewKey(key []byte) error {
+	path := filepath.Join(p.app.DataDir(), AuditKeyFile)
+	if stored, err := os.ReadFile(path); err == nil {
+		if bytes.Equal(stored, key) {
+			return nil // stored by an earlier bootstrap of this process
+		}
+		return fmt.Errorf("impersonation: another process made the audit key %s while this one started: start again", path)
+	}
 	entries, err := audit.Count(p.app)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(p.app.DataDir(), AuditKeyFile)
 	if entries > 0 {
 		if !p.config.AcceptNewAuditKey {
 			err := fmt.Errorf("%w: the audit in %s holds %d entries but there is no %s and no Config.AuditKey. "+

@@ -49,6 +49,13 @@
 //
 // OnSessionStart and OnSessionEnd of the registered Plugin veto or enrich a
 // start and observe an end.
+//
+// The audit key (AuditKeyFile in the data directory, or Config.AuditKey)
+// never travels with the data: PocketBase's backups leave it out, with the
+// chain's anchor and the audit journal, and a restore keeps the current
+// ones. Back it up apart from the data. An audit that holds entries is
+// never given a new key silently: without its key the start is refused
+// (ErrAuditKeyMissing).
 package plugin
 
 import (

@@ -121,6 +121,13 @@ type Config struct {
 	// data (see the README).
 	AuditKey []byte
 
+	// AuditPreviousKeys are audit keys used before AuditKey (or the key
+	// file): they write nothing, but the entries written under them still
+	// verify. To rotate the key, make the new one the AuditKey (or the key
+	// file) and list the old one here; the first entry under the new key
+	// says so (an audit.format entry). Nil means none.
+	AuditPreviousKeys [][]byte
+
 	// AcceptNewAuditKey lets the app start when the audit holds entries but
 	// AuditKeyFile is missing, by making a new key: the entries written
 	// under the lost key can then never be verified again. False means such
@@ -299,7 +306,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	audit.SetKey(app, key)
+	audit.SetKeys(app, key, p.config.AuditPreviousKeys...)
 
 	pages, err := fs.Sub(pbpublic.Impersonation, "impersonation")
 	if err != nil {
@@ -318,7 +325,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		ReasonMinLength:          p.config.ReasonMinLength,
 		ReasonMaxLength:          p.config.ReasonMaxLength,
 		Writer:                   audit.NewWriter(app),
-		Redactor:                 redact.New(key, p.config.RedactKeys),
+		Redactor:                 redact.New(audit.RedactKey(key), p.config.RedactKeys),
 		Hooks:                    p.hooks,
 		Cache:                    sessions.NewCache(app),
 		AuditRetention:           p.config.AuditRetention,

@@ -29,13 +29,14 @@ func Count(app core.App) (int, error) {
 	return n, err
 }
 
-// KeyMatches reports whether app's key is the one its chain was written
-// with: whether any of the chain's first entries matches its hash, each
-// chained after the hash stored in the entry before it. An empty chain, or
-// one whose first entries cannot be linked (numbering gaps), matches: then
+// KeyMatches reports whether app's keys are the ones its chain was written
+// with: whether the chain's first v2 entry names a key app has, or, in v1,
+// whether any of the chain's first entries matches its hash, each chained
+// after the hash stored in the entry before it. An empty chain, or one
+// whose first entries cannot be linked (numbering gaps), matches: then
 // Verify names what is wrong.
 func KeyMatches(app core.App) (bool, error) {
-	key, err := keyOf(app)
+	ring, err := keyOf(app)
 	if err != nil {
 		return false, err
 	}
@@ -50,16 +51,23 @@ func KeyMatches(app core.App) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	l := newLinker(key)
+	keys := ring.verifiers()
 	checked, matched := 0, false
 	first := app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} WHERE [[seq]] > {:seq} ORDER BY [[seq]] LIMIT " + strconv.Itoa(keyProbe)).
 		Bind(dbx.Params{"seq": prevSeq})
 	err = scanRows(first, func(r row) bool {
+		if id, v2 := hashKeyId(r.Hash); v2 {
+			checked++
+			matched = keys.v2[id] != nil
+			return false
+		}
 		if r.Seq == prevSeq+1 {
 			checked++
-			if l.matches(prev, r) {
-				matched = true
-				return false
+			for _, l := range keys.v1 {
+				if l.matches(prev, r) {
+					matched = true
+					return false
+				}
 			}
 		}
 		prevSeq, prev = r.Seq, r.Hash
@@ -74,7 +82,7 @@ func KeyMatches(app core.App) (bool, error) {
 // withCause names the cause of res, a failed Verify, when it is the key:
 // the first entry does not match its hash, and neither do the next ones.
 func withCause(app core.App, res Result) (Result, error) {
-	if res.OK || res.Entries > 0 || res.FirstBadId == "" {
+	if res.OK || res.Entries > 0 || res.FirstBadId == "" || res.Cause != "" {
 		return res, nil
 	}
 	ok, err := KeyMatches(app)

@@ -11,6 +11,7 @@ package main
 
 import (
 	"log"
+	"os"
 
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
@@ -25,6 +26,8 @@ func main() {
 
 	plugin.MustRegister(app, plugin.Config{
 		Policies: []plugin.Policy{{Collection: "users"}},
+		// only for an audit whose key is lost for good (see the README)
+		AcceptNewAuditKey: os.Getenv("IMPERSONATION_ACCEPT_NEW_AUDIT_KEY") == "1",
 	})
 
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {

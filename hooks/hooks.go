@@ -10,6 +10,7 @@ package hooks
 import (
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -51,6 +52,8 @@ const (
 	AuditChangesId       = "impersonationAuditChanges"
 	FileTokenId          = "impersonationFileToken"
 	RealtimeRulesId      = "impersonationRealtimeRules"
+	BackupCreateId       = "impersonationBackupCreate"
+	BackupRestoreId      = "impersonationBackupRestore"
 )
 
 // GuardPriority runs the guard right after PocketBase has loaded e.Auth and
@@ -99,6 +102,9 @@ type Options struct {
 	Pages fs.FS
 	// Dashboard is the dashboard extension; nil: none.
 	Dashboard fs.FS
+	// KeyFile is the name, in the data directory, of the audit key's file,
+	// which backups leave out and restores keep.
+	KeyFile string
 }
 
 // RefusalWindow is the span in which AlertAfterRefusals refusals alert.
@@ -114,6 +120,9 @@ type handlers struct {
 	pages *pages
 	// expiries are the timers that end the sessions of realtime clients
 	expiries expiryTimers
+	// restoring is set while a backup restore replaces the data directory
+	// (until the restart), when the anchor must not be written
+	restoring atomic.Bool
 }
 
 // Bind binds every hook, route and job of the plugin to app.
@@ -189,6 +198,9 @@ func Bind(app core.App, opts Options) error {
 		}
 		return e.Next()
 	}})
+	// the key, the anchor and the journal never travel with the data
+	app.OnBackupCreate().Bind(&hook.Handler[*core.BackupEvent]{Id: BackupCreateId, Func: p.backupCreate})
+	app.OnBackupRestore().Bind(&hook.Handler[*core.BackupEvent]{Id: BackupRestoreId, Func: p.backupRestore})
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.expiries.stopAll()
 		// the counts of throttled attempts live in memory

@@ -132,6 +132,9 @@ func (p *handlers) anchorAudit() {
 	if !p.app.IsBootstrapped() {
 		return // terminated already: nothing to read
 	}
+	if p.restoring.Load() {
+		return // the data read may be the restored one: the anchor stays
+	}
 	// a loss was alerted once, by auditLost; Verify reports it until acknowledged
 	if err := audit.WriteAnchor(p.app); err != nil && !errors.Is(err, audit.ErrAnchorNotReached) {
 		p.app.Logger().Error("impersonation: anchor the audit chain", "error", err)

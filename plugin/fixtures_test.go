@@ -363,9 +363,13 @@ func factory(cfg plugin.Config, setup func(testing.TB, *testApp)) func(testing.T
 	}
 }
 
-// hmacHex is HMAC-SHA256(key, value) in hex.
+// hmacHex is the redacted hash of value under the audit key key, computed
+// independently of the plugin: HMAC-SHA256(redact key, value) in hex, the
+// redact key being HMAC-SHA256(key, "impersonation audit v2 redact").
 func hmacHex(key, value string) string {
-	mac := hmac.New(sha256.New, []byte(key))
+	derive := hmac.New(sha256.New, []byte(key))
+	derive.Write([]byte("impersonation audit v2 redact"))
+	mac := hmac.New(sha256.New, derive.Sum(nil))
 	mac.Write([]byte(value))
 	return hex.EncodeToString(mac.Sum(nil))
 }

@@ -49,10 +49,19 @@
 //
 // OnSessionStart and OnSessionEnd of the registered Plugin veto or enrich a
 // start and observe an end.
+//
+// The audit key (AuditKeyFile in the data directory, or Config.AuditKey)
+// never travels with the data: PocketBase's backups leave it out, with the
+// chain's anchor and the audit journal, and a restore keeps the current
+// ones. Back it up apart from the data. An audit that holds entries is
+// never given a new key silently: without its key the start is refused
+// (ErrAuditKeyMissing).
 package plugin
 
 import (
+	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -104,11 +113,27 @@ type Config struct {
 	// redact.DefaultNames().
 	RedactKeys []string
 
-	// AuditKey is the secret that keys the hashes of redacted values. Nil
-	// means a random key made on first start and kept in the file
-	// AuditKeyFile of the app's data directory, out of reach of the API and
-	// of anyone who has only the database.
+	// AuditKey is the secret that keys the audit chain and the hashes of
+	// redacted values. Nil means the key in the file AuditKeyFile of the
+	// app's data directory, out of reach of the API, of anyone who has only
+	// the database, and of PocketBase's backups: a random one is made on
+	// the first start, while the audit is empty. Back it up apart from the
+	// data (see the README).
 	AuditKey []byte
+
+	// AuditPreviousKeys are audit keys used before AuditKey (or the key
+	// file): they write nothing, but the entries written under them still
+	// verify. To rotate the key, make the new one the AuditKey (or the key
+	// file) and list the old one here; the first entry under the new key
+	// says so (an audit.format entry). Nil means none.
+	AuditPreviousKeys [][]byte
+
+	// AcceptNewAuditKey lets the app start when the audit holds entries but
+	// AuditKeyFile is missing, by making a new key: the entries written
+	// under the lost key can then never be verified again. False means such
+	// a start is refused with ErrAuditKeyMissing, so that the key is
+	// restored from where it was backed up rather than silently replaced.
+	AcceptNewAuditKey bool
 
 	// RevokeURL is the page, linked from the email a user gets when a
 	// session on them starts, where they withdraw consent. Empty means the
@@ -154,6 +179,17 @@ type Clock interface {
 // AuditKeyFile is the file in the data directory that holds the generated
 // AuditKey.
 const AuditKeyFile = "impersonation_audit.key"
+
+// ErrAuditKeyMissing is why the plugin refuses to start when the audit
+// holds entries but AuditKeyFile is missing (a restore onto a new machine,
+// the key left behind) and Config.AcceptNewAuditKey is not set.
+var ErrAuditKeyMissing = errors.New("impersonation: the audit holds entries but its key is missing")
+
+// AuditKeyCheckId is the id of the OnBootstrap handler that makes the
+// audit key of a fresh install, or refuses to start without a lost one,
+// and of the OnServe handler that logs an error when the chain was not
+// written with the key.
+const AuditKeyCheckId = "impersonationAuditKeyCheck"
 
 // Policy is the first policy of one auth collection. Each field's zero value
 // is the strict choice.
@@ -268,11 +304,11 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if err := p.fillDefaults(); err != nil {
 		return nil, err
 	}
-	key, err := auditKey(app, p.config.AuditKey)
+	key, err := p.auditKey()
 	if err != nil {
 		return nil, err
 	}
-	audit.SetKey(app, key)
+	audit.SetKeys(app, key, p.config.AuditPreviousKeys...)
 
 	pages, err := fs.Sub(pbpublic.Impersonation, "impersonation")
 	if err != nil {
@@ -291,7 +327,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		ReasonMinLength:          p.config.ReasonMinLength,
 		ReasonMaxLength:          p.config.ReasonMaxLength,
 		Writer:                   audit.NewWriter(app),
-		Redactor:                 redact.New(key, p.config.RedactKeys),
+		Redactor:                 redact.New(audit.RedactKey(key), p.config.RedactKeys),
 		Hooks:                    p.hooks,
 		Cache:                    sessions.NewCache(app),
 		AuditRetention:           p.config.AuditRetention,
@@ -301,6 +337,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		ProductURL:               p.config.ProductURL,
 		Pages:                    pages,
 		Dashboard:                dashboard,
+		KeyFile:                  AuditKeyFile,
 	})
 	if err != nil {
 		return nil, err
@@ -308,6 +345,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if pb, ok := app.(*pocketbase.PocketBase); ok {
 		pb.RootCmd.AddCommand(hooks.NewCommand(app))
 	}
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: AuditKeyCheckId, Func: p.checkKey})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id: SeedPoliciesId,
 		Func: func(e *core.ServeEvent) error {
@@ -320,26 +358,102 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	return p, nil
 }
 
-// auditKey returns key, or the install's generated key, made on first use.
-func auditKey(app core.App, key []byte) ([]byte, error) {
-	if len(key) > 0 {
-		return key, nil
+// auditKey returns the configured key, or the key of AuditKeyFile. Without
+// either it returns a new random key, which the file gets once the app is
+// bootstrapped and its audit found empty (storeNewKey): a key is never made
+// for an audit that holds entries, unless the config accepts it.
+func (p *Plugin) auditKey() ([]byte, error) {
+	if len(p.config.AuditKey) > 0 {
+		return p.config.AuditKey, nil
 	}
-	path := filepath.Join(app.DataDir(), AuditKeyFile)
-	if stored, err := os.ReadFile(path); err == nil && len(stored) >= 32 {
+	path := filepath.Join(p.app.DataDir(), AuditKeyFile)
+	stored, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(stored) >= 32:
 		return stored, nil
+	case err == nil:
+		return nil, fmt.Errorf("impersonation: the audit key file %s holds %d bytes, not a key of 32 or more: restore it from where it was backed up", path, len(stored))
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("impersonation: read the audit key: %w", err)
 	}
-	key = make([]byte, 32)
+	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("impersonation: make the audit key: %w", err)
 	}
-	if err := os.MkdirAll(app.DataDir(), 0o755); err != nil {
-		return nil, fmt.Errorf("impersonation: make the data directory: %w", err)
+	if p.app.IsBootstrapped() {
+		return key, p.storeNewKey(key)
 	}
-	if err := os.WriteFile(path, key, 0o600); err != nil {
-		return nil, fmt.Errorf("impersonation: store the audit key: %w", err)
-	}
+	p.app.OnBootstrap().Bind(&hook.Handler[*core.BootstrapEvent]{
+		Id: AuditKeyCheckId,
+		Func: func(e *core.BootstrapEvent) error {
+			if err := e.Next(); err != nil {
+				return err
+			}
+			return p.storeNewKey(key)
+		},
+	})
 	return key, nil
+}
+
+// storeNewKey writes key, new, to AuditKeyFile, once the database is open:
+// if the audit already holds entries, their key was lost, and the start is
+// refused with ErrAuditKeyMissing unless the config accepts a new key.
+func (p *Plugin) storeNewKey(key []byte) error {
+	path := filepath.Join(p.app.DataDir(), AuditKeyFile)
+	if stored, err := os.ReadFile(path); err == nil {
+		if bytes.Equal(stored, key) {
+			return nil // stored by an earlier bootstrap of this process
+		}
+		return fmt.Errorf("impersonation: another process made the audit key %s while this one started: start again", path)
+	}
+	entries, err := audit.Count(p.app)
+	if err != nil {
+		return err
+	}
+	if entries > 0 {
+		if !p.config.AcceptNewAuditKey {
+			err := fmt.Errorf("%w: the audit in %s holds %d entries but there is no %s and no Config.AuditKey. "+
+				"Restore %s from where it was backed up (PocketBase's backups never hold it); "+
+				"only if it is lost for good, start once with Config.AcceptNewAuditKey set "+
+				"(IMPERSONATION_ACCEPT_NEW_AUDIT_KEY=1 for the ready app), "+
+				"knowing that the entries written under the lost key can then never be verified",
+				ErrAuditKeyMissing, p.app.DataDir(), entries, AuditKeyFile, path)
+			p.app.Logger().Error(err.Error())
+			return err
+		}
+		p.app.Logger().Error("impersonation: the audit key was missing: a new one is made, as Config.AcceptNewAuditKey allows; the entries written under the lost key can no longer be verified",
+			"entries", entries, "file", path)
+	}
+	if err := os.MkdirAll(p.app.DataDir(), 0o755); err != nil {
+		return fmt.Errorf("impersonation: make the data directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("impersonation: store the audit key (another process made one first? start again): %w", err)
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return fmt.Errorf("impersonation: store the audit key: %w", err)
+	}
+	return f.Close()
+}
+
+// checkKey logs, at error level, that the audit chain was not written with
+// the key the plugin has: every entry from the first then fails verify,
+// which names the cause (audit.CauseKeyMismatch).
+func (p *Plugin) checkKey(e *core.ServeEvent) error {
+	ok, err := audit.KeyMatches(e.App)
+	switch {
+	case err != nil:
+		e.App.Logger().Error("impersonation: check the audit key against the audit chain", "error", err)
+	case !ok:
+		msg := fmt.Sprintf("impersonation: the audit key does not match the audit chain (%s): its entries were written "+
+			"under another key, and none of them verifies. Restore the key file %s (or Config.AuditKey) this data was written "+
+			"with, from where it was backed up", audit.CauseKeyMismatch, AuditKeyFile)
+		e.App.Logger().Error(msg)
+		fmt.Fprintln(os.Stderr, msg)
+	}
+	return e.Next()
 }
 
 func (p *Plugin) fillDefaults() error {

@@ -409,7 +409,7 @@ func TestRequestAudit(t *testing.T) {
 			TestAppFactory:  factory(plugin.Config{AuditKey: []byte("a known test key")}, nil),
 			BeforeTestFunc:  addEcho,
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
-				// HMAC-SHA256("a known test key", secret), computed independently
+				// the keyed hash under "a known test key", computed independently
 				want := hmacHex("a known test key", secret)
 				if _, data := entryData(t, app); !strings.Contains(data, `"token":["hmac-sha256:`+want+`"]`) {
 					t.Errorf("the hash is not the keyed hash of the value: %s", data)

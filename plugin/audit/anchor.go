@@ -35,6 +35,10 @@ const AnchorFile = "impersonation_audit.head"
 // last alerted, so that a loss is alerted once, across restarts too.
 const alertedFile = AnchorFile + ".alerted"
 
+// AnchorFiles are the files of the data directory that hold the anchor's
+// state: the anchor, its temporary file, and the last alerted loss.
+var AnchorFiles = []string{AnchorFile, AnchorFile + ".tmp", alertedFile}
+
 // Acknowledged is the event of the entry Acknowledge appends: its data
 // records the anchored head the chain no longer reached, the head it
 // accepted in its place, and the reason given.
@@ -324,10 +328,13 @@ func Acknowledge(app core.App, by Entry, reason string) (Acknowledgement, error)
 		if err != nil {
 			return err
 		}
-		r.Seq = head.Seq + 1
-		r.Hash = newLinker(key).link(head.Hash, r)
-		ack.Entry, ack.Id = Head{Seq: r.Seq, Hash: r.Hash}, r.Id
-		return insertRows(tx, []row{r})
+		rows, err := chainAfter(key, head, []row{r})
+		if err != nil {
+			return err
+		}
+		last := rows[len(rows)-1]
+		ack.Entry, ack.Id = Head{Seq: last.Seq, Hash: last.Hash}, last.Id
+		return insertRows(tx, rows)
 	})
 	if err != nil {
 		return Acknowledgement{}, err

@@ -39,26 +39,25 @@ import (
 // with data as its stored JSON text ("null" when empty) and created as
 // stored ("2006-01-02 15:04:05.000Z"). This encoding must never change
 // silently: a new one needs a new version prefix and a Verify that knows
-// both.
+// both. That is v1; new entries are written in v2 (see keys.go), which
+// keys the chain with a key derived from the audit key and names the key;
+// v1 entries, before the first v2 one, still verify.
 const chainVersion = "v1"
 
 // keyStoreKey is where the app's store keeps the audit key.
 const keyStoreKey = "impersonation.auditKey"
 
-// SetKey gives app the key of its audit chain (the plugin does it when it
-// registers). app must not be a transaction: its anchor is written with it
-// after commits.
-func SetKey(app core.App, key []byte) {
-	app.Store().Set(keyStoreKey, key)
-	anchorerOf(app)
-}
+// SetKey gives app the master key of its audit chain (the plugin does it
+// when it registers); SetKeys adds previous keys. app must not be a
+// transaction: its anchor is written with it after commits.
+func SetKey(app core.App, key []byte) { SetKeys(app, key) }
 
-func keyOf(app core.App) ([]byte, error) {
-	key, _ := app.Store().Get(keyStoreKey).([]byte)
-	if len(key) == 0 {
+func keyOf(app core.App) (*keyring, error) {
+	ring, _ := app.Store().Get(keyStoreKey).(*keyring)
+	if ring == nil || len(ring.masters) == 0 {
 		return nil, errors.New("audit: no chain key (is the plugin registered?)")
 	}
-	return key, nil
+	return ring, nil
 }
 
 // row is an audit entry as stored.
@@ -82,25 +81,43 @@ type row struct {
 	Hash             string `db:"hash"`
 }
 
-// linker computes the hashes of the chain with one key. It is not safe for
-// concurrent use.
+// linker computes the hashes of the chain with one key, in one format. It
+// is not safe for concurrent use.
 type linker struct {
 	mac hash.Hash
+	id  string // the key's id, in v2; "" in v1
 	buf []byte
+	out []byte // the stored hash: in v2, "v2:" + id + ":" + hex
 	hex [2 * sha256.Size]byte
 }
 
+// newLinker returns the v1 linker of master key key.
 func newLinker(key []byte) *linker { return &linker{mac: hmac.New(sha256.New, key)} }
 
-// sum returns the hash of r chained after prev, in hex, in l's own buffer:
-// it holds until the next call.
+// newLinkerV2 returns the v2 linker of the key whose id is id and whose
+// derived chain key is chainKey.
+func newLinkerV2(id string, chainKey []byte) *linker {
+	return &linker{mac: hmac.New(sha256.New, chainKey), id: id}
+}
+
+// sum returns the hash of r chained after prev, as stored, in l's own
+// buffer: it holds until the next call.
 func (l *linker) sum(prev string, r row) []byte {
 	l.mac.Reset()
-	l.buf = append(append(append(l.buf[:0], chainVersion+"\n"...), prev...), '\n')
+	if l.id == "" {
+		l.buf = append(l.buf[:0], chainVersion+"\n"...)
+	} else {
+		l.buf = append(append(append(l.buf[:0], hashV2+"\n"...), l.id...), '\n')
+	}
+	l.buf = append(append(l.buf, prev...), '\n')
 	l.buf = canonical(l.buf, r)
 	l.mac.Write(l.buf)
 	hex.Encode(l.hex[:], l.mac.Sum(l.buf[:0]))
-	return l.hex[:]
+	if l.id == "" {
+		return l.hex[:]
+	}
+	l.out = append(append(append(append(l.out[:0], hashV2+":"...), l.id...), ':'), l.hex[:]...)
+	return l.out
 }
 
 // link returns the hash of r chained after prev.
@@ -222,7 +239,7 @@ func Append(app core.App, entries []Entry) error {
 // appendRows chains rows (without seq and hash) after the head of the chain
 // and inserts them, as Append does.
 func appendRows(app core.App, rows []row) error {
-	key, err := keyOf(app)
+	ring, err := keyOf(app)
 	if err != nil {
 		return err
 	}
@@ -234,11 +251,8 @@ func appendRows(app core.App, rows []row) error {
 		if err != nil {
 			return err
 		}
-		prev, l := head.Hash, newLinker(key)
-		for i := range rows {
-			rows[i].Seq = head.Seq + i + 1
-			rows[i].Hash = l.link(prev, rows[i])
-			prev = rows[i].Hash
+		if rows, err = chainAfter(ring, head, rows); err != nil {
+			return err
 		}
 		return insertRows(tx, rows)
 	})
@@ -248,6 +262,32 @@ func appendRows(app core.App, rows []row) error {
 	last := rows[len(rows)-1]
 	advanceAfter(app, Head{Seq: last.Seq, Hash: last.Hash})
 	return nil
+}
+
+// chainAfter numbers and links rows (without seq and hash) after head, with
+// the current key of ring. The first entry in a new format or under a new
+// key says so: a marker entry goes first.
+func chainAfter(ring *keyring, head Head, rows []row) ([]row, error) {
+	if id, v2 := hashKeyId(head.Hash); head.Hash != "" && (!v2 || id != ring.current) {
+		previous := chainVersion
+		if v2 {
+			previous = hashV2 + ":" + id
+		}
+		marker, err := rowOf(Entry{Event: FormatChanged, Data: map[string]any{
+			"format": hashV2, "keyId": ring.current, "previous": previous,
+		}}, types.NowDateTime().String())
+		if err != nil {
+			return nil, err
+		}
+		rows = append([]row{marker}, rows...)
+	}
+	prev, l := head.Hash, newLinkerV2(ring.current, ring.chain[ring.current])
+	for i := range rows {
+		rows[i].Seq = head.Seq + i + 1
+		rows[i].Hash = l.link(prev, rows[i])
+		prev = rows[i].Hash
+	}
+	return rows, nil
 }
 
 // insertRows inserts rows with one prepared statement, a row at a time:
@@ -291,6 +331,8 @@ type Result struct {
 	// Acknowledge would accept.
 	Anchored *Head `json:"anchored,omitempty"`
 	Head     *Head `json:"head,omitempty"`
+	// Cause names the cause of a failure when it is known: CauseKeyMismatch.
+	Cause string `json:"cause,omitempty"`
 }
 
 // Codes of Result.
@@ -312,7 +354,9 @@ const verifyPage = 2000
 // number or hash is not what the entries before it imply: an edited,
 // deleted, inserted or reordered entry, or, against AnchorFile, the newest
 // entries deleted (then no entry is named). A chain whose oldest entries
-// Prune removed starts after the entry its Checkpoint names. progress, when
+// Prune removed starts after the entry its Checkpoint names. A chain
+// written under another key fails from its first entry, with the Cause
+// CauseKeyMismatch. progress, when
 // not nil, is called as it goes and once at the end, with the entries
 // checked and the total.
 //
@@ -337,7 +381,7 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 }
 
 func verify(app core.App, progress func(done, total int)) (Result, error) {
-	key, err := keyOf(app)
+	ring, err := keyOf(app)
 	if err != nil {
 		return Result{}, err
 	}
@@ -362,7 +406,8 @@ func verify(app core.App, progress func(done, total int)) (Result, error) {
 			"the chain starts after #%d but not after the entry the anchor recorded: it was rewritten from there", startSeq)}, nil
 	}
 	newCheck := func() *chainCheck {
-		return &chainCheck{linker: newLinker(key), anchored: anchored, lastSeq: startSeq, prev: startHash, res: Result{OK: true}}
+		_, v2 := hashKeyId(startHash)
+		return &chainCheck{keys: ring.verifiers(), anchored: anchored, lastSeq: startSeq, prev: startHash, v2: v2, res: Result{OK: true}}
 	}
 	report := func(done int) {
 		if progress != nil {
@@ -397,7 +442,7 @@ func verify(app core.App, progress func(done, total int)) (Result, error) {
 			return Result{}, err
 		}
 		if !ok {
-			return check.res, nil
+			return withCause(app, check.res)
 		}
 		report(check.res.Entries)
 		if read < verifyPage {
@@ -408,21 +453,62 @@ func verify(app core.App, progress func(done, total int)) (Result, error) {
 
 // chainCheck checks entries one after another against the chain.
 type chainCheck struct {
-	linker   *linker
+	keys     *verifiers
 	anchored *Head
 	lastSeq  int    // of the last good entry
 	prev     string // its hash
+	v2       bool   // a v2 entry came before: no v1 entry may follow
 	res      Result
+}
+
+// verifiers are the linkers of a keyring: one per master key in v1, one
+// per key id in v2. They are not safe for concurrent use.
+type verifiers struct {
+	v1 []*linker
+	v2 map[string]*linker
+}
+
+func (k *keyring) verifiers() *verifiers {
+	v := &verifiers{v2: map[string]*linker{}}
+	for _, m := range k.masters {
+		v.v1 = append(v.v1, newLinker(m))
+	}
+	for id, chainKey := range k.chain {
+		v.v2[id] = newLinkerV2(id, chainKey)
+	}
+	return v
 }
 
 // add checks r, the entry after the last good one, and reports whether it
 // is good; when not, res says why.
 func (c *chainCheck) add(r row) bool {
-	switch {
-	case r.Seq != c.lastSeq+1:
+	if r.Seq != c.lastSeq+1 {
 		c.res = broken(c.res, r, fmt.Sprintf("entry #%d follows #%d: entries were deleted, inserted or reordered", r.Seq, c.lastSeq))
 		return false
-	case !c.linker.matches(c.prev, r):
+	}
+	matched := false
+	if id, v2 := hashKeyId(r.Hash); v2 {
+		l := c.keys.v2[id]
+		if l == nil {
+			c.res = broken(c.res, r, fmt.Sprintf("entry #%d was written under the audit key %s, which this install does not have (%s): "+
+				"restore that key, or give it as a previous key", r.Seq, id, CauseKeyMismatch))
+			c.res.Cause = CauseKeyMismatch
+			return false
+		}
+		matched, c.v2 = l.matches(c.prev, r), true
+	} else {
+		if c.v2 {
+			c.res = broken(c.res, r, fmt.Sprintf("entry #%d is in the v1 format after v2 entries: the chain was rewritten from there", r.Seq))
+			return false
+		}
+		for _, l := range c.keys.v1 {
+			if matched = l.matches(c.prev, r); matched {
+				break
+			}
+		}
+	}
+	switch {
+	case !matched:
 		c.res = broken(c.res, r, fmt.Sprintf("entry #%d does not match its hash: it, or the entry before it, was changed", r.Seq))
 		return false
 	case c.anchored != nil && r.Seq == c.anchored.Seq && r.Hash != c.anchored.Hash:
@@ -504,6 +590,7 @@ func verifyStored(app core.App, newCheck func() *chainCheck, total int, progress
 				switch {
 				case err == nil:
 					check.lastSeq, check.prev = before.Seq, before.Hash
+					_, check.v2 = hashKeyId(before.Hash)
 				case !errors.Is(err, sql.ErrNoRows):
 					errs[i] = err
 					return

@@ -1,13 +1,12 @@
 package hooks
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
 	"github.com/pbimpersonation/impersonation/plugin/limits"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
@@ -65,26 +64,15 @@ func namesSessionHeader[V any](headers map[string]V) bool {
 	return false
 }
 
-// subscriptionOptions are the options of a realtime subscription
-// ("topic?options={...}"), which the client chooses: PocketBase checks the
-// API rules of realtime events with their headers and query.
-type subscriptionOptions struct {
-	Headers map[string]any `json:"headers"`
-	Query   map[string]any `json:"query"`
-}
-
-// optionsOf reads the options of subscription sub as PocketBase's
-// subscriptions client does.
-func optionsOf(sub string) subscriptionOptions {
-	var options subscriptionOptions
-	u, err := url.Parse(sub)
-	if err != nil {
-		return options // PocketBase reads no options from it either
-	}
-	if raw := u.Query().Get("options"); raw != "" {
-		_ = json.Unmarshal([]byte(raw), &options)
-	}
-	return options
+// optionsOf returns the options of a realtime subscription
+// ("topic?options={...}") as PocketBase reads them, by its own
+// subscriptions client: the headers (their names snake-cased) and the
+// query with which it checks the API rules of realtime events, which the
+// client chooses.
+func optionsOf(sub string) subscriptions.SubscriptionOptions {
+	scratch := subscriptions.NewDefaultClient()
+	scratch.Subscribe(sub)
+	return scratch.Subscriptions()[sub]
 }
 
 // subscriptionSetsSessionHeader reports whether a realtime subscription
@@ -113,15 +101,18 @@ func canonicalPath(app core.App, path string) string {
 	return "/api/" + m[1] + "/" + c.Name + m[3]
 }
 
-// limitExpand applies the session's limits to the records an expand of the
-// records of collection (a name or id) would serve: each collection the
-// expand reaches is checked as a GET of its records, so a policy that
+// limitQuery applies the session's limits to the records a request's
+// query would reach in collection (a name or id) besides those it names:
+// through expand, and through the relations its filter and sort read
+// (which tell a denied record's values apart one guess at a time). Each
+// collection reached is checked as a GET of its records, so a policy that
 // denies a collection's records denies them through a relation too.
-func limitExpand(app core.App, current *sessions.Current, collection, expand string) error {
-	if expand == "" || collection == "" {
+func limitQuery(app core.App, current *sessions.Current, collection string, query map[string][]string) error {
+	if collection == "" {
 		return nil
 	}
-	for _, name := range expandedCollections(app, collection, expand) {
+	paths := fieldPaths(first(query, "filter")) + "," + fieldPaths(first(query, "sort")) + "," + first(query, "expand")
+	for _, name := range expandedCollections(app, collection, paths) {
 		// the records served are some of the collection's: its list, and
 		// any record ("records/" meets a rule for "records/*")
 		for _, path := range []string{"/api/collections/" + name + "/records", "/api/collections/" + name + "/records/"} {
@@ -131,6 +122,38 @@ func limitExpand(app core.App, current *sessions.Current, collection, expand str
 		}
 	}
 	return nil
+}
+
+func first(query map[string][]string, key string) string {
+	if v := query[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// quoted matches the string literals of a filter.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
+
+// fieldPath matches a field path of a filter or sort ("owner.team.name",
+// "comments_via_post.text:lower").
+var fieldPath = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z]+)?(?:\.[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z]+)?)*`)
+
+// fieldPaths returns the field paths a filter or sort expression reads,
+// comma-separated and without modifiers, as expandedCollections takes them.
+// It errs on the side of more: any word outside a string literal counts.
+func fieldPaths(expr string) string {
+	if expr == "" {
+		return ""
+	}
+	var paths []string
+	for _, p := range fieldPath.FindAllString(quoted.ReplaceAllString(expr, " "), -1) {
+		segments := strings.Split(p, ".")
+		for i, s := range segments {
+			segments[i], _, _ = strings.Cut(s, ":")
+		}
+		paths = append(paths, strings.Join(segments, "."))
+	}
+	return strings.Join(paths, ",")
 }
 
 // expandedCollections returns the names of the collections that an expand

@@ -1,8 +1,10 @@
 package hooks
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -33,6 +35,7 @@ const (
 	msgDenied          = "This action is not allowed while impersonating."
 	msgReadOnly        = "The impersonation session is read-only."
 	msgSessionHeader   = "The " + SessionHeader + " header is set by the server only."
+	msgRealtimeExpand  = "Realtime subscriptions cannot expand relations while impersonating."
 )
 
 // guard checks every request that carries an impersonation token against
@@ -139,7 +142,7 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	if err := checkLimits(current, call); err != nil {
 		return limitError(e, err)
 	}
-	if err := limitExpand(e.App, current, e.Request.PathValue("collection"), e.Request.URL.Query().Get("expand")); err != nil {
+	if err := limitQuery(e.App, current, e.Request.PathValue("collection"), e.Request.URL.Query()); err != nil {
 		return limitError(e, err)
 	}
 
@@ -214,19 +217,47 @@ func (p *handlers) limitBatch(e *core.BatchRequestEvent) error {
 		return e.Next()
 	}
 	for _, ir := range e.Batch {
-		path, _, _ := strings.Cut(ir.URL, "?")
-		call := limits.Call{Method: ir.Method, Path: canonicalPath(e.App, path)}
+		path, rawQuery, _ := strings.Cut(ir.URL, "?")
+		query, _ := url.ParseQuery(rawQuery)
+		call := limits.Call{Method: ir.Method, Path: canonicalPath(e.App, path), Fields: batchFields(ir.Body, query)}
+		collection := ""
 		if m := batchRecordPath.FindStringSubmatch(path); m != nil {
-			call.AuthRecord = isAuthCollection(e.App, m[1])
-		}
-		for field := range ir.Body {
-			call.Fields = append(call.Fields, field)
+			collection = m[1]
+			call.AuthRecord = isAuthCollection(e.App, collection)
 		}
 		if err := checkLimits(current, call); err != nil {
 			return limitError(e.RequestEvent, err)
 		}
+		if err := limitQuery(e.App, current, collection, query); err != nil {
+			return limitError(e.RequestEvent, err)
+		}
 	}
 	return e.Next()
+}
+
+// batchFields returns the names of the fields a batch request sets: those
+// of its body and, since PocketBase binds a batch request as a multipart
+// form, which takes the URL's query values too, those of its URL's query
+// (and of any @jsonPayload there).
+func batchFields(body map[string]any, query url.Values) []string {
+	var fields []string
+	for field := range body {
+		fields = append(fields, field)
+	}
+	for field, values := range query {
+		fields = append(fields, field)
+		if field != "@jsonPayload" {
+			continue
+		}
+		for _, v := range values {
+			var payload map[string]any
+			_ = json.Unmarshal([]byte(v), &payload)
+			for f := range payload {
+				fields = append(fields, f)
+			}
+		}
+	}
+	return fields
 }
 
 // setLogMeta adds the session and its actor to PocketBase's own request

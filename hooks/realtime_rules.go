@@ -49,8 +49,18 @@ func limitSubscriptions(e *core.RealtimeSubscribeRequestEvent, current *sessions
 		if err := checkLimits(current, call); err != nil {
 			return limitError(e.RequestEvent, err)
 		}
-		expand, _ := optionsOf(sub).Query["expand"].(string)
-		if err := limitExpand(e.App, current, collection, expand); err != nil {
+		options := optionsOf(sub)
+		if options.Query["expand"] != "" {
+			// PocketBase expands a realtime event's relations with the
+			// subscription's options, where no session header is, so the
+			// expanded records could escape the rules that hide them
+			return e.ForbiddenError(msgRealtimeExpand, nil)
+		}
+		query := map[string][]string{}
+		for k, v := range options.Query {
+			query[k] = []string{v}
+		}
+		if err := limitQuery(e.App, current, collection, query); err != nil {
 			return limitError(e.RequestEvent, err)
 		}
 	}

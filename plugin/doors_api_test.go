@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -658,5 +659,154 @@ func TestRouteRulesCoverExpand(t *testing.T) {
 	options := url.QueryEscape(`{"query":{"expand":"rel"}}`)
 	if sub := post(t, server.URL+"/api/realtime", `{"clientId":"`+id+`","subscriptions":["users/`+userId+`?options=`+options+`"]}`, liveToken); sub.StatusCode != http.StatusForbidden {
 		t.Errorf("a realtime subscription expanding a denied collection: %d, want 403", sub.StatusCode)
+	}
+}
+
+// TestBatchURLQueryIsTheRequests holds the promise that a batch request's
+// URL query counts as what it is to PocketBase: body fields (a batch
+// request is bound as a multipart form, which takes the query's values) and
+// expand, filter and sort.
+func TestBatchURLQueryIsTheRequests(t *testing.T) {
+	batch := func(method, url string, body map[string]any) io.Reader {
+		return jsonBody(map[string]any{"requests": []map[string]any{{"method": method, "url": url, "body": body}}})
+	}
+	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	denyDemo2 := func(t testing.TB, app *testApp) {
+		enableBatch(t, app)
+		app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{"* /api/collections/demo2/records*"}) })
+	}
+	unchanged := func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+		user := mustFind(app, "users", userId)
+		if !user.ValidatePassword("1234567890") || user.Verified() || user.Email() != "test@example.com" {
+			t.Error("the user's account changed")
+		}
+	}
+	userURL := "/api/collections/users/records/" + userId
+	var scenarios []tests.ApiScenario
+	for name, query := range map[string]string{
+		"password in the query":     "?password=Hacked12345!&passwordConfirm=Hacked12345!",
+		"verified in the query":     "?verified=true",
+		"email in the query":        "?email=evil@example.com",
+		"@jsonPayload in the query": "?" + url.Values{"@jsonPayload": {`{"verified":true}`}}.Encode(),
+	} {
+		scenarios = append(scenarios, tests.ApiScenario{
+			Name: name, Method: http.MethodPost, URL: "/api/batch",
+			Headers:        map[string]string{"Authorization": writeToken},
+			Body:           batch("PATCH", userURL+query, map[string]any{"name": "x"}),
+			ExpectedStatus: 403, ExpectedContent: never,
+			TestAppFactory: factory(plugin.Config{}, enableBatch),
+			AfterTestFunc:  unchanged,
+		})
+	}
+	scenarios = append(scenarios,
+		tests.ApiScenario{
+			Name: "creating an auth record with a password in the query", Method: http.MethodPost, URL: "/api/batch",
+			Headers:        map[string]string{"Authorization": writeToken},
+			Body:           batch("POST", "/api/collections/users/records?email=created@example.com&password=Created12345!&passwordConfirm=Created12345!", map[string]any{"name": "c"}),
+			ExpectedStatus: 403, ExpectedContent: never,
+			TestAppFactory: factory(plugin.Config{}, enableBatch),
+		},
+		tests.ApiScenario{
+			Name: "expand in the query reaching a denied collection", Method: http.MethodPost, URL: "/api/batch",
+			Headers:        map[string]string{"Authorization": writeToken},
+			Body:           batch("PATCH", userURL+"?expand=rel", map[string]any{"name": "x"}),
+			ExpectedStatus: 403, ExpectedContent: denied,
+			TestAppFactory: factory(plugin.Config{}, denyDemo2),
+		},
+	)
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestFiltersCannotReadDeniedRecords holds the promise that a denied
+// collection's values cannot be told apart one guess at a time: a filter or
+// sort that reads it through a relation or back-relation is refused, in
+// REST and in realtime options.
+func TestFiltersCannotReadDeniedRecords(t *testing.T) {
+	deny := func(rule string) func(testing.TB, *testApp) {
+		return func(t testing.TB, app *testApp) {
+			app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{rule}) })
+		}
+	}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	var scenarios []tests.ApiScenario
+	for name, query := range map[string]string{
+		"filter through a relation":      "filter=" + url.QueryEscape(`rel.title = "test1"`),
+		"filter with a modifier":         "filter=" + url.QueryEscape(`rel.title:lower ~ "test"`),
+		"sort through a relation":        "sort=" + url.QueryEscape("-rel.title"),
+		"filter through a back-relation": "filter=" + url.QueryEscape(`rel.users_via_rel.name ?= "x"`),
+	} {
+		scenarios = append(scenarios, tests.ApiScenario{
+			Name: name, Method: http.MethodGet, URL: "/api/collections/users/records?" + query,
+			Headers:        map[string]string{"Authorization": liveToken},
+			ExpectedStatus: 403, ExpectedContent: denied,
+			TestAppFactory: factory(plugin.Config{}, deny("* /api/collections/demo2/records*")),
+		})
+	}
+	scenarios = append(scenarios,
+		tests.ApiScenario{
+			Name: "a relation's name inside a string is no path", Method: http.MethodGet,
+			URL:     "/api/collections/users/records?filter=" + url.QueryEscape(`name != "rel.title"`),
+			Headers: map[string]string{"Authorization": liveToken},
+			// past the plugin, PocketBase's own rule answers (users list: superusers only)
+			ExpectedStatus: 403, ExpectedContent: []string{`"message":"Only superusers can perform this action."`},
+			TestAppFactory: factory(plugin.Config{}, deny("* /api/collections/demo2/records*")),
+		},
+		tests.ApiScenario{
+			Name: "the filter without the rule", Method: http.MethodGet,
+			URL:     "/api/collections/users/records?filter=" + url.QueryEscape(`rel.title = "test1"`),
+			Headers: map[string]string{"Authorization": liveToken},
+			// past the plugin, PocketBase's own rule answers (users list: superusers only)
+			ExpectedStatus: 403, ExpectedContent: []string{`"message":"Only superusers can perform this action."`},
+			TestAppFactory: factory(plugin.Config{}, nil),
+		},
+	)
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	deny("* /api/collections/demo2/records*")(t, app)
+	server := httptest.NewServer(serveMux(t, app.TestApp))
+	defer server.Close()
+	// canceled before server.Close, which waits for open streams
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, options := range []string{`{"query":{"filter":"rel.title = 'test1'"}}`, `{"query":{"filter":"rel.title = 'test1'"}}x`} {
+		id, _ := connectRealtime(t, ctx, server.URL)
+		body, _ := json.Marshal(map[string]any{"clientId": id, "subscriptions": []string{"users/*?options=" + url.QueryEscape(options)}})
+		if sub := post(t, server.URL+"/api/realtime", string(body), liveToken); sub.StatusCode != http.StatusForbidden {
+			t.Errorf("a realtime filter reading a denied collection (%s): %d, want 403", options, sub.StatusCode)
+		}
+	}
+}
+
+// TestRealtimeOptionsAreReadAsPocketBaseReadsThem subscribes with options
+// that a stricter parser would reject (bytes after the JSON) but PocketBase
+// applies: the plugin sees them as PocketBase does, so a forged session
+// header is refused and so is a realtime expand while impersonating (an
+// expand of a realtime event is fetched without the session header).
+func TestRealtimeOptionsAreReadAsPocketBaseReadsThem(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	server := httptest.NewServer(serveMux(t, app.TestApp))
+	defer server.Close()
+	// canceled before server.Close, which waits for open streams
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, c := range []struct{ token, options string }{
+		{userToken, `{"headers":{"x_impersonation_session":"forged"}}x`},
+		{"", `{"headers":{"x_impersonation_session":"forged"}}x`},
+		{liveToken, `{"query":{"expand":"rel"}}`},
+		{liveToken, `{"query":{"expand":"rel"}}x`},
+	} {
+		id, _ := connectRealtime(t, ctx, server.URL)
+		body, _ := json.Marshal(map[string]any{"clientId": id, "subscriptions": []string{"users/*?options=" + c.options}})
+		if sub := post(t, server.URL+"/api/realtime", string(body), c.token); sub.StatusCode != http.StatusForbidden {
+			t.Errorf("subscription with options %s: %d, want 403", c.options, sub.StatusCode)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package hooks
 
 import (
+	"strings"
+
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
@@ -26,30 +28,104 @@ func auditPolicyChange(event string) func(e *core.RecordEvent) error {
 	}
 }
 
-// auditRulesChange writes to the audit a change of a collection's API
+// collectionChanged writes to the audit a change of a collection's API
 // rules (they decide what an impersonator may do: a rule may read
-// @request.headers.x_impersonation_session), in the transaction of the
-// change. A save that leaves the rules as they were writes nothing.
-func auditRulesChange(e *core.CollectionEvent) error {
+// @request.headers.x_impersonation_session), and carries a rename into the
+// policies that name the collection (their collection and route rules), in
+// the transaction of the change: a rule denying a collection's records
+// must not lapse because the collection got another name. A save that
+// changes neither writes nothing.
+func collectionChanged(e *core.CollectionEvent) error {
 	if !auditExists(e.App) {
 		return e.Next()
 	}
 	var before map[string]any
+	renamedFrom := ""
 	if !e.Collection.IsNew() {
 		stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
 		if err != nil {
 			return err
 		}
 		before = apiRules(stored)
+		if stored.Name != e.Collection.Name {
+			renamedFrom = stored.Name
+		}
 	}
 	after := apiRules(e.Collection)
-	if rulesEqual(before, after) {
+	rulesChanged := !rulesEqual(before, after)
+	if !rulesChanged && renamedFrom == "" {
 		return e.Next()
 	}
 	data := map[string]any{"collection": e.Collection.Name, "collectionId": e.Collection.Id, "before": before, "after": after}
 	return inTransaction(&e.App, e.Next, func(tx core.App) error {
-		return audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data})
+		if rulesChanged {
+			if err := audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data}); err != nil {
+				return err
+			}
+		}
+		if renamedFrom != "" {
+			return renameInPolicies(tx, renamedFrom, e.Collection.Name)
+		}
+		return nil
 	})
+}
+
+// renameInPolicies carries the rename of collection from to to into every
+// policy: its collection, and the paths of its route rules that name it
+// (each change saved, and so audited, as a policy edit).
+func renameInPolicies(tx core.App, from, to string) error {
+	all, err := tx.FindAllRecords(records.PoliciesCollection)
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		pol := &records.Policy{Record: r}
+		changed := false
+		if pol.Collection() == from {
+			pol.SetCollection(to)
+			changed = true
+		}
+		for _, field := range []struct {
+			get func() ([]string, error)
+			set func([]string)
+		}{{pol.DeniedRoutes, pol.SetDeniedRoutes}, {pol.AllowedRoutes, pol.SetAllowedRoutes}} {
+			rules, err := field.get()
+			if err != nil {
+				return err
+			}
+			renamed, n := renameInRules(rules, from, to)
+			if n > 0 {
+				field.set(renamed)
+				changed = true
+			}
+		}
+		if changed {
+			if err := tx.Save(pol); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// renameInRules returns rules with the collection from named as to in their
+// paths, and how many it changed.
+func renameInRules(rules []string, from, to string) ([]string, int) {
+	out := make([]string, len(rules))
+	n := 0
+	for i, rule := range rules {
+		out[i] = rule
+		method, path, ok := strings.Cut(strings.TrimSpace(rule), " ")
+		if !ok {
+			continue
+		}
+		path = strings.TrimSpace(path)
+		if m := collectionPath.FindStringSubmatch(strings.TrimSuffix(path, "*")); m != nil && m[2] == from {
+			out[i] = method + " /api/" + m[1] + "/" + to + strings.TrimPrefix(path, "/api/"+m[1]+"/"+from)
+			n++
+		}
+	}
+	return out, n
 }
 
 // auditCollectionDelete writes the deletion of a collection that had API

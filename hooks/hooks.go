@@ -153,8 +153,8 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyCreated)})
 	app.OnRecordUpdateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyUpdated)})
 	app.OnRecordDeleteExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyDeleted)})
-	app.OnCollectionCreateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: auditRulesChange})
-	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: auditRulesChange})
+	app.OnCollectionCreateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: collectionChanged})
+	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: collectionChanged})
 	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: auditCollectionDelete})
 
 	app.OnRecordValidate(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ValidatePolicyId, Func: validatePolicy})

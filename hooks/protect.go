@@ -120,7 +120,9 @@ func validateRouteRules(app core.App, rules func() ([]string, error)) error {
 		if m == nil || (r.Prefix && m[3] == "") {
 			continue // no collection, or a prefix of collection names
 		}
-		c, err := app.FindCachedCollectionByNameOrId(m[2])
+		// from the database: a rename carried into the policies is saved
+		// before the cache knows the new name
+		c, err := app.FindCollectionByNameOrId(m[2])
 		switch {
 		case err != nil:
 			return fmt.Errorf("route rule %q: there is no collection %q", s, m[2])

@@ -810,3 +810,34 @@ func TestRealtimeOptionsAreReadAsPocketBaseReadsThem(t *testing.T) {
 		}
 	}
 }
+
+// TestRenamingACollectionKeepsItsRules holds the promise that a rule
+// denying a collection's records does not lapse when the collection is
+// renamed: the rename is carried into the policy (an audited edit).
+func TestRenamingACollectionKeepsItsRules(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	app.updatePolicy(t, "users", func(p *records.Policy) {
+		p.SetDeniedRoutes([]string{"* /api/collections/demo2/records*", "GET /api/files/demo2/*"})
+	})
+	mux := serveMux(t, app.TestApp)
+	call := func(method, url, body, token string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, request(method, url, body, token))
+		return rec
+	}
+	if rec := call(http.MethodPatch, "/api/collections/demo2", `{"name":"demo2renamed"}`, superuserToken); rec.Code != http.StatusOK {
+		t.Fatalf("rename: %d %s", rec.Code, rec.Body)
+	}
+	if got, _ := app.policy(t, "users").DeniedRoutes(); strings.Join(got, ",") != "* /api/collections/demo2renamed/records*,GET /api/files/demo2renamed/*" {
+		t.Errorf("the policy's rules after the rename: %v", got)
+	}
+	for _, name := range []string{"demo2renamed", "sz5l5z67tg7gku0"} {
+		if rec := call(http.MethodGet, "/api/collections/"+name+"/records", "", writeToken); rec.Code != http.StatusForbidden {
+			t.Errorf("the renamed collection's records as %s: %d, want 403", name, rec.Code)
+		}
+	}
+	if events := app.auditEvents(t, dbx.HashExp{"event": audit.PolicyUpdated}); len(events) != 2 {
+		t.Errorf("policy.updated entries: %v, want the test's edit and the rename's", events)
+	}
+}

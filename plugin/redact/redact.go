@@ -66,6 +66,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -258,7 +259,50 @@ func (r *Redactor) text(s string) (any, bool) {
 			}
 		}
 	}
+	if out, found := r.urlText(s); found {
+		return cut(out), true
+	}
 	return cut(s), false
+}
+
+// urlText is the redacted copy of a string that carries a URL query after
+// a "?" (a batch request's url, a realtime subscription with its options),
+// and whether the query held a sensitive key: each value of the query is
+// redacted as Values redacts it, and the query written back.
+func (r *Redactor) urlText(s string) (string, bool) {
+	prefix, raw, ok := strings.Cut(s, "?")
+	if !ok {
+		return "", false
+	}
+	query, err := url.ParseQuery(raw)
+	if err != nil || len(query) == 0 {
+		return "", false
+	}
+	found := false
+	out := url.Values{}
+	for k, vs := range query {
+		sensitive := r.Sensitive(k)
+		for _, v := range vs {
+			var c any
+			switch {
+			case k == jsonPayloadKey:
+				c = r.payload(v)
+				found = true
+			case sensitive:
+				c, found = secret(r, v), true
+			default:
+				var f bool
+				c, f = r.text(v)
+				found = found || f
+			}
+			if str, isString := c.(string); isString {
+				out.Add(k, str)
+			} else {
+				out.Add(k, compactJSON(c))
+			}
+		}
+	}
+	return prefix + "?" + out.Encode(), found
 }
 
 // secret is what a copy keeps of v, the value of a sensitive key.

@@ -1070,3 +1070,57 @@ func BenchmarkBodyJSON(b *testing.B) {
 		r.Body("application/json", body)
 	}
 }
+
+// TestQueriesInsideStringsAreRedacted redacts the URL queries that values
+// carry: a batch request's url and a realtime subscription with its
+// options, as the JS SDK and PocketBase send them.
+func TestQueriesInsideStringsAreRedacted(t *testing.T) {
+	r := newRedactor()
+	cases := []struct {
+		name    string
+		body    string
+		secrets []string
+		keep    []string
+	}{
+		{
+			name:    "a batch request's url",
+			body:    `{"requests":[{"method":"PATCH","url":"/api/collections/users/records/x?password=Hacked12345!&passwordConfirm=Hacked12345!&name=kept","body":{}}]}`,
+			secrets: []string{"Hacked12345!"},
+			keep:    []string{"/api/collections/users/records/x?", "name=kept"},
+		},
+		{
+			name:    "a batch request's url with @jsonPayload",
+			body:    `{"requests":[{"method":"PATCH","url":"/api/collections/users/records/x?%40jsonPayload=%7B%22token%22%3A%22T0ken-in-a-payload-1234%22%7D"}]}`,
+			secrets: []string{"T0ken-in-a-payload-1234"},
+		},
+		{
+			name:    "a realtime subscription's options",
+			body:    `{"clientId":"c","subscriptions":["docs/*?options={\"query\":{\"token\":\"R1-query-token-secret\"},\"headers\":{\"authorization\":\"R2-header-secret-value\"}}"]}`,
+			secrets: []string{"R1-query-token-secret", "R2-header-secret-value"},
+			keep:    []string{"docs/*?options="},
+		},
+		{
+			name: "a query with nothing sensitive is kept as it is",
+			body: `{"url":"/api/collections/posts/records?filter=a%3D1&sort=-created"}`,
+			keep: []string{"/api/collections/posts/records?filter=a%3D1&sort=-created"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := json.Marshal(r.Body("application/json", []byte(c.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.secrets {
+				if strings.Contains(string(out), s) {
+					t.Errorf("%q is in the copy: %s", s, out)
+				}
+			}
+			for _, k := range c.keep {
+				if !strings.Contains(string(out), strings.ReplaceAll(k, "&", `\u0026`)) && !strings.Contains(string(out), k) {
+					t.Errorf("%q is not kept: %s", k, out)
+				}
+			}
+		})
+	}
+}

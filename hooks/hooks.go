@@ -43,6 +43,7 @@ const (
 	RoutesId             = "impersonationRoutes"
 	DashboardExtensionId = "impersonationDashboardExtension"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
+	RecheckRealtimeJobId = "impersonationRecheckRealtime"
 	ThrottledJobId       = "impersonationWriteThrottled"
 	AnchorAuditJobId     = "impersonationAnchorAudit"
 	PruneAuditJobId      = "impersonationPruneAudit"
@@ -168,6 +169,7 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
 
 	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
+	app.Cron().MustAdd(RecheckRealtimeJobId, "* * * * *", p.recheckRealtime)
 	app.Cron().MustAdd(ThrottledJobId, "* * * * *", func() {
 		p.writeThrottled(p.app, opts.Throttle.Due(opts.Clock.Now()), countedAttempts())
 	})

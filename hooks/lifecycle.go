@@ -1,7 +1,9 @@
 package hooks
 
 import (
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -26,7 +28,7 @@ func (p *handlers) policyChanged(e *core.RecordEvent) error {
 			continue
 		}
 		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
-			map[string]any{"collection": c.Id}, p.opts.Clock.Now(), audit.Client{})
+			map[string]any{"collection": c.Id}, p.opts.Clock.Now(), audit.Client{}, records.EndPolicyChanged)
 		if err != nil {
 			e.App.Logger().Error("impersonation: recheck sessions after policy change", "error", err)
 		}
@@ -54,17 +56,37 @@ func (p *handlers) authRecordDeleted(e *core.RecordEvent) error {
 	return e.Next()
 }
 
-// authRecordUpdated ends the live sessions on an auth record whose tokenKey
-// changed (a new password, for one): their tokens no longer verify.
+// authRecordUpdated rechecks the live sessions by and on an auth record
+// that changed, whatever the change (the impersonatorRule may read any of
+// its fields), and ends those the policy no longer allows: a tokenKey
+// change (a new password, for one) ends the sessions the record started
+// (actor_token_revoked) and those on it, whose tokens no longer verify
+// (token_revoked); otherwise a rule that no longer matches ends the
+// record's sessions as actor with actor_not_allowed and those on it as
+// target with target_not_allowed. A database error while rechecking leaves
+// the sessions standing (the guard rechecks on their next request, the
+// realtime sweep within a minute).
 func (p *handlers) authRecordUpdated(e *core.RecordEvent) error {
 	original := e.Record.Original()
-	if !e.Record.Collection().IsAuth() || original == nil || original.TokenKey() == e.Record.TokenKey() {
+	if !e.Record.Collection().IsAuth() || original == nil {
 		return e.Next()
 	}
-	_, err := sessions.EndWhere(e.App, records.OnTargetFilter, records.RecordParams(e.Record),
-		records.EndTokenRevoked, p.opts.Clock.Now(), audit.Client{})
+	now, params := p.opts.Clock.Now(), records.RecordParams(e.Record)
+	var err error
+	if original.TokenKey() != e.Record.TokenKey() {
+		_, err = sessions.EndWhere(e.App, records.OnTargetFilter, params, records.EndTokenRevoked, now, audit.Client{})
+		if err == nil {
+			_, err = sessions.EndWhere(e.App, records.ByActorFilter, params, records.EndActorTokenRevoked, now, audit.Client{})
+		}
+	}
+	if err == nil {
+		err = errors.Join(
+			sessions.RecheckLive(e.App, records.ByActorFilter, params, now, audit.Client{}, records.EndActorNotAllowed),
+			sessions.RecheckLive(e.App, records.OnTargetFilter, params, now, audit.Client{}, records.EndTargetNotAllowed),
+		)
+	}
 	if err != nil {
-		e.App.Logger().Error("impersonation: end sessions after a tokenKey change", "error", err)
+		e.App.Logger().Error("impersonation: recheck sessions after an auth record changed", "error", err)
 	}
 	return e.Next()
 }
@@ -143,5 +165,31 @@ func (p *handlers) pruneAudit() {
 	}
 	if pruned > 0 {
 		p.app.Logger().Info("impersonation: pruned the audit", "entries", pruned)
+	}
+}
+
+// RecheckRealtimeInterval is how often recheckRealtime runs: the longest a
+// realtime client keeps receiving events after a change the plugin cannot
+// see (a rule reading other collections) stopped allowing its session.
+const RecheckRealtimeInterval = time.Minute
+
+// recheckRealtime rechecks the live sessions that authorise connected
+// realtime clients, which may make no further request, and ends those no
+// longer allowed (no_longer_allowed when the rule stopped matching), which
+// drops their clients.
+func (p *handlers) recheckRealtime() {
+	ids := map[string]bool{}
+	for _, client := range p.app.SubscriptionsBroker().Clients() {
+		if id, _ := client.Get(realtimeSessionKey).(string); id != "" {
+			ids[id] = true
+		}
+	}
+	now := p.opts.Clock.Now()
+	for id := range ids {
+		err := sessions.RecheckLive(p.app, "id = {:id}", map[string]any{"id": id}, now, audit.Client{},
+			records.EndNoLongerAllowed)
+		if err != nil {
+			p.app.Logger().Error("impersonation: recheck a realtime session", "session", id, "error", err)
+		}
 	}
 }

@@ -239,7 +239,7 @@ func TestGuard(t *testing.T) {
 					t.Fatal(err)
 				}
 			}),
-			AfterTestFunc: endsWith(clientSessionId, records.EndPolicyChanged),
+			AfterTestFunc: endsWith(clientSessionId, records.EndNoLongerAllowed),
 		},
 		{
 			Name:            "the policy no longer allows the session's mode",

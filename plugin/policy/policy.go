@@ -46,7 +46,18 @@ var (
 	ErrModeNotAllowed   = errors.New("session mode not allowed")
 	ErrConsentRequired  = errors.New("target consent required")
 	ErrActorUnavailable = errors.New("actor no longer exists")
+	// ErrUndecided is what Check wraps, instead of a Refusal, when the
+	// database failed while it evaluated the impersonatorRule: the caller
+	// fails closed for this call and must not treat it as a refusal (a
+	// live session stands).
+	ErrUndecided = errors.New("impersonation decision failed")
 )
+
+// ruleError is an impersonatorRule that does not compile: it refuses.
+type ruleError struct{ err error }
+
+func (e *ruleError) Error() string { return "impersonatorRule: " + e.err.Error() }
+func (e *ruleError) Unwrap() error { return e.err }
 
 // Refusal is the error Check returns: a sentinel error and the exact code.
 type Refusal struct {
@@ -93,9 +104,14 @@ func Check(app core.App, r Request) error {
 	}
 
 	allowed, err := actorSatisfiesRule(app, r.Policy, r.Actor, r.Target)
-	if err != nil {
+	var ruleErr *ruleError
+	switch {
+	case errors.As(err, &ruleErr):
 		app.Logger().Error("impersonation: evaluate impersonatorRule",
 			"collection", r.Policy.Collection(), "error", err)
+	case err != nil:
+		// the database failed, not the rule: no decision was made
+		return fmt.Errorf("%w: %w", ErrUndecided, err)
 	}
 	if !allowed {
 		return refuse(CodeRuleFailed, ErrNotAllowed)
@@ -113,7 +129,8 @@ func Check(app core.App, r Request) error {
 // actorSatisfiesRule evaluates the policy's impersonatorRule as PocketBase
 // evaluates a view rule on the target: plain field names are the target's,
 // @request.auth is the actor. Superusers pass, as they pass every API rule;
-// an empty rule lets no one else in. A rule that fails to evaluate refuses.
+// an empty rule lets no one else in. A rule that does not compile refuses
+// (a *ruleError); any other error is the database's.
 func actorSatisfiesRule(app core.App, p *records.Policy, actor, target *core.Record) (bool, error) {
 	everyone, rule := ruleOf(p, actor)
 	switch {
@@ -121,6 +138,10 @@ func actorSatisfiesRule(app core.App, p *records.Policy, actor, target *core.Rec
 		return true, nil
 	case rule == "":
 		return false, nil
+	}
+	resolver := core.NewRecordFieldResolver(app, target.Collection(), ruleRequestInfo(actor), true)
+	if _, err := search.FilterData(rule).BuildExpr(resolver); err != nil {
+		return false, &ruleError{err}
 	}
 	return app.CanAccessRecord(target, ruleRequestInfo(actor), &rule)
 }

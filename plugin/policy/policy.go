@@ -1,9 +1,12 @@
 // Package policy decides whether an actor may act as a target now.
 //
-// Check is the one decision of the plugin: it runs when a session starts and
-// again on every request made with the session's token, so an actor who
-// loses permission, a disabled policy, a withdrawn consent or a deleted
-// record stops a session at its next request. Targets is the same
+// Check is the one decision of the plugin: it runs when a session starts,
+// again on every request made with the session's token, and whenever the
+// policy, the actor or the target changes (and every minute for sessions
+// with realtime clients), so an actor who loses permission, a disabled
+// policy, a withdrawn consent or a deleted record stops a session. A
+// database failure while it decides is an error wrapping ErrUndecided, never
+// a Refusal. Targets is the same
 // impersonatorRule as a database filter, for the lists of whom an actor may
 // impersonate.
 package policy

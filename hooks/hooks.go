@@ -34,6 +34,7 @@ const (
 	PolicyChangedId      = "impersonationPolicyChanged"
 	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
 	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
+	RuleSourceChangedId  = "impersonationRuleSourceChanged"
 	AuthRefreshId        = "impersonationAuthRefresh"
 	LimitBatchId         = "impersonationLimitBatch"
 	RealtimeId           = "impersonationRealtime"
@@ -151,6 +152,9 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordDeletedId, Func: p.authRecordDeleted})
 	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordUpdatedId, Func: p.authRecordUpdated})
+	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
+	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
+	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
 
 	app.OnRecordAuthRefreshRequest().Bind(&hook.Handler[*core.RecordAuthRefreshRequestEvent]{Id: AuthRefreshId, Func: refuseRefreshable})
 	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: BuiltinImpersonateId, Func: p.builtinImpersonate})

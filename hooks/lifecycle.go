@@ -3,6 +3,8 @@ package hooks
 import (
 	"errors"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -192,4 +194,70 @@ func (p *handlers) recheckRealtime() {
 			p.app.Logger().Error("impersonation: recheck a realtime session", "session", id, "error", err)
 		}
 	}
+}
+
+// collectionRef matches a rule's @collection.name references.
+var collectionRef = regexp.MustCompile(`@collection\.([A-Za-z0-9_]+)`)
+
+// ruleSourceWritten rechecks the live sessions of every enabled policy
+// whose impersonatorRule may read the collection of a record just created,
+// updated or deleted (see ruleReads), and ends those no longer allowed with
+// no_longer_allowed. Reads the plugin cannot know of (a chain of relations
+// past the first) are left to the guard, on the session's next request, and
+// to recheckRealtime, within a minute.
+func (p *handlers) ruleSourceWritten(e *core.RecordEvent) error {
+	written := e.Record.Collection()
+	if strings.HasPrefix(written.Name, "impersonation_") {
+		return e.Next() // the plugin's own: handled where they change
+	}
+	pols, err := records.FindEnabledPolicies(e.App)
+	if err != nil {
+		e.App.Logger().Error("impersonation: find the policies a write may concern", "error", err)
+		return e.Next()
+	}
+	for _, pol := range pols {
+		target, err := e.App.FindCachedCollectionByNameOrId(pol.Collection())
+		if err != nil || !ruleReads(e.App, pol.ImpersonatorRule(), target, written) {
+			continue
+		}
+		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
+			map[string]any{"collection": target.Id}, p.opts.Clock.Now(), audit.Client{}, records.EndNoLongerAllowed)
+		if err != nil {
+			e.App.Logger().Error("impersonation: recheck sessions after a write their rule reads", "error", err)
+		}
+	}
+	return e.Next()
+}
+
+// ruleReads reports whether rule, evaluated on a record of target with any
+// auth record as @request.auth, may read records of written: it names
+// written with @collection, or through a back-relation (written_via_field),
+// or names a relation field of target or of an auth collection that points
+// to written. It may say yes when the rule does not read written (a
+// recheck too many); it says no to a chain of relations past the first.
+func ruleReads(app core.App, rule string, target, written *core.Collection) bool {
+	if rule == "" {
+		return false
+	}
+	for _, m := range collectionRef.FindAllStringSubmatch(rule, -1) {
+		if strings.EqualFold(m[1], written.Name) || m[1] == written.Id {
+			return true
+		}
+	}
+	if strings.Contains(rule, written.Name+"_via_") {
+		return true
+	}
+	// PocketBase's own cache of the collections: no query per write
+	cached, _ := app.Store().Get(core.StoreKeyCachedCollections).([]*core.Collection)
+	for _, c := range append([]*core.Collection{target}, cached...) {
+		if c.Id != target.Id && !c.IsAuth() {
+			continue
+		}
+		for _, f := range c.Fields {
+			if rel, ok := f.(*core.RelationField); ok && rel.CollectionId == written.Id && strings.Contains(rule, rel.Name) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -133,6 +133,32 @@ func TestSessionEndsWithItsGrounds(t *testing.T) {
 			AfterTestFunc:   staysLive(liveSessionId, writeSessionId),
 		},
 		{
+			Name:            "a record the rule reads in another collection changed: no_longer_allowed",
+			Method:          http.MethodGet,
+			URL:             userURL,
+			Headers:         map[string]string{"Authorization": clientImpersonationToken},
+			ExpectedStatus:  401,
+			ExpectedContent: ended,
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				readsDemo2(t, app)
+				update("demo2", demo2Id, func(_ testing.TB, _ *testApp, r recordSetter) { r.Set("title", "closed") })(t, app)
+			}),
+			AfterTestFunc: endsWith(clientSessionId, records.EndNoLongerAllowed),
+		},
+		{
+			Name:            "a record the rule does not read changed: the session runs",
+			Method:          http.MethodGet,
+			URL:             userURL,
+			Headers:         map[string]string{"Authorization": clientImpersonationToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"id":"` + user2Id + `"`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				readsDemo2(t, app)
+				update("demo2", "achvryl401bhse3", func(_ testing.TB, _ *testApp, r recordSetter) { r.Set("title", "closed") })(t, app)
+			}),
+			AfterTestFunc: staysLive(clientSessionId),
+		},
+		{
 			Name:            "a database failure while the guard rechecks: 500, the session stands",
 			Method:          http.MethodGet,
 			URL:             userURL,
@@ -165,6 +191,24 @@ func TestSessionEndsWithItsGrounds(t *testing.T) {
 	for _, s := range scenarios {
 		s.Test(t)
 	}
+}
+
+// demo2Id is the record of demo2 that readsDemo2's rule reads.
+const demo2Id = "llvuca81nly1qls"
+
+// readsDemo2 makes the users policy's rule also read a record of another
+// collection (demo2's with title "open"), and opens that record.
+func readsDemo2(t testing.TB, app *testApp) {
+	t.Helper()
+	r := mustFind(app, "demo2", demo2Id)
+	r.Set("title", "open")
+	if err := app.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	app.updatePolicy(t, "users", func(p *records.Policy) {
+		p.SetImpersonatorRule(usersPolicy().ImpersonatorRule + ` && @collection.demo2.title ?= "open"`)
+	})
+	app.expectLive(t, clientSessionId)
 }
 
 // recordSetter is the part of a record the scenarios change.

@@ -35,6 +35,7 @@ const (
 	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
 	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
 	RuleSourceChangedId  = "impersonationRuleSourceChanged"
+	ConsentChangedId     = "impersonationConsentChanged"
 	AuthRefreshId        = "impersonationAuthRefresh"
 	LimitBatchId         = "impersonationLimitBatch"
 	RealtimeId           = "impersonationRealtime"
@@ -152,6 +153,9 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordDeletedId, Func: p.authRecordDeleted})
 	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordUpdatedId, Func: p.authRecordUpdated})
+	app.OnRecordAfterCreateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(false)})
+	app.OnRecordAfterUpdateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(false)})
+	app.OnRecordAfterDeleteSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(true)})
 	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
 	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})

@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/consent"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
 	"github.com/pbimpersonation/impersonation/plugin/tokens"
@@ -260,4 +261,32 @@ func ruleReads(app core.App, rule string, target, written *core.Collection) bool
 		}
 	}
 	return false
+}
+
+// consentChanged returns the handler that rechecks the live sessions on
+// the user of a consent created, changed or (deleted) deleted by any path
+// (Grant and Revoke end them in their own transaction; this catches Go code
+// and superusers' writes): a live consent's sessions that would outlive it
+// end as consent_shortened, those it no longer allows (revoked, expired or
+// deleted) as consent_revoked.
+func (p *handlers) consentChanged(deleted bool) func(e *core.RecordEvent) error {
+	return func(e *core.RecordEvent) error {
+		c := &records.Consent{Record: e.Record}
+		user, err := e.App.FindRecordById(c.UserCollection(), c.User())
+		if err != nil {
+			return e.Next() // a deleted user's sessions ended with it
+		}
+		now := p.opts.Clock.Now()
+		if !deleted && !c.Revoked() {
+			err = consent.EndOutliving(e.App, user, c, now, audit.Client{})
+		}
+		if err == nil {
+			err = sessions.RecheckLive(e.App, records.OnTargetFilter, records.RecordParams(user), now, audit.Client{},
+				records.EndNoLongerAllowed)
+		}
+		if err != nil {
+			e.App.Logger().Error("impersonation: recheck sessions after a consent changed", "error", err)
+		}
+		return e.Next()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -120,6 +121,37 @@ func TestSessionEndsWithItsGrounds(t *testing.T) {
 				ta.expectEnded(t, writeSessionId, records.EndConsentShortened)
 				ta.expectLive(t, clientSessionId) // on another user
 			},
+		},
+		{
+			Name:            "the consent revoked by a direct save: consent_revoked at once",
+			Method:          http.MethodGet,
+			URL:             "/api/collections/users/records/" + userId,
+			Headers:         map[string]string{"Authorization": liveToken},
+			ExpectedStatus:  401,
+			ExpectedContent: ended,
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				c, err := records.FindConsent(app, mustFind(app, "users", userId))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SetRevoked(true)
+				if err := app.Save(c); err != nil {
+					t.Fatal(err)
+				}
+			}),
+			AfterTestFunc: endsWith(liveSessionId, records.EndConsentRevoked),
+		},
+		{
+			Name:            "the consent shortened by a direct save: consent_shortened at once",
+			Method:          http.MethodGet,
+			URL:             "/api/collections/users/records/" + userId,
+			Headers:         map[string]string{"Authorization": liveToken},
+			ExpectedStatus:  401,
+			ExpectedContent: ended,
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				app.grantConsent(t, "users", userId, time.Hour)
+			}),
+			AfterTestFunc: endsWith(liveSessionId, records.EndConsentShortened),
 		},
 		{
 			Name:            "the consent lengthened: the sessions run",

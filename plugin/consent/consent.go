@@ -46,17 +46,17 @@ func Grant(app core.App, user *core.Record, hours int, now time.Time, client aud
 			return err
 		}
 		granted = c
-		return endOutliving(tx, user, c, now, client)
+		return EndOutliving(tx, user, c, now, client)
 	})
 	return granted, err
 }
 
-// endOutliving ends, with consent_shortened, the live sessions on user that
+// EndOutliving ends, with consent_shortened, the live sessions on user that
 // would outlive c, when user's policy requires consent: a session never
 // outlives the consent it runs under, so a consent replaced by a shorter one
 // ends the longer sessions rather than capping them (their tokens carry the
 // old expiry).
-func endOutliving(tx core.App, user *core.Record, c *records.Consent, now time.Time, client audit.Client) error {
+func EndOutliving(tx core.App, user *core.Record, c *records.Consent, now time.Time, client audit.Client) error {
 	p, err := records.FindPolicy(tx, user.Collection().Name)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

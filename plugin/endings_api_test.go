@@ -2,12 +2,16 @@ package plugin_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/hooks"
@@ -316,5 +320,44 @@ func TestRealtimeDroppedWhenGroundsGo(t *testing.T) {
 			}
 			app.expectEnded(t, clientSessionId, c.cause)
 		})
+	}
+}
+
+// TestEveryEndCauseIsNamed checks that each end cause is a value of the
+// sessions collection's endCause field and has a label in both message
+// catalogues, in every language (the English and Spanish blocks).
+func TestEveryEndCauseIsNamed(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	c, err := app.FindCollectionByNameOrId(records.SessionsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	field, _ := c.Fields.GetByName("endCause").(*core.SelectField)
+	if field == nil {
+		t.Fatal("no endCause select field")
+	}
+	catalogues := map[string]string{
+		"../pb_public/impersonation/lib/i18n.js":           `'cause.%s'`,
+		"../pb_public/impersonation/lib/i18n-dashboard.js": `"dash.cause.%s"`,
+	}
+	for _, cause := range records.EndCauses {
+		t.Run(string(cause), func(t *testing.T) {
+			if !slices.Contains(field.Values, string(cause)) {
+				t.Errorf("not a value of endCause: %v", field.Values)
+			}
+			for path, key := range catalogues {
+				raw, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := strings.Count(string(raw), fmt.Sprintf(key, cause)); n != 2 {
+					t.Errorf("%s: %d labels, want 2 (en, es)", path, n)
+				}
+			}
+		})
+	}
+	if len(field.Values) != len(records.EndCauses) {
+		t.Errorf("endCause values %v, causes %v", field.Values, records.EndCauses)
 	}
 }

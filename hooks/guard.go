@@ -127,7 +127,11 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	// in place before anything reads (and caches) the request's RequestInfo
 	e.Request.Header.Set(SessionHeader, s.Id)
 
-	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, target, now)
+	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, target, now, records.EndNoLongerAllowed)
+	if err != nil && cause == "" {
+		// the database failed: this request fails closed, the session stands
+		return e.InternalServerError("", err)
+	}
 	if err != nil {
 		if endErr := sessions.End(e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
 			return e.InternalServerError("", endErr)

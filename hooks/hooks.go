@@ -35,6 +35,8 @@ const (
 	PolicyChangedId      = "impersonationPolicyChanged"
 	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
 	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
+	RuleSourceChangedId  = "impersonationRuleSourceChanged"
+	ConsentChangedId     = "impersonationConsentChanged"
 	AuthRefreshId        = "impersonationAuthRefresh"
 	LimitBatchId         = "impersonationLimitBatch"
 	RealtimeId           = "impersonationRealtime"
@@ -44,6 +46,7 @@ const (
 	RoutesId             = "impersonationRoutes"
 	DashboardExtensionId = "impersonationDashboardExtension"
 	ExpireSessionsJobId  = "impersonationExpireSessions"
+	RecheckRealtimeJobId = "impersonationRecheckRealtime"
 	ThrottledJobId       = "impersonationWriteThrottled"
 	AnchorAuditJobId     = "impersonationAnchorAudit"
 	PruneAuditJobId      = "impersonationPruneAudit"
@@ -162,6 +165,12 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordDeletedId, Func: p.authRecordDeleted})
 	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordUpdatedId, Func: p.authRecordUpdated})
+	app.OnRecordAfterCreateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(false)})
+	app.OnRecordAfterUpdateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(false)})
+	app.OnRecordAfterDeleteSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(true)})
+	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
+	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
+	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
 
 	app.OnRecordAuthRefreshRequest().Bind(&hook.Handler[*core.RecordAuthRefreshRequestEvent]{Id: AuthRefreshId, Func: refuseRefreshable})
 	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: BuiltinImpersonateId, Func: p.builtinImpersonate})
@@ -182,6 +191,7 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
 
 	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
+	app.Cron().MustAdd(RecheckRealtimeJobId, "* * * * *", p.recheckRealtime)
 	app.Cron().MustAdd(ThrottledJobId, "* * * * *", func() {
 		p.writeThrottled(p.app, opts.Throttle.Due(opts.Clock.Now()), countedAttempts())
 	})

@@ -3,11 +3,15 @@ package hooks
 import (
 	"errors"
 	"net/http"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/plugin/audit"
+	"github.com/pbimpersonation/impersonation/plugin/consent"
 	"github.com/pbimpersonation/impersonation/plugin/notify"
 	"github.com/pbimpersonation/impersonation/plugin/records"
 	"github.com/pbimpersonation/impersonation/plugin/sessions"
@@ -28,7 +32,7 @@ func (p *handlers) policyChanged(e *core.RecordEvent) error {
 			continue
 		}
 		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
-			map[string]any{"collection": c.Id}, p.opts.Clock.Now(), audit.Client{})
+			map[string]any{"collection": c.Id}, p.opts.Clock.Now(), audit.Client{}, records.EndPolicyChanged)
 		if err != nil {
 			e.App.Logger().Error("impersonation: recheck sessions after policy change", "error", err)
 		}
@@ -56,17 +60,37 @@ func (p *handlers) authRecordDeleted(e *core.RecordEvent) error {
 	return e.Next()
 }
 
-// authRecordUpdated ends the live sessions on an auth record whose tokenKey
-// changed (a new password, for one): their tokens no longer verify.
+// authRecordUpdated rechecks the live sessions by and on an auth record
+// that changed, whatever the change (the impersonatorRule may read any of
+// its fields), and ends those the policy no longer allows: a tokenKey
+// change (a new password, for one) ends the sessions the record started
+// (actor_token_revoked) and those on it, whose tokens no longer verify
+// (token_revoked); otherwise a rule that no longer matches ends the
+// record's sessions as actor with actor_not_allowed and those on it as
+// target with target_not_allowed. A database error while rechecking leaves
+// the sessions standing (the guard rechecks on their next request, the
+// realtime sweep within a minute).
 func (p *handlers) authRecordUpdated(e *core.RecordEvent) error {
 	original := e.Record.Original()
-	if !e.Record.Collection().IsAuth() || original == nil || original.TokenKey() == e.Record.TokenKey() {
+	if !e.Record.Collection().IsAuth() || original == nil {
 		return e.Next()
 	}
-	_, err := sessions.EndWhere(e.App, records.OnTargetFilter, records.RecordParams(e.Record),
-		records.EndTokenRevoked, p.opts.Clock.Now(), audit.Client{})
+	now, params := p.opts.Clock.Now(), records.RecordParams(e.Record)
+	var err error
+	if original.TokenKey() != e.Record.TokenKey() {
+		_, err = sessions.EndWhere(e.App, records.OnTargetFilter, params, records.EndTokenRevoked, now, audit.Client{})
+		if err == nil {
+			_, err = sessions.EndWhere(e.App, records.ByActorFilter, params, records.EndActorTokenRevoked, now, audit.Client{})
+		}
+	}
+	if err == nil {
+		err = errors.Join(
+			sessions.RecheckLive(e.App, records.ByActorFilter, params, now, audit.Client{}, records.EndActorNotAllowed),
+			sessions.RecheckLive(e.App, records.OnTargetFilter, params, now, audit.Client{}, records.EndTargetNotAllowed),
+		)
+	}
 	if err != nil {
-		e.App.Logger().Error("impersonation: end sessions after a tokenKey change", "error", err)
+		e.App.Logger().Error("impersonation: recheck sessions after an auth record changed", "error", err)
 	}
 	return e.Next()
 }
@@ -167,5 +191,125 @@ func (p *handlers) pruneAudit() {
 	}
 	if pruned > 0 {
 		p.app.Logger().Info("impersonation: pruned the audit", "entries", pruned)
+	}
+}
+
+// RecheckRealtimeInterval is how often recheckRealtime runs: the longest a
+// realtime client keeps receiving events after a change the plugin cannot
+// see (a rule reading other collections) stopped allowing its session.
+const RecheckRealtimeInterval = time.Minute
+
+// recheckRealtime rechecks the live sessions that authorise connected
+// realtime clients, which may make no further request, and ends those no
+// longer allowed (no_longer_allowed when the rule stopped matching), which
+// drops their clients.
+func (p *handlers) recheckRealtime() {
+	ids := map[string]bool{}
+	for _, client := range p.app.SubscriptionsBroker().Clients() {
+		if id, _ := client.Get(realtimeSessionKey).(string); id != "" {
+			ids[id] = true
+		}
+	}
+	now := p.opts.Clock.Now()
+	for id := range ids {
+		err := sessions.RecheckLive(p.app, "id = {:id}", map[string]any{"id": id}, now, audit.Client{},
+			records.EndNoLongerAllowed)
+		if err != nil {
+			p.app.Logger().Error("impersonation: recheck a realtime session", "session", id, "error", err)
+		}
+	}
+}
+
+// collectionRef matches a rule's @collection.name references.
+var collectionRef = regexp.MustCompile(`@collection\.([A-Za-z0-9_]+)`)
+
+// ruleSourceWritten rechecks the live sessions of every enabled policy
+// whose impersonatorRule may read the collection of a record just created,
+// updated or deleted (see ruleReads), and ends those no longer allowed with
+// no_longer_allowed. Reads the plugin cannot know of (a chain of relations
+// past the first) are left to the guard, on the session's next request, and
+// to recheckRealtime, within a minute.
+func (p *handlers) ruleSourceWritten(e *core.RecordEvent) error {
+	written := e.Record.Collection()
+	if strings.HasPrefix(written.Name, "impersonation_") {
+		return e.Next() // the plugin's own: handled where they change
+	}
+	pols, err := records.FindEnabledPolicies(e.App)
+	if err != nil {
+		e.App.Logger().Error("impersonation: find the policies a write may concern", "error", err)
+		return e.Next()
+	}
+	for _, pol := range pols {
+		target, err := e.App.FindCachedCollectionByNameOrId(pol.Collection())
+		if err != nil || !ruleReads(e.App, pol.ImpersonatorRule(), target, written) {
+			continue
+		}
+		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
+			map[string]any{"collection": target.Id}, p.opts.Clock.Now(), audit.Client{}, records.EndNoLongerAllowed)
+		if err != nil {
+			e.App.Logger().Error("impersonation: recheck sessions after a write their rule reads", "error", err)
+		}
+	}
+	return e.Next()
+}
+
+// ruleReads reports whether rule, evaluated on a record of target with any
+// auth record as @request.auth, may read records of written: it names
+// written with @collection, or through a back-relation (written_via_field),
+// or names a relation field of target or of an auth collection that points
+// to written. It may say yes when the rule does not read written (a
+// recheck too many); it says no to a chain of relations past the first.
+func ruleReads(app core.App, rule string, target, written *core.Collection) bool {
+	if rule == "" {
+		return false
+	}
+	for _, m := range collectionRef.FindAllStringSubmatch(rule, -1) {
+		if strings.EqualFold(m[1], written.Name) || m[1] == written.Id {
+			return true
+		}
+	}
+	if strings.Contains(rule, written.Name+"_via_") {
+		return true
+	}
+	// PocketBase's own cache of the collections: no query per write
+	cached, _ := app.Store().Get(core.StoreKeyCachedCollections).([]*core.Collection)
+	for _, c := range append([]*core.Collection{target}, cached...) {
+		if c.Id != target.Id && !c.IsAuth() {
+			continue
+		}
+		for _, f := range c.Fields {
+			if rel, ok := f.(*core.RelationField); ok && rel.CollectionId == written.Id && strings.Contains(rule, rel.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// consentChanged returns the handler that rechecks the live sessions on
+// the user of a consent created, changed or (deleted) deleted by any path
+// (Grant and Revoke end them in their own transaction; this catches Go code
+// and superusers' writes): a live consent's sessions that would outlive it
+// end as consent_shortened, those it no longer allows (revoked, expired or
+// deleted) as consent_revoked.
+func (p *handlers) consentChanged(deleted bool) func(e *core.RecordEvent) error {
+	return func(e *core.RecordEvent) error {
+		c := &records.Consent{Record: e.Record}
+		user, err := e.App.FindRecordById(c.UserCollection(), c.User())
+		if err != nil {
+			return e.Next() // a deleted user's sessions ended with it
+		}
+		now := p.opts.Clock.Now()
+		if !deleted && !c.Revoked() {
+			err = consent.EndOutliving(e.App, user, c, now, audit.Client{})
+		}
+		if err == nil {
+			err = sessions.RecheckLive(e.App, records.OnTargetFilter, records.RecordParams(user), now, audit.Client{},
+				records.EndNoLongerAllowed)
+		}
+		if err != nil {
+			e.App.Logger().Error("impersonation: recheck sessions after a consent changed", "error", err)
+		}
+		return e.Next()
 	}
 }

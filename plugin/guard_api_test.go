@@ -176,13 +176,14 @@ func TestGuard(t *testing.T) {
 			AfterTestFunc:   endsWith(liveSessionId, records.EndTokenRevoked),
 		},
 		{
-			Name:            "consent revoked mid-session, even without the route's clean-up",
+			Name:            "consent revoked mid-session, even without the route's clean-up or the consent hook",
 			Method:          http.MethodGet,
 			URL:             userURL,
 			Headers:         map[string]string{"Authorization": liveToken},
 			ExpectedStatus:  401,
 			ExpectedContent: noLonger,
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				app.OnRecordAfterUpdateSuccess().Unbind(hooks.ConsentChangedId)
 				c := app.grantConsent(t, "users", userId, time.Hour)
 				c.SetRevoked(true)
 				if err := app.Save(c); err != nil {
@@ -239,7 +240,7 @@ func TestGuard(t *testing.T) {
 					t.Fatal(err)
 				}
 			}),
-			AfterTestFunc: endsWith(clientSessionId, records.EndPolicyChanged),
+			AfterTestFunc: endsWith(clientSessionId, records.EndNoLongerAllowed),
 		},
 		{
 			Name:            "the policy no longer allows the session's mode",

@@ -2,6 +2,8 @@
 package consent
 
 import (
+	"database/sql"
+	"errors"
 	"time"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -44,9 +46,31 @@ func Grant(app core.App, user *core.Record, hours int, now time.Time, client aud
 			return err
 		}
 		granted = c
-		return nil
+		return EndOutliving(tx, user, c, now, client)
 	})
 	return granted, err
+}
+
+// EndOutliving ends, with consent_shortened, the live sessions on user that
+// would outlive c, when user's policy requires consent: a session never
+// outlives the consent it runs under, so a consent replaced by a shorter one
+// ends the longer sessions rather than capping them (their tokens carry the
+// old expiry).
+func EndOutliving(tx core.App, user *core.Record, c *records.Consent, now time.Time, client audit.Client) error {
+	p, err := records.FindPolicy(tx, user.Collection().Name)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	case p.Consent() == records.ConsentNone:
+		return nil
+	}
+	params := records.RecordParams(user)
+	params["consentExpires"] = c.GetDateTime("expires").String()
+	_, err = sessions.EndWhere(tx, records.OnTargetFilter+" && expires > {:consentExpires}", params,
+		records.EndConsentShortened, now, client)
+	return err
 }
 
 // Revoke withdraws user's consent and ends every live session on them with

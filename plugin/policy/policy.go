@@ -1,9 +1,12 @@
 // Package policy decides whether an actor may act as a target now.
 //
-// Check is the one decision of the plugin: it runs when a session starts and
-// again on every request made with the session's token, so an actor who
-// loses permission, a disabled policy, a withdrawn consent or a deleted
-// record stops a session at its next request. Targets is the same
+// Check is the one decision of the plugin: it runs when a session starts,
+// again on every request made with the session's token, and whenever the
+// policy, the actor or the target changes (and every minute for sessions
+// with realtime clients), so an actor who loses permission, a disabled
+// policy, a withdrawn consent or a deleted record stops a session. A
+// database failure while it decides is an error wrapping ErrUndecided, never
+// a Refusal. Targets is the same
 // impersonatorRule as a database filter, for the lists of whom an actor may
 // impersonate.
 package policy
@@ -46,7 +49,18 @@ var (
 	ErrModeNotAllowed   = errors.New("session mode not allowed")
 	ErrConsentRequired  = errors.New("target consent required")
 	ErrActorUnavailable = errors.New("actor no longer exists")
+	// ErrUndecided is what Check wraps, instead of a Refusal, when the
+	// database failed while it evaluated the impersonatorRule: the caller
+	// fails closed for this call and must not treat it as a refusal (a
+	// live session stands).
+	ErrUndecided = errors.New("impersonation decision failed")
 )
+
+// ruleError is an impersonatorRule that does not compile: it refuses.
+type ruleError struct{ err error }
+
+func (e *ruleError) Error() string { return "impersonatorRule: " + e.err.Error() }
+func (e *ruleError) Unwrap() error { return e.err }
 
 // Refusal is the error Check returns: a sentinel error and the exact code.
 type Refusal struct {
@@ -93,9 +107,14 @@ func Check(app core.App, r Request) error {
 	}
 
 	allowed, err := actorSatisfiesRule(app, r.Policy, r.Actor, r.Target)
-	if err != nil {
+	var ruleErr *ruleError
+	switch {
+	case errors.As(err, &ruleErr):
 		app.Logger().Error("impersonation: evaluate impersonatorRule",
 			"collection", r.Policy.Collection(), "error", err)
+	case err != nil:
+		// the database failed, not the rule: no decision was made
+		return fmt.Errorf("%w: %w", ErrUndecided, err)
 	}
 	if !allowed {
 		return refuse(CodeRuleFailed, ErrNotAllowed)
@@ -113,7 +132,8 @@ func Check(app core.App, r Request) error {
 // actorSatisfiesRule evaluates the policy's impersonatorRule as PocketBase
 // evaluates a view rule on the target: plain field names are the target's,
 // @request.auth is the actor. Superusers pass, as they pass every API rule;
-// an empty rule lets no one else in. A rule that fails to evaluate refuses.
+// an empty rule lets no one else in. A rule that does not compile refuses
+// (a *ruleError); any other error is the database's.
 func actorSatisfiesRule(app core.App, p *records.Policy, actor, target *core.Record) (bool, error) {
 	everyone, rule := ruleOf(p, actor)
 	switch {
@@ -121,6 +141,10 @@ func actorSatisfiesRule(app core.App, p *records.Policy, actor, target *core.Rec
 		return true, nil
 	case rule == "":
 		return false, nil
+	}
+	resolver := core.NewRecordFieldResolver(app, target.Collection(), ruleRequestInfo(actor), true)
+	if _, err := search.FilterData(rule).BuildExpr(resolver); err != nil {
+		return false, &ruleError{err}
 	}
 	return app.CanAccessRecord(target, ruleRequestInfo(actor), &rule)
 }

@@ -638,3 +638,47 @@ func TestValidateRule(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckDatabaseFailureIsUndecided makes the impersonatorRule's query
+// fail: Check makes no decision (an error wrapping ErrUndecided, no
+// Refusal), while a rule that does not compile still refuses.
+func TestCheckDatabaseFailureIsUndecided(t *testing.T) {
+	scenarios := []struct {
+		name      string
+		rule      string
+		breakDB   bool
+		wantCode  policy.Code
+		undecided bool
+	}{
+		{"the rule's query fails", verifiedClientsRule, true, "", true},
+		{"the rule does not compile", "verified ===", false, policy.CodeRuleFailed, false},
+	}
+	for _, s := range scenarios {
+		t.Run(s.name, func(t *testing.T) {
+			app := newTestApp(t)
+			actor, target := find(t, app, clientVerif), find(t, app, userVerified)
+			if s.breakDB {
+				// the collection's table is gone, as a failing database would answer
+				if _, err := app.DB().NewQuery("ALTER TABLE users RENAME TO users_away").Execute(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := policy.Check(app, policy.Request{
+				Policy:  newPolicy(t, app, s.rule, nil),
+				Actor:   actor,
+				Target:  target,
+				Consent: newConsent(t, app, target, liveConsent),
+				Mode:    records.ModeRead,
+				Now:     now,
+			})
+			if s.undecided {
+				var refusal *policy.Refusal
+				if !errors.Is(err, policy.ErrUndecided) || errors.As(err, &refusal) {
+					t.Fatalf("Check = %v, want ErrUndecided and no Refusal", err)
+				}
+				return
+			}
+			assertDecision(t, err, s.wantCode, policy.ErrNotAllowed)
+		})
+	}
+}

@@ -60,7 +60,32 @@ const (
 	EndActorDeleted   EndCause = "actor_deleted"
 	EndPolicyChanged  EndCause = "policy_changed"
 	EndTokenRevoked   EndCause = "token_revoked"
+	// EndActorTokenRevoked: the actor's tokenKey changed (a new password,
+	// for one), which logs the actor out everywhere.
+	EndActorTokenRevoked EndCause = "actor_token_revoked"
+	// EndActorNotAllowed: a change to the actor's record made the policy's
+	// impersonatorRule stop matching (a demotion, for one).
+	EndActorNotAllowed EndCause = "actor_not_allowed"
+	// EndTargetNotAllowed: a change to the target's record made the
+	// policy's impersonatorRule stop matching.
+	EndTargetNotAllowed EndCause = "target_not_allowed"
+	// EndNoLongerAllowed: the impersonatorRule stopped matching for a
+	// reason the plugin cannot pin on the actor, the target or the policy
+	// (a rule that reads other records), seen on a request or by the sweep
+	// of realtime clients.
+	EndNoLongerAllowed EndCause = "no_longer_allowed"
+	// EndConsentShortened: the target's new consent ends before the
+	// session would: a session never outlives the consent it runs under.
+	EndConsentShortened EndCause = "consent_shortened"
 )
+
+// EndCauses lists every cause, in the order of the sessions collection's
+// endCause values.
+var EndCauses = []EndCause{
+	EndStopped, EndExpired, EndConsentRevoked, EndTargetDeleted, EndActorDeleted, EndPolicyChanged,
+	EndTokenRevoked, EndActorTokenRevoked, EndActorNotAllowed, EndTargetNotAllowed, EndNoLongerAllowed,
+	EndConsentShortened,
+}
 
 // newRecord makes a blank record of the named collection.
 func newRecord(app core.App, name string) (*core.Record, error) {

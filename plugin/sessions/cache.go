@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"database/sql"
 	"errors"
 	"sync"
 
@@ -60,12 +61,14 @@ func (c *Cache) get(key string, load func() (any, error)) (any, error) {
 	return value, err
 }
 
-// notFound turns a finder's error into errNotFound when nothing matched.
+// notFound turns a finder's error into errNotFound when nothing matched;
+// any other error (the database's) is returned as it is, and not
+// remembered.
 func notFound(err error) error {
-	if err != nil {
+	if errors.Is(err, sql.ErrNoRows) {
 		return errors.Join(errNotFound, err)
 	}
-	return nil
+	return err
 }
 
 func sessionKey(id string) string                   { return "session/" + id }

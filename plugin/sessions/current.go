@@ -1,7 +1,9 @@
 package sessions
 
 import (
+	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -35,47 +37,76 @@ func FromRequest(e *core.RequestEvent) *Current {
 func MarkRequest(e *core.RequestEvent, c *Current) { e.Set(requestKey, c) }
 
 // Recheck runs the policy decision again for a request made with s's token
-// as target, as it ran when s started, with the records read through r. On
-// a refusal it also returns the cause s must end with.
-func Recheck(app core.App, r Reader, s *records.Session, target *core.Record, now time.Time) (*Current, records.EndCause, error) {
+// as target, as it ran when s started, with the records read through r.
+//
+// On a refusal it returns the cause s must end with and the refusal;
+// ruleCause is the cause when the impersonatorRule no longer matches (the
+// caller knows whose change it is looking at: the actor's, the target's,
+// the policy's, or nobody's in particular). When the database fails, no
+// decision is made: it returns an empty cause and an error wrapping
+// policy.ErrUndecided, and s must not be ended on that account.
+func Recheck(app core.App, r Reader, s *records.Session, target *core.Record, now time.Time, ruleCause records.EndCause) (*Current, records.EndCause, error) {
 	req := policy.Request{Target: target, Mode: s.Mode(), Now: now}
-	req.Actor, _ = r.Record(s.ActorCollection(), s.Actor())
-	req.Policy, _ = r.Policy(target.Collection().Name)
-	req.Consent, _ = r.Consent(target)
+	var errs [3]error
+	req.Actor, errs[0] = r.Record(s.ActorCollection(), s.Actor())
+	req.Policy, errs[1] = r.Policy(target.Collection().Name)
+	req.Consent, errs[2] = r.Consent(target)
+	for _, err := range errs {
+		if err != nil && !IsNotFound(err) {
+			return nil, "", fmt.Errorf("%w: recheck session %s: %w", policy.ErrUndecided, s.Id, err)
+		}
+	}
 	if err := policy.Check(app, req); err != nil {
-		return nil, endCauseOf(err), err
+		return nil, endCauseOf(err, ruleCause), err
 	}
 	return &Current{Session: s, Actor: req.Actor, Policy: req.Policy}, "", nil
 }
 
-// RecheckLive runs Recheck on every live session that matches filter and
-// ends those it refuses. It is how a policy change reaches sessions that
-// make no further request.
-func RecheckLive(app core.App, filter string, params dbx.Params, now time.Time, client audit.Client) error {
+// IsNotFound reports whether err says that a record does not exist, rather
+// than that the database failed.
+func IsNotFound(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, errNotFound)
+}
+
+// RecheckLive runs Recheck (with ruleCause, read from the database) on
+// every live session that matches filter and ends those it refuses. It is
+// how a change to a policy, an actor or a target reaches sessions that make
+// no further request. A session whose recheck fails on a database error
+// stands; the errors are returned together after every other session was
+// rechecked.
+func RecheckLive(app core.App, filter string, params dbx.Params, now time.Time, client audit.Client, ruleCause records.EndCause) error {
 	live, err := records.FindLiveSessions(app, filter, params)
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, s := range live {
 		cause := records.EndTargetDeleted
-		if target, err := app.FindRecordById(s.TargetCollection(), s.Target()); err == nil {
-			_, cause, _ = Recheck(app, NewDBReader(app), s, target, now)
+		target, err := app.FindRecordById(s.TargetCollection(), s.Target())
+		switch {
+		case err == nil:
+			_, cause, err = Recheck(app, NewDBReader(app), s, target, now, ruleCause)
+		case IsNotFound(err):
+			err = nil
 		}
 		if cause == "" {
+			errs = append(errs, err)
 			continue
 		}
 		if err := End(app, s, cause, now, client); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// endCauseOf maps a refusal of a live session to the cause it ends with.
-func endCauseOf(err error) records.EndCause {
+// endCauseOf maps a refusal of a live session to the cause it ends with;
+// ruleCause is the cause of a rule that no longer matches. An error that is
+// not a refusal has no cause.
+func endCauseOf(err error, ruleCause records.EndCause) records.EndCause {
 	var r *policy.Refusal
 	if !errors.As(err, &r) {
-		return records.EndPolicyChanged
+		return ""
 	}
 	switch r.Code {
 	case policy.CodeActorNotFound:
@@ -84,6 +115,8 @@ func endCauseOf(err error) records.EndCause {
 		return records.EndTargetDeleted
 	case policy.CodeConsentRequired:
 		return records.EndConsentRevoked
+	case policy.CodeRuleFailed:
+		return ruleCause
 	default:
 		return records.EndPolicyChanged
 	}

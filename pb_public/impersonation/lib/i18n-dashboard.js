@@ -102,6 +102,11 @@ export const en = {
     "dash.cause.actor_deleted": "Actor deleted",
     "dash.cause.policy_changed": "Policy changed",
     "dash.cause.token_revoked": "Token revoked",
+    "dash.cause.actor_token_revoked": "Actor's sign-in key changed",
+    "dash.cause.actor_not_allowed": "Actor no longer allowed",
+    "dash.cause.target_not_allowed": "User no longer allowed",
+    "dash.cause.no_longer_allowed": "No longer allowed",
+    "dash.cause.consent_shortened": "Consent shortened",
 
     "dash.timeline.title": "Session timeline",
     "dash.timeline.empty": "No entries for this session.",
@@ -312,6 +317,11 @@ export const es = {
     "dash.cause.actor_deleted": "Actor eliminado",
     "dash.cause.policy_changed": "Política cambiada",
     "dash.cause.token_revoked": "Token revocado",
+    "dash.cause.actor_token_revoked": "Clave de acceso del actor cambiada",
+    "dash.cause.actor_not_allowed": "Actor ya no autorizado",
+    "dash.cause.target_not_allowed": "Usuario ya no autorizado",
+    "dash.cause.no_longer_allowed": "Ya no autorizada",
+    "dash.cause.consent_shortened": "Consentimiento acortado",
 
     "dash.timeline.title": "Cronología de la sesión",
     "dash.timeline.empty": "No hay entradas de esta sesión.",

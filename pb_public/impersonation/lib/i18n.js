@@ -53,6 +53,11 @@ const messages = {
     'cause.actor_deleted': 'staff account deleted',
     'cause.policy_changed': 'policy changed',
     'cause.token_revoked': 'sign-in key changed',
+    'cause.actor_token_revoked': "staff member's sign-in key changed",
+    'cause.actor_not_allowed': 'staff member no longer allowed',
+    'cause.target_not_allowed': 'account no longer eligible',
+    'cause.no_longer_allowed': 'no longer allowed',
+    'cause.consent_shortened': 'consent shortened',
 
     'banner.label': 'Impersonation',
     'banner.acting': 'You are acting as',
@@ -279,6 +284,11 @@ const messages = {
     'cause.actor_deleted': 'cuenta del personal eliminada',
     'cause.policy_changed': 'política cambiada',
     'cause.token_revoked': 'clave de acceso cambiada',
+    'cause.actor_token_revoked': 'clave de acceso del personal cambiada',
+    'cause.actor_not_allowed': 'personal ya no autorizado',
+    'cause.target_not_allowed': 'cuenta ya no elegible',
+    'cause.no_longer_allowed': 'ya no autorizada',
+    'cause.consent_shortened': 'consentimiento acortado',
 
     'banner.label': 'Suplantación',
     'banner.acting': 'Estás actuando como',

@@ -234,7 +234,7 @@ func (p *handlers) ruleSourceWritten(e *core.RecordEvent) error {
 	if strings.HasPrefix(written.Name, "impersonation_") {
 		return e.Next() // the plugin's own: handled where they change
 	}
-	pols, err := records.FindEnabledPolicies(e.App)
+	pols, err := p.opts.Cache.EnabledPolicies()
 	if err != nil {
 		e.App.Logger().Error("impersonation: find the policies a write may concern", "error", err)
 		return e.Next()

@@ -107,6 +107,17 @@ func (c *Cache) Policy(collectionName string) (*records.Policy, error) {
 	return p, err
 }
 
+// EnabledPolicies returns the enabled policies, cached until a policy
+// changes: a hook that runs on every record write reads them.
+func (c *Cache) EnabledPolicies() ([]*records.Policy, error) {
+	v, err := c.get(enabledPoliciesKey, func() (any, error) { return records.FindEnabledPolicies(c.app) })
+	pols, _ := v.([]*records.Policy)
+	return pols, err
+}
+
+// enabledPoliciesKey is the cache key of EnabledPolicies.
+const enabledPoliciesKey = "policies:enabled"
+
 // Consent returns the consent record of user.
 func (c *Cache) Consent(user *core.Record) (*records.Consent, error) {
 	v, err := c.get(consentKey(user.Collection().Id, user.Id), func() (any, error) {
@@ -131,6 +142,7 @@ func (c *Cache) Forget(r *core.Record) {
 		for _, name := range []string{r.GetString("collection"), originalOf(r).GetString("collection")} {
 			delete(c.entries, policyKey(name))
 		}
+		delete(c.entries, enabledPoliciesKey)
 	default:
 		delete(c.entries, recordKey(r.Collection().Id, r.Id))
 	}

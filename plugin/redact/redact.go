@@ -268,15 +268,17 @@ func (r *Redactor) text(s string) (any, bool) {
 // urlText is the redacted copy of a string that carries a URL query after
 // a "?" (a batch request's url, a realtime subscription with its options),
 // and whether the query held a sensitive key: each value of the query is
-// redacted as Values redacts it, and the query written back.
+// redacted as Values redacts it, and the query written back. A query that
+// does not parse, or has a fragment, is replaced whole by UnparsedQuery (a
+// lenient reader could still find a secret in it).
 func (r *Redactor) urlText(s string) (string, bool) {
 	prefix, raw, ok := strings.Cut(s, "?")
-	if !ok {
-		return "", false
+	if !ok || strings.ContainsAny(prefix, " \t\r\n") || !strings.Contains(raw, "=") {
+		return "", false // no URL with a query: text that has a "?"
 	}
 	query, err := url.ParseQuery(raw)
-	if err != nil || len(query) == 0 {
-		return "", false
+	if err != nil || strings.Contains(raw, "#") {
+		return prefix + "?" + UnparsedQuery, true
 	}
 	found := false
 	out := url.Values{}
@@ -317,6 +319,9 @@ func secret(r *Redactor, v any) any {
 	}
 	return Redacted
 }
+
+// UnparsedQuery replaces a URL query, inside a value, that does not parse.
+const UnparsedQuery = "[unparsed query]"
 
 // cut returns s if it has at most MaxValue bytes, else its first bytes, cut
 // at a rune boundary, followed by "…", MaxValue bytes at most in all.

@@ -1100,6 +1100,17 @@ func TestQueriesInsideStringsAreRedacted(t *testing.T) {
 			keep:    []string{"docs/*?options="},
 		},
 		{
+			name:    "a batch request's url whose query does not parse",
+			body:    `{"requests":[{"url":"/api/x?x;password=SEKRETB2"},{"url":"/api/x?%zz&password=SEKRETE6"},{"url":"/api/x?x=1#password=SEKRETB7"}]}`,
+			secrets: []string{"SEKRETB2", "SEKRETE6", "SEKRETB7"},
+			keep:    []string{"/api/x?" + redact.UnparsedQuery},
+		},
+		{
+			name: "text with a question mark is no URL",
+			body: `{"title":"Why? 50% off","note":"a=b? maybe"}`,
+			keep: []string{"Why? 50% off", "a=b? maybe"},
+		},
+		{
 			name: "a query with nothing sensitive is kept as it is",
 			body: `{"url":"/api/collections/posts/records?filter=a%3D1&sort=-created"}`,
 			keep: []string{"/api/collections/posts/records?filter=a%3D1&sort=-created"},

@@ -155,14 +155,20 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	return e.Next()
 }
 
-// checkLimits checks call against the limits of the current session; a
-// policy whose route rules do not parse refuses everything.
-func checkLimits(current *sessions.Current, call limits.Call) error {
+// checkLimits checks calls against the limits of the current session, the
+// policy's route rules parsed once; a policy whose route rules do not parse
+// refuses everything.
+func checkLimits(current *sessions.Current, calls ...limits.Call) error {
 	lim, err := limits.FromPolicy(current.Policy)
 	if err != nil {
 		return errors.Join(limits.ErrDenied, err)
 	}
-	return limits.Check(current.Session.Mode(), lim, call)
+	for _, call := range calls {
+		if err := limits.Check(current.Session.Mode(), lim, call); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // limitError is the answer to a request the limits refuse.

@@ -14,8 +14,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
 )
 
 // Shape of the scale data: entries as impersonated requests would leave

@@ -8,8 +8,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
-	"github.com/pbimpersonation/impersonation/plugin/limits"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
+	"github.com/pbimpersonation/impersonation/internal/limits"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
 // sessionHeaderLetters are the letters and digits of SessionHeader, in

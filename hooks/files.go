@@ -3,8 +3,8 @@ package hooks
 import (
 	"github.com/pocketbase/pocketbase/core"
 
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
-	"github.com/pbimpersonation/impersonation/plugin/tokens"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
+	"github.com/pbimpersonation/impersonation/internal/tokens"
 )
 
 // sessionFileToken replaces the file token PocketBase mints for a request

@@ -11,11 +11,11 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/limits"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
-	"github.com/pbimpersonation/impersonation/plugin/tokens"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/limits"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
+	"github.com/pbimpersonation/impersonation/internal/tokens"
 )
 
 // SessionHeader is set by the guard on every request made while

@@ -1,7 +1,7 @@
 // Package hooks is what PocketBase calls on behalf of the impersonation
 // plugin: the request guard middleware, the /api/impersonation routes, and
 // the record, collection and auth hooks. Each stays thin and calls into the
-// rules in plugin/policy, plugin/consent, plugin/sessions and plugin/audit.
+// rules in internal/policy, internal/consent, internal/sessions and internal/audit.
 //
 // Every handler is bound with a fixed, exported id, so an app can find,
 // reorder or unbind it.
@@ -17,12 +17,12 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 
+	"github.com/pbimpersonation/impersonation/internal/attempts"
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/clock"
-	"github.com/pbimpersonation/impersonation/plugin/attempts"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/redact"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/redact"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
 // Handler ids.

@@ -10,12 +10,12 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/consent"
-	"github.com/pbimpersonation/impersonation/plugin/notify"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
-	"github.com/pbimpersonation/impersonation/plugin/tokens"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/consent"
+	"github.com/pbimpersonation/impersonation/internal/notify"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
+	"github.com/pbimpersonation/impersonation/internal/tokens"
 )
 
 // policyChanged re-checks the live sessions of a policy's collection after

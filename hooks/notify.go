@@ -5,10 +5,10 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
-	"github.com/pbimpersonation/impersonation/plugin/attempts"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/notify"
-	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/internal/attempts"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/notify"
+	"github.com/pbimpersonation/impersonation/internal/records"
 )
 
 // notifyStarted emails the target of a session that has just started, in

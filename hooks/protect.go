@@ -7,9 +7,9 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 
-	"github.com/pbimpersonation/impersonation/plugin/limits"
-	"github.com/pbimpersonation/impersonation/plugin/policy"
-	"github.com/pbimpersonation/impersonation/plugin/records"
+	"github.com/pbimpersonation/impersonation/internal/limits"
+	"github.com/pbimpersonation/impersonation/internal/policy"
+	"github.com/pbimpersonation/impersonation/internal/records"
 )
 
 // refuseRecordChange refuses every API create, update and delete of audit

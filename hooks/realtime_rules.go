@@ -10,8 +10,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/inflector"
 
-	"github.com/pbimpersonation/impersonation/plugin/limits"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
+	"github.com/pbimpersonation/impersonation/internal/limits"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
 // sessionHeaderKey is SessionHeader as API rules read it.

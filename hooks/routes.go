@@ -14,12 +14,12 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
 
-	"github.com/pbimpersonation/impersonation/plugin/attempts"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/consent"
-	"github.com/pbimpersonation/impersonation/plugin/policy"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
+	"github.com/pbimpersonation/impersonation/internal/attempts"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/consent"
+	"github.com/pbimpersonation/impersonation/internal/policy"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
 // Route paths.

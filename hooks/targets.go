@@ -8,9 +8,9 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
-	"github.com/pbimpersonation/impersonation/plugin/targets"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
+	"github.com/pbimpersonation/impersonation/internal/targets"
 )
 
 // Paths of the routes that tell staff whom they may impersonate.

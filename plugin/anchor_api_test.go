@@ -13,9 +13,9 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
 // deleteNewestSQL is the attack: a superuser deletes the newest audit

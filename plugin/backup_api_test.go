@@ -15,8 +15,8 @@ import (
 	"github.com/pocketbase/pocketbase/tools/osutils"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
 )
 
 // trustFiles are the files of the data directory that never travel with

@@ -14,10 +14,10 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
 )
 
 // TestNoRequestAfterTheEndSucceeds ends a session while requests made with

@@ -12,8 +12,8 @@ import (
 
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/clock"
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
 func TestConsentView(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
 // TestSessionEndsWithItsGrounds changes the actor, the target or the

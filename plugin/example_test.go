@@ -6,8 +6,8 @@ import (
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
 // An app refuses a sensitive route of its own while impersonating, vetoes

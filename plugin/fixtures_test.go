@@ -17,12 +17,12 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/clock"
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/testapp"
+	"github.com/pbimpersonation/impersonation/internal/tokens"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/tokens"
 )
 
 // Records of PocketBase's test data (tests/data of the module).

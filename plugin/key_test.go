@@ -11,8 +11,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
 )
 
 // restoredData returns a copy of the data directory of an app whose audit

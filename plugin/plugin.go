@@ -75,14 +75,14 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/attempts"
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/clock"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/redact"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
 	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
-	"github.com/pbimpersonation/impersonation/plugin/attempts"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/redact"
-	"github.com/pbimpersonation/impersonation/plugin/sessions"
 )
 
 // Config defines the options of the impersonation plugin.

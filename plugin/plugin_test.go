@@ -17,9 +17,9 @@ import (
 	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 
 	"github.com/pbimpersonation/impersonation/internal/testapp"
 )

@@ -8,9 +8,9 @@ import (
 
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
 // auditEntryId is the id of the audit entry withAuditEntry writes.

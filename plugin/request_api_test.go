@@ -16,9 +16,9 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 )
 
 // echoURL is a route the tests add to see a request as a handler sees it.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
 )
 
 // TestListRules checks who reads which sessions, consents and audit

@@ -17,10 +17,10 @@ import (
 	"github.com/pocketbase/pocketbase/tools/security"
 
 	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/tokens"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/audit"
-	"github.com/pbimpersonation/impersonation/plugin/records"
-	"github.com/pbimpersonation/impersonation/plugin/tokens"
 )
 
 // jsonBody returns v as a JSON request body.

@@ -14,9 +14,9 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pbimpersonation/impersonation/internal/records"
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 	"github.com/pbimpersonation/impersonation/plugin"
-	"github.com/pbimpersonation/impersonation/plugin/records"
 
 	"github.com/pbimpersonation/impersonation/internal/testapp"
 )

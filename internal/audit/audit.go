@@ -1,0 +1,119 @@
+// Package audit writes entries to the impersonation_audit collection and
+// verifies them.
+//
+// Entries are append-only: the plugin only ever inserts them, and its request
+// hooks refuse every API create, update or delete, superusers included. They
+// form a keyed hash chain (see chainVersion), so an entry changed, deleted,
+// inserted or reordered by any other means is found by Verify. An entry is
+// written with the app (or transaction) it is given, so callers put an entry
+// in the same transaction as the change it records. Entries are inserted
+// directly, without PocketBase's record hooks.
+package audit
+
+import (
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/pbimpersonation/impersonation/internal/records"
+)
+
+// Event names.
+const (
+	ConsentGranted = "consent.granted"
+	ConsentRevoked = "consent.revoked"
+	SessionStarted = "session.started"
+	SessionDenied  = "session.denied"
+	SessionEnded   = "session.ended"
+	// SessionThrottled counts start attempts refused over the attempt
+	// limit (data.count), which get no entry of their own.
+	SessionThrottled = "session.throttled"
+	// Request is a request made with an impersonation token.
+	Request = "request"
+	// PolicyCreated, PolicyUpdated and PolicyDeleted record a change of an
+	// impersonation policy (data: the collection, the policy before and
+	// after).
+	PolicyCreated = "policy.created"
+	PolicyUpdated = "policy.updated"
+	PolicyDeleted = "policy.deleted"
+	// CollectionRulesChanged records a change of a collection's API rules
+	// (data: the collection, its rules before and after; nil: none).
+	CollectionRulesChanged = "collection.rules_changed"
+)
+
+// Client is the HTTP side of an entry: who called, what, and the status
+// the request is answered with (0 outside a request).
+type Client struct {
+	IP        string
+	UserAgent string
+	Method    string
+	Path      string
+	Status    int
+}
+
+// ClientOf returns the Client of a request answered with status.
+func ClientOf(e *core.RequestEvent, status int) Client {
+	return Client{
+		IP:        e.RealIP(),
+		UserAgent: e.Request.UserAgent(),
+		Method:    e.Request.Method,
+		Path:      e.Request.URL.Path,
+		Status:    status,
+	}
+}
+
+// Entry is one audit entry before it is written.
+type Entry struct {
+	Event            string
+	Actor            string
+	ActorCollection  string
+	Target           string
+	TargetCollection string
+	Session          string
+	Reason           string
+	Client           Client
+	Data             map[string]any
+	// Created stamps the entry; zero means when it is written. Only bulk
+	// loads set it (an audit imported from another store, the bench
+	// command's scale data).
+	Created types.DateTime
+}
+
+// ForSession returns an entry of event about session s.
+func ForSession(event string, s *records.Session) Entry {
+	return Entry{
+		Event:            event,
+		Actor:            s.Actor(),
+		ActorCollection:  s.ActorCollection(),
+		Target:           s.Target(),
+		TargetCollection: s.TargetCollection(),
+		Session:          s.Id,
+		Reason:           s.Reason(),
+	}
+}
+
+// ForUser returns an entry of event about user, with no actor (the user
+// acted on their own account).
+func ForUser(event string, user *core.Record) Entry {
+	return Entry{
+		Event:            event,
+		Target:           user.Id,
+		TargetCollection: user.Collection().Id,
+	}
+}
+
+// Write appends entry e to the chain with app, which may be a transaction:
+// the entry then commits or rolls back with the change it records.
+func Write(app core.App, e Entry) error {
+	return Append(app, []Entry{e})
+}
+
+// cut shortens s to at most n runes, so that an over-long value from a
+// client (a header, a record id in a refused start) never makes an audit
+// write fail validation.
+func cut(s string, n int) string {
+	runes := []rune(s)
+	if len(runes) <= n {
+		return s
+	}
+	return string(runes[:n])
+}

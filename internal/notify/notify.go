@@ -1,0 +1,144 @@
+// Package notify writes the plugin's emails: to a user when a session on
+// them starts, and to an operator when an actor's starts are refused again
+// and again. Mails go through PocketBase's mailer with the app's sender
+// settings; every string from a user is escaped. English and Spanish.
+package notify
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/mailer"
+
+	"github.com/pbimpersonation/impersonation/internal/records"
+)
+
+// Languages of the templates.
+const (
+	English = "en"
+	Spanish = "es"
+)
+
+// LanguageOf returns the language to write to user in: Spanish when their
+// record has a "language" or "lang" field starting with "es", else English.
+func LanguageOf(user *core.Record) string {
+	for _, field := range []string{"language", "lang"} {
+		if strings.HasPrefix(strings.ToLower(user.GetString(field)), Spanish) {
+			return Spanish
+		}
+	}
+	return English
+}
+
+// startedMail is what the session-started templates are given.
+type startedMail struct {
+	App       string
+	Actor     string
+	Reason    string
+	Minutes   int
+	Expires   string
+	Write     bool
+	RevokeURL string
+}
+
+var startedTemplates = map[string]struct {
+	subject string
+	body    *template.Template
+}{
+	English: {"Support is acting as you on %s", template.Must(template.New("en").Parse(`<p>Hello,</p>
+<p><strong>{{.Actor}}</strong> started acting as you on {{.App}}, for {{.Minutes}} minutes (until {{.Expires}}),
+{{if .Write}}able to make changes{{else}}read-only{{end}}.</p>
+<p>Reason given: {{.Reason}}</p>
+<p>Every action is recorded, and you can read them in your account. If you did not expect this, withdraw
+your consent and the session ends at once: <a href="{{.RevokeURL}}">{{.RevokeURL}}</a></p>`))},
+	Spanish: {"El equipo de soporte está actuando como usted en %s", template.Must(template.New("es").Parse(`<p>Hola:</p>
+<p><strong>{{.Actor}}</strong> ha empezado a actuar como usted en {{.App}}, durante {{.Minutes}} minutos (hasta {{.Expires}}),
+{{if .Write}}con permiso para hacer cambios{{else}}solo en modo lectura{{end}}.</p>
+<p>Motivo indicado: {{.Reason}}</p>
+<p>Cada acción queda registrada y puede consultarla en su cuenta. Si no lo esperaba, retire su
+consentimiento y la sesión terminará en el acto: <a href="{{.RevokeURL}}">{{.RevokeURL}}</a></p>`))},
+}
+
+// SessionStarted emails target that actor started session s, with a link
+// to revokeURL to withdraw consent.
+func SessionStarted(app core.App, s *records.Session, actor, target *core.Record, revokeURL string) error {
+	if target.Email() == "" {
+		return fmt.Errorf("notify: the user has no email address")
+	}
+	lang := LanguageOf(target)
+	t := startedTemplates[lang]
+	data := startedMail{
+		App:       app.Settings().Meta.AppName,
+		Actor:     nameOf(actor),
+		Reason:    s.Reason(),
+		Minutes:   int(s.Expires().Sub(s.GetDateTime("created").Time()).Round(time.Minute) / time.Minute),
+		Expires:   s.Expires().UTC().Format("2006-01-02 15:04 UTC"),
+		Write:     s.Mode() == records.ModeWrite,
+		RevokeURL: revokeURL,
+	}
+	var body bytes.Buffer
+	if err := t.body.Execute(&body, data); err != nil {
+		return err
+	}
+	return send(app, target.Email(), fmt.Sprintf(t.subject, data.App), body.String())
+}
+
+var refusalsTemplate = template.Must(template.New("refusals").Parse(`<p>{{.Count}} impersonation starts by
+<strong>{{.Actor}}</strong> were refused in the last {{.Minutes}} minutes on {{.App}}. The impersonation
+audit has them: each one within the attempt limit as a session.denied entry, those over it counted in
+session.throttled entries.</p>`))
+
+// Refusals emails to that actor's starts were refused count times within
+// the last window.
+func Refusals(app core.App, to string, actor *core.Record, count int, window time.Duration) error {
+	var body bytes.Buffer
+	err := refusalsTemplate.Execute(&body, map[string]any{
+		"Count": count, "Actor": nameOf(actor), "Minutes": int(window / time.Minute), "App": app.Settings().Meta.AppName,
+	})
+	if err != nil {
+		return err
+	}
+	return send(app, to, fmt.Sprintf("Repeated impersonation refusals on %s", app.Settings().Meta.AppName), body.String())
+}
+
+var auditLossTemplate = template.Must(template.New("auditLoss").Parse(`<p>The impersonation audit of {{.App}}
+no longer reaches the entry it had anchored, #{{.AnchoredSeq}} (hash {{.AnchoredHash}}): its head is now
+#{{.HeadSeq}}. Committed audit entries were deleted or rewritten outside the plugin.</p>
+<p>GET /api/impersonation/audit/verify reports it until a superuser accepts the loss with
+POST /api/impersonation/audit/acknowledge, which records it in the audit.</p>`))
+
+// AuditLoss emails to that the audit chain no longer reaches its anchored
+// head (anchoredSeq, anchoredHash); its head is now headSeq.
+func AuditLoss(app core.App, to string, anchoredSeq int, anchoredHash string, headSeq int) error {
+	var body bytes.Buffer
+	err := auditLossTemplate.Execute(&body, map[string]any{
+		"App": app.Settings().Meta.AppName, "AnchoredSeq": anchoredSeq, "AnchoredHash": anchoredHash, "HeadSeq": headSeq,
+	})
+	if err != nil {
+		return err
+	}
+	return send(app, to, fmt.Sprintf("Impersonation audit entries lost on %s", app.Settings().Meta.AppName), body.String())
+}
+
+func send(app core.App, to, subject, html string) error {
+	meta := app.Settings().Meta
+	return app.NewMailClient().Send(&mailer.Message{
+		From:    mail.Address{Name: meta.SenderName, Address: meta.SenderAddress},
+		To:      []mail.Address{{Address: to}},
+		Subject: subject,
+		HTML:    html,
+	})
+}
+
+// nameOf names a record in a mail: "Name <email>", or the email.
+func nameOf(r *core.Record) string {
+	if name := r.GetString("name"); name != "" {
+		return name + " <" + r.Email() + ">"
+	}
+	return r.Email()
+}

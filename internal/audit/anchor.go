@@ -110,14 +110,16 @@ func WriteAnchor(app core.App) error {
 }
 
 // advanceAfter moves the anchor forward to head once app's transaction, if
-// app is one, has committed; a rollback leaves it alone. Errors are logged:
-// the entries are committed, and a loss is alerted and reported by Verify.
+// app is one, has committed, and keeps the table's planner statistics in
+// step (refreshStats); a rollback leaves both alone. Errors are logged: the
+// entries are committed, and a loss is alerted and reported by Verify.
 func advanceAfter(app core.App, head Head) {
 	a := anchorerOf(app)
 	advance := func() {
 		if err := a.advance(&head); err != nil && !errors.Is(err, ErrAnchorNotReached) {
 			a.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 		}
+		refreshStats(a.app, head.Seq)
 	}
 	if !app.IsTransactional() {
 		advance()

@@ -14,6 +14,7 @@
 package tokens
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -108,7 +109,7 @@ func Peek(token string) (claims Claims, ok bool, err error) {
 		return Claims{}, false, nil
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
+	if err != nil || !mayName(payload, ClaimActor, ClaimSession) {
 		return Claims{}, false, nil
 	}
 	var raw map[string]any
@@ -137,6 +138,22 @@ func Peek(token string) (claims Claims, ok bool, err error) {
 		return claims, true, ErrMalformed
 	}
 	return claims, true, nil
+}
+
+// mayName reports whether the JSON object payload may have a key of names:
+// whether it holds one of them quoted, or any escape (a key may be spelled
+// with one). Every request's token is peeked, and most name neither, so
+// this spares them the decoding.
+func mayName(payload []byte, names ...string) bool {
+	if bytes.IndexByte(payload, '\\') >= 0 {
+		return true
+	}
+	for _, n := range names {
+		if bytes.Contains(payload, []byte(`"`+n+`"`)) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrBadSignature is returned by VerifySignature for a token that target's

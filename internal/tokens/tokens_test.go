@@ -522,3 +522,19 @@ func ExamplePeek() {
 	// 2023-11-14T22:13:20Z
 	// false <nil>
 }
+
+// TestPeekSeesEscapedClaimNames: a payload may spell "act" or "sid" with
+// JSON escapes, which PocketBase's parser decodes; Peek's shortcut for
+// tokens naming neither must not take such a token for an ordinary one.
+func TestPeekSeesEscapedClaimNames(t *testing.T) {
+	for _, payload := range []string{
+		`{"type":"auth","id":"target1","collectionId":"targetcoll","\u0061ct":{"sub":"actor1","collectionId":"actorcoll"},"sid":"sess1"}`,
+		`{"type":"auth","id":"target1","collectionId":"targetcoll","act":{"sub":"actor1","collectionId":"actorcoll"},"\u0073id":"sess1"}`,
+		`{"type":"auth","id":"target1","collectionId":"targetcoll","\u0061ct":{"sub":"actor1","collectionId":"actorcoll"},"\u0073id":"sess1"}`,
+	} {
+		claims, ok, err := tokens.Peek(craft(payload))
+		if !ok || err != nil || claims.Session != "sess1" || claims.Actor.Sub != "actor1" {
+			t.Errorf("Peek(%s) = %+v, ok %v, err %v; want the impersonation claims", payload, claims, ok, err)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func NewCommand(app core.App) *cobra.Command {
 			case res.Code == audit.CodeAnchorNotReached && res.Anchored != nil && res.Head != nil:
 				return fmt.Errorf("the audit chain no longer reaches its anchored head #%d (%s), its head is #%d (%d entries verified): %s; "+
 					"until a superuser accepts the loss (impersonation audit acknowledge --reason '...', or POST %s)",
-					res.Anchored.Seq, res.Anchored.Hash, res.Head.Seq, res.Entries, res.Problem, AcknowledgePath)
+					res.Anchored.Seq, res.Anchored.Hash, res.Head.Seq, res.Entries, res.Problem, acknowledgePath)
 			case !res.OK:
 				return fmt.Errorf("the audit chain is broken at entry %q (%d entries verified before it): %s",
 					res.FirstBadId, res.Entries, res.Problem)
@@ -68,7 +68,7 @@ func NewCommand(app core.App) *cobra.Command {
 			}
 			left, err := audit.MoveLeftovers(app)
 			if left.Owned {
-				return fmt.Errorf("a server is running on %s: acknowledge through POST %s as a superuser", app.DataDir(), AcknowledgePath)
+				return fmt.Errorf("a server is running on %s: acknowledge through POST %s as a superuser", app.DataDir(), acknowledgePath)
 			}
 			if err != nil {
 				return err

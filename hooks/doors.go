@@ -12,7 +12,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
-// sessionHeaderLetters are the letters and digits of SessionHeader, in
+// sessionHeaderLetters are the letters and digits of sessions.Header, in
 // lower case: every header name that PocketBase maps to the same
 // @request.headers key (it snake-cases names, so "X-Impersonation-Session",
 // "X_impersonation_session" and "x.impersonation.session" all become

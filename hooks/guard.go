@@ -18,13 +18,6 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/tokens"
 )
 
-// SessionHeader is set by the guard on every request made while
-// impersonating, to the session's id, and removed from every other request,
-// so an app's API rules can say "not while impersonating":
-//
-//	@request.headers.x_impersonation_session = ""
-const SessionHeader = "X-Impersonation-Session"
-
 // Messages of the guard's refusals.
 const (
 	msgTokenInvalid    = "The impersonation token is invalid."
@@ -34,7 +27,7 @@ const (
 	msgNeverAllowed    = "This action is never allowed while impersonating."
 	msgDenied          = "This action is not allowed while impersonating."
 	msgReadOnly        = "The impersonation session is read-only."
-	msgSessionHeader   = "The " + SessionHeader + " header is set by the server only."
+	msgSessionHeader   = "The " + sessions.Header + " header is set by the server only."
 	msgRealtimeExpand  = "Realtime subscriptions cannot expand relations while impersonating."
 )
 
@@ -125,7 +118,7 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	}
 
 	// in place before anything reads (and caches) the request's RequestInfo
-	e.Request.Header.Set(SessionHeader, s.Id)
+	e.Request.Header.Set(sessions.Header, s.Id)
 
 	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, target, now, records.EndNoLongerAllowed)
 	if err != nil && cause == "" {

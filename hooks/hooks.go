@@ -3,8 +3,9 @@
 // the record, collection and auth hooks. Each stays thin and calls into the
 // rules in internal/policy, internal/consent, internal/sessions and internal/audit.
 //
-// Every handler is bound with a fixed, exported id, so an app can find,
-// reorder or unbind it.
+// Every handler and job is bound with a fixed id (internal/ids lists
+// them; each starts with "impersonation"), so an app can find, reorder or
+// unbind it by that string.
 package hooks
 
 import (
@@ -20,48 +21,15 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/attempts"
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/clock"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
-// Handler ids.
-const (
-	GuardId              = "impersonationGuard"
-	ProtectTruncateId    = "impersonationProtectTruncate"
-	ProtectRecordsId     = "impersonationProtectRecords"
-	ProtectCollectionsId = "impersonationProtectCollections"
-	ValidatePolicyId     = "impersonationValidatePolicy"
-	PolicyChangedId      = "impersonationPolicyChanged"
-	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
-	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
-	RuleSourceChangedId  = "impersonationRuleSourceChanged"
-	ConsentChangedId     = "impersonationConsentChanged"
-	AuthRefreshId        = "impersonationAuthRefresh"
-	LimitBatchId         = "impersonationLimitBatch"
-	RealtimeId           = "impersonationRealtime"
-	SessionEndedId       = "impersonationSessionEnded"
-	ForgetCachedId       = "impersonationForgetCached"
-	BuiltinImpersonateId = "impersonationBuiltinImpersonate"
-	RoutesId             = "impersonationRoutes"
-	DashboardExtensionId = "impersonationDashboardExtension"
-	ExpireSessionsJobId  = "impersonationExpireSessions"
-	RecheckRealtimeJobId = "impersonationRecheckRealtime"
-	ThrottledJobId       = "impersonationWriteThrottled"
-	AnchorAuditJobId     = "impersonationAnchorAudit"
-	PruneAuditJobId      = "impersonationPruneAudit"
-	AuditWriterId        = "impersonationAuditWriter"
-	AuditReadId          = "impersonationAuditRead"
-	AuditChangesId       = "impersonationAuditChanges"
-	FileTokenId          = "impersonationFileToken"
-	RealtimeRulesId      = "impersonationRealtimeRules"
-	BackupCreateId       = "impersonationBackupCreate"
-	BackupRestoreId      = "impersonationBackupRestore"
-)
-
-// GuardPriority runs the guard right after PocketBase has loaded e.Auth and
+// guardPriority runs the guard right after PocketBase has loaded e.Auth and
 // before everything else, the rate limiter included.
-const GuardPriority = apis.DefaultLoadAuthTokenMiddlewarePriority + 1
+const guardPriority = apis.DefaultLoadAuthTokenMiddlewarePriority + 1
 
 // Options are the settings the hooks need, with defaults already filled.
 type Options struct {
@@ -95,13 +63,13 @@ type Options struct {
 	// a user withdraws consent; empty: the app URL + "/impersonation/".
 	RevokeURL string
 	// AlertEmail receives an email when an actor's starts are refused
-	// AlertAfterRefusals times within RefusalWindow, and when the audit
+	// AlertAfterRefusals times within refusalWindow, and when the audit
 	// chain no longer reaches its anchor; empty: no email.
 	AlertEmail         string
 	AlertAfterRefusals int
 	// ProductURL is where the hand-off sends a new impersonation tab.
 	ProductURL string
-	// Pages are served at PagesPath; nil: not served.
+	// Pages are served at pagesPath; nil: not served.
 	Pages fs.FS
 	// Dashboard is the dashboard extension; nil: none.
 	Dashboard fs.FS
@@ -110,8 +78,8 @@ type Options struct {
 	KeyFile string
 }
 
-// RefusalWindow is the span in which AlertAfterRefusals refusals alert.
-const RefusalWindow = 10 * time.Minute
+// refusalWindow is the span in which AlertAfterRefusals refusals alert.
+const refusalWindow = 10 * time.Minute
 
 // handlers holds what the hooks, routes and jobs share.
 type handlers struct {
@@ -139,79 +107,79 @@ func Bind(app core.App, opts Options) error {
 		p.pages = pg
 	}
 
-	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: RoutesId, Func: p.bindRoutes})
-	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: DashboardExtensionId, Func: p.addDashboardExtension})
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.RoutesId, Func: p.bindRoutes})
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.DashboardExtensionId, Func: p.addDashboardExtension})
 
 	// sessions, consents and audit entries change only through the plugin
 	changedByPluginOnly := []string{records.ConsentsCollection, records.SessionsCollection, records.AuditCollection}
-	refuse := &hook.Handler[*core.RecordRequestEvent]{Id: ProtectRecordsId, Func: refuseRecordChange}
+	refuse := &hook.Handler[*core.RecordRequestEvent]{Id: ids.ProtectRecordsId, Func: refuseRecordChange}
 	app.OnRecordCreateRequest(changedByPluginOnly...).Bind(refuse)
 	app.OnRecordUpdateRequest(changedByPluginOnly...).Bind(refuse)
 	app.OnRecordDeleteRequest(changedByPluginOnly...).Bind(refuse)
-	app.OnCollectionDeleteRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionDelete})
-	app.OnCollectionUpdateRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionUpdate})
-	app.OnCollectionsImportRequest().Bind(&hook.Handler[*core.CollectionsImportRequestEvent]{Id: ProtectCollectionsId, Func: refuseCollectionsImport})
+	app.OnCollectionDeleteRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionDelete})
+	app.OnCollectionUpdateRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionUpdate})
+	app.OnCollectionsImportRequest().Bind(&hook.Handler[*core.CollectionsImportRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionsImport})
 
 	// what decides an impersonator's reach changes only with an audit entry
-	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyCreated)})
-	app.OnRecordUpdateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyUpdated)})
-	app.OnRecordDeleteExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: AuditChangesId, Func: auditPolicyChange(audit.PolicyDeleted)})
-	app.OnCollectionCreateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: collectionChanged})
-	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: collectionChanged})
-	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: AuditChangesId, Func: auditCollectionDelete})
+	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: auditPolicyChange(audit.PolicyCreated)})
+	app.OnRecordUpdateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: auditPolicyChange(audit.PolicyUpdated)})
+	app.OnRecordDeleteExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: auditPolicyChange(audit.PolicyDeleted)})
+	app.OnCollectionCreateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: collectionChanged})
+	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: collectionChanged})
+	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: auditCollectionDelete})
 
-	app.OnRecordValidate(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ValidatePolicyId, Func: validatePolicy})
-	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})
-	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: PolicyChangedId, Func: p.policyChanged})
-	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordDeletedId, Func: p.authRecordDeleted})
-	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: AuthRecordUpdatedId, Func: p.authRecordUpdated})
-	app.OnRecordAfterCreateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(false)})
-	app.OnRecordAfterUpdateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(false)})
-	app.OnRecordAfterDeleteSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ConsentChangedId, Func: p.consentChanged(true)})
-	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
-	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
-	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: RuleSourceChangedId, Func: p.ruleSourceWritten})
+	app.OnRecordValidate(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ValidatePolicyId, Func: validatePolicy})
+	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
+	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
+	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuthRecordDeletedId, Func: p.authRecordDeleted})
+	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuthRecordUpdatedId, Func: p.authRecordUpdated})
+	app.OnRecordAfterCreateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ConsentChangedId, Func: p.consentChanged(false)})
+	app.OnRecordAfterUpdateSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ConsentChangedId, Func: p.consentChanged(false)})
+	app.OnRecordAfterDeleteSuccess(records.ConsentsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ConsentChangedId, Func: p.consentChanged(true)})
+	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.RuleSourceChangedId, Func: p.ruleSourceWritten})
+	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.RuleSourceChangedId, Func: p.ruleSourceWritten})
+	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.RuleSourceChangedId, Func: p.ruleSourceWritten})
 
-	app.OnRecordAuthRefreshRequest().Bind(&hook.Handler[*core.RecordAuthRefreshRequestEvent]{Id: AuthRefreshId, Func: refuseRefreshable})
-	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: BuiltinImpersonateId, Func: p.builtinImpersonate})
+	app.OnRecordAuthRefreshRequest().Bind(&hook.Handler[*core.RecordAuthRefreshRequestEvent]{Id: ids.AuthRefreshId, Func: refuseRefreshable})
+	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: ids.BuiltinImpersonateId, Func: p.builtinImpersonate})
 
-	app.OnFileTokenRequest().Bind(&hook.Handler[*core.FileTokenRequestEvent]{Id: FileTokenId, Func: p.sessionFileToken})
-	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: LimitBatchId, Func: p.limitBatch})
-	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{Id: RealtimeRulesId, Func: p.obeyHeaderRules})
-	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: RealtimeId, Func: p.markRealtimeClient})
-	app.OnRecordAfterUpdateSuccess(records.SessionsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: SessionEndedId, Func: p.sessionSaved})
+	app.OnFileTokenRequest().Bind(&hook.Handler[*core.FileTokenRequestEvent]{Id: ids.FileTokenId, Func: p.sessionFileToken})
+	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: ids.LimitBatchId, Func: p.limitBatch})
+	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{Id: ids.RealtimeRulesId, Func: p.obeyHeaderRules})
+	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: ids.RealtimeId, Func: p.markRealtimeClient})
+	app.OnRecordAfterUpdateSuccess(records.SessionsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SessionEndedId, Func: p.sessionSaved})
 
 	// every committed change reaches the cache of the per-request check
 	forget := func(e *core.RecordEvent) error {
 		opts.Cache.Forget(e.Record)
 		return e.Next()
 	}
-	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
-	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
-	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ForgetCachedId, Func: forget, Priority: -1000})
+	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ForgetCachedId, Func: forget, Priority: -1000})
+	app.OnRecordAfterUpdateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ForgetCachedId, Func: forget, Priority: -1000})
+	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ForgetCachedId, Func: forget, Priority: -1000})
 
-	app.Cron().MustAdd(ExpireSessionsJobId, "* * * * *", p.expireSessions)
-	app.Cron().MustAdd(RecheckRealtimeJobId, "* * * * *", p.recheckRealtime)
-	app.Cron().MustAdd(ThrottledJobId, "* * * * *", func() {
+	app.Cron().MustAdd(ids.ExpireSessionsJobId, "* * * * *", p.expireSessions)
+	app.Cron().MustAdd(ids.RecheckRealtimeJobId, "* * * * *", p.recheckRealtime)
+	app.Cron().MustAdd(ids.ThrottledJobId, "* * * * *", func() {
 		p.writeThrottled(p.app, opts.Throttle.Due(opts.Clock.Now()), countedAttempts())
 	})
-	app.Cron().MustAdd(AnchorAuditJobId, "* * * * *", p.anchorAudit)
+	app.Cron().MustAdd(ids.AnchorAuditJobId, "* * * * *", p.anchorAudit)
 	audit.OnAnchorLost(app, p.auditLost)
 	if opts.AuditRetention > 0 {
-		app.Cron().MustAdd(PruneAuditJobId, "@hourly", p.pruneAudit)
+		app.Cron().MustAdd(ids.PruneAuditJobId, "@hourly", p.pruneAudit)
 	}
 	// the journal's leftovers from a killed process are in the table before
 	// the first request
-	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: AuditWriterId, Func: func(e *core.ServeEvent) error {
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.AuditWriterId, Func: func(e *core.ServeEvent) error {
 		if err := opts.Writer.Open(); err != nil {
 			return err
 		}
 		return e.Next()
 	}})
 	// the key, the anchor and the journal never travel with the data
-	app.OnBackupCreate().Bind(&hook.Handler[*core.BackupEvent]{Id: BackupCreateId, Func: p.backupCreate})
-	app.OnBackupRestore().Bind(&hook.Handler[*core.BackupEvent]{Id: BackupRestoreId, Func: p.backupRestore})
-	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
+	app.OnBackupCreate().Bind(&hook.Handler[*core.BackupEvent]{Id: ids.BackupCreateId, Func: p.backupCreate})
+	app.OnBackupRestore().Bind(&hook.Handler[*core.BackupEvent]{Id: ids.BackupRestoreId, Func: p.backupRestore})
+	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: ids.AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.expiries.stopAll()
 		// the counts of throttled attempts live in memory
 		p.writeThrottled(p.app, opts.Throttle.Drain(), countedAttempts())

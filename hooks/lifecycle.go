@@ -146,7 +146,7 @@ func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 	if err := sessions.Deny(e.App, denial); err != nil {
 		e.App.Logger().Error("impersonation: write session.denied", "error", err)
 	}
-	return e.ForbiddenError("Records of this collection are impersonated through POST "+SessionsPath+".", nil)
+	return e.ForbiddenError("Records of this collection are impersonated through POST "+sessionsPath+".", nil)
 }
 
 // anchorAudit moves the audit chain's anchor forward to its head (every
@@ -194,10 +194,10 @@ func (p *handlers) pruneAudit() {
 	}
 }
 
-// RecheckRealtimeInterval is how often recheckRealtime runs: the longest a
+// recheckRealtimeInterval is how often recheckRealtime runs: the longest a
 // realtime client keeps receiving events after a change the plugin cannot
 // see (a rule reading other collections) stopped allowing its session.
-const RecheckRealtimeInterval = time.Minute
+const recheckRealtimeInterval = time.Minute
 
 // recheckRealtime rechecks the live sessions that authorise connected
 // realtime clients, which may make no further request, and ends those no

@@ -39,13 +39,13 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 // alertRefusals emails the configured address when the refusals of the
 // actor named by key, just added to the audit (added of them: 1 for a
 // session.denied entry, its count for a session.throttled one), make the
-// actor's refusals within RefusalWindow reach AlertAfterRefusals (once per
+// actor's refusals within refusalWindow reach AlertAfterRefusals (once per
 // such run, not on every refusal after it).
 func (p *handlers) alertRefusals(app core.App, key attempts.Key, added int) {
 	if p.opts.AlertEmail == "" {
 		return
 	}
-	since, _ := types.ParseDateTime(p.opts.Clock.Now().Add(-RefusalWindow))
+	since, _ := types.ParseDateTime(p.opts.Clock.Now().Add(-refusalWindow))
 	var refused int
 	err := app.RecordQuery(records.AuditCollection).
 		Select("COALESCE(SUM(CASE WHEN [[event]] = {:throttled} THEN CAST(json_extract([[data]], '$.count') AS INTEGER) ELSE 1 END), 0)").
@@ -63,7 +63,7 @@ func (p *handlers) alertRefusals(app core.App, key attempts.Key, added int) {
 		return
 	}
 	p.inBackground(func() {
-		if err := notify.Refusals(app, p.opts.AlertEmail, actor, refused, RefusalWindow); err != nil {
+		if err := notify.Refusals(app, p.opts.AlertEmail, actor, refused, refusalWindow); err != nil {
 			app.Logger().Error("impersonation: email the refusals alert", "error", err)
 		}
 	})

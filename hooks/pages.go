@@ -15,14 +15,14 @@ import (
 	"github.com/pocketbase/pocketbase/tools/router"
 )
 
-// PagesPath is where the plugin's pages are served: the user's page, the
+// pagesPath is where the plugin's pages are served: the user's page, the
 // support console, the hand-off page and the banner script.
-const PagesPath = "/impersonation/"
+const pagesPath = "/impersonation/"
 
-// DashboardExtensionName is the name of the plugin's dashboard extension:
+// dashboardExtensionName is the name of the plugin's dashboard extension:
 // its files are served under /_/extensions/impersonation/ and its main.js
 // is part of /_/extensions.js.
-const DashboardExtensionName = "impersonation"
+const dashboardExtensionName = "impersonation"
 
 // PagesCSP is the Content-Security-Policy of the plugin's pages, modelled on
 // the one PocketBase gives its dashboard: scripts, styles, fonts and API
@@ -82,7 +82,7 @@ func newPages(fsys fs.FS) (*pages, error) {
 	return pg, nil
 }
 
-// serve answers GET PagesPath{path...}.
+// serve answers GET pagesPath{path...}.
 func (pg *pages) serve(e *core.RequestEvent) error {
 	h := e.Response.Header()
 	h.Set("Content-Security-Policy", PagesCSP)
@@ -104,24 +104,24 @@ func (pg *pages) serve(e *core.RequestEvent) error {
 	return pg.static(e)
 }
 
-// redirectToPages sends PagesPath without its trailing slash to PagesPath.
+// redirectToPages sends pagesPath without its trailing slash to pagesPath.
 func redirectToPages(e *core.RequestEvent) error {
-	return e.Redirect(http.StatusMovedPermanently, PagesPath)
+	return e.Redirect(http.StatusMovedPermanently, pagesPath)
 }
 
-// bindPages serves the pages at PagesPath.
+// bindPages serves the pages at pagesPath.
 func (p *handlers) bindPages(e *core.ServeEvent) {
 	if p.pages == nil {
 		return
 	}
-	e.Router.GET(PagesPath+"{"+apis.StaticWildcardParam+"...}", p.pages.serve)
-	e.Router.GET(strings.TrimSuffix(PagesPath, "/"), redirectToPages)
+	e.Router.GET(pagesPath+"{"+apis.StaticWildcardParam+"...}", p.pages.serve)
+	e.Router.GET(strings.TrimSuffix(pagesPath, "/"), redirectToPages)
 }
 
 // addDashboardExtension adds the plugin's extension to the dashboard.
 func (p *handlers) addDashboardExtension(e *core.ServeEvent) error {
 	if p.opts.Dashboard != nil {
-		e.UIExtensions = append(e.UIExtensions, core.UIExtension{Name: DashboardExtensionName, FS: p.opts.Dashboard})
+		e.UIExtensions = append(e.UIExtensions, core.UIExtension{Name: dashboardExtensionName, FS: p.opts.Dashboard})
 	}
 	return e.Next()
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
-// sessionHeaderKey is SessionHeader as API rules read it.
-var sessionHeaderKey = inflector.Snakecase(SessionHeader)
+// sessionHeaderKey is sessions.Header as API rules read it.
+var sessionHeaderKey = inflector.Snakecase(sessions.Header)
 
 // recordTopic splits a realtime subscription ("posts/*", "posts/RECORD_ID",
 // "posts", each maybe with "?options=...") into its collection and record

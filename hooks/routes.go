@@ -17,6 +17,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/attempts"
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/consent"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/policy"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
@@ -24,32 +25,32 @@ import (
 
 // Route paths.
 const (
-	ConsentPath     = "/api/impersonation/consent"
-	SessionsPath    = "/api/impersonation/sessions"
-	SessionEndPath  = "/api/impersonation/sessions/{id}/end"
-	CurrentPath     = "/api/impersonation/current"
-	VerifyPath      = "/api/impersonation/audit/verify"
-	ExportPath      = "/api/impersonation/audit/export"
-	AcknowledgePath = "/api/impersonation/audit/acknowledge"
+	consentPath     = "/api/impersonation/consent"
+	sessionsPath    = "/api/impersonation/sessions"
+	sessionEndPath  = "/api/impersonation/sessions/{id}/end"
+	currentPath     = "/api/impersonation/current"
+	verifyPath      = "/api/impersonation/audit/verify"
+	exportPath      = "/api/impersonation/audit/export"
+	acknowledgePath = "/api/impersonation/audit/acknowledge"
 )
 
 // bindRoutes adds the plugin's routes and middleware to the router.
 func (p *handlers) bindRoutes(e *core.ServeEvent) error {
-	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: GuardId, Priority: GuardPriority, Func: p.guard})
-	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ProtectTruncateId, Func: refuseTruncate})
-	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: AuditReadId, Func: p.flushBeforeAuditRead})
+	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.GuardId, Priority: guardPriority, Func: p.guard})
+	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.ProtectTruncateId, Func: refuseTruncate})
+	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.AuditReadId, Func: p.flushBeforeAuditRead})
 
-	e.Router.GET(ConsentPath, p.consentView)
-	e.Router.PUT(ConsentPath, p.consentGrant)
-	e.Router.DELETE(ConsentPath, p.consentRevoke)
-	e.Router.POST(SessionsPath, p.sessionStart)
-	e.Router.POST(SessionEndPath, p.sessionEnd)
-	e.Router.GET(CurrentPath, p.current)
-	e.Router.GET(VerifyPath, verifyAudit).Bind(apis.RequireSuperuserAuth())
-	e.Router.POST(AcknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
-	e.Router.GET(ExportPath, exportAudit).Bind(apis.RequireSuperuserAuth())
-	e.Router.GET(PoliciesPath, p.policiesList)
-	e.Router.GET(TargetsPath, p.targetsList)
+	e.Router.GET(consentPath, p.consentView)
+	e.Router.PUT(consentPath, p.consentGrant)
+	e.Router.DELETE(consentPath, p.consentRevoke)
+	e.Router.POST(sessionsPath, p.sessionStart)
+	e.Router.POST(sessionEndPath, p.sessionEnd)
+	e.Router.GET(currentPath, p.current)
+	e.Router.GET(verifyPath, verifyAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.POST(acknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(exportPath, exportAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(policiesPath, p.policiesList)
+	e.Router.GET(targetsPath, p.targetsList)
 	p.bindPages(e)
 	return e.Next()
 }
@@ -120,7 +121,7 @@ func verifyAudit(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, res)
 }
 
-// acknowledgeBody is the body of POST AcknowledgePath.
+// acknowledgeBody is the body of POST acknowledgePath.
 type acknowledgeBody struct {
 	Reason string `json:"reason"`
 }
@@ -175,16 +176,7 @@ func consentUser(e *core.RequestEvent) (*core.Record, error) {
 	return e.Auth, nil
 }
 
-// ConsentChangesPerMinute is how many times a minute a user may grant
-// consent, or withdraw it when nothing is in force. Each change is an audit
-// entry; past the limit a change is refused (429) and, changing nothing,
-// writes none, so what one user can make the audit store is bounded. A
-// withdrawal that stops a consent in force or a live session is never
-// refused (nor counted): there are no more of those than grants and
-// sessions.
-const ConsentChangesPerMinute = 10
-
-// msgConsentRateLimited refuses a consent change past ConsentChangesPerMinute.
+// msgConsentRateLimited refuses a consent change past consent.ChangesPerMinute.
 const msgConsentRateLimited = "Too many consent changes; try again in a minute."
 
 // withdrawalStops reports whether withdrawing user's consent at now stops
@@ -257,7 +249,7 @@ func (p *handlers) consentGrant(e *core.RequestEvent) error {
 	if err := consent.ValidateHours(pol, hours); err != nil {
 		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
 	}
-	if !p.opts.ConsentChanges.Allow(attemptKey(user), ConsentChangesPerMinute, p.opts.Clock.Now()) {
+	if !p.opts.ConsentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, p.opts.Clock.Now()) {
 		return e.TooManyRequestsError(msgConsentRateLimited, nil)
 	}
 	c, err := consent.Grant(e.App, user, hours, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusOK))
@@ -275,7 +267,7 @@ func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	// a withdrawal that stops something is never refused: it is how a user
 	// ends the sessions on them
 	now := p.opts.Clock.Now()
-	if !withdrawalStops(e.App, user, now) && !p.opts.ConsentChanges.Allow(attemptKey(user), ConsentChangesPerMinute, now) {
+	if !withdrawalStops(e.App, user, now) && !p.opts.ConsentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, now) {
 		return e.TooManyRequestsError(msgConsentRateLimited, nil)
 	}
 	if err := consent.Revoke(e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
@@ -435,7 +427,7 @@ func (p *handlers) throttle(app core.App, key attempts.Key, now time.Time, clien
 // countedAttempts is the client of a run's attempts counted after its
 // first: the route they were refused on, which is all they share.
 func countedAttempts() audit.Client {
-	return audit.Client{Method: http.MethodPost, Path: SessionsPath, Status: http.StatusTooManyRequests}
+	return audit.Client{Method: http.MethodPost, Path: sessionsPath, Status: http.StatusTooManyRequests}
 }
 
 // writeThrottled writes a session.throttled entry with client for each of

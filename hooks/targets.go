@@ -15,8 +15,8 @@ import (
 
 // Paths of the routes that tell staff whom they may impersonate.
 const (
-	PoliciesPath = "/api/impersonation/policies"
-	TargetsPath  = "/api/impersonation/targets"
+	policiesPath = "/api/impersonation/policies"
+	targetsPath  = "/api/impersonation/targets"
 )
 
 // staffCaller returns the caller of a route that lists whom it may
@@ -32,7 +32,7 @@ func staffCaller(e *core.RequestEvent) (*core.Record, error) {
 	return e.Auth, nil
 }
 
-// policiesResponse is the answer of GET PoliciesPath.
+// policiesResponse is the answer of GET policiesPath.
 type policiesResponse struct {
 	// ProductURL is where the hand-off sends the new tab.
 	ProductURL string           `json:"productURL"`
@@ -89,7 +89,7 @@ const msgWhileImpersonating = "Staff lists are not available while impersonating
 // msgNoTargets answers a caller who may impersonate no record of a collection.
 const msgNoTargets = "You are not allowed to impersonate any record of this collection."
 
-// targetsQuery reads the query string of GET TargetsPath: the collection
+// targetsQuery reads the query string of GET targetsPath: the collection
 // (name or id) and the page asked for, or the errors of its parameters.
 func targetsQuery(e *core.RequestEvent) (string, targets.Query, validation.Errors) {
 	values := e.Request.URL.Query()

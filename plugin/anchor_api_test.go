@@ -14,6 +14,7 @@ import (
 
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
@@ -38,7 +39,7 @@ func deleteThroughSQL(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
 	if rec := serve(t, e, http.MethodPost, "/api/sql", deleteNewestSQL, superuserToken); rec.Code != http.StatusOK {
 		t.Fatalf("POST /api/sql: %d %s", rec.Code, rec.Body.String())
 	}
-	runJob(t, wrap(app), hooks.AnchorAuditJobId)
+	runJob(t, wrap(app), ids.AnchorAuditJobId)
 }
 
 // lossReported is what verify answers once entries #3 and #4 are gone.
@@ -99,7 +100,7 @@ func TestVerifyReportsTheNewestEntriesDeleted(t *testing.T) {
 			TestAppFactory:  factory(plugin.Config{AlertEmail: "security@example.com"}, withAuditHistory),
 			BeforeTestFunc: func(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
 				deleteThroughSQL(t, app, e)
-				runJob(t, wrap(app), hooks.AnchorAuditJobId)
+				runJob(t, wrap(app), ids.AnchorAuditJobId)
 				if rec := serve(t, e, http.MethodGet, url, "", superuserToken); !strings.Contains(rec.Body.String(), `"code":"anchor_not_reached"`) {
 					t.Errorf("verify: %s", rec.Body.String())
 				}

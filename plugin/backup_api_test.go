@@ -14,8 +14,8 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/osutils"
 
-	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
 
@@ -207,7 +207,7 @@ func TestRestoreKeepsTheTrustRoots(t *testing.T) {
 			return err
 		}
 		for _, j := range e.App.Cron().Jobs() {
-			if j.Id() == hooks.AnchorAuditJobId {
+			if j.Id() == ids.AnchorAuditJobId {
 				j.Run()
 			}
 		}

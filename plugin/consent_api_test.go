@@ -10,8 +10,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
-	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/clock"
+	"github.com/pbimpersonation/impersonation/internal/consent"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
@@ -293,7 +293,7 @@ func TestConsentRevoke(t *testing.T) {
 // minute later.
 func TestConsentChangesStoreABoundedAudit(t *testing.T) {
 	const consentURL = "/api/impersonation/consent"
-	limit := hooks.ConsentChangesPerMinute
+	limit := consent.ChangesPerMinute
 	// changes makes n grants (PUT) or withdrawals (DELETE) of the consent
 	// of the user of token, after three refused grants that do not count
 	changes := func(token, method string, n int) func(testing.TB, *tests.TestApp, *core.ServeEvent) {

@@ -14,7 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
-	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
@@ -286,11 +286,11 @@ func TestRealtimeDroppedWhenGroundsGo(t *testing.T) {
 		{
 			name: "a change no hook sees, caught by the sweep",
 			// as when the rule reads a collection the plugin does not watch
-			setup: func(app *testApp) { app.OnRecordAfterUpdateSuccess().Unbind(hooks.AuthRecordUpdatedId) },
+			setup: func(app *testApp) { app.OnRecordAfterUpdateSuccess().Unbind(ids.AuthRecordUpdatedId) },
 			end: func(t *testing.T, app *testApp) {
 				demote(t, app)
 				app.expectLive(t, clientSessionId)
-				runJob(t, app, hooks.RecheckRealtimeJobId)
+				runJob(t, app, ids.RecheckRealtimeJobId)
 			},
 			cause: records.EndNoLongerAllowed,
 		},

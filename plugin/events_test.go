@@ -32,7 +32,7 @@ func TestOnSessionStart(t *testing.T) {
 			ExpectedContent: []string{`"message":"Only the on-call engineer may write."`},
 			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
 				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
-					if e.Start.Mode == records.ModeWrite {
+					if e.Mode == plugin.ModeWrite {
 						return e.Request.ForbiddenError("Only the on-call engineer may write.", nil)
 					}
 					return e.Next()
@@ -64,9 +64,9 @@ func TestOnSessionStart(t *testing.T) {
 			ExpectedContent: []string{`"reason":"ticket 42 [checked]"`, `"mode":"read"`},
 			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
 				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
-					e.Start.Reason += " [checked]"
-					e.Start.Mode = records.ModeRead
-					e.Start.Data = map[string]any{"ticket": "42"}
+					e.Reason += " [checked]"
+					e.Mode = plugin.ModeRead
+					e.Data = map[string]any{"ticket": "42"}
 					return e.Next()
 				})
 			}),
@@ -90,7 +90,7 @@ func TestOnSessionStart(t *testing.T) {
 			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
 			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
 				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
-					e.Start.Target = mustFind(e.App, "users", user3Id) // no consent
+					e.Target = mustFind(e.App, "users", user3Id) // no consent
 					return e.Next()
 				})
 			}),
@@ -107,7 +107,7 @@ func TestOnSessionEnd(t *testing.T) {
 	defer app.Cleanup()
 	var ended []string
 	app.plugin.OnSessionEnd().BindFunc(func(e *plugin.EndEvent) error {
-		ended = append(ended, e.Session.Id+":"+string(e.Session.EndCause()))
+		ended = append(ended, e.Session.Id+":"+e.Session.EndCause)
 		return e.Next()
 	})
 

@@ -6,7 +6,6 @@ import (
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
 
-	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
 
@@ -29,13 +28,13 @@ func Example_appRules() {
 	})
 
 	imp.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
-		if e.Start.Mode == records.ModeWrite && e.Start.Now.Hour() < 8 {
+		if e.Mode == plugin.ModeWrite && e.Now.Hour() < 8 {
 			return e.Request.ForbiddenError("Write sessions start at 8:00.", nil)
 		}
 		return e.Next()
 	})
 	imp.OnSessionEnd().BindFunc(func(e *plugin.EndEvent) error {
-		log.Printf("session %s ended: %s", e.Session.Id, e.Session.EndCause())
+		log.Printf("session %s ended: %s", e.Session.Id, e.Session.EndCause)
 		return e.Next()
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
-	"github.com/pbimpersonation/impersonation/hooks"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
 
@@ -183,7 +183,7 @@ func TestGuard(t *testing.T) {
 			ExpectedStatus:  401,
 			ExpectedContent: noLonger,
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
-				app.OnRecordAfterUpdateSuccess().Unbind(hooks.ConsentChangedId)
+				app.OnRecordAfterUpdateSuccess().Unbind(ids.ConsentChangedId)
 				c := app.grantConsent(t, "users", userId, time.Hour)
 				c.SetRevoked(true)
 				if err := app.Save(c); err != nil {
@@ -220,7 +220,7 @@ func TestGuard(t *testing.T) {
 			ExpectedStatus:  401,
 			ExpectedContent: noLonger,
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
-				app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Unbind(hooks.PolicyChangedId)
+				app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Unbind(ids.PolicyChangedId)
 				app.updatePolicy(t, "users", func(p *records.Policy) { p.SetEnabled(false) })
 			}),
 			AfterTestFunc: endsWith(liveSessionId, records.EndPolicyChanged),
@@ -233,7 +233,7 @@ func TestGuard(t *testing.T) {
 			ExpectedStatus:  401,
 			ExpectedContent: noLonger,
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
-				app.OnRecordAfterUpdateSuccess().Unbind(hooks.AuthRecordUpdatedId)
+				app.OnRecordAfterUpdateSuccess().Unbind(ids.AuthRecordUpdatedId)
 				client := mustFind(app, "clients", clientId)
 				client.SetVerified(false)
 				if err := app.Save(client); err != nil {
@@ -279,7 +279,7 @@ func TestGuard(t *testing.T) {
 			ExpectedStatus:  401,
 			ExpectedContent: noLonger,
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
-				app.OnRecordAfterDeleteSuccess().Unbind(hooks.AuthRecordDeletedId)
+				app.OnRecordAfterDeleteSuccess().Unbind(ids.AuthRecordDeletedId)
 				if err := app.Delete(mustFind(app, "clients", clientId)); err != nil {
 					t.Fatal(err)
 				}

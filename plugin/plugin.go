@@ -64,10 +64,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/pocketbase/pocketbase"
@@ -77,104 +75,13 @@ import (
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/attempts"
 	"github.com/pbimpersonation/impersonation/internal/audit"
-	"github.com/pbimpersonation/impersonation/internal/clock"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 )
-
-// Config defines the options of the impersonation plugin.
-type Config struct {
-	// Policies are written to impersonation_policies when the server
-	// starts, one per collection, unless that collection already has a
-	// policy record: after the first start the dashboard owns them.
-	// Zero: no policy is written, and no one may impersonate anyone until a
-	// superuser adds one in the dashboard.
-	Policies []Policy
-
-	// ReasonMinLength is the shortest reason accepted where a policy
-	// requires one. Zero means 3.
-	ReasonMinLength int
-
-	// ReasonMaxLength is the longest reason accepted (at most 1000). Zero
-	// means 500.
-	ReasonMaxLength int
-
-	// DefaultAttemptsPerMinute limits the start attempts of an actor that
-	// name a collection with no policy. Zero means 5.
-	DefaultAttemptsPerMinute int
-
-	// RedactKeys are the key names whose values the audit of impersonated
-	// requests never keeps (a keyed hash of a long value, a marker for a
-	// guessable one: see package redact), matched case-insensitively as
-	// parts of a key's name ("token" matches "accessToken"). Nil means
-	// redact.DefaultNames().
-	RedactKeys []string
-
-	// AuditKey is the secret that keys the audit chain and the hashes of
-	// redacted values. Nil means the key in the file AuditKeyFile of the
-	// app's data directory, out of reach of the API, of anyone who has only
-	// the database, and of PocketBase's backups: a random one is made on
-	// the first start, while the audit is empty. Back it up apart from the
-	// data (see the README).
-	AuditKey []byte
-
-	// AuditPreviousKeys are audit keys used before AuditKey (or the key
-	// file): they write nothing, but the entries written under them still
-	// verify. To rotate the key, make the new one the AuditKey (or the key
-	// file) and list the old one here; the first entry under the new key
-	// says so (an audit.format entry). Nil means none.
-	AuditPreviousKeys [][]byte
-
-	// AcceptNewAuditKey lets the app start when the audit holds entries but
-	// AuditKeyFile is missing, by making a new key: the entries written
-	// under the lost key can then never be verified again. False means such
-	// a start is refused with ErrAuditKeyMissing, so that the key is
-	// restored from where it was backed up rather than silently replaced.
-	AcceptNewAuditKey bool
-
-	// RevokeURL is the page, linked from the email a user gets when a
-	// session on them starts, where they withdraw consent. Empty means the
-	// app URL (Settings → Application URL) + "/impersonation/".
-	RevokeURL string
-
-	// ProductURL is the product page a new impersonation tab opens, logged
-	// in as the user (the dashboard and the support console get it from
-	// GET /api/impersonation/policies). It is a path of the app, or a URL
-	// of a page on the app's origin: the tab keeps the token in its
-	// sessionStorage, which other origins cannot read. Empty means "/".
-	ProductURL string
-
-	// AlertEmail gets an email when one actor's session starts are refused
-	// AlertAfterRefusals times within ten minutes, and once when the audit
-	// chain is found not to reach its anchored head (committed entries
-	// were deleted). Empty means no email (the loss is still logged).
-	AlertEmail string
-
-	// AlertAfterRefusals is how many refusals alert. Zero means 5.
-	AlertAfterRefusals int
-
-	// AuditRetention is how long audit entries are kept: every hour, older
-	// ones are pruned and a checkpoint entry keeps the rest verifiable.
-	// Zero means they are kept for ever.
-	AuditRetention time.Duration
-
-	// Clock is the time of everything the plugin times itself (sessions,
-	// consents, pruning, the refusal window, the timers that end realtime
-	// clients' sessions); tests set it to control time. Nil means the
-	// system clock.
-	Clock Clock
-}
-
-// Clock is a time source: Now tells the time, and AfterFunc calls f in its
-// own goroutine once d has passed, unless the stop function it returns is
-// called first.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
 
 // AuditKeyFile is the file in the data directory that holds the generated
 // AuditKey.
@@ -185,107 +92,41 @@ const AuditKeyFile = "impersonation_audit.key"
 // the key left behind) and Config.AcceptNewAuditKey is not set.
 var ErrAuditKeyMissing = errors.New("impersonation: the audit holds entries but its key is missing")
 
-// AuditKeyCheckId is the id of the OnBootstrap handler that makes the
-// audit key of a fresh install, or refuses to start without a lost one,
-// and of the OnServe handler that logs an error when the chain was not
-// written with the key.
-const AuditKeyCheckId = "impersonationAuditKeyCheck"
-
-// Policy is the first policy of one auth collection. Each field's zero value
-// is the strict choice.
-type Policy struct {
-	// Collection is the name of the auth collection (required; not _superusers).
-	Collection string
-
-	// ImpersonatorRule is a PocketBase filter the actor must satisfy:
-	// @request.auth is the actor, and plain field names are the target's
-	// (e.g. `@request.auth.role = "support" && role != "admin"`).
-	// Superusers always satisfy it. Empty means superusers only.
-	ImpersonatorRule string
-
-	// Disabled turns impersonation off for the collection. Zero: enabled.
-	Disabled bool
-
-	// Consent says whether the target must have consented. Zero means
-	// records.ConsentRequired.
-	Consent records.ConsentRule
-
-	// ReasonOptional lets a session start with no reason. Zero: a reason
-	// is required.
-	ReasonOptional bool
-
-	// MaxMinutes is the longest session. Zero means 60.
-	MaxMinutes int
-
-	// Modes are the session modes allowed. Nil means both read and write
-	// (read is the default mode of a start that asks for none).
-	Modes []records.Mode
-
-	// AttemptsPerMinute limits the start attempts of one actor. Zero means 5.
-	AttemptsPerMinute int
-
-	// ConsentMaxHours is the longest consent a user may grant. Zero means 168.
-	ConsentMaxHours int
-
-	// NoStartEmail stops emailing users when a session on them starts.
-	// Zero: they are emailed.
-	NoStartEmail bool
-
-	// HideLiveSessions stops telling users, through
-	// /api/impersonation/current, while a session on them is live. Zero:
-	// they are told.
-	HideLiveSessions bool
-}
-
-// Impersonation is the impersonation a request is made under: its live
-// session (actor, target, mode, expiry) and the actor's record.
-type Impersonation = sessions.Current
-
-// FromRequest returns the impersonation e is made under, or nil when e does
-// not carry a valid impersonation token.
-func FromRequest(e *core.RequestEvent) *Impersonation { return sessions.FromRequest(e) }
-
 // SessionHeader is the request header the guard sets to the session id on
 // every impersonated request, and strips from every other request.
-const SessionHeader = hooks.SessionHeader
+const SessionHeader = sessions.Header
 
 // PagesCSP is the Content-Security-Policy the plugin's pages are served
 // with; an app may give its product pages the same.
 const PagesCSP = hooks.PagesCSP
 
-// SeedPoliciesId is the id of the OnServe handler that writes Config.Policies.
-const SeedPoliciesId = "impersonationSeedPolicies"
-
 // Plugin is a registered instance of the impersonation plugin.
 type Plugin struct {
-	app    core.App
-	config Config
-	hooks  sessions.Hooks
+	app     core.App
+	config  Config
+	onStart *hook.Hook[*StartEvent]
+	onEnd   *hook.Hook[*EndEvent]
 }
 
-// StartEvent is the event of OnSessionStart.
-type StartEvent = sessions.StartEvent
-
-// EndEvent is the event of OnSessionEnd.
-type EndEvent = sessions.EndEvent
-
 // OnSessionStart is triggered before a session starts, once its input is
-// valid and before the policy decision. A handler may change e.Start
-// (Reason, Minutes, Mode, and Data added to the session.started entry), or
-// refuse the start by returning an error without calling e.Next():
+// valid and before the policy decision. A handler may change the start
+// (Mode, Reason, Minutes, and Data added to the session.started entry), or
+// refuse it by returning an error without calling e.Next(): a
+// *router.ApiError (e.Request.ForbiddenError(...)) is answered as it is,
+// any other error as a 403. Either way the refusal is audited.
 //
 //	imp.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
-//		if e.Start.Mode == records.ModeWrite && !isOnCall(e.Start.Actor) {
+//		if e.Mode == plugin.ModeWrite && !isOnCall(e.Actor) {
 //			return e.Request.ForbiddenError("Only the on-call engineer may write.", nil)
 //		}
-//		e.Start.Data = map[string]any{"ticket": ticketOf(e.Start.Reason)}
+//		e.Data = map[string]any{"ticket": ticketOf(e.Reason)}
 //		return e.Next()
 //	})
-func (p *Plugin) OnSessionStart() *hook.Hook[*StartEvent] { return p.hooks.Start }
+func (p *Plugin) OnSessionStart() *hook.Hook[*StartEvent] { return p.onStart }
 
 // OnSessionEnd is triggered after a session has ended, whatever ended it
-// (e.Session.EndCause() says why).
-func (p *Plugin) OnSessionEnd() *hook.Hook[*EndEvent] { return p.hooks.End }
+// (e.Session.EndCause says why).
+func (p *Plugin) OnSessionEnd() *hook.Hook[*EndEvent] { return p.onEnd }
 
 // MustRegister registers the impersonation plugin on app and panics on error.
 func MustRegister(app core.App, config Config) *Plugin {
@@ -300,8 +141,8 @@ func MustRegister(app core.App, config Config) *Plugin {
 // middleware, hooks and jobs to app. The plugin's migrations are registered
 // by importing this package.
 func Register(app core.App, config Config) (*Plugin, error) {
-	p := &Plugin{app: app, config: config, hooks: sessions.NewHooks()}
-	if err := p.fillDefaults(); err != nil {
+	p := &Plugin{app: app, config: config, onStart: &hook.Hook[*StartEvent]{}, onEnd: &hook.Hook[*EndEvent]{}}
+	if err := p.config.fillDefaults(); err != nil {
 		return nil, err
 	}
 	key, err := p.auditKey()
@@ -318,6 +159,8 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("impersonation: embedded dashboard extension: %w", err)
 	}
+	coreHooks := sessions.NewHooks()
+	p.bridge(coreHooks)
 	err = hooks.Bind(app, hooks.Options{
 		Clock:                    p.config.Clock,
 		Attempts:                 attempts.New(time.Minute),
@@ -328,7 +171,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		ReasonMaxLength:          p.config.ReasonMaxLength,
 		Writer:                   audit.NewWriter(app),
 		Redactor:                 redact.New(audit.RedactKey(key), p.config.RedactKeys),
-		Hooks:                    p.hooks,
+		Hooks:                    coreHooks,
 		Cache:                    sessions.NewCache(app),
 		AuditRetention:           p.config.AuditRetention,
 		RevokeURL:                p.config.RevokeURL,
@@ -345,9 +188,9 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if pb, ok := app.(*pocketbase.PocketBase); ok {
 		pb.RootCmd.AddCommand(hooks.NewCommand(app))
 	}
-	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: AuditKeyCheckId, Func: p.checkKey})
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.AuditKeyCheckId, Func: p.checkKey})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
-		Id: SeedPoliciesId,
+		Id: ids.SeedPoliciesId,
 		Func: func(e *core.ServeEvent) error {
 			if err := seedPolicies(e.App, p.config.Policies); err != nil {
 				return err
@@ -384,7 +227,7 @@ func (p *Plugin) auditKey() ([]byte, error) {
 		return key, p.storeNewKey(key)
 	}
 	p.app.OnBootstrap().Bind(&hook.Handler[*core.BootstrapEvent]{
-		Id: AuditKeyCheckId,
+		Id: ids.AuditKeyCheckId,
 		Func: func(e *core.BootstrapEvent) error {
 			if err := e.Next(); err != nil {
 				return err
@@ -456,65 +299,6 @@ func (p *Plugin) checkKey(e *core.ServeEvent) error {
 	return e.Next()
 }
 
-func (p *Plugin) fillDefaults() error {
-	c := &p.config
-	if c.Clock == nil {
-		c.Clock = clock.System
-	}
-	if c.ProductURL == "" {
-		c.ProductURL = "/"
-	}
-	if !validProductURL(c.ProductURL) {
-		return fmt.Errorf("impersonation: ProductURL %q: want a path (\"/app/\") or an http(s) URL", c.ProductURL)
-	}
-	if c.RedactKeys == nil {
-		c.RedactKeys = redact.DefaultNames()
-	}
-	c.ReasonMinLength = orDefault(c.ReasonMinLength, 3)
-	c.ReasonMaxLength = orDefault(c.ReasonMaxLength, 500)
-	c.DefaultAttemptsPerMinute = orDefault(c.DefaultAttemptsPerMinute, 5)
-	c.AlertAfterRefusals = orDefault(c.AlertAfterRefusals, 5)
-	if c.ReasonMaxLength > 1000 || c.ReasonMinLength > c.ReasonMaxLength {
-		return fmt.Errorf("impersonation: reason length bounds %d..%d: the maximum is 1000", c.ReasonMinLength, c.ReasonMaxLength)
-	}
-	for i := range c.Policies {
-		pol := &c.Policies[i]
-		if pol.Collection == "" {
-			return fmt.Errorf("impersonation: policy %d names no collection", i)
-		}
-		if pol.Consent == "" {
-			pol.Consent = records.ConsentRequired
-		}
-		if len(pol.Modes) == 0 {
-			pol.Modes = []records.Mode{records.ModeRead, records.ModeWrite}
-		}
-		pol.MaxMinutes = orDefault(pol.MaxMinutes, 60)
-		pol.AttemptsPerMinute = orDefault(pol.AttemptsPerMinute, 5)
-		pol.ConsentMaxHours = orDefault(pol.ConsentMaxHours, 168)
-	}
-	return nil
-}
-
-// validProductURL reports whether u is a path of the app ("/", "/app/",
-// not "//host") or an absolute http(s) URL: never a script or data URL.
-func validProductURL(u string) bool {
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return false
-	}
-	if parsed.Scheme == "" {
-		return parsed.Host == "" && strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\")
-	}
-	return (parsed.Scheme == "http" || parsed.Scheme == "https") && parsed.Host != ""
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
 // seedPolicies writes each policy whose collection has no policy record
 // yet. The policies have their defaults filled.
 func seedPolicies(app core.App, policies []Policy) error {
@@ -529,10 +313,14 @@ func seedPolicies(app core.App, policies []Policy) error {
 		pol.SetCollection(seed.Collection)
 		pol.SetEnabled(!seed.Disabled)
 		pol.SetImpersonatorRule(seed.ImpersonatorRule)
-		pol.SetConsent(seed.Consent)
+		pol.SetConsent(records.ConsentRule(seed.Consent))
 		pol.SetReasonRequired(!seed.ReasonOptional)
 		pol.SetMaxMinutes(seed.MaxMinutes)
-		pol.SetModes(seed.Modes)
+		modes := make([]records.Mode, len(seed.Modes))
+		for i, m := range seed.Modes {
+			modes[i] = records.Mode(m)
+		}
+		pol.SetModes(modes)
 		pol.SetAttemptsPerMinute(seed.AttemptsPerMinute)
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
 		pol.SetShowLiveSessions(!seed.HideLiveSessions)

@@ -16,8 +16,8 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/router"
 
-	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
 
@@ -121,7 +121,7 @@ func TestExpireSessionsJob(t *testing.T) {
 
 	var run func()
 	for _, j := range app.Cron().Jobs() {
-		if j.Id() == hooks.ExpireSessionsJobId {
+		if j.Id() == ids.ExpireSessionsJobId {
 			run = j.Run
 		}
 	}
@@ -173,7 +173,7 @@ func TestConcurrentStartsRaceTheAttemptLimit(t *testing.T) {
 	}
 	// the attempts over the limit are counted in session.throttled entries
 	app.clock.Advance(time.Minute)
-	runJob(t, app, hooks.ThrottledJobId)
+	runJob(t, app, ids.ThrottledJobId)
 	events := strings.Join(app.auditEvents(t, nil), ",")
 	if n := strings.Count(events, "session.started"); n != limit {
 		t.Errorf("session.started entries: %d", n)
@@ -217,7 +217,7 @@ func TestPruneAuditJob(t *testing.T) {
 	}
 	var run func()
 	for _, j := range app.Cron().Jobs() {
-		if j.Id() == hooks.PruneAuditJobId {
+		if j.Id() == ids.PruneAuditJobId {
 			run = j.Run
 		}
 	}

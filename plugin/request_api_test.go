@@ -15,7 +15,6 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
-	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
@@ -35,12 +34,12 @@ func addEcho(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
 		}
 		out := map[string]any{
 			"body":    string(body),
-			"header":  re.Request.Header.Get(hooks.SessionHeader),
+			"header":  re.Request.Header.Get(plugin.SessionHeader),
 			"logMeta": re.Get(apis.RequestEventKeyLogMeta),
 		}
 		if imp := plugin.FromRequest(re); imp != nil {
 			out["session"] = imp.Session.Id
-			out["mode"] = imp.Session.Mode()
+			out["mode"] = imp.Session.Mode
 			out["actor"] = imp.Actor.Id
 		}
 		return re.JSON(http.StatusOK, out)
@@ -285,7 +284,7 @@ func TestAppsSeeTheImpersonation(t *testing.T) {
 			Name:               "a user's own request, with a forged session header",
 			Method:             http.MethodGet,
 			URL:                echoURL,
-			Headers:            map[string]string{"Authorization": userToken, hooks.SessionHeader: liveSessionId},
+			Headers:            map[string]string{"Authorization": userToken, plugin.SessionHeader: liveSessionId},
 			ExpectedStatus:     200,
 			ExpectedContent:    []string{`"header":""`},
 			NotExpectedContent: []string{`"session"`, `"impersonation"`},

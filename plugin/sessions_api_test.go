@@ -16,8 +16,8 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/security"
 
-	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/tokens"
 	"github.com/pbimpersonation/impersonation/plugin"
@@ -209,7 +209,7 @@ func TestSessionStart(t *testing.T) {
 			Headers:         superuser,
 			ExpectedStatus:  200,
 			ExpectedContent: []string{`"token":"`},
-			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Modes: []records.Mode{records.ModeWrite}}}}, nil),
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Modes: []plugin.Mode{plugin.ModeWrite}}}}, nil),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
 				expectStarted(t, app, res, superuserId, userId, records.ModeWrite, time.Hour)
 			},
@@ -261,7 +261,7 @@ func TestSessionStart(t *testing.T) {
 			Headers:         superuser,
 			ExpectedStatus:  200,
 			ExpectedContent: []string{`"token":"`},
-			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Consent: records.ConsentNone}}}, nil),
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Consent: plugin.ConsentNone}}}, nil),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
 				expectStarted(t, app, res, superuserId, user3Id, records.ModeRead, time.Hour)
 			},
@@ -422,7 +422,7 @@ func TestSessionStart(t *testing.T) {
 			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
 				// the fixture sessions this would end are not what this test looks at
-				app.OnRecordAfterUpdateSuccess().Unbind(hooks.ConsentChangedId)
+				app.OnRecordAfterUpdateSuccess().Unbind(ids.ConsentChangedId)
 				c := app.grantConsent(t, "users", userId, time.Hour)
 				c.SetRevoked(true)
 				if err := app.Save(c); err != nil {
@@ -452,7 +452,7 @@ func TestSessionStart(t *testing.T) {
 			Headers:         superuser,
 			ExpectedStatus:  403,
 			ExpectedContent: []string{`"message":"The policy does not allow sessions in this mode."`},
-			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Modes: []records.Mode{records.ModeRead}}}}, nil),
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Modes: []plugin.Mode{plugin.ModeRead}}}}, nil),
 			AfterTestFunc:   expectDenied("session.denied:mode_not_allowed"),
 		},
 		{
@@ -584,7 +584,7 @@ func TestOneCallerStoresABoundedAudit(t *testing.T) {
 			app.clock.Advance(time.Minute)
 			switch c.flush {
 			case "job":
-				runJob(t, app, hooks.ThrottledJobId)
+				runJob(t, app, ids.ThrottledJobId)
 			case "attempt": // one more, within the limit again: refused, and counted
 				if code := attempt(); code != http.StatusForbidden {
 					t.Fatalf("the attempt a minute later: %d", code)

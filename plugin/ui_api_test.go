@@ -192,8 +192,8 @@ func TestUIPolicies(t *testing.T) {
 			TestAppFactory: factory(plugin.Config{ProductURL: "/app/", Policies: []plugin.Policy{
 				usersPolicy(),
 				{
-					Collection: "clients", Consent: records.ConsentNone, ReasonOptional: true, MaxMinutes: 15,
-					Modes: []records.Mode{records.ModeWrite}, ConsentMaxHours: 24,
+					Collection: "clients", Consent: plugin.ConsentNone, ReasonOptional: true, MaxMinutes: 15,
+					Modes: []plugin.Mode{plugin.ModeWrite}, ConsentMaxHours: 24,
 				},
 			}}, nil),
 		},
@@ -406,7 +406,7 @@ func TestUITargets(t *testing.T) {
 				`"email":"test@example.com","name":"test1","avatar":"300_1SEi6Q6U72.png","consent":{"required":false,"active":false,"expires":"20`,
 				`"email":"test2@example.com","name":"","avatar":"","consent":{"required":false,"active":false,"expires":""}`,
 			},
-			TestAppFactory: factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Consent: records.ConsentNone}}},
+			TestAppFactory: factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Consent: plugin.ConsentNone}}},
 				func(t testing.TB, app *testApp) {
 					app.grantConsent(t, "users", userId, -time.Minute)
 					c := app.grantConsent(t, "users", user2Id, time.Hour)

@@ -15,6 +15,15 @@ import (
 )
 
 // ValidateHours returns a validation error unless hours is from 1 to the
+// ChangesPerMinute is how many times a minute a user may grant
+// consent, or withdraw it when nothing is in force. Each change is an audit
+// entry; past the limit a change is refused (429) and, changing nothing,
+// writes none, so what one user can make the audit store is bounded. A
+// withdrawal that stops a consent in force or a live session is never
+// refused (nor counted): there are no more of those than grants and
+// sessions.
+const ChangesPerMinute = 10
+
 // policy's consentMaxHours.
 func ValidateHours(p *records.Policy, hours int) error {
 	if hours < 1 || hours > p.ConsentMaxHours() {

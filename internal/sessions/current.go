@@ -22,6 +22,13 @@ type Current struct {
 	Policy  *records.Policy
 }
 
+// Header is set by the guard on every request made while impersonating,
+// to the session's id, and removed from every other request, so an app's
+// API rules can say "not while impersonating":
+//
+//	@request.headers.x_impersonation_session = ""
+const Header = "X-Impersonation-Session"
+
 // requestKey is where a request event stores its *Current.
 const requestKey = "impersonation"
 

@@ -1,0 +1,45 @@
+// Package ids names the handlers and cron jobs that the impersonation
+// plugin binds to a PocketBase app. The values are stable: an app finds,
+// reorders or unbinds a handler by its string (app.OnServe().Unbind(...)),
+// and tests run a job by its id.
+package ids
+
+// The ids of the plugin's handlers and jobs.
+const (
+	GuardId              = "impersonationGuard"
+	ProtectTruncateId    = "impersonationProtectTruncate"
+	ProtectRecordsId     = "impersonationProtectRecords"
+	ProtectCollectionsId = "impersonationProtectCollections"
+	ValidatePolicyId     = "impersonationValidatePolicy"
+	PolicyChangedId      = "impersonationPolicyChanged"
+	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
+	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
+	RuleSourceChangedId  = "impersonationRuleSourceChanged"
+	ConsentChangedId     = "impersonationConsentChanged"
+	AuthRefreshId        = "impersonationAuthRefresh"
+	LimitBatchId         = "impersonationLimitBatch"
+	RealtimeId           = "impersonationRealtime"
+	SessionEndedId       = "impersonationSessionEnded"
+	ForgetCachedId       = "impersonationForgetCached"
+	BuiltinImpersonateId = "impersonationBuiltinImpersonate"
+	RoutesId             = "impersonationRoutes"
+	DashboardExtensionId = "impersonationDashboardExtension"
+	ExpireSessionsJobId  = "impersonationExpireSessions"
+	RecheckRealtimeJobId = "impersonationRecheckRealtime"
+	ThrottledJobId       = "impersonationWriteThrottled"
+	AnchorAuditJobId     = "impersonationAnchorAudit"
+	PruneAuditJobId      = "impersonationPruneAudit"
+	AuditWriterId        = "impersonationAuditWriter"
+	AuditReadId          = "impersonationAuditRead"
+	AuditChangesId       = "impersonationAuditChanges"
+	FileTokenId          = "impersonationFileToken"
+	RealtimeRulesId      = "impersonationRealtimeRules"
+	BackupCreateId       = "impersonationBackupCreate"
+	BackupRestoreId      = "impersonationBackupRestore"
+	// AuditKeyCheckId makes the audit key of a fresh install, or refuses to
+	// start without a lost one (OnBootstrap), and logs an error when the
+	// chain was not written with the key (OnServe).
+	AuditKeyCheckId = "impersonationAuditKeyCheck"
+	// SeedPoliciesId writes Config.Policies (OnServe).
+	SeedPoliciesId = "impersonationSeedPolicies"
+)

@@ -9,7 +9,6 @@ import (
 	"hash"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -58,27 +57,6 @@ func keyOf(app core.App) (*keyring, error) {
 		return nil, errors.New("audit: no chain key (is the plugin registered?)")
 	}
 	return ring, nil
-}
-
-// row is an audit entry as stored.
-type row struct {
-	Seq              int    `db:"seq"`
-	Id               string `db:"id"`
-	Event            string `db:"event"`
-	Actor            string `db:"actor"`
-	ActorCollection  string `db:"actorCollection"`
-	Target           string `db:"target"`
-	TargetCollection string `db:"targetCollection"`
-	Session          string `db:"session"`
-	Reason           string `db:"reason"`
-	IP               string `db:"ip"`
-	UserAgent        string `db:"userAgent"`
-	Method           string `db:"method"`
-	Path             string `db:"path"`
-	Status           int    `db:"status"`
-	Data             string `db:"data"`
-	Created          string `db:"created"`
-	Hash             string `db:"hash"`
 }
 
 // linker computes the hashes of the chain with one key, in one format. It
@@ -137,22 +115,6 @@ func (l *linker) matches(prev string, r row) bool {
 	return diff == 0
 }
 
-// canonical appends to buf the canonical JSON of r: exactly what
-// json.Marshal makes of the array of r's hashed values, written directly,
-// since verifying a million entries spends most of its time here.
-func canonical(buf []byte, r row) []byte {
-	buf = append(buf, '[')
-	buf = strconv.AppendInt(buf, int64(r.Seq), 10)
-	for _, s := range []string{r.Id, r.Event, r.Actor, r.ActorCollection, r.Target, r.TargetCollection,
-		r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path} {
-		buf = appendJSONString(append(buf, ','), s)
-	}
-	buf = strconv.AppendInt(append(buf, ','), int64(r.Status), 10)
-	buf = appendJSONString(append(buf, ','), r.Data)
-	buf = appendJSONString(append(buf, ','), r.Created)
-	return append(buf, ']')
-}
-
 // appendJSONString appends s as json.Marshal quotes it. Printable ASCII is
 // quoted here, in one pass that copies runs of plain bytes (only '"' and
 // '\\' take a backslash); a string with any other byte (control characters,
@@ -183,15 +145,6 @@ var jsonPlain = func() (plain [256]bool) {
 	}
 	return plain
 }()
-
-// columns are the stored columns, in the order of row.
-var columns = []string{"seq", "id", "event", "actor", "actorCollection", "target", "targetCollection", "session",
-	"reason", "ip", "userAgent", "method", "path", "status", "data", "created", "hash"}
-
-func (r row) values() []any {
-	return []any{r.Seq, r.Id, r.Event, r.Actor, r.ActorCollection, r.Target, r.TargetCollection, r.Session,
-		r.Reason, r.IP, r.UserAgent, r.Method, r.Path, r.Status, r.Data, r.Created, r.Hash}
-}
 
 // rowOf returns e as it will be stored, without seq and hash.
 func rowOf(e Entry, created string) (row, error) {
@@ -294,21 +247,12 @@ func chainAfter(ring *keyring, head Head, rows []row) ([]row, error) {
 // the driver binds a statement's parameters in time quadratic in their
 // number, so one statement of many rows costs more than many of one.
 func insertRows(tx core.App, rows []row) error {
-	var names, values strings.Builder
-	for i, c := range columns {
-		if i > 0 {
-			names.WriteString(", ")
-			values.WriteString(", ")
-		}
-		names.WriteString("[[" + c + "]]")
-		values.WriteString("{:" + c + "}")
-	}
-	q := tx.DB().NewQuery("INSERT INTO {{" + records.AuditCollection + "}} (" + names.String() + ") VALUES (" + values.String() + ")").Prepare()
+	q := tx.DB().NewQuery(insertSQL(records.AuditCollection)).Prepare()
 	defer q.Close()
 	params := make(dbx.Params, len(columns))
-	for _, r := range rows {
-		for i, v := range r.values() {
-			params[columns[i]] = v
+	for i := range rows {
+		for _, c := range columns {
+			params[c.name] = c.value(&rows[i])
 		}
 		if _, err := q.Bind(params).Execute(); err != nil {
 			return err
@@ -431,7 +375,7 @@ func verify(app core.App, progress func(done, total int)) (Result, error) {
 	defer func() { report(check.res.Entries) }()
 	for {
 		read, ok := 0, true
-		page := app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} WHERE [[seq]] > {:seq} ORDER BY [[seq]] LIMIT " + strconv.Itoa(verifyPage)).
+		page := app.DB().NewQuery("SELECT " + selectColumns(records.AuditCollection) + " FROM {{" + records.AuditCollection + "}} WHERE [[seq]] > {:seq} ORDER BY [[seq]] LIMIT " + strconv.Itoa(verifyPage)).
 			Bind(dbx.Params{"seq": check.lastSeq})
 		err := scanRows(page, func(r row) bool {
 			read++
@@ -535,7 +479,7 @@ func (c *chainCheck) end(total int) Result {
 	return c.res
 }
 
-// scanRows runs query, which selects selectColumns(), and calls fn with
+// scanRows runs query, which selects selectColumns(records.AuditCollection), and calls fn with
 // each row until it returns false. It scans into the row's fields directly:
 // a million rows through reflection would cost seconds.
 func scanRows(query interface{ Rows() (*dbx.Rows, error) }, fn func(r row) bool) error {
@@ -545,8 +489,7 @@ func scanRows(query interface{ Rows() (*dbx.Rows, error) }, fn func(r row) bool)
 	}
 	defer rows.Close()
 	var r row
-	dest := []any{&r.Seq, &r.Id, &r.Event, &r.Actor, &r.ActorCollection, &r.Target, &r.TargetCollection, &r.Session,
-		&r.Reason, &r.IP, &r.UserAgent, &r.Method, &r.Path, &r.Status, &r.Data, &r.Created, &r.Hash}
+	dest := scanFields(&r)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -597,7 +540,7 @@ func verifyStored(app core.App, newCheck func() *chainCheck, total int, progress
 				}
 			}
 			ok[i] = true
-			part := app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} WHERE [[rowid]] BETWEEN {:lo} AND {:hi} ORDER BY [[rowid]]").
+			part := app.DB().NewQuery("SELECT " + selectColumns(records.AuditCollection) + " FROM {{" + records.AuditCollection + "}} WHERE [[rowid]] BETWEEN {:lo} AND {:hi} ORDER BY [[rowid]]").
 				Bind(dbx.Params{"lo": lo, "hi": hi})
 			errs[i] = scanRows(part, func(r row) bool {
 				if ok[i] = check.add(r); ok[i] && check.res.Entries%verifyPage == 0 {
@@ -626,21 +569,6 @@ func verifyStored(app core.App, newCheck func() *chainCheck, total int, progress
 
 func broken(res Result, r row, problem string) Result {
 	return Result{Entries: res.Entries, FirstBadId: r.Id, Problem: problem, Code: CodeChainBroken}
-}
-
-// selectColumns selects the columns of row, named with their table (a
-// filter may join others); a NULL (which only a write from outside the
-// plugin leaves) reads as the zero value.
-func selectColumns() string {
-	quoted := make([]string, len(columns))
-	for i, c := range columns {
-		zero := "''"
-		if c == "seq" || c == "status" {
-			zero = "0"
-		}
-		quoted[i] = "COALESCE([[" + records.AuditCollection + "." + c + "]], " + zero + ") AS [[" + c + "]]"
-	}
-	return strings.Join(quoted, ", ")
 }
 
 func unmarshalJSON(raw string, v any) error { return json.Unmarshal([]byte(raw), v) }

@@ -2,11 +2,9 @@ package audit
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/pocketbase/dbx"
@@ -77,7 +75,7 @@ func (x *Export) Run(w io.Writer) (int, error) {
 	written, lastSeq := 0, 0
 	for {
 		q := app.RecordQuery(collection).
-			Select(selectColumns()).
+			Select(selectColumns(records.AuditCollection)).
 			AndWhere(dbx.NewExp("[["+records.AuditCollection+".seq]] > {:seq}", dbx.Params{"seq": lastSeq})).
 			OrderBy(records.AuditCollection + ".seq").Limit(exportPage)
 		if where != nil {
@@ -109,13 +107,9 @@ func (x *Export) Run(w io.Writer) (int, error) {
 	}
 }
 
-// exportColumns are the fields of an exported entry, in order (of
-// exportEntry too).
-var exportColumns = []string{"id", "seq", "hash", "created", "event", "actor", "actorCollection", "target",
-	"targetCollection", "session", "reason", "ip", "userAgent", "method", "path", "status", "data"}
-
 type exportWriter struct {
 	w      io.Writer
+	line   []byte // the JSON line being written
 	csv    *csv.Writer
 	header bool
 }
@@ -128,53 +122,22 @@ func newExportWriter(w io.Writer, format string) *exportWriter {
 	return e
 }
 
-// exportEntry is an entry as a line of a JSON export.
-type exportEntry struct {
-	Id               string          `json:"id"`
-	Seq              int             `json:"seq"`
-	Hash             string          `json:"hash"`
-	Created          string          `json:"created"`
-	Event            string          `json:"event"`
-	Actor            string          `json:"actor"`
-	ActorCollection  string          `json:"actorCollection"`
-	Target           string          `json:"target"`
-	TargetCollection string          `json:"targetCollection"`
-	Session          string          `json:"session"`
-	Reason           string          `json:"reason"`
-	IP               string          `json:"ip"`
-	UserAgent        string          `json:"userAgent"`
-	Method           string          `json:"method"`
-	Path             string          `json:"path"`
-	Status           int             `json:"status"`
-	Data             json.RawMessage `json:"data"`
-}
-
 func (e *exportWriter) write(r row) error {
 	if e.csv == nil {
-		data := json.RawMessage(r.Data)
-		if !json.Valid(data) { // only a write from outside the plugin
-			data, _ = json.Marshal(r.Data)
-		}
-		line, err := json.Marshal(exportEntry{r.Id, r.Seq, r.Hash, r.Created, r.Event, r.Actor, r.ActorCollection, r.Target,
-			r.TargetCollection, r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path, r.Status, data})
-		if err != nil {
+		var err error
+		if e.line, err = exportLine(e.line[:0], &r); err != nil {
 			return err
 		}
-		_, err = e.w.Write(append(line, '\n'))
+		_, err = e.w.Write(e.line)
 		return err
 	}
 	if !e.header {
 		e.header = true
-		if err := e.csv.Write(exportColumns); err != nil {
+		if err := e.csv.Write(csvHeader()); err != nil {
 			return err
 		}
 	}
-	cells := []string{r.Id, strconv.Itoa(r.Seq), r.Hash, r.Created, r.Event, r.Actor, r.ActorCollection, r.Target,
-		r.TargetCollection, r.Session, r.Reason, r.IP, r.UserAgent, r.Method, r.Path, strconv.Itoa(r.Status), r.Data}
-	for i, c := range cells {
-		cells[i] = inertCell(c)
-	}
-	return e.csv.Write(cells)
+	return e.csv.Write(csvCells(&r))
 }
 
 // inertCell returns a CSV cell a spreadsheet shows as text: one that starts
@@ -202,7 +165,7 @@ func (e *exportWriter) flush() error {
 	}
 	if !e.header {
 		e.header = true
-		if err := e.csv.Write(exportColumns); err != nil {
+		if err := e.csv.Write(csvHeader()); err != nil {
 			return err
 		}
 	}

@@ -53,7 +53,7 @@ func KeyMatches(app core.App) (bool, error) {
 	}
 	keys := ring.verifiers()
 	checked, matched := 0, false
-	first := app.DB().NewQuery("SELECT " + selectColumns() + " FROM {{" + records.AuditCollection + "}} WHERE [[seq]] > {:seq} ORDER BY [[seq]] LIMIT " + strconv.Itoa(keyProbe)).
+	first := app.DB().NewQuery("SELECT " + selectColumns(records.AuditCollection) + " FROM {{" + records.AuditCollection + "}} WHERE [[seq]] > {:seq} ORDER BY [[seq]] LIMIT " + strconv.Itoa(keyProbe)).
 		Bind(dbx.Params{"seq": prevSeq})
 	err = scanRows(first, func(r row) bool {
 		if id, v2 := hashKeyId(r.Hash); v2 {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
 
@@ -33,6 +36,7 @@ const (
 // own chained append, while the server is stopped.
 type seeder struct {
 	app     *pocketbase.PocketBase
+	audit   *audit.Log
 	written int
 	first   time.Time // created of the first seeded entry
 }
@@ -45,8 +49,12 @@ func newSeeder(dataDir string) (*seeder, error) {
 	if err := app.Bootstrap(); err != nil {
 		return nil, err
 	}
+	key, err := os.ReadFile(filepath.Join(dataDir, plugin.AuditKeyFile))
+	if err != nil {
+		return nil, err
+	}
 	first := time.Now().UTC().Add(-seededDays * 24 * time.Hour).Truncate(24 * time.Hour)
-	return &seeder{app: app, first: first}, nil
+	return &seeder{app: app, audit: audit.New(app, clock.System, key), first: first}, nil
 }
 
 // gap is the time between two seeded entries when total entries span
@@ -85,7 +93,7 @@ func (s *seeder) seedTo(n, total int) error {
 				Created: created,
 			}
 		}
-		if err := audit.Append(s.app, batch); err != nil {
+		if err := s.audit.Append(s.app, batch); err != nil {
 			return err
 		}
 		s.written += size

@@ -25,7 +25,7 @@ func trustFiles(keyFile string) []string {
 // data.db before PocketBase copies it, and keeps the trust files out of the
 // backup. A backup that would miss journalled entries is refused.
 func (p *handlers) backupCreate(e *core.BackupEvent) error {
-	if err := p.opts.Writer.Flush(); err != nil {
+	if err := p.opts.Audit.Writer.Flush(); err != nil {
 		return fmt.Errorf("impersonation: flush the audit journal before the backup: %w", err)
 	}
 	e.Exclude = append(e.Exclude, trustFiles(p.opts.KeyFile)...)
@@ -42,7 +42,7 @@ func (p *handlers) backupCreate(e *core.BackupEvent) error {
 // written: the app may already read the restored data, whose head would
 // roll the kept anchor back.
 func (p *handlers) backupRestore(e *core.BackupEvent) error {
-	if err := p.opts.Writer.Flush(); err != nil {
+	if err := p.opts.Audit.Writer.Flush(); err != nil {
 		return fmt.Errorf("impersonation: flush the audit journal before the restore: %w", err)
 	}
 	e.Exclude = append(e.Exclude, trustFiles(p.opts.KeyFile)...)

@@ -13,7 +13,7 @@ import (
 // audit, with the policy before and after, in the transaction of the
 // change: a change that cannot be audited does not happen. It runs for
 // every save of a policy, through the API, the dashboard or Go code.
-func auditPolicyChange(event string) func(e *core.RecordEvent) error {
+func (p *handlers) auditPolicyChange(event string) func(e *core.RecordEvent) error {
 	return func(e *core.RecordEvent) error {
 		data := map[string]any{"collection": e.Record.GetString("collection")}
 		if original := e.Record.Original(); event != audit.PolicyCreated && original != nil {
@@ -23,7 +23,7 @@ func auditPolicyChange(event string) func(e *core.RecordEvent) error {
 			data["after"] = e.Record.PublicExport()
 		}
 		return inTransaction(&e.App, e.Next, func(tx core.App) error {
-			return audit.Write(tx, audit.Entry{Event: event, Data: data})
+			return p.opts.Audit.Write(tx, audit.Entry{Event: event, Data: data})
 		})
 	}
 }
@@ -35,7 +35,7 @@ func auditPolicyChange(event string) func(e *core.RecordEvent) error {
 // the transaction of the change: a rule denying a collection's records
 // must not lapse because the collection got another name. A save that
 // changes neither writes nothing.
-func collectionChanged(e *core.CollectionEvent) error {
+func (p *handlers) collectionChanged(e *core.CollectionEvent) error {
 	if !auditExists(e.App) {
 		return e.Next()
 	}
@@ -59,7 +59,7 @@ func collectionChanged(e *core.CollectionEvent) error {
 	data := map[string]any{"collection": e.Collection.Name, "collectionId": e.Collection.Id, "before": before, "after": after}
 	return inTransaction(&e.App, e.Next, func(tx core.App) error {
 		if rulesChanged {
-			if err := audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data}); err != nil {
+			if err := p.opts.Audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data}); err != nil {
 				return err
 			}
 		}
@@ -130,13 +130,13 @@ func renameInRules(rules []string, from, to string) ([]string, int) {
 
 // auditCollectionDelete writes the deletion of a collection that had API
 // rules to the audit, in the transaction of the deletion.
-func auditCollectionDelete(e *core.CollectionEvent) error {
+func (p *handlers) auditCollectionDelete(e *core.CollectionEvent) error {
 	if !auditExists(e.App) {
 		return e.Next()
 	}
 	data := map[string]any{"collection": e.Collection.Name, "collectionId": e.Collection.Id, "before": apiRules(e.Collection), "after": nil}
 	return inTransaction(&e.App, e.Next, func(tx core.App) error {
-		return audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data})
+		return p.opts.Audit.Write(tx, audit.Entry{Event: audit.CollectionRulesChanged, Data: data})
 	})
 }
 

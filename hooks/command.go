@@ -25,16 +25,16 @@ import (
 // longer reaches its anchored head (see audit.AnchorFile); export streams
 // the entries to stdout; acknowledge, with the server stopped, accepts such
 // a loss as audit.Acknowledge does.
-func NewCommand(app core.App) *cobra.Command {
+func NewCommand(app core.App, log *audit.Log) *cobra.Command {
 	verify := &cobra.Command{
 		Use:          "verify",
 		Short:        "Verify that the impersonation audit was not edited",
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := readEverything(cmd, app, "verify"); err != nil {
+			if err := readEverything(cmd, app, log, "verify"); err != nil {
 				return err
 			}
-			res, err := audit.Verify(app, func(done, total int) {
+			res, err := log.Verify(func(done, total int) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "\rverified %d of %d entries", done, total)
 			})
 			fmt.Fprintln(cmd.ErrOrStderr())
@@ -66,7 +66,7 @@ func NewCommand(app core.App) *cobra.Command {
 			if _, err := app.FindCollectionByNameOrId(records.AuditCollection); err != nil {
 				return fmt.Errorf("there is no audit in %s yet: start the server (serve) once first", app.DataDir())
 			}
-			left, err := audit.MoveLeftovers(app)
+			left, err := log.MoveLeftovers()
 			if left.Owned {
 				return fmt.Errorf("a server is running on %s: acknowledge through POST %s as a superuser", app.DataDir(), acknowledgePath)
 			}
@@ -74,7 +74,7 @@ func NewCommand(app core.App) *cobra.Command {
 				return err
 			}
 			by := audit.Entry{Client: audit.Client{UserAgent: "impersonation audit acknowledge (command line)"}}
-			ack, err := audit.Acknowledge(app, by, strings.TrimSpace(reason))
+			ack, err := log.Acknowledge(by, strings.TrimSpace(reason))
 			if err != nil {
 				return err
 			}
@@ -91,7 +91,7 @@ func NewCommand(app core.App) *cobra.Command {
 		Short:        "Write the impersonation audit to stdout, as JSON lines or CSV",
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := readEverything(cmd, app, "export"); err != nil {
+			if err := readEverything(cmd, app, log, "export"); err != nil {
 				return err
 			}
 			x, err := audit.NewExport(app, format, filter)
@@ -119,11 +119,11 @@ func NewCommand(app core.App) *cobra.Command {
 // running on the data directory the journal is that server's: nothing is
 // moved, and stderr says how many entries its mover had yet to add, which
 // are not in this run.
-func readEverything(cmd *cobra.Command, app core.App, what string) error {
+func readEverything(cmd *cobra.Command, app core.App, log *audit.Log, what string) error {
 	if _, err := app.FindCollectionByNameOrId(records.AuditCollection); err != nil {
 		return fmt.Errorf("there is no audit in %s yet: start the server (serve) once first", app.DataDir())
 	}
-	left, err := audit.MoveLeftovers(app)
+	left, err := log.MoveLeftovers()
 	switch {
 	case left.Owned && err != nil:
 		fmt.Fprintf(cmd.ErrOrStderr(), "a server owns the audit journal in %s; entries it answered in the last moments may be missing from this %s (counting them: %v)\n",

@@ -49,7 +49,7 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 	if err != nil || claims.File != wantFile {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
-	s, err := p.opts.Cache.Session(claims.Session)
+	s, err := p.cache.Session(claims.Session)
 	if err != nil || !claimsNameSession(claims, s) {
 		return e.UnauthorizedError(msgTokenInvalid, nil)
 	}
@@ -106,7 +106,7 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	now := p.opts.Clock.Now()
 	if !now.Before(s.Expires()) {
 		// the session's own expiry, not the unverified token's, decides
-		if err := sessions.End(e.App, s, records.EndExpired, now, audit.ClientOf(e, http.StatusUnauthorized)); err != nil {
+		if err := sessions.End(p.opts.Audit, e.App, s, records.EndExpired, now, audit.ClientOf(e, http.StatusUnauthorized)); err != nil {
 			return e.InternalServerError("", err)
 		}
 		return e.UnauthorizedError(msgSessionExpired, nil)
@@ -120,13 +120,13 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	// in place before anything reads (and caches) the request's RequestInfo
 	e.Request.Header.Set(sessions.Header, s.Id)
 
-	current, cause, err := sessions.Recheck(e.App, p.opts.Cache, s, target, now, records.EndNoLongerAllowed)
+	current, cause, err := sessions.Recheck(e.App, p.cache, s, target, now, records.EndNoLongerAllowed)
 	if err != nil && cause == "" {
 		// the database failed: this request fails closed, the session stands
 		return e.InternalServerError("", err)
 	}
 	if err != nil {
-		if endErr := sessions.End(e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
+		if endErr := sessions.End(p.opts.Audit, e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
 			return e.InternalServerError("", endErr)
 		}
 		return e.UnauthorizedError(msgNoLongerAllowed, nil)

@@ -9,6 +9,7 @@
 package hooks
 
 import (
+	"fmt"
 	"io/fs"
 	"sync"
 	"sync/atomic"
@@ -25,57 +26,39 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
+	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 )
 
 // guardPriority runs the guard right after PocketBase has loaded e.Auth and
 // before everything else, the rate limiter included.
 const guardPriority = apis.DefaultLoadAuthTokenMiddlewarePriority + 1
 
-// Options are the settings the hooks need, with defaults already filled.
+// Options are what Bind needs: plugin.Config's settings, which it
+// documents, with their defaults filled, and the parts the plugin makes
+// once from the rest of Config.
 type Options struct {
-	// Clock is the time of everything the plugin times itself.
+	ReasonMinLength, ReasonMaxLength int
+	DefaultAttemptsPerMinute         int
+	AuditRetention                   time.Duration
+	// RevokeURL empty means the app URL + pagesPath, read when an email
+	// is sent (the app URL is a setting of the running app).
+	RevokeURL, ProductURL string
+	AlertEmail            string
+	AlertAfterRefusals    int
+	// KeyFile is the name, in the data directory, of the audit key's
+	// file, which backups leave out and restores keep.
+	KeyFile string
+
+	// Clock times everything the plugin times itself.
 	Clock clock.Clock
-	// Attempts counts session start attempts per actor.
-	Attempts *attempts.Limiter
-	// ConsentChanges counts the consent changes (grants and withdrawals)
-	// per user.
-	ConsentChanges *attempts.Limiter
-	// Throttle gathers the start attempts refused over the limit into
-	// runs, each written as one entry with its count.
-	Throttle *attempts.Throttle
-	// DefaultAttemptsPerMinute limits attempts that name no policy's collection.
-	DefaultAttemptsPerMinute int
-	// ReasonMinLength is the shortest reason accepted when one is required.
-	ReasonMinLength int
-	// ReasonMaxLength is the longest reason accepted.
-	ReasonMaxLength int
-	// Writer writes the audit entries of impersonated requests.
-	Writer *audit.Writer
+	// Audit is the app's audit: every entry the plugin writes goes
+	// through it, and the journal of impersonated requests is its Writer.
+	Audit *audit.Log
 	// Redactor copies request data for the audit.
 	Redactor *redact.Redactor
-	// Hooks are the plugin's hook points.
+	// Hooks are the hook points that plugin.Plugin bridges to the app's
+	// handlers.
 	Hooks sessions.Hooks
-	// Cache holds the records the per-request check reads.
-	Cache *sessions.Cache
-	// AuditRetention is how long audit entries are kept; zero: for ever.
-	AuditRetention time.Duration
-	// RevokeURL is the page, linked from the session-started email, where
-	// a user withdraws consent; empty: the app URL + "/impersonation/".
-	RevokeURL string
-	// AlertEmail receives an email when an actor's starts are refused
-	// AlertAfterRefusals times within refusalWindow, and when the audit
-	// chain no longer reaches its anchor; empty: no email.
-	AlertEmail         string
-	AlertAfterRefusals int
-	// ProductURL is where the hand-off sends a new impersonation tab.
-	ProductURL string
-	// Pages are served at pagesPath; nil: not served.
-	Pages fs.FS
-	// Dashboard is the dashboard extension; nil: none.
-	Dashboard fs.FS
-	// KeyFile is the name, in the data directory, of the audit key's file,
-	// which backups leave out and restores keep.
-	KeyFile string
 }
 
 // refusalWindow is the span in which AlertAfterRefusals refusals alert.
@@ -87,8 +70,18 @@ type handlers struct {
 	opts Options
 	// mails are the emails being sent in the background
 	mails sync.WaitGroup
-	// pages serves opts.Pages
+	// pages serves the plugin's pages at pagesPath
 	pages *pages
+	// dashboard is the dashboard extension
+	dashboard fs.FS
+	// cache holds the records the per-request check reads
+	cache *sessions.Cache
+	// attempts counts session start attempts per actor, consentChanges
+	// the consent changes per user
+	attempts, consentChanges *attempts.Limiter
+	// refused gathers the start attempts refused over the limit into
+	// runs, each written as one entry with its count
+	refused *attempts.Throttle
 	// expiries are the timers that end the sessions of realtime clients
 	expiries expiryTimers
 	// restoring is set while a backup restore replaces the data directory
@@ -98,13 +91,21 @@ type handlers struct {
 
 // Bind binds every hook, route and job of the plugin to app.
 func Bind(app core.App, opts Options) error {
-	p := &handlers{app: app, opts: opts, expiries: expiryTimers{clock: opts.Clock}}
-	if opts.Pages != nil {
-		pg, err := newPages(opts.Pages)
-		if err != nil {
-			return err
-		}
-		p.pages = pg
+	p := &handlers{
+		app: app, opts: opts, expiries: expiryTimers{clock: opts.Clock},
+		cache:    sessions.NewCache(app),
+		attempts: attempts.New(time.Minute), consentChanges: attempts.New(time.Minute),
+		refused: attempts.NewThrottle(time.Minute),
+	}
+	pages, err := fs.Sub(pbpublic.Impersonation, "impersonation")
+	if err != nil {
+		return fmt.Errorf("impersonation: embedded pages: %w", err)
+	}
+	if p.pages, err = newPages(pages); err != nil {
+		return err
+	}
+	if p.dashboard, err = fs.Sub(pbpublic.Dashboard, "dashboard"); err != nil {
+		return fmt.Errorf("impersonation: embedded dashboard extension: %w", err)
 	}
 
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.RoutesId, Func: p.bindRoutes})
@@ -121,12 +122,12 @@ func Bind(app core.App, opts Options) error {
 	app.OnCollectionsImportRequest().Bind(&hook.Handler[*core.CollectionsImportRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionsImport})
 
 	// what decides an impersonator's reach changes only with an audit entry
-	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: auditPolicyChange(audit.PolicyCreated)})
-	app.OnRecordUpdateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: auditPolicyChange(audit.PolicyUpdated)})
-	app.OnRecordDeleteExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: auditPolicyChange(audit.PolicyDeleted)})
-	app.OnCollectionCreateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: collectionChanged})
-	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: collectionChanged})
-	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: auditCollectionDelete})
+	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: p.auditPolicyChange(audit.PolicyCreated)})
+	app.OnRecordUpdateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: p.auditPolicyChange(audit.PolicyUpdated)})
+	app.OnRecordDeleteExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: p.auditPolicyChange(audit.PolicyDeleted)})
+	app.OnCollectionCreateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: p.collectionChanged})
+	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: p.collectionChanged})
+	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: p.auditCollectionDelete})
 
 	app.OnRecordValidate(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ValidatePolicyId, Func: validatePolicy})
 	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
@@ -151,7 +152,7 @@ func Bind(app core.App, opts Options) error {
 
 	// every committed change reaches the cache of the per-request check
 	forget := func(e *core.RecordEvent) error {
-		opts.Cache.Forget(e.Record)
+		p.cache.Forget(e.Record)
 		return e.Next()
 	}
 	app.OnRecordAfterCreateSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ForgetCachedId, Func: forget, Priority: -1000})
@@ -161,17 +162,17 @@ func Bind(app core.App, opts Options) error {
 	app.Cron().MustAdd(ids.ExpireSessionsJobId, "* * * * *", p.expireSessions)
 	app.Cron().MustAdd(ids.RecheckRealtimeJobId, "* * * * *", p.recheckRealtime)
 	app.Cron().MustAdd(ids.ThrottledJobId, "* * * * *", func() {
-		p.writeThrottled(p.app, opts.Throttle.Due(opts.Clock.Now()), countedAttempts())
+		p.writeThrottled(p.app, p.refused.Due(opts.Clock.Now()), countedAttempts())
 	})
 	app.Cron().MustAdd(ids.AnchorAuditJobId, "* * * * *", p.anchorAudit)
-	audit.OnAnchorLost(app, p.auditLost)
+	opts.Audit.OnAnchorLost(p.auditLost)
 	if opts.AuditRetention > 0 {
 		app.Cron().MustAdd(ids.PruneAuditJobId, "@hourly", p.pruneAudit)
 	}
 	// the journal's leftovers from a killed process are in the table before
 	// the first request
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.AuditWriterId, Func: func(e *core.ServeEvent) error {
-		if err := opts.Writer.Open(); err != nil {
+		if err := opts.Audit.Writer.Open(); err != nil {
 			return err
 		}
 		return e.Next()
@@ -182,9 +183,9 @@ func Bind(app core.App, opts Options) error {
 	app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{Id: ids.AnchorAuditJobId, Func: func(e *core.TerminateEvent) error {
 		p.expiries.stopAll()
 		// the counts of throttled attempts live in memory
-		p.writeThrottled(p.app, opts.Throttle.Drain(), countedAttempts())
+		p.writeThrottled(p.app, p.refused.Drain(), countedAttempts())
 		p.mails.Wait()
-		if err := opts.Writer.Close(); err != nil {
+		if err := opts.Audit.Writer.Close(); err != nil {
 			app.Logger().Error("impersonation: close the audit journal", "error", err)
 		}
 		p.anchorAudit()

@@ -31,7 +31,7 @@ func (p *handlers) policyChanged(e *core.RecordEvent) error {
 		if err != nil {
 			continue
 		}
-		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
+		err = sessions.RecheckLive(p.opts.Audit, e.App, "targetCollection = {:collection}",
 			map[string]any{"collection": c.Id}, p.opts.Clock.Now(), audit.Client{}, records.EndPolicyChanged)
 		if err != nil {
 			e.App.Logger().Error("impersonation: recheck sessions after policy change", "error", err)
@@ -47,9 +47,9 @@ func (p *handlers) authRecordDeleted(e *core.RecordEvent) error {
 		return e.Next()
 	}
 	now, params := p.opts.Clock.Now(), records.RecordParams(e.Record)
-	_, err := sessions.EndWhere(e.App, records.OnTargetFilter, params, records.EndTargetDeleted, now, audit.Client{})
+	_, err := sessions.EndWhere(p.opts.Audit, e.App, records.OnTargetFilter, params, records.EndTargetDeleted, now, audit.Client{})
 	if err == nil {
-		_, err = sessions.EndWhere(e.App, records.ByActorFilter, params, records.EndActorDeleted, now, audit.Client{})
+		_, err = sessions.EndWhere(p.opts.Audit, e.App, records.ByActorFilter, params, records.EndActorDeleted, now, audit.Client{})
 	}
 	if c, findErr := records.FindConsent(e.App, e.Record); err == nil && findErr == nil {
 		err = e.App.Delete(c)
@@ -78,15 +78,15 @@ func (p *handlers) authRecordUpdated(e *core.RecordEvent) error {
 	now, params := p.opts.Clock.Now(), records.RecordParams(e.Record)
 	var err error
 	if original.TokenKey() != e.Record.TokenKey() {
-		_, err = sessions.EndWhere(e.App, records.OnTargetFilter, params, records.EndTokenRevoked, now, audit.Client{})
+		_, err = sessions.EndWhere(p.opts.Audit, e.App, records.OnTargetFilter, params, records.EndTokenRevoked, now, audit.Client{})
 		if err == nil {
-			_, err = sessions.EndWhere(e.App, records.ByActorFilter, params, records.EndActorTokenRevoked, now, audit.Client{})
+			_, err = sessions.EndWhere(p.opts.Audit, e.App, records.ByActorFilter, params, records.EndActorTokenRevoked, now, audit.Client{})
 		}
 	}
 	if err == nil {
 		err = errors.Join(
-			sessions.RecheckLive(e.App, records.ByActorFilter, params, now, audit.Client{}, records.EndActorNotAllowed),
-			sessions.RecheckLive(e.App, records.OnTargetFilter, params, now, audit.Client{}, records.EndTargetNotAllowed),
+			sessions.RecheckLive(p.opts.Audit, e.App, records.ByActorFilter, params, now, audit.Client{}, records.EndActorNotAllowed),
+			sessions.RecheckLive(p.opts.Audit, e.App, records.OnTargetFilter, params, now, audit.Client{}, records.EndTargetNotAllowed),
 		)
 	}
 	if err != nil {
@@ -100,7 +100,7 @@ func (p *handlers) authRecordUpdated(e *core.RecordEvent) error {
 func (p *handlers) expireSessions() {
 	now := p.opts.Clock.Now()
 	nowDate, _ := types.ParseDateTime(now)
-	_, err := sessions.EndWhere(p.app, "expires <= {:now}", map[string]any{"now": nowDate.String()},
+	_, err := sessions.EndWhere(p.opts.Audit, p.app, "expires <= {:now}", map[string]any{"now": nowDate.String()},
 		records.EndExpired, now, audit.Client{})
 	if err != nil {
 		p.app.Logger().Error("impersonation: expire sessions", "error", err)
@@ -143,7 +143,7 @@ func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 		Actor: e.Auth, Target: e.Record.Id, TargetCollection: e.Collection.Id,
 		Code: "builtin_route", Client: audit.ClientOf(e.RequestEvent, http.StatusForbidden),
 	}
-	if err := sessions.Deny(e.App, denial); err != nil {
+	if err := sessions.Deny(p.opts.Audit, e.App, denial); err != nil {
 		e.App.Logger().Error("impersonation: write session.denied", "error", err)
 	}
 	return e.ForbiddenError("Records of this collection are impersonated through POST "+sessionsPath+".", nil)
@@ -160,7 +160,7 @@ func (p *handlers) anchorAudit() {
 		return // the data read may be the restored one: the anchor stays
 	}
 	// a loss was alerted once, by auditLost; Verify reports it until acknowledged
-	if err := audit.WriteAnchor(p.app); err != nil && !errors.Is(err, audit.ErrAnchorNotReached) {
+	if err := p.opts.Audit.WriteAnchor(); err != nil && !errors.Is(err, audit.ErrAnchorNotReached) {
 		p.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 	}
 }
@@ -184,7 +184,7 @@ func (p *handlers) auditLost(loss audit.Loss) {
 // pruneAudit deletes the audit entries older than the retention, leaving a
 // checkpoint so the rest of the chain verifies.
 func (p *handlers) pruneAudit() {
-	pruned, err := audit.Prune(p.app, p.opts.Clock.Now().Add(-p.opts.AuditRetention))
+	pruned, err := p.opts.Audit.Prune(p.opts.Clock.Now().Add(-p.opts.AuditRetention))
 	if err != nil {
 		p.app.Logger().Error("impersonation: prune the audit", "error", err)
 		return
@@ -212,7 +212,7 @@ func (p *handlers) recheckRealtime() {
 	}
 	now := p.opts.Clock.Now()
 	for id := range ids {
-		err := sessions.RecheckLive(p.app, "id = {:id}", map[string]any{"id": id}, now, audit.Client{},
+		err := sessions.RecheckLive(p.opts.Audit, p.app, "id = {:id}", map[string]any{"id": id}, now, audit.Client{},
 			records.EndNoLongerAllowed)
 		if err != nil {
 			p.app.Logger().Error("impersonation: recheck a realtime session", "session", id, "error", err)
@@ -234,7 +234,7 @@ func (p *handlers) ruleSourceWritten(e *core.RecordEvent) error {
 	if strings.HasPrefix(written.Name, "impersonation_") {
 		return e.Next() // the plugin's own: handled where they change
 	}
-	pols, err := p.opts.Cache.EnabledPolicies()
+	pols, err := p.cache.EnabledPolicies()
 	if err != nil {
 		e.App.Logger().Error("impersonation: find the policies a write may concern", "error", err)
 		return e.Next()
@@ -244,7 +244,7 @@ func (p *handlers) ruleSourceWritten(e *core.RecordEvent) error {
 		if err != nil || !ruleReads(e.App, pol.ImpersonatorRule(), target, written) {
 			continue
 		}
-		err = sessions.RecheckLive(e.App, "targetCollection = {:collection}",
+		err = sessions.RecheckLive(p.opts.Audit, e.App, "targetCollection = {:collection}",
 			map[string]any{"collection": target.Id}, p.opts.Clock.Now(), audit.Client{}, records.EndNoLongerAllowed)
 		if err != nil {
 			e.App.Logger().Error("impersonation: recheck sessions after a write their rule reads", "error", err)
@@ -301,10 +301,10 @@ func (p *handlers) consentChanged(deleted bool) func(e *core.RecordEvent) error 
 		}
 		now := p.opts.Clock.Now()
 		if !deleted && !c.Revoked() {
-			err = consent.EndOutliving(e.App, user, c, now, audit.Client{})
+			err = consent.EndOutliving(p.opts.Audit, e.App, user, c, now, audit.Client{})
 		}
 		if err == nil {
-			err = sessions.RecheckLive(e.App, records.OnTargetFilter, records.RecordParams(user), now, audit.Client{},
+			err = sessions.RecheckLive(p.opts.Audit, e.App, records.OnTargetFilter, records.RecordParams(user), now, audit.Client{},
 				records.EndNoLongerAllowed)
 		}
 		if err != nil {

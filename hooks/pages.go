@@ -120,8 +120,8 @@ func (p *handlers) bindPages(e *core.ServeEvent) {
 
 // addDashboardExtension adds the plugin's extension to the dashboard.
 func (p *handlers) addDashboardExtension(e *core.ServeEvent) error {
-	if p.opts.Dashboard != nil {
-		e.UIExtensions = append(e.UIExtensions, core.UIExtension{Name: dashboardExtensionName, FS: p.opts.Dashboard})
+	if p.dashboard != nil {
+		e.UIExtensions = append(e.UIExtensions, core.UIExtension{Name: dashboardExtensionName, FS: p.dashboard})
 	}
 	return e.Next()
 }

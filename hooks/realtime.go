@@ -44,7 +44,7 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 		if err != nil || live.IsEnded() {
 			return
 		}
-		if err := sessions.End(p.app, live, records.EndExpired, p.opts.Clock.Now(), audit.Client{}); err != nil {
+		if err := sessions.End(p.opts.Audit, p.app, live, records.EndExpired, p.opts.Clock.Now(), audit.Client{}); err != nil {
 			p.app.Logger().Error("impersonation: end an expired session", "error", err)
 		}
 	})

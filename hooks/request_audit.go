@@ -23,10 +23,10 @@ const maxAuditedBody = 1 << 20
 // PocketBase writes that error). If the entry cannot be written, the client
 // gets a 500 and nothing of the handler's response.
 func (p *handlers) audited(e *core.RequestEvent, s *records.Session, next func() error) error {
-	started := time.Now()
+	started := p.opts.Clock.Now()
 	gate := &responseGate{real: e.Response, header: http.Header{}}
 	gate.commit = func(status int) error {
-		return p.opts.Writer.Write(p.requestEntry(e, s, status, time.Since(started)))
+		return p.opts.Audit.Writer.Write(p.requestEntry(e, s, status, p.opts.Clock.Now().Sub(started)))
 	}
 
 	e.Response = gate

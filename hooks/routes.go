@@ -46,9 +46,9 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.POST(sessionsPath, p.sessionStart)
 	e.Router.POST(sessionEndPath, p.sessionEnd)
 	e.Router.GET(currentPath, p.current)
-	e.Router.GET(verifyPath, verifyAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(verifyPath, p.verifyAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.POST(acknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
-	e.Router.GET(exportPath, exportAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(exportPath, p.exportAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(policiesPath, p.policiesList)
 	e.Router.GET(targetsPath, p.targetsList)
 	p.bindPages(e)
@@ -68,7 +68,7 @@ func (p *handlers) flushBeforeAuditRead(e *core.RequestEvent) error {
 	if err != nil || c.Name != records.AuditCollection {
 		return e.Next()
 	}
-	if err := p.opts.Writer.Flush(); err != nil {
+	if err := p.opts.Audit.Writer.Flush(); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.Next()
@@ -80,8 +80,8 @@ const recordsRoutePattern = "GET /api/collections/{collection}/records"
 
 // exportAudit streams the audit entries that match ?filter= (the records
 // API's syntax) as ?format=jsonl (the default) or csv.
-func exportAudit(e *core.RequestEvent) error {
-	if err := audit.Flush(e.App); err != nil {
+func (p *handlers) exportAudit(e *core.RequestEvent) error {
+	if err := p.opts.Audit.Flush(); err != nil {
 		return e.InternalServerError("", err)
 	}
 	format := e.Request.URL.Query().Get("format")
@@ -107,14 +107,14 @@ func exportAudit(e *core.RequestEvent) error {
 // verifyAudit answers whether the audit's hash chain is whole and reaches
 // its anchor. It moves the anchor forward first, which alerts a loss not
 // alerted yet.
-func verifyAudit(e *core.RequestEvent) error {
-	if err := audit.Flush(e.App); err != nil {
+func (p *handlers) verifyAudit(e *core.RequestEvent) error {
+	if err := p.opts.Audit.Flush(); err != nil {
 		return e.InternalServerError("", err)
 	}
-	if err := audit.WriteAnchor(e.App); err != nil && !errors.Is(err, audit.ErrAnchorNotReached) {
+	if err := p.opts.Audit.WriteAnchor(); err != nil && !errors.Is(err, audit.ErrAnchorNotReached) {
 		return e.InternalServerError("", err)
 	}
-	res, err := audit.Verify(e.App, nil)
+	res, err := p.opts.Audit.Verify(nil)
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
@@ -142,11 +142,11 @@ func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 	case n > p.opts.ReasonMaxLength:
 		return e.BadRequestError("", validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})})
 	}
-	if err := audit.Flush(e.App); err != nil {
+	if err := p.opts.Audit.Flush(); err != nil {
 		return e.InternalServerError("", err)
 	}
 	by := audit.Entry{Actor: e.Auth.Id, ActorCollection: e.Auth.Collection().Id, Client: audit.ClientOf(e, http.StatusOK)}
-	ack, err := audit.Acknowledge(e.App, by, reason)
+	ack, err := p.opts.Audit.Acknowledge(by, reason)
 	switch {
 	case errors.Is(err, audit.ErrNothingToAcknowledge):
 		return e.Error(http.StatusConflict, "The audit chain reaches its anchor: there is nothing to acknowledge.", nil)
@@ -249,10 +249,10 @@ func (p *handlers) consentGrant(e *core.RequestEvent) error {
 	if err := consent.ValidateHours(pol, hours); err != nil {
 		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
 	}
-	if !p.opts.ConsentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, p.opts.Clock.Now()) {
+	if !p.consentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, p.opts.Clock.Now()) {
 		return e.TooManyRequestsError(msgConsentRateLimited, nil)
 	}
-	c, err := consent.Grant(e.App, user, hours, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusOK))
+	c, err := consent.Grant(p.opts.Audit, e.App, user, hours, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusOK))
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
@@ -267,10 +267,10 @@ func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	// a withdrawal that stops something is never refused: it is how a user
 	// ends the sessions on them
 	now := p.opts.Clock.Now()
-	if !withdrawalStops(e.App, user, now) && !p.opts.ConsentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, now) {
+	if !withdrawalStops(e.App, user, now) && !p.consentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, now) {
 		return e.TooManyRequestsError(msgConsentRateLimited, nil)
 	}
-	if err := consent.Revoke(e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
+	if err := consent.Revoke(p.opts.Audit, e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.NoContent(http.StatusNoContent)
@@ -332,7 +332,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 		if errors.As(apiErr, &routerErr) {
 			denial.Client.Status = routerErr.Status
 		}
-		if err := sessions.Deny(e.App, denial); err != nil {
+		if err := sessions.Deny(p.opts.Audit, e.App, denial); err != nil {
 			e.App.Logger().Error("impersonation: write session.denied", "error", err)
 		}
 		p.alertRefusals(e.App, attemptKey(actor), 1)
@@ -342,14 +342,14 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	var pol *records.Policy
 	limit := p.opts.DefaultAttemptsPerMinute
 	if collection != nil {
-		if found, err := p.opts.Cache.Policy(collection.Name); err == nil {
+		if found, err := p.cache.Policy(collection.Name); err == nil {
 			pol, limit = found, found.AttemptsPerMinute()
 		}
 	}
 	// the limit comes before any entry: past it, an attempt only adds to
 	// its actor's count (see throttle)
-	p.writeThrottled(e.App, p.opts.Throttle.Due(now), countedAttempts())
-	if !p.opts.Attempts.Allow(attemptKey(actor), limit, now) {
+	p.writeThrottled(e.App, p.refused.Due(now), countedAttempts())
+	if !p.attempts.Allow(attemptKey(actor), limit, now) {
 		p.throttle(e.App, attemptKey(actor), now, audit.ClientOf(e, http.StatusTooManyRequests))
 		return e.TooManyRequestsError(msgRateLimited, nil)
 	}
@@ -377,7 +377,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	event := &sessions.StartEvent{App: e.App, Request: e, Start: &start}
 	hookErr := p.opts.Hooks.Start.Trigger(event, func(se *sessions.StartEvent) error {
 		began = true
-		started, beginErr = sessions.Begin(se.App, *se.Start)
+		started, beginErr = sessions.Begin(p.opts.Audit, se.App, *se.Start)
 		return beginErr
 	})
 	var refusal *policy.Refusal
@@ -419,7 +419,7 @@ func attemptKey(actor *core.Record) attempts.Key {
 // actor over the limit adds to the audit is at most two entries a window,
 // whose counts add up to its refused attempts.
 func (p *handlers) throttle(app core.App, key attempts.Key, now time.Time, client audit.Client) {
-	if p.opts.Throttle.Refuse(key, now) {
+	if p.refused.Refuse(key, now) {
 		p.writeThrottled(app, []attempts.Run{{Key: key, Count: 1, First: now, Last: now}}, client)
 	}
 }
@@ -434,7 +434,7 @@ func countedAttempts() audit.Client {
 // runs, and alerts on the refusals they add.
 func (p *handlers) writeThrottled(app core.App, runs []attempts.Run, client audit.Client) {
 	for _, run := range runs {
-		if err := sessions.Throttled(app, run, p.opts.Throttle.Window(), client); err != nil {
+		if err := sessions.Throttled(p.opts.Audit, app, run, p.refused.Window(), client); err != nil {
 			app.Logger().Error("impersonation: write session.throttled", "count", run.Count, "error", err)
 			continue
 		}
@@ -509,7 +509,7 @@ func (p *handlers) sessionEnd(e *core.RequestEvent) error {
 		// one answer for "no such session" and "not yours"
 		return e.NotFoundError("", nil)
 	}
-	if err := sessions.End(e.App, s, records.EndStopped, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
+	if err := sessions.End(p.opts.Audit, e.App, s, records.EndStopped, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
 	return e.NoContent(http.StatusNoContent)

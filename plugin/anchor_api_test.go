@@ -122,7 +122,7 @@ func TestAcknowledgeRoute(t *testing.T) {
 	superuser := map[string]string{"Authorization": superuserToken}
 	body := `{"reason":"restored the wrong backup"}`
 	stillLost := func(t testing.TB, app *tests.TestApp, _ *http.Response) {
-		if res, err := audit.Verify(app, nil); err != nil || res.Code != audit.CodeAnchorNotReached {
+		if res, err := logOf(app).Verify(nil); err != nil || res.Code != audit.CodeAnchorNotReached {
 			t.Errorf("verify after a refusal: %+v %v", res, err)
 		}
 	}
@@ -139,7 +139,7 @@ func TestAcknowledgeRoute(t *testing.T) {
 				if err := json.NewDecoder(res.Body).Decode(&ack); err != nil {
 					t.Fatal(err)
 				}
-				if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 3 {
+				if res, err := logOf(app).Verify(nil); err != nil || !res.OK || res.Entries != 3 {
 					t.Errorf("verify after the acknowledgement: %+v %v", res, err)
 				}
 				wrap(app).expectAudit(t, audit.ConsentGranted, audit.SessionStarted, audit.Acknowledged)
@@ -245,11 +245,9 @@ func TestAuditLossSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer app.Cleanup()
-	if _, err := plugin.Register(app, plugin.Config{}); err != nil {
-		t.Fatal(err)
-	}
+	register(t, app, plugin.Config{})
 	run := func(args ...string) (string, error) {
-		cmd := hooks.NewCommand(app)
+		cmd := hooks.NewCommand(app, logOf(app))
 		var out bytes.Buffer
 		cmd.SetOut(&out)
 		cmd.SetErr(new(bytes.Buffer))

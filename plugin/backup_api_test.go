@@ -32,12 +32,12 @@ func TestBackupLeavesOutTheTrustRoots(t *testing.T) {
 	const journalled = 5
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
-	w := audit.WriterOf(app)
+	w := logOf(app).Writer
 	if err := w.Open(); err != nil {
 		t.Fatal(err)
 	}
 	withAuditHistory(t, app)
-	if err := audit.WriteAnchor(app); err != nil {
+	if err := logOf(app).WriteAnchor(); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(app.DataDir(), audit.AnchorFile+".tmp"), []byte("v1 1 x\n"), 0o600); err != nil {
@@ -138,7 +138,7 @@ func TestRestoreKeepsTheTrustRoots(t *testing.T) {
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withAuditHistory(t, app)
-	if err := audit.WriteAnchor(app); err != nil {
+	if err := logOf(app).WriteAnchor(); err != nil {
 		t.Fatal(err)
 	}
 	dir := app.DataDir()

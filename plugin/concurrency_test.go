@@ -62,7 +62,7 @@ func TestNoRequestAfterTheEndSucceeds(t *testing.T) {
 	}
 
 	waitFor(60)
-	if err := sessions.End(app, app.session(t, liveSessionId), records.EndStopped, time.Now(), audit.Client{}); err != nil {
+	if err := sessions.End(logOf(app), app, app.session(t, liveSessionId), records.EndStopped, time.Now(), audit.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	endedAt.Store(int64(time.Since(base)))
@@ -89,7 +89,7 @@ func TestNoRequestAfterTheEndSucceeds(t *testing.T) {
 	if after200 != 0 {
 		t.Errorf("%d of %d requests started after the end were answered 200", after200, after)
 	}
-	if err := audit.Flush(app); err != nil {
+	if err := logOf(app).Flush(); err != nil {
 		t.Fatal(err)
 	}
 	var audited200 int
@@ -161,7 +161,7 @@ func TestRealtimeClientIsDisconnected(t *testing.T) {
 			// the stream must close: one left open runs into go test's -timeout
 			for range events {
 			}
-			if err := audit.Flush(app); err != nil {
+			if err := logOf(app).Flush(); err != nil {
 				t.Fatal(err)
 			}
 			var subscribed int

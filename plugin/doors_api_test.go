@@ -484,7 +484,7 @@ func TestFileTokensDieWithTheirSession(t *testing.T) {
 		t.Errorf("the file token as an auth token: %d, want 401", rec.Code)
 	}
 	var downloads int
-	if err := audit.Flush(app); err != nil {
+	if err := logOf(app).Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if err := app.DB().NewQuery("SELECT count(*) FROM impersonation_audit WHERE event = 'request' AND session = {:s} AND path = {:p}").
@@ -501,7 +501,7 @@ func TestFileTokensDieWithTheirSession(t *testing.T) {
 	}
 	app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes(nil) })
 
-	if err := sessions.End(app, app.session(t, liveSessionId), records.EndStopped, app.clock.Now(), audit.Client{}); err != nil {
+	if err := sessions.End(logOf(app), app, app.session(t, liveSessionId), records.EndStopped, app.clock.Now(), audit.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "secret") {

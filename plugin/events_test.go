@@ -117,7 +117,7 @@ func TestOnSessionEnd(t *testing.T) {
 	if err := app.Delete(mustFind(app, "clients", clientId)); err != nil {
 		t.Fatal(err)
 	}
-	if err := sessions.End(app, app.session(t, liveSessionId), records.EndStopped, app.clock.Now(), audit.Client{}); err != nil {
+	if err := sessions.End(logOf(app), app, app.session(t, liveSessionId), records.EndStopped, app.clock.Now(), audit.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{

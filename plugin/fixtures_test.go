@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,6 +133,35 @@ func mint(target, actor *core.Record, sessionId string, expires time.Time) strin
 }
 
 // testApp is a test app with the plugin registered and the fixtures in place.
+// auditLogs are the audits of the apps registered by the tests, by app
+// (*tests.TestApp): a scenario's AfterTestFunc gets the bare app.
+var auditLogs sync.Map
+
+// register registers the plugin on app for a test and keeps its audit for
+// logOf.
+func register(t testing.TB, app *tests.TestApp, cfg plugin.Config) *plugin.Plugin {
+	t.Helper()
+	p, err := plugin.Register(app, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditLogs.Store(app, plugin.AuditLog(p))
+	return p
+}
+
+// logOf returns the audit of app, a test app the plugin was registered on
+// (by newTestApp or register), or of its testApp.
+func logOf(app core.App) *audit.Log {
+	if ta, ok := app.(*testApp); ok {
+		app = ta.TestApp
+	}
+	l, ok := auditLogs.Load(app)
+	if !ok {
+		panic("logOf: the plugin is not registered on this app")
+	}
+	return l.(*audit.Log)
+}
+
 type testApp struct {
 	*tests.TestApp
 	clock  *clock.Manual
@@ -164,11 +194,7 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	if cfg.Clock == nil {
 		cfg.Clock = c
 	}
-	p, err := plugin.Register(app, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ta := &testApp{TestApp: app, clock: c, plugin: p}
+	ta := &testApp{TestApp: app, clock: c, plugin: register(t, app, cfg)}
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Priority: 1000, Func: quiet(app, c)})
 	ta.seedPolicies(t)
 	if _, err := app.DB().NewQuery("UPDATE impersonation_policies SET id = {:id} WHERE collection = 'users'").
@@ -299,7 +325,7 @@ func (a *testApp) auditEvents(t testing.TB, where dbx.Expression) []string {
 	if where == nil {
 		where = dbx.NewExp("1=1")
 	}
-	if err := audit.Flush(a); err != nil {
+	if err := logOf(a).Flush(); err != nil {
 		t.Fatal(err)
 	}
 	var entries []*core.Record

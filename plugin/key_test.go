@@ -23,7 +23,7 @@ func restoredData(t *testing.T, keyFile []byte) string {
 	src := newTestApp(t, plugin.Config{})
 	defer src.Cleanup()
 	withAuditHistory(t, src)
-	if err := audit.Flush(src); err != nil {
+	if err := logOf(src).Flush(); err != nil {
 		t.Fatal(err)
 	}
 	dir, err := tests.TempDirClone(src.DataDir())
@@ -133,13 +133,11 @@ func TestKeyMismatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer app.Cleanup()
-		if _, err := plugin.Register(app, plugin.Config{}); err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := audit.KeyMatches(app); err != nil || ok {
+		register(t, app, plugin.Config{})
+		if ok, err := logOf(app).KeyMatches(); err != nil || ok {
 			t.Errorf("KeyMatches %v, %v: want false", ok, err)
 		}
-		res, err := audit.Verify(app, nil)
+		res, err := logOf(app).Verify(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,10 +152,10 @@ func TestKeyMismatch(t *testing.T) {
 		if _, err := app.DB().NewQuery("UPDATE impersonation_audit SET target = 'someoneelse0000' WHERE seq = 1").Execute(); err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := audit.KeyMatches(app); err != nil || !ok {
+		if ok, err := logOf(app).KeyMatches(); err != nil || !ok {
 			t.Errorf("KeyMatches %v, %v: want true", ok, err)
 		}
-		res, err := audit.Verify(app, nil)
+		res, err := logOf(app).Verify(nil)
 		if err != nil {
 			t.Fatal(err)
 		}

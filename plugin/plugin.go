@@ -63,24 +63,20 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pbimpersonation/impersonation/hooks"
-	"github.com/pbimpersonation/impersonation/internal/attempts"
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
-	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 )
 
 // AuditKeyFile is the file in the data directory that holds the generated
@@ -104,6 +100,7 @@ const PagesCSP = hooks.PagesCSP
 type Plugin struct {
 	app     core.App
 	config  Config
+	audit   *audit.Log
 	onStart *hook.Hook[*StartEvent]
 	onEnd   *hook.Hook[*EndEvent]
 }
@@ -149,44 +146,27 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	audit.SetKeys(app, key, p.config.AuditPreviousKeys...)
-
-	pages, err := fs.Sub(pbpublic.Impersonation, "impersonation")
-	if err != nil {
-		return nil, fmt.Errorf("impersonation: embedded pages: %w", err)
-	}
-	dashboard, err := fs.Sub(pbpublic.Dashboard, "dashboard")
-	if err != nil {
-		return nil, fmt.Errorf("impersonation: embedded dashboard extension: %w", err)
-	}
+	p.audit = audit.New(app, p.config.Clock, key, p.config.AuditPreviousKeys...)
 	coreHooks := sessions.NewHooks()
 	p.bridge(coreHooks)
+	c := p.config
 	err = hooks.Bind(app, hooks.Options{
-		Clock:                    p.config.Clock,
-		Attempts:                 attempts.New(time.Minute),
-		Throttle:                 attempts.NewThrottle(time.Minute),
-		ConsentChanges:           attempts.New(time.Minute),
-		DefaultAttemptsPerMinute: p.config.DefaultAttemptsPerMinute,
-		ReasonMinLength:          p.config.ReasonMinLength,
-		ReasonMaxLength:          p.config.ReasonMaxLength,
-		Writer:                   audit.NewWriter(app),
-		Redactor:                 redact.New(audit.RedactKey(key), p.config.RedactKeys),
-		Hooks:                    coreHooks,
-		Cache:                    sessions.NewCache(app),
-		AuditRetention:           p.config.AuditRetention,
-		RevokeURL:                p.config.RevokeURL,
-		AlertEmail:               p.config.AlertEmail,
-		AlertAfterRefusals:       p.config.AlertAfterRefusals,
-		ProductURL:               p.config.ProductURL,
-		Pages:                    pages,
-		Dashboard:                dashboard,
-		KeyFile:                  AuditKeyFile,
+		ReasonMinLength: c.ReasonMinLength, ReasonMaxLength: c.ReasonMaxLength,
+		DefaultAttemptsPerMinute: c.DefaultAttemptsPerMinute,
+		AuditRetention:           c.AuditRetention,
+		RevokeURL:                c.RevokeURL, ProductURL: c.ProductURL,
+		AlertEmail: c.AlertEmail, AlertAfterRefusals: c.AlertAfterRefusals,
+		KeyFile:  AuditKeyFile,
+		Clock:    c.Clock,
+		Audit:    p.audit,
+		Redactor: redact.New(audit.RedactKey(key), c.RedactKeys),
+		Hooks:    coreHooks,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if pb, ok := app.(*pocketbase.PocketBase); ok {
-		pb.RootCmd.AddCommand(hooks.NewCommand(app))
+		pb.RootCmd.AddCommand(hooks.NewCommand(app, p.audit))
 	}
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.AuditKeyCheckId, Func: p.checkKey})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
@@ -285,7 +265,7 @@ func (p *Plugin) storeNewKey(key []byte) error {
 // the key the plugin has: every entry from the first then fails verify,
 // which names the cause (audit.CauseKeyMismatch).
 func (p *Plugin) checkKey(e *core.ServeEvent) error {
-	ok, err := audit.KeyMatches(e.App)
+	ok, err := p.audit.KeyMatches()
 	switch {
 	case err != nil:
 		e.App.Logger().Error("impersonation: check the audit key against the audit chain", "error", err)

@@ -211,7 +211,7 @@ func TestPruneAuditJob(t *testing.T) {
 	app := newTestApp(t, plugin.Config{AuditRetention: 24 * time.Hour})
 	defer app.Cleanup()
 	for range 3 {
-		if err := audit.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
+		if err := logOf(app).Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,7 +230,7 @@ func TestPruneAuditJob(t *testing.T) {
 	app.clock.Advance(25 * time.Hour)
 	run()
 	app.expectAudit(t, "audit.checkpoint")
-	if res, err := audit.Verify(app, nil); err != nil || !res.OK {
+	if res, err := logOf(app).Verify(nil); err != nil || !res.OK {
 		t.Errorf("verify after pruning: %+v %v", res, err)
 	}
 }

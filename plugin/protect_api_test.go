@@ -20,7 +20,7 @@ const auditEntryId = "auditentry00001"
 // auditEntryId.
 func withAuditEntry(t testing.TB, app *testApp) {
 	entry := audit.Entry{Event: audit.SessionStarted, Target: userId, TargetCollection: "_pb_users_auth_", Session: liveSessionId}
-	if err := audit.Write(app, entry); err != nil {
+	if err := logOf(app).Write(app, entry); err != nil {
 		t.Fatal(err)
 	}
 	// the routes under test need a known id; the chain is not what they test

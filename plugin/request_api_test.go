@@ -52,7 +52,7 @@ func addEcho(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
 // requestEntries returns the data of the "request" audit entries.
 func requestEntries(t testing.TB, app *tests.TestApp) []*core.Record {
 	t.Helper()
-	if err := audit.Flush(app); err != nil {
+	if err := logOf(app).Flush(); err != nil {
 		t.Fatal(err)
 	}
 	var entries []*core.Record
@@ -425,7 +425,7 @@ func TestRequestAudit(t *testing.T) {
 			NotExpectedContent: []string{"test@example.com"},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
 				// the journal takes no entries, as a full disk would not
-				if err := audit.WriterOf(app).Close(); err != nil {
+				if err := logOf(app).Writer.Close(); err != nil {
 					t.Fatal(err)
 				}
 			}),
@@ -486,7 +486,7 @@ func TestSecretsNeverReachTheAudit(t *testing.T) {
 	// database holds it.
 	stored := func(want ...string) func(testing.TB, *tests.TestApp, *http.Response) {
 		return func(t testing.TB, app *tests.TestApp, _ *http.Response) {
-			if err := audit.Flush(app); err != nil {
+			if err := logOf(app).Flush(); err != nil {
 				t.Fatal(err)
 			}
 			var rows []dbx.NullStringMap

@@ -19,7 +19,7 @@ func TestListRules(t *testing.T) {
 	twoEntries := factory(plugin.Config{}, func(t testing.TB, app *testApp) {
 		for _, target := range []string{userId, user2Id} {
 			entry := audit.ForUser(audit.ConsentGranted, mustFind(app, "users", target))
-			if err := audit.Write(app, entry); err != nil {
+			if err := logOf(app).Write(app, entry); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -500,7 +500,7 @@ func TestSessionStart(t *testing.T) {
 					"session.denied:invalid_input", "session.denied:consent_required", "session.denied:target_not_found",
 					"session.started", "session.started", "session.throttled")
 				var statuses []int
-				if err := audit.Flush(app); err != nil {
+				if err := logOf(app).Flush(); err != nil {
 					t.Fatal(err)
 				}
 				if err := app.RecordQuery(records.AuditCollection).Select("status").OrderBy("rowid").Column(&statuses); err != nil {
@@ -595,7 +595,7 @@ func TestOneCallerStoresABoundedAudit(t *testing.T) {
 			}
 
 			var entries []*core.Record
-			if err := audit.Flush(app); err != nil {
+			if err := logOf(app).Flush(); err != nil {
 				t.Fatal(err)
 			}
 			err := app.RecordQuery(records.AuditCollection).AndWhere(dbx.HashExp{"actor": c.actor}).OrderBy("seq").All(&entries)
@@ -839,7 +839,7 @@ func withClientDetails(t testing.TB, app *testApp) {
 	}
 	entry := audit.Entry{Event: audit.Request, Target: userId, TargetCollection: "_pb_users_auth_", Session: liveSessionId,
 		Client: audit.Client{IP: secretIP, UserAgent: secretAgent, Method: "GET", Path: "/api/x", Status: 200}}
-	if err := audit.Write(app, entry); err != nil {
+	if err := logOf(app).Write(app, entry); err != nil {
 		t.Fatal(err)
 	}
 }

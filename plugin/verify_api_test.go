@@ -26,7 +26,7 @@ import (
 // withAuditHistory writes a few entries through the plugin's own paths.
 func withAuditHistory(t testing.TB, app *testApp) {
 	for _, event := range []string{audit.ConsentGranted, audit.SessionStarted, audit.Request, audit.SessionEnded} {
-		if err := audit.Write(app, audit.Entry{Event: event, Target: userId, TargetCollection: "_pb_users_auth_"}); err != nil {
+		if err := logOf(app).Write(app, audit.Entry{Event: event, Target: userId, TargetCollection: "_pb_users_auth_"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,7 +124,7 @@ func TestVerifyCommand(t *testing.T) {
 			app := newTestApp(t, plugin.Config{})
 			defer app.Cleanup()
 			c.setup(t, app)
-			cmd := hooks.NewCommand(app)
+			cmd := hooks.NewCommand(app, logOf(app))
 			var stdout, stderr bytes.Buffer
 			cmd.SetOut(&stdout)
 			cmd.SetErr(&stderr)
@@ -155,7 +155,7 @@ func withRequestsAndStarts(t testing.TB, app *testApp) {
 			event = audit.SessionStarted
 		}
 		entry := audit.Entry{Event: event, Target: userId, Reason: "line, with \"quotes\"\nand a newline", Data: map[string]any{"i": i}}
-		if err := audit.Write(app, entry); err != nil {
+		if err := logOf(app).Write(app, entry); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -361,7 +361,7 @@ func TestExportCommand(t *testing.T) {
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withRequestsAndStarts(t, app)
-	cmd := hooks.NewCommand(app)
+	cmd := hooks.NewCommand(app, logOf(app))
 	var stdout, stderr bytes.Buffer
 	cmd.SetOut(&stdout)
 	cmd.SetErr(&stderr)
@@ -387,7 +387,7 @@ func TestAuditCommandsReadEveryAnsweredEntry(t *testing.T) {
 	const journalled = 7
 	running := newTestApp(t, plugin.Config{})
 	defer running.Cleanup()
-	w := audit.WriterOf(running)
+	w := logOf(running).Writer
 
 	// the writer's mover waits for the database, so the entries stay in the
 	// journal; the data directory is copied then, as a kill would leave it
@@ -426,7 +426,7 @@ func TestAuditCommandsReadEveryAnsweredEntry(t *testing.T) {
 	}
 
 	run := func(app core.App, args ...string) (stdout, stderr string, err error) {
-		cmd := hooks.NewCommand(app)
+		cmd := hooks.NewCommand(app, logOf(app))
 		var out, errOut bytes.Buffer
 		cmd.SetOut(&out)
 		cmd.SetErr(&errOut)
@@ -450,7 +450,7 @@ func TestAuditCommandsReadEveryAnsweredEntry(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := audit.Flush(running); err != nil {
+	if err := logOf(running).Flush(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -484,9 +484,7 @@ func TestAuditCommandsReadEveryAnsweredEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer app.Cleanup()
-			if _, err := plugin.Register(app, plugin.Config{}); err != nil {
-				t.Fatal(err)
-			}
+			register(t, app, plugin.Config{})
 			stdout, stderr, err := run(app, c.args...)
 			if err != nil || !strings.Contains(stderr, fmt.Sprintf("moved %d entries a stopped server had left in the audit journal", journalled)) {
 				t.Fatalf("%v: %v\nstderr %q", c.args, err, stderr)

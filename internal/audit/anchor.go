@@ -10,7 +10,6 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
@@ -66,9 +65,6 @@ type Loss struct {
 	Head     Head `json:"head"`
 }
 
-// anchorStoreKey is where the app's store keeps its anchorer.
-const anchorStoreKey = "impersonation.anchorer"
-
 // anchorer moves the anchor of one app. Its lock makes every read, check and
 // write of the anchor file one step, so concurrent commits never move it
 // backwards.
@@ -77,24 +73,20 @@ type anchorer struct {
 	// file keeps this process's reads of AnchorFile from seeing a write
 	// halfway (mu is held for longer: through Acknowledge's verify)
 	file sync.RWMutex
-	// app is the app the key was set on, never a transaction: the anchor
-	// of an entry written in a transaction is written after its commit,
-	// when that transaction is gone.
+	// app is the Log's app, never a transaction: the anchor of an entry
+	// written in a transaction is written after its commit, when that
+	// transaction is gone.
 	app core.App
 	// onLost is called, with mu held, the first time a loss of an anchored
 	// head is found; nil: no one is told.
 	onLost func(Loss)
 }
 
-func anchorerOf(app core.App) *anchorer {
-	return app.Store().GetOrSet(anchorStoreKey, func() any { return &anchorer{app: app} }).(*anchorer)
-}
-
-// OnAnchorLost makes app call fn the first time the chain is found not to
+// OnAnchorLost makes l call fn the first time the chain is found not to
 // reach its anchored head (once per anchored head, across restarts): the
 // plugin logs and emails the alert. fn must return quickly.
-func OnAnchorLost(app core.App, fn func(Loss)) {
-	a := anchorerOf(app)
+func (l *Log) OnAnchorLost(fn func(Loss)) {
+	a := l.anchor
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.onLost = fn
@@ -105,21 +97,20 @@ func OnAnchorLost(app core.App, fn func(Loss)) {
 // moves it back: when the chain no longer reaches the anchored head, the
 // anchor is left as it is, the loss is alerted once (see OnAnchorLost), and
 // the error wraps ErrAnchorNotReached.
-func WriteAnchor(app core.App) error {
-	return anchorerOf(app).advance(nil)
+func (l *Log) WriteAnchor() error {
+	return l.anchor.advance(nil)
 }
 
 // advanceAfter moves the anchor forward to head once app's transaction, if
 // app is one, has committed, and keeps the table's planner statistics in
-// step (refreshStats); a rollback leaves both alone. Errors are logged: the
-// entries are committed, and a loss is alerted and reported by Verify.
-func advanceAfter(app core.App, head Head) {
-	a := anchorerOf(app)
+// step (see statsKeeper); a rollback leaves both alone. Errors are logged:
+// the entries are committed, and a loss is alerted and reported by Verify.
+func (l *Log) advanceAfter(app core.App, head Head) {
 	advance := func() {
-		if err := a.advance(&head); err != nil && !errors.Is(err, ErrAnchorNotReached) {
-			a.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
+		if err := l.anchor.advance(&head); err != nil && !errors.Is(err, ErrAnchorNotReached) {
+			l.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 		}
-		refreshStats(a.app, head.Seq)
+		l.stats.refresh(l.app, head.Seq)
 	}
 	if !app.IsTransactional() {
 		advance()
@@ -139,7 +130,7 @@ func advanceAfter(app core.App, head Head) {
 func (a *anchorer) advance(head *Head) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	anchored, err := readAnchor(a.app)
+	anchored, err := a.read()
 	if err != nil {
 		return err
 	}
@@ -171,7 +162,7 @@ func (a *anchorer) advance(head *Head) error {
 	if head.Seq == 0 {
 		return nil
 	}
-	return writeAnchorFile(a.app, *head)
+	return a.write(*head)
 }
 
 // alert tells onLost about loss unless its anchored head was alerted
@@ -236,12 +227,11 @@ func tableHead(app core.App) (Head, error) {
 // 2 ms on ext4, which renames over a file only after flushing the new one,
 // and the anchor is written after every commit. A file of another length
 // (the first, or one of an older version) is replaced atomically.
-func writeAnchorFile(app core.App, h Head) error {
-	a := anchorerOf(app)
+func (a *anchorer) write(h Head) error {
 	a.file.Lock()
 	defer a.file.Unlock()
 	line := fmt.Appendf(nil, "%s %020d %s\n", chainVersion, h.Seq, h.Hash)
-	path := filepath.Join(app.DataDir(), AnchorFile)
+	path := filepath.Join(a.app.DataDir(), AnchorFile)
 	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
 		st, err := f.Stat()
 		if err == nil && st.Size() == int64(len(line)) {
@@ -257,12 +247,11 @@ func writeAnchorFile(app core.App, h Head) error {
 	return os.Rename(tmp, path)
 }
 
-// readAnchor returns the anchor of app's data directory, if any.
-func readAnchor(app core.App) (*Head, error) {
-	file := &anchorerOf(app).file
-	file.RLock()
-	raw, err := os.ReadFile(filepath.Join(app.DataDir(), AnchorFile))
-	file.RUnlock()
+// read returns the anchor of the data directory, if any.
+func (a *anchorer) read() (*Head, error) {
+	a.file.RLock()
+	raw, err := os.ReadFile(filepath.Join(a.app.DataDir(), AnchorFile))
+	a.file.RUnlock()
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -270,11 +259,11 @@ func readAnchor(app core.App) (*Head, error) {
 		return nil, err
 	}
 	var version string
-	var a Head
-	if _, err := fmt.Sscanf(string(raw), "%s %d %s", &version, &a.Seq, &a.Hash); err != nil || version != chainVersion {
+	var h Head
+	if _, err := fmt.Sscanf(string(raw), "%s %d %s", &version, &h.Seq, &h.Hash); err != nil || version != chainVersion {
 		return nil, fmt.Errorf("audit: unreadable %s", AnchorFile)
 	}
-	return &a, nil
+	return &h, nil
 }
 
 // Acknowledgement is what Acknowledge recorded: the loss it accepted and
@@ -292,15 +281,11 @@ type Acknowledgement struct {
 // in the chain, and is alerted (see OnAnchorLost) if it was not yet. It refuses (ErrNothingToAcknowledge) when the chain reaches
 // its anchor, and (ErrChainBroken) when the chain is broken otherwise,
 // which no acknowledgement mends. app must not be a transaction.
-func Acknowledge(app core.App, by Entry, reason string) (Acknowledgement, error) {
-	key, err := keyOf(app)
-	if err != nil {
-		return Acknowledgement{}, err
-	}
-	a := anchorerOf(app)
+func (l *Log) Acknowledge(by Entry, reason string) (Acknowledgement, error) {
+	app, a := l.app, l.anchor
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	res, err := Verify(app, nil)
+	res, err := l.Verify(nil)
 	switch {
 	case err != nil:
 		return Acknowledgement{}, err
@@ -324,13 +309,13 @@ func Acknowledge(app core.App, by Entry, reason string) (Acknowledgement, error)
 		by.Reason = reason
 		by.Data = map[string]any{"anchored": ack.Anchored, "head": head, "reason": reason}
 		if by.Created.IsZero() {
-			by.Created = types.NowDateTime()
+			by.Created = l.now()
 		}
 		r, err := rowOf(by, by.Created.String())
 		if err != nil {
 			return err
 		}
-		rows, err := chainAfter(key, head, []row{r})
+		rows, err := l.chainAfter(head, []row{r})
 		if err != nil {
 			return err
 		}
@@ -341,5 +326,5 @@ func Acknowledge(app core.App, by Entry, reason string) (Acknowledgement, error)
 	if err != nil {
 		return Acknowledgement{}, err
 	}
-	return ack, writeAnchorFile(app, ack.Entry)
+	return ack, a.write(ack.Entry)
 }

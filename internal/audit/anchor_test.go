@@ -14,11 +14,12 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
 
 // anchorOf returns the content of app's AnchorFile.
-func anchorOf(t *testing.T, app core.App) string {
+func anchorOf(t *testing.T, app *testApp) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(app.DataDir(), audit.AnchorFile))
 	if err != nil {
@@ -28,7 +29,7 @@ func anchorOf(t *testing.T, app core.App) string {
 }
 
 // head returns the seq and hash of app's entry seq as AnchorFile writes it.
-func head(t *testing.T, app core.App, seq int) string {
+func head(t *testing.T, app *testApp, seq int) string {
 	t.Helper()
 	var hash string
 	if err := app.DB().NewQuery(fmt.Sprintf("SELECT hash FROM impersonation_audit WHERE seq = %d", seq)).Row(&hash); err != nil {
@@ -39,9 +40,9 @@ func head(t *testing.T, app core.App, seq int) string {
 
 // expectLoss fails t unless app's chain verifies as not reaching the head
 // anchored at anchoredSeq, with its head at headSeq.
-func expectLoss(t *testing.T, app core.App, anchoredSeq, headSeq int) audit.Result {
+func expectLoss(t *testing.T, app *testApp, anchoredSeq, headSeq int) audit.Result {
 	t.Helper()
-	res, err := audit.Verify(app, nil)
+	res, err := app.log.Verify(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,16 +56,16 @@ func expectLoss(t *testing.T, app core.App, anchoredSeq, headSeq int) audit.Resu
 func TestTheAnchorFollowsEveryCommit(t *testing.T) {
 	cases := []struct {
 		name  string
-		write func(t *testing.T, app core.App)
+		write func(t *testing.T, app *testApp)
 	}{
-		{"Write", func(t *testing.T, app core.App) {
-			if err := audit.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
+		{"Write", func(t *testing.T, app *testApp) {
+			if err := app.log.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"Write in a caller's transaction", func(t *testing.T, app core.App) {
+		{"Write in a caller's transaction", func(t *testing.T, app *testApp) {
 			err := app.RunInTransaction(func(tx core.App) error {
-				if err := audit.Write(tx, audit.Entry{Event: audit.SessionStarted}); err != nil {
+				if err := app.log.Write(tx, audit.Entry{Event: audit.SessionStarted}); err != nil {
 					return err
 				}
 				// not anchored before the commit: the entry may still roll back
@@ -77,7 +78,7 @@ func TestTheAnchorFollowsEveryCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"a batch of the journal's mover", func(t *testing.T, app core.App) {
+		{"a batch of the journal's mover", func(t *testing.T, app *testApp) {
 			w := newWriter(t, app)
 			if err := w.Write(entry("someone")); err != nil {
 				t.Fatal(err)
@@ -91,7 +92,7 @@ func TestTheAnchorFollowsEveryCommit(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			app := newTestApp(t)
 			for range 3 {
-				if err := audit.Write(app, audit.Entry{Event: audit.Request}); err != nil {
+				if err := app.log.Write(app, audit.Entry{Event: audit.Request}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -108,11 +109,11 @@ func TestTheAnchorFollowsEveryCommit(t *testing.T) {
 
 func TestARolledBackEntryIsNotAnchored(t *testing.T) {
 	app := newTestApp(t)
-	if err := audit.Write(app, audit.Entry{Event: audit.Request}); err != nil {
+	if err := app.log.Write(app, audit.Entry{Event: audit.Request}); err != nil {
 		t.Fatal(err)
 	}
 	err := app.RunInTransaction(func(tx core.App) error {
-		if err := audit.Write(tx, audit.Entry{Event: audit.SessionStarted}); err != nil {
+		if err := app.log.Write(tx, audit.Entry{Event: audit.SessionStarted}); err != nil {
 			return err
 		}
 		return errors.New("the change the entry records failed")
@@ -123,7 +124,7 @@ func TestARolledBackEntryIsNotAnchored(t *testing.T) {
 	if got, want := anchorOf(t, app), head(t, app, 1); got != want {
 		t.Errorf("anchor %q, want %q", got, want)
 	}
-	if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 1 {
+	if res, err := app.log.Verify(nil); err != nil || !res.OK || res.Entries != 1 {
 		t.Errorf("verify: %+v %v", res, err)
 	}
 }
@@ -134,7 +135,7 @@ func TestTheAnchorNeverMovesBack(t *testing.T) {
 	app := chained(t, 10)
 	anchored := head(t, app, 10)
 	lost := 0
-	audit.OnAnchorLost(app, func(loss audit.Loss) {
+	app.log.OnAnchorLost(func(loss audit.Loss) {
 		lost++
 		if loss.Anchored.Seq != 10 || loss.Head.Seq != 6 {
 			t.Errorf("loss %+v", loss)
@@ -144,7 +145,7 @@ func TestTheAnchorNeverMovesBack(t *testing.T) {
 
 	// the minute job, twice: the anchor stays, the loss is alerted once
 	for range 2 {
-		if err := audit.WriteAnchor(app); !errors.Is(err, audit.ErrAnchorNotReached) {
+		if err := app.log.WriteAnchor(); !errors.Is(err, audit.ErrAnchorNotReached) {
 			t.Fatalf("WriteAnchor: %v", err)
 		}
 	}
@@ -158,12 +159,12 @@ func TestTheAnchorNeverMovesBack(t *testing.T) {
 
 	// new entries do not cover it: first short of the anchored seq, then
 	// past it with another entry at #10
-	if err := audit.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
+	if err := app.log.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
 		t.Fatal(err)
 	}
 	expectLoss(t, app, 10, 7)
 	for range 4 {
-		if err := audit.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
+		if err := app.log.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,14 +181,14 @@ func TestTheAnchorNeverMovesBack(t *testing.T) {
 
 	// a restart (a new app on the data directory) still reports it and
 	// does not alert it again
-	restarted, err := tests.NewTestApp(app.DataDir())
+	again, err := tests.NewTestApp(app.DataDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer restarted.Cleanup()
-	audit.SetKey(restarted, []byte("writer test key"))
-	audit.OnAnchorLost(restarted, func(audit.Loss) { lost++ })
-	if err := audit.WriteAnchor(restarted); !errors.Is(err, audit.ErrAnchorNotReached) {
+	defer again.Cleanup()
+	restarted := &testApp{TestApp: again, log: audit.New(again, clock.System, testKey)}
+	restarted.log.OnAnchorLost(func(audit.Loss) { lost++ })
+	if err := restarted.log.WriteAnchor(); !errors.Is(err, audit.ErrAnchorNotReached) {
 		t.Fatalf("WriteAnchor after a restart: %v", err)
 	}
 	expectLoss(t, restarted, 10, 11)
@@ -199,7 +200,7 @@ func TestTheAnchorNeverMovesBack(t *testing.T) {
 func TestAcknowledge(t *testing.T) {
 	t.Run("nothing to acknowledge", func(t *testing.T) {
 		app := chained(t, 4)
-		if _, err := audit.Acknowledge(app, audit.Entry{}, "why"); !errors.Is(err, audit.ErrNothingToAcknowledge) {
+		if _, err := app.log.Acknowledge(audit.Entry{}, "why"); !errors.Is(err, audit.ErrNothingToAcknowledge) {
 			t.Errorf("Acknowledge: %v", err)
 		}
 	})
@@ -207,7 +208,7 @@ func TestAcknowledge(t *testing.T) {
 		app := chained(t, 4)
 		exec(t, app, "UPDATE impersonation_audit SET status = 500 WHERE seq = 2", nil)
 		exec(t, app, "DELETE FROM impersonation_audit WHERE seq > 3", nil)
-		if _, err := audit.Acknowledge(app, audit.Entry{}, "why"); !errors.Is(err, audit.ErrChainBroken) {
+		if _, err := app.log.Acknowledge(audit.Entry{}, "why"); !errors.Is(err, audit.ErrChainBroken) {
 			t.Errorf("Acknowledge: %v", err)
 		}
 	})
@@ -217,7 +218,7 @@ func TestAcknowledge(t *testing.T) {
 		exec(t, app, "DELETE FROM impersonation_audit WHERE seq > 6", nil)
 		headHash := strings.Fields(head(t, app, 6))[2]
 		by := audit.Entry{Actor: "su", ActorCollection: core.CollectionNameSuperusers}
-		ack, err := audit.Acknowledge(app, by, "restored a backup")
+		ack, err := app.log.Acknowledge(by, "restored a backup")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +232,7 @@ func TestAcknowledge(t *testing.T) {
 		if got := anchorOf(t, app); got != head(t, app, 7) {
 			t.Errorf("anchor %q, want the acknowledgement", got)
 		}
-		if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 7 {
+		if res, err := app.log.Verify(nil); err != nil || !res.OK || res.Entries != 7 {
 			t.Errorf("verify after the acknowledgement: %+v %v", res, err)
 		}
 		r, err := app.FindRecordById(records.AuditCollection, ack.Id)
@@ -243,13 +244,13 @@ func TestAcknowledge(t *testing.T) {
 			t.Errorf("entry: event %q actor %q data %s, want data %s", r.GetString("event"), r.GetString("actor"), r.GetString("data"), wantData)
 		}
 		// the chain goes on, anchored
-		if err := audit.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
+		if err := app.log.Write(app, audit.Entry{Event: audit.SessionStarted}); err != nil {
 			t.Fatal(err)
 		}
 		if got := anchorOf(t, app); got != head(t, app, 8) {
 			t.Errorf("anchor %q after the acknowledgement, want #8", got)
 		}
-		if _, err := audit.Acknowledge(app, audit.Entry{}, "again"); !errors.Is(err, audit.ErrNothingToAcknowledge) {
+		if _, err := app.log.Acknowledge(audit.Entry{}, "again"); !errors.Is(err, audit.ErrNothingToAcknowledge) {
 			t.Errorf("a second Acknowledge: %v", err)
 		}
 	})
@@ -262,21 +263,21 @@ func TestPruningPastTheAnchorIsNoLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		if err := audit.Append(app, []audit.Entry{{Event: audit.Request, Created: old}}); err != nil {
+		if err := app.log.Append(app, []audit.Entry{{Event: audit.Request, Created: old}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if pruned, err := audit.Prune(app, time.Now()); err != nil || pruned != 5 {
+	if pruned, err := app.log.Prune(time.Now()); err != nil || pruned != 5 {
 		t.Fatalf("Prune: %d %v", pruned, err)
 	}
 	// the anchored #5 is gone, but the checkpoint names it
 	if got, want := anchorOf(t, app), head(t, app, 6); got != want {
 		t.Errorf("anchor %q, want the checkpoint %q", got, want)
 	}
-	if err := audit.WriteAnchor(app); err != nil {
+	if err := app.log.WriteAnchor(); err != nil {
 		t.Errorf("WriteAnchor: %v", err)
 	}
-	if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 1 {
+	if res, err := app.log.Verify(nil); err != nil || !res.OK || res.Entries != 1 {
 		t.Errorf("verify: %+v %v", res, err)
 	}
 }
@@ -285,7 +286,7 @@ func TestPruningPastTheAnchorIsNoLoss(t *testing.T) {
 // earlier versions wrote ("v1 <seq> <hash>", seq not padded): it is the
 // anchored head, and the next anchor replaces the file.
 func TestAnAnchorOfAnOlderVersionIsRead(t *testing.T) {
-	older := func(app core.App, seq int) {
+	older := func(app *testApp, seq int) {
 		line := strings.Replace(head(t, app, seq), fmt.Sprintf(" %020d ", seq), fmt.Sprintf(" %d ", seq), 1)
 		if err := os.WriteFile(filepath.Join(app.DataDir(), audit.AnchorFile), []byte(line+"\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -300,7 +301,7 @@ func TestAnAnchorOfAnOlderVersionIsRead(t *testing.T) {
 	t.Run("the anchor moves on, in the current format", func(t *testing.T) {
 		app := chained(t, 4)
 		older(app, 2)
-		if err := audit.WriteAnchor(app); err != nil {
+		if err := app.log.WriteAnchor(); err != nil {
 			t.Fatal(err)
 		}
 		if got := anchorOf(t, app); got != head(t, app, 4) {

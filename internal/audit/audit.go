@@ -101,10 +101,10 @@ func ForUser(event string, user *core.Record) Entry {
 	}
 }
 
-// Write appends entry e to the chain with app, which may be a transaction:
-// the entry then commits or rolls back with the change it records.
-func Write(app core.App, e Entry) error {
-	return Append(app, []Entry{e})
+// Write appends entry e to the chain with app, l's app or a transaction of
+// it: the entry then commits or rolls back with the change it records.
+func (l *Log) Write(app core.App, e Entry) error {
+	return l.Append(app, []Entry{e})
 }
 
 // cut shortens s to at most n runes, so that an over-long value from a

@@ -17,7 +17,6 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
@@ -42,22 +41,6 @@ import (
 // keys the chain with a key derived from the audit key and names the key;
 // v1 entries, before the first v2 one, still verify.
 const chainVersion = "v1"
-
-// keyStoreKey is where the app's store keeps the audit key.
-const keyStoreKey = "impersonation.auditKey"
-
-// SetKey gives app the master key of its audit chain (the plugin does it
-// when it registers); SetKeys adds previous keys. app must not be a
-// transaction: its anchor is written with it after commits.
-func SetKey(app core.App, key []byte) { SetKeys(app, key) }
-
-func keyOf(app core.App) (*keyring, error) {
-	ring, _ := app.Store().Get(keyStoreKey).(*keyring)
-	if ring == nil || len(ring.masters) == 0 {
-		return nil, errors.New("audit: no chain key (is the plugin registered?)")
-	}
-	return ring, nil
-}
 
 // linker computes the hashes of the chain with one key, in one format. It
 // is not safe for concurrent use.
@@ -168,13 +151,14 @@ func rowOf(e Entry, created string) (row, error) {
 }
 
 // Append chains entries after the head of the chain and inserts them, in
-// order, in a transaction of app (app's own when it is one). PocketBase
-// writes through a single connection, so appends never interleave: the
-// chain cannot fork. Once the entries are committed (with app's
-// transaction, when app is one), the anchor moves to the last of them (see
-// AnchorFile).
-func Append(app core.App, entries []Entry) error {
-	now := types.NowDateTime()
+// order, in a transaction of app (l's app or a transaction of it; its own
+// when it is one). PocketBase writes through a single connection, so
+// appends never interleave: the chain cannot fork. Once the entries are
+// committed (with app's transaction, when app is one), the anchor moves to
+// the last of them (see AnchorFile). An entry without Created is dated now,
+// on l's clock.
+func (l *Log) Append(app core.App, entries []Entry) error {
+	now := l.now()
 	rows := make([]row, len(entries))
 	for i, e := range entries {
 		created := e.Created
@@ -186,25 +170,21 @@ func Append(app core.App, entries []Entry) error {
 			return err
 		}
 	}
-	return appendRows(app, rows)
+	return l.appendRows(app, rows)
 }
 
 // appendRows chains rows (without seq and hash) after the head of the chain
 // and inserts them, as Append does.
-func appendRows(app core.App, rows []row) error {
-	ring, err := keyOf(app)
-	if err != nil {
-		return err
-	}
+func (l *Log) appendRows(app core.App, rows []row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	err = app.RunInTransaction(func(tx core.App) error {
+	err := app.RunInTransaction(func(tx core.App) error {
 		head, err := tableHead(tx)
 		if err != nil {
 			return err
 		}
-		if rows, err = chainAfter(ring, head, rows); err != nil {
+		if rows, err = l.chainAfter(head, rows); err != nil {
 			return err
 		}
 		return insertRows(tx, rows)
@@ -213,14 +193,15 @@ func appendRows(app core.App, rows []row) error {
 		return err
 	}
 	last := rows[len(rows)-1]
-	advanceAfter(app, Head{Seq: last.Seq, Hash: last.Hash})
+	l.advanceAfter(app, Head{Seq: last.Seq, Hash: last.Hash})
 	return nil
 }
 
 // chainAfter numbers and links rows (without seq and hash) after head, with
-// the current key of ring. The first entry in a new format or under a new
-// key says so: a marker entry goes first.
-func chainAfter(ring *keyring, head Head, rows []row) ([]row, error) {
+// l's current key. The first entry in a new format or under a new key says
+// so: a marker entry goes first.
+func (l *Log) chainAfter(head Head, rows []row) ([]row, error) {
+	ring := l.keys
 	if id, v2 := hashKeyId(head.Hash); head.Hash != "" && (!v2 || id != ring.current) {
 		previous := chainVersion
 		if v2 {
@@ -228,16 +209,16 @@ func chainAfter(ring *keyring, head Head, rows []row) ([]row, error) {
 		}
 		marker, err := rowOf(Entry{Event: FormatChanged, Data: map[string]any{
 			"format": hashV2, "keyId": ring.current, "previous": previous,
-		}}, types.NowDateTime().String())
+		}}, l.now().String())
 		if err != nil {
 			return nil, err
 		}
 		rows = append([]row{marker}, rows...)
 	}
-	prev, l := head.Hash, newLinkerV2(ring.current, ring.chain[ring.current])
+	prev, lk := head.Hash, newLinkerV2(ring.current, ring.chain[ring.current])
 	for i := range rows {
 		rows[i].Seq = head.Seq + i + 1
-		rows[i].Hash = l.link(prev, rows[i])
+		rows[i].Hash = lk.link(prev, rows[i])
 		prev = rows[i].Hash
 	}
 	return rows, nil
@@ -311,8 +292,9 @@ const verifyPage = 2000
 //
 // A chain that no longer reaches the anchored head is reported with
 // CodeAnchorNotReached, the anchored head and the head now.
-func Verify(app core.App, progress func(done, total int)) (Result, error) {
-	res, err := verify(app, progress)
+func (l *Log) Verify(progress func(done, total int)) (Result, error) {
+	app := l.app
+	res, err := l.verify(progress)
 	if err != nil || res.Code != CodeAnchorNotReached {
 		return res, err
 	}
@@ -324,12 +306,9 @@ func Verify(app core.App, progress func(done, total int)) (Result, error) {
 	return res, nil
 }
 
-func verify(app core.App, progress func(done, total int)) (Result, error) {
-	ring, err := keyOf(app)
-	if err != nil {
-		return Result{}, err
-	}
-	anchored, err := readAnchor(app)
+func (l *Log) verify(progress func(done, total int)) (Result, error) {
+	app, ring := l.app, l.keys
+	anchored, err := l.anchor.read()
 	if err != nil {
 		return Result{}, err
 	}
@@ -386,7 +365,7 @@ func verify(app core.App, progress func(done, total int)) (Result, error) {
 			return Result{}, err
 		}
 		if !ok {
-			return withCause(app, check.res)
+			return l.withCause(check.res)
 		}
 		report(check.res.Entries)
 		if read < verifyPage {

@@ -12,6 +12,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/records"
 
 	"github.com/pbimpersonation/impersonation/internal/testapp"
@@ -19,10 +20,7 @@ import (
 
 // chained returns a test app whose audit holds n entries, written half by
 // Write and half by a Writer, concurrently.
-func chained(t *testing.T, n int) *struct {
-	core.App
-	ids []string // in seq order
-} {
+func chained(t *testing.T, n int) *testApp {
 	t.Helper()
 	app := newTestApp(t)
 	w := newWriter(t, app)
@@ -33,7 +31,7 @@ func chained(t *testing.T, n int) *struct {
 				Data: map[string]any{"i": i, "nested": map[string]any{"b": []any{1, "two"}}}}
 			var err error
 			if i%2 == 0 {
-				err = audit.Write(app, e)
+				err = app.log.Write(app, e)
 			} else {
 				err = w.Write(e)
 			}
@@ -46,14 +44,10 @@ func chained(t *testing.T, n int) *struct {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	if err := app.DB().NewQuery("SELECT id FROM impersonation_audit ORDER BY seq").Column(&ids); err != nil {
+	if err := app.DB().NewQuery("SELECT id FROM impersonation_audit ORDER BY seq").Column(&app.ids); err != nil {
 		t.Fatal(err)
 	}
-	return &struct {
-		core.App
-		ids []string
-	}{app, ids}
+	return app
 }
 
 func exec(t *testing.T, app core.App, sql string, params dbx.Params) {
@@ -125,7 +119,7 @@ func TestVerify(t *testing.T) {
 			app := chained(t, n)
 			wantBad := c.tamper(t, app, app.ids)
 			var progressCalls int
-			res, err := audit.Verify(app, func(done, total int) { progressCalls++ })
+			res, err := app.log.Verify(func(done, total int) { progressCalls++ })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,8 +141,8 @@ func TestVerify(t *testing.T) {
 
 func TestVerifyNeedsTheKey(t *testing.T) {
 	app := chained(t, 5)
-	audit.SetKey(app, []byte("another install's key"))
-	res, err := audit.Verify(app, nil)
+	app.log = audit.New(app, clock.System, []byte("another install's key"))
+	res, err := app.log.Verify(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +162,7 @@ func TestConcurrentWritersKeepOneChain(t *testing.T) {
 			t.Fatalf("seq %d at position %d: the chain has a gap or a fork", s, i)
 		}
 	}
-	if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 200 {
+	if res, err := app.log.Verify(nil); err != nil || !res.OK || res.Entries != 200 {
 		t.Errorf("verify: %+v %v", res, err)
 	}
 }
@@ -176,7 +170,7 @@ func TestConcurrentWritersKeepOneChain(t *testing.T) {
 func TestAWriteThatRollsBackLeavesNoLink(t *testing.T) {
 	app := chained(t, 3)
 	err := app.RunInTransaction(func(tx core.App) error {
-		if err := audit.Write(tx, audit.Entry{Event: audit.SessionStarted}); err != nil {
+		if err := app.log.Write(tx, audit.Entry{Event: audit.SessionStarted}); err != nil {
 			return err
 		}
 		return fmt.Errorf("the change the entry records failed")
@@ -184,10 +178,10 @@ func TestAWriteThatRollsBackLeavesNoLink(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "failed") {
 		t.Fatalf("transaction: %v", err)
 	}
-	if err := audit.Write(app, audit.Entry{Event: audit.SessionEnded}); err != nil {
+	if err := app.log.Write(app, audit.Entry{Event: audit.SessionEnded}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 4 {
+	if res, err := app.log.Verify(nil); err != nil || !res.OK || res.Entries != 4 {
 		t.Errorf("verify: %+v %v", res, err)
 	}
 	var n int
@@ -199,22 +193,22 @@ func TestAWriteThatRollsBackLeavesNoLink(t *testing.T) {
 
 func TestVerifyFindsTheNewestEntriesDeleted(t *testing.T) {
 	app := chained(t, 10)
-	if err := audit.WriteAnchor(app); err != nil {
+	if err := app.log.WriteAnchor(); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := audit.Verify(app, nil); err != nil || !res.OK {
+	if res, err := app.log.Verify(nil); err != nil || !res.OK {
 		t.Fatalf("anchored chain: %+v %v", res, err)
 	}
 	// newer entries after the anchor are fine
-	if err := audit.Write(app, audit.Entry{Event: audit.SessionEnded}); err != nil {
+	if err := app.log.Write(app, audit.Entry{Event: audit.SessionEnded}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := audit.Verify(app, nil); err != nil || !res.OK || res.Entries != 11 {
+	if res, err := app.log.Verify(nil); err != nil || !res.OK || res.Entries != 11 {
 		t.Fatalf("chain grown past its anchor: %+v %v", res, err)
 	}
 	// deleting the newest ones, back past the anchor, is found
 	exec(t, app, "DELETE FROM impersonation_audit WHERE seq >= 9", nil)
-	res, err := audit.Verify(app, nil)
+	res, err := app.log.Verify(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +221,7 @@ func TestPruneLeavesNoCover(t *testing.T) {
 	t.Run("oldest entries deleted without a checkpoint are found", func(t *testing.T) {
 		app := chained(t, 10)
 		exec(t, app, "DELETE FROM impersonation_audit WHERE seq <= 3", nil)
-		res, err := audit.Verify(app, nil)
+		res, err := app.log.Verify(nil)
 		if err != nil || res.OK || res.FirstBadId != app.ids[3] {
 			t.Errorf("verify: %+v %v", res, err)
 		}
@@ -235,7 +229,7 @@ func TestPruneLeavesNoCover(t *testing.T) {
 	t.Run("a broken chain is not pruned", func(t *testing.T) {
 		app := chained(t, 10)
 		exec(t, app, "UPDATE impersonation_audit SET status = 500 WHERE seq = 2", nil)
-		if _, err := audit.Prune(app, time.Now().Add(time.Hour)); !errors.Is(err, audit.ErrChainBroken) {
+		if _, err := app.log.Prune(time.Now().Add(time.Hour)); !errors.Is(err, audit.ErrChainBroken) {
 			t.Fatalf("prune: %v", err)
 		}
 		var n int
@@ -249,12 +243,12 @@ func TestPruneLeavesNoCover(t *testing.T) {
 // BenchmarkVerify verifies a chain of 50,000 request entries; ns/op is per
 // verify of the whole chain.
 func BenchmarkVerify(b *testing.B) {
-	app, err := testapp.NewApp()
+	pb, err := testapp.NewApp()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer app.Cleanup()
-	audit.SetKey(app, []byte("bench key"))
+	defer pb.Cleanup()
+	app := &testApp{TestApp: pb, log: audit.New(pb, clock.System, []byte("bench key"))}
 	const n, batch = 50_000, 1000
 	for start := 0; start < n; start += batch {
 		entries := make([]audit.Entry, batch)
@@ -263,13 +257,13 @@ func BenchmarkVerify(b *testing.B) {
 				Session: fmt.Sprintf("sess%011d", (start+i)/20), Client: audit.Client{Method: "GET", Path: "/api/collections/notes/records", Status: 200},
 				Data: map[string]any{"route": "GET /api/collections/{collection}/records", "query": "page=1&perPage=30"}}
 		}
-		if err := audit.Append(app, entries); err != nil {
+		if err := app.log.Append(app, entries); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		res, err := audit.Verify(app, nil)
+		res, err := app.log.Verify(nil)
 		if err != nil || !res.OK || res.Entries != n {
 			b.Fatalf("Verify = %+v, %v", res, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/testapp"
 )
@@ -118,16 +119,16 @@ func TestV1ChainGoesOnInV2(t *testing.T) {
 	}
 	defer app.Cleanup()
 	master := []byte("a v1 install's master key, 32 bytes+")
-	SetKey(app, master)
+	l := New(app, clock.System, master)
 	appendV1(t, app, master, 3)
-	if res, err := Verify(app, nil); err != nil || !res.OK || res.Entries != 3 {
+	if res, err := l.Verify(nil); err != nil || !res.OK || res.Entries != 3 {
 		t.Fatalf("the v1 chain: %+v %v", res, err)
 	}
 
-	if err := Append(app, []Entry{{Event: Request}, {Event: Request}}); err != nil {
+	if err := l.Append(app, []Entry{{Event: Request}, {Event: Request}}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := Verify(app, nil); err != nil || !res.OK || res.Entries != 6 {
+	if res, err := l.Verify(nil); err != nil || !res.OK || res.Entries != 6 {
 		t.Fatalf("the chain gone on in v2: %+v %v", res, err)
 	}
 	rows := chainOf(t, app)
@@ -141,7 +142,7 @@ func TestV1ChainGoesOnInV2(t *testing.T) {
 			t.Errorf("entry #%d: hash %s", r.Seq, r.Hash)
 		}
 	}
-	if err := Append(app, []Entry{{Event: Request}}); err != nil {
+	if err := l.Append(app, []Entry{{Event: Request}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(chainOf(t, app)); n != 7 {
@@ -150,7 +151,7 @@ func TestV1ChainGoesOnInV2(t *testing.T) {
 
 	// a v1 entry after v2 ones is a downgrade, even with a valid v1 hash
 	appendV1(t, app, master, 1)
-	res, err := Verify(app, nil)
+	res, err := l.Verify(nil)
 	if err != nil || res.OK || res.Entries != 7 || !strings.Contains(res.Problem, "entry #8 is in the v1 format after v2 entries") {
 		t.Errorf("a v1 entry after v2: %+v %v", res, err)
 	}
@@ -165,12 +166,12 @@ func TestKeyRotation(t *testing.T) {
 	}
 	defer app.Cleanup()
 	old, current := []byte("the old master key of the audit, 32+"), []byte("the new master key of the audit, 32+")
-	SetKey(app, old)
-	if err := Append(app, []Entry{{Event: Request}, {Event: Request}}); err != nil {
+	l := New(app, clock.System, old)
+	if err := l.Append(app, []Entry{{Event: Request}, {Event: Request}}); err != nil {
 		t.Fatal(err)
 	}
-	SetKeys(app, current, old)
-	if err := Append(app, []Entry{{Event: Request}, {Event: Request}}); err != nil {
+	l = New(app, clock.System, current, old)
+	if err := l.Append(app, []Entry{{Event: Request}, {Event: Request}}); err != nil {
 		t.Fatal(err)
 	}
 	rows := chainOf(t, app)
@@ -190,12 +191,12 @@ func TestKeyRotation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			SetKeys(app, current, c.previous...)
-			res, err := Verify(app, nil)
+			l = New(app, clock.System, current, c.previous...)
+			res, err := l.Verify(nil)
 			if err != nil || res.OK != c.wantOK || res.Cause != c.wantCause {
 				t.Errorf("verify: %+v %v", res, err)
 			}
-			if ok, err := KeyMatches(app); err != nil || ok != c.wantOK {
+			if ok, err := l.KeyMatches(); err != nil || ok != c.wantOK {
 				t.Errorf("KeyMatches %v %v, want %v", ok, err, c.wantOK)
 			}
 		})
@@ -223,7 +224,7 @@ func TestGoldenChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer app.Cleanup()
-	SetKeys(app, goldenChainKeys[0], goldenChainKeys[1])
+	l := New(app, clock.System, goldenChainKeys[0], goldenChainKeys[1])
 
 	jsonl, err := os.ReadFile("testdata/golden_chain.jsonl")
 	if err != nil {
@@ -251,7 +252,7 @@ func TestGoldenChain(t *testing.T) {
 	if err := app.RunInTransaction(func(tx core.App) error { return insertRows(tx, rows) }); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := Verify(app, nil); err != nil || !res.OK || res.Entries != 9 {
+	if res, err := l.Verify(nil); err != nil || !res.OK || res.Entries != 9 {
 		t.Fatalf("the golden chain does not verify: %+v %v", res, err)
 	}
 

@@ -42,7 +42,8 @@ type Leftovers struct {
 // table does not, as a server's start would (the entries of a server that
 // was killed). When one does, the journal is that server's and nothing is
 // moved: it counts the journalled entries not in the table yet.
-func MoveLeftovers(app core.App) (Leftovers, error) {
+func (l *Log) MoveLeftovers() (Leftovers, error) {
+	app := l.app
 	unlock, err := lockJournal(app.DataDir())
 	if errors.Is(err, ErrJournalInUse) || errors.Is(err, errNoLock) {
 		rows, err := readJournals(app)
@@ -56,7 +57,7 @@ func MoveLeftovers(app core.App) (Leftovers, error) {
 		return Leftovers{}, err
 	}
 	defer unlock()
-	moved, err := recoverJournal(app)
+	moved, err := l.recoverJournal()
 	return Leftovers{Moved: moved}, err
 }
 
@@ -88,7 +89,8 @@ func lockJournalWaiting(dir string) (func() error, error) {
 // are not in it yet (a process killed before its mover had moved them),
 // oldest first, empties the journal and returns how many it moved. The
 // caller holds the journal's lock.
-func recoverJournal(app core.App) (int, error) {
+func (l *Log) recoverJournal() (int, error) {
+	app := l.app
 	rows, err := readJournals(app)
 	if err != nil {
 		return 0, err
@@ -101,7 +103,7 @@ func recoverJournal(app core.App) (int, error) {
 		// a file's entries are in order; the two files' turns interleave
 		slices.SortStableFunc(missing, func(a, b row) int { return strings.Compare(a.Created, b.Created) })
 		if len(missing) > 0 {
-			if err := appendRows(app, missing); err != nil {
+			if err := l.appendRows(app, missing); err != nil {
 				return 0, fmt.Errorf("audit: move the journal left by the last run: %w", err)
 			}
 			app.Logger().Info("impersonation: moved journalled audit entries into the audit table", "entries", len(missing))

@@ -35,11 +35,8 @@ func Count(app core.App) (int, error) {
 // after the hash stored in the entry before it. An empty chain, or one
 // whose first entries cannot be linked (numbering gaps), matches: then
 // Verify names what is wrong.
-func KeyMatches(app core.App) (bool, error) {
-	ring, err := keyOf(app)
-	if err != nil {
-		return false, err
-	}
+func (l *Log) KeyMatches() (bool, error) {
+	app, ring := l.app, l.keys
 	if !app.HasTable(records.AuditCollection) {
 		return true, nil
 	}
@@ -81,11 +78,11 @@ func KeyMatches(app core.App) (bool, error) {
 
 // withCause names the cause of res, a failed Verify, when it is the key:
 // the first entry does not match its hash, and neither do the next ones.
-func withCause(app core.App, res Result) (Result, error) {
+func (l *Log) withCause(res Result) (Result, error) {
 	if res.OK || res.Entries > 0 || res.FirstBadId == "" || res.Cause != "" {
 		return res, nil
 	}
-	ok, err := KeyMatches(app)
+	ok, err := l.KeyMatches()
 	if err != nil || ok {
 		return res, err
 	}

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-
-	"github.com/pocketbase/pocketbase/core"
 )
 
 // The v2 hash format keys the chain with a key derived from the install's
@@ -67,13 +65,6 @@ func newKeyring(current []byte, previous ...[]byte) *keyring {
 		k.chain[KeyId(m)] = derive(m, labelChain)
 	}
 	return k
-}
-
-// SetKeys gives app the master key of its audit chain and the previous
-// ones, whose entries still verify after a rotation.
-func SetKeys(app core.App, current []byte, previous ...[]byte) {
-	app.Store().Set(keyStoreKey, newKeyring(current, previous...))
-	anchorerOf(app)
 }
 
 // hashKeyId returns the key id a stored hash names, and whether the hash

@@ -33,8 +33,9 @@ var ErrChainBroken = errors.New("the audit chain does not verify")
 // before, and appends a Checkpoint entry that lets the rest of the chain
 // verify, in one transaction. It verifies the whole chain first and prunes
 // nothing if it is broken. It returns how many entries it deleted.
-func Prune(app core.App, before time.Time) (int, error) {
-	if res, err := Verify(app, nil); err != nil {
+func (l *Log) Prune(before time.Time) (int, error) {
+	app := l.app
+	if res, err := l.Verify(nil); err != nil {
 		return 0, err
 	} else if !res.OK {
 		return 0, fmt.Errorf("%w: %s", ErrChainBroken, res.Problem)
@@ -58,7 +59,7 @@ func Prune(app core.App, before time.Time) (int, error) {
 		checkpoint := Entry{Event: Checkpoint, Data: map[string]any{
 			"prunedThroughSeq": last.Seq, "prunedThroughHash": last.Hash, "pruned": pruned, "before": cutoff.String(),
 		}}
-		if err := Append(tx, []Entry{checkpoint}); err != nil {
+		if err := l.Append(tx, []Entry{checkpoint}); err != nil {
 			return err
 		}
 		_, err = tx.DB().NewQuery("DELETE FROM {{" + records.AuditCollection + "}} WHERE [[seq]] <= {:seq}").

@@ -30,9 +30,6 @@ const statsMinRows = 1000
 // statsGrowth is how many times the chain grows between two analyses.
 const statsGrowth = 4
 
-// statsStoreKey is where the app's store keeps its statsKeeper.
-const statsStoreKey = "impersonation.auditStats"
-
 // statsKeeper analyzes one app's audit table as its chain grows.
 type statsKeeper struct {
 	mu sync.Mutex
@@ -41,17 +38,16 @@ type statsKeeper struct {
 	next int
 }
 
-// refreshStats analyzes app's audit table (app is never a transaction)
-// when the chain's head seq has reached statsGrowth times its size at the
-// last analysis. Errors are logged: they cost speed, never entries.
-func refreshStats(app core.App, headSeq int) {
-	k := app.Store().GetOrSet(statsStoreKey, func() any { return &statsKeeper{} }).(*statsKeeper)
-	if err := k.refresh(app, headSeq); err != nil {
+// refresh analyzes app's audit table (app is never a transaction) when
+// the chain's head seq has reached statsGrowth times its size at the last
+// analysis. Errors are logged: they cost speed, never entries.
+func (k *statsKeeper) refresh(app core.App, headSeq int) {
+	if err := k.analyze(app, headSeq); err != nil {
 		app.Logger().Warn("impersonation: update the audit table's planner statistics", "error", err)
 	}
 }
 
-func (k *statsKeeper) refresh(app core.App, headSeq int) error {
+func (k *statsKeeper) analyze(app core.App, headSeq int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.next == 0 {

@@ -16,7 +16,7 @@ import (
 // audit analyzes its table again and the page walks the index.
 func TestTheAuditKeepsItsPlannerStatisticsInStep(t *testing.T) {
 	app := newTestApp(t)
-	if err := audit.Write(app, audit.Entry{Event: audit.Request}); err != nil {
+	if err := app.log.Write(app, audit.Entry{Event: audit.Request}); err != nil {
 		t.Fatal(err)
 	}
 	exec(t, app, "ANALYZE impersonation_audit", nil)
@@ -29,7 +29,7 @@ func TestTheAuditKeepsItsPlannerStatisticsInStep(t *testing.T) {
 	for i := range entries {
 		entries[i] = audit.Entry{Event: audit.Request}
 	}
-	if err := audit.Append(app, entries); err != nil {
+	if err := app.log.Append(app, entries); err != nil {
 		t.Fatal(err)
 	}
 	plan := queryPlan(t, app, newestFirst)

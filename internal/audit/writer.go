@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 )
 
 // JournalFiles are the two files, in the data directory, of the journal of
@@ -32,9 +31,6 @@ const maxPending = 100_000
 // costs as much as many rows, and no response waits for a move.
 const gatherFor = 20 * time.Millisecond
 
-// writerStoreKey is where the app's store keeps its Writer, for Flush.
-const writerStoreKey = "impersonation.auditWriter"
-
 // ErrWriterClosed is returned by Write after Close.
 var ErrWriterClosed = errors.New("audit: the writer is closed")
 
@@ -50,6 +46,7 @@ var ErrWriterClosed = errors.New("audit: the writer is closed")
 // left in the journal. Readers of the audit call Flush first; a command run
 // without the server calls MoveLeftovers. It is safe for concurrent use.
 type Writer struct {
+	log  *Log
 	app  core.App
 	open sync.Once
 	// openErr is why the journal could not be opened.
@@ -72,12 +69,10 @@ type Writer struct {
 	done     chan struct{} // closed when the mover has stopped
 }
 
-// NewWriter returns the Writer of app's audit, which Flush(app) finds. The
-// journal opens on first use.
-func NewWriter(app core.App) *Writer {
-	w := &Writer{app: app, hurry: make(chan struct{}, 1), done: make(chan struct{})}
+// newWriter returns the Writer of l. The journal opens on first use.
+func newWriter(l *Log) *Writer {
+	w := &Writer{log: l, app: l.app, hurry: make(chan struct{}, 1), done: make(chan struct{})}
 	w.work, w.progress = sync.NewCond(&w.mu), sync.NewCond(&w.mu)
-	app.Store().Set(writerStoreKey, w)
 	return w
 }
 
@@ -94,7 +89,7 @@ func (w *Writer) Open() error {
 			w.openErr = err
 			return
 		}
-		if _, w.openErr = recoverJournal(w.app); w.openErr != nil {
+		if _, w.openErr = w.log.recoverJournal(); w.openErr != nil {
 			unlock()
 			return
 		}
@@ -125,7 +120,7 @@ func (w *Writer) Write(e Entry) error {
 	if err := w.Open(); err != nil {
 		return err
 	}
-	r, err := rowOf(e, types.NowDateTime().String())
+	r, err := rowOf(e, w.log.now().String())
 	if err != nil {
 		return err
 	}
@@ -205,21 +200,6 @@ func (w *Writer) Close() error {
 	return errors.Join(append(errs, w.moveErr)...)
 }
 
-// WriterOf returns app's Writer, nil if it has none.
-func WriterOf(app core.App) *Writer {
-	w, _ := app.Store().Get(writerStoreKey).(*Writer)
-	return w
-}
-
-// Flush flushes app's Writer (see Writer.Flush); an app without one has
-// nothing to flush.
-func Flush(app core.App) error {
-	if w := WriterOf(app); w != nil {
-		return w.Flush()
-	}
-	return nil
-}
-
 // wake ends the mover's gathering early.
 func (w *Writer) wake() {
 	select {
@@ -285,4 +265,4 @@ func (w *Writer) mover() {
 }
 
 // insert appends rows to the chain in one transaction.
-func (w *Writer) insert(rows []row) error { return appendRows(w.app, rows) }
+func (w *Writer) insert(rows []row) error { return w.log.appendRows(w.app, rows) }

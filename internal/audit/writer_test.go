@@ -16,6 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 
@@ -24,15 +25,25 @@ import (
 
 func TestMain(m *testing.M) { testapp.Main(m) }
 
-func newTestApp(t *testing.T) *tests.TestApp {
+// testApp is a test app and its audit.
+type testApp struct {
+	*tests.TestApp
+	log *audit.Log
+	// ids are, in an app made by chained, its entries' ids in seq order
+	ids []string
+}
+
+// testKey is the audit key of the test apps.
+var testKey = []byte("writer test key")
+
+func newTestApp(t *testing.T) *testApp {
 	t.Helper()
 	app, err := testapp.NewApp()
 	if err != nil {
 		t.Fatalf("NewTestApp: %v", err)
 	}
 	t.Cleanup(app.Cleanup)
-	audit.SetKey(app, []byte("writer test key"))
-	return app
+	return &testApp{TestApp: app, log: audit.New(app, clock.System, testKey)}
 }
 
 // entry is the audit entry of a request to target.
@@ -127,9 +138,9 @@ func names(prefix string, n int) []string {
 }
 
 // newWriter returns an open Writer of app, closed at the end of the test.
-func newWriter(t *testing.T, app core.App) *audit.Writer {
+func newWriter(t *testing.T, app *testApp) *audit.Writer {
 	t.Helper()
-	w := audit.NewWriter(app)
+	w := app.log.Writer
 	if err := w.Open(); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -138,9 +149,9 @@ func newWriter(t *testing.T, app core.App) *audit.Writer {
 }
 
 // verify fails t unless app's chain verifies with n entries.
-func verify(t *testing.T, app core.App, n int) {
+func verify(t *testing.T, app *testApp, n int) {
 	t.Helper()
-	res, err := audit.Verify(app, nil)
+	res, err := app.log.Verify(nil)
 	if err != nil || !res.OK || res.Entries != n {
 		t.Fatalf("Verify = %+v, %v; want ok with %d entries", res, err, n)
 	}
@@ -280,11 +291,11 @@ func TestWriterRecoversTheJournal(t *testing.T) {
 	gate.open(t)
 
 	app := newTestApp(t)
-	audit.SetKey(app, []byte("writer test key"))
-	if err := audit.Write(app, entry("before")); err != nil {
+	if err := app.log.Write(app, entry("before")); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // the second opening finds the same journal again
+	for range 2 { // the second opening, a restart, finds the same journal again
+		app.log = audit.New(app, clock.System, testKey)
 		for name, raw := range journal {
 			torn := append(append([]byte(nil), raw...), `{"Id":"torn`...)
 			if err := os.WriteFile(filepath.Join(app.DataDir(), name), torn, 0o600); err != nil {
@@ -447,7 +458,7 @@ func TestWriteCutsLongStrings(t *testing.T) {
 				target := tc.name + " " + v.name
 				e := entry(target)
 				tc.set(&e, v.value)
-				if err := audit.Write(app, e); err != nil {
+				if err := app.log.Write(app, e); err != nil {
 					t.Fatalf("Write: %v", err)
 				}
 				r, err := app.FindFirstRecordByData(records.AuditCollection, "target", target)
@@ -492,7 +503,7 @@ func TestWriteStoresFields(t *testing.T) {
 				Client:           audit.Client{IP: "10.0.0.1", UserAgent: "curl/8", Method: "POST", Path: "/api/impersonation/sessions", Status: 403},
 				Data:             tc.data,
 			}
-			if err := audit.Write(app, e); err != nil {
+			if err := app.log.Write(app, e); err != nil {
 				t.Fatalf("Write: %v", err)
 			}
 			r, err := app.FindFirstRecordByData(records.AuditCollection, "target", e.Target)
@@ -532,19 +543,19 @@ func TestWriteOverlongTargetIsAudited(t *testing.T) {
 	cases := []struct {
 		name  string
 		field string
-		write func(app core.App) error
+		write func(app *testApp) error
 	}{
-		{name: "Write target", field: "target", write: func(app core.App) error {
-			return audit.Write(app, audit.Entry{Event: audit.SessionDenied, Target: long})
+		{name: "Write target", field: "target", write: func(app *testApp) error {
+			return app.log.Write(app, audit.Entry{Event: audit.SessionDenied, Target: long})
 		}},
-		{name: "Write targetCollection", field: "targetCollection", write: func(app core.App) error {
-			return audit.Write(app, audit.Entry{Event: audit.SessionDenied, Target: "t1", TargetCollection: long})
+		{name: "Write targetCollection", field: "targetCollection", write: func(app *testApp) error {
+			return app.log.Write(app, audit.Entry{Event: audit.SessionDenied, Target: "t1", TargetCollection: long})
 		}},
-		{name: "sessions.Deny record", field: "target", write: func(app core.App) error {
-			return sessions.Deny(app, sessions.Denial{TargetCollection: "users", Target: long, Code: "not_allowed"})
+		{name: "sessions.Deny record", field: "target", write: func(app *testApp) error {
+			return sessions.Deny(app.log, app, sessions.Denial{TargetCollection: "users", Target: long, Code: "not_allowed"})
 		}},
-		{name: "sessions.Deny collection", field: "targetCollection", write: func(app core.App) error {
-			return sessions.Deny(app, sessions.Denial{TargetCollection: long, Target: "t1", Code: "not_allowed"})
+		{name: "sessions.Deny collection", field: "targetCollection", write: func(app *testApp) error {
+			return sessions.Deny(app.log, app, sessions.Denial{TargetCollection: long, Target: "t1", Code: "not_allowed"})
 		}},
 	}
 	for _, tc := range cases {

@@ -36,7 +36,7 @@ func ValidateHours(p *records.Policy, hours int) error {
 // Grant sets user's consent to run for hours from now and writes its
 // consent.granted entry, in one transaction. A consent already in force is
 // replaced, not extended.
-func Grant(app core.App, user *core.Record, hours int, now time.Time, client audit.Client) (*records.Consent, error) {
+func Grant(log *audit.Log, app core.App, user *core.Record, hours int, now time.Time, client audit.Client) (*records.Consent, error) {
 	var granted *records.Consent
 	err := app.RunInTransaction(func(tx core.App) error {
 		c, err := records.FindOrNewConsent(tx, user)
@@ -51,11 +51,11 @@ func Grant(app core.App, user *core.Record, hours int, now time.Time, client aud
 		entry := audit.ForUser(audit.ConsentGranted, user)
 		entry.Client = client
 		entry.Data = map[string]any{"hours": hours, "expires": c.GetDateTime("expires").String()}
-		if err := audit.Write(tx, entry); err != nil {
+		if err := log.Write(tx, entry); err != nil {
 			return err
 		}
 		granted = c
-		return EndOutliving(tx, user, c, now, client)
+		return EndOutliving(log, tx, user, c, now, client)
 	})
 	return granted, err
 }
@@ -65,7 +65,7 @@ func Grant(app core.App, user *core.Record, hours int, now time.Time, client aud
 // outlives the consent it runs under, so a consent replaced by a shorter one
 // ends the longer sessions rather than capping them (their tokens carry the
 // old expiry).
-func EndOutliving(tx core.App, user *core.Record, c *records.Consent, now time.Time, client audit.Client) error {
+func EndOutliving(log *audit.Log, tx core.App, user *core.Record, c *records.Consent, now time.Time, client audit.Client) error {
 	p, err := records.FindPolicy(tx, user.Collection().Name)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -77,7 +77,7 @@ func EndOutliving(tx core.App, user *core.Record, c *records.Consent, now time.T
 	}
 	params := records.RecordParams(user)
 	params["consentExpires"] = c.GetDateTime("expires").String()
-	_, err = sessions.EndWhere(tx, records.OnTargetFilter+" && expires > {:consentExpires}", params,
+	_, err = sessions.EndWhere(log, tx, records.OnTargetFilter+" && expires > {:consentExpires}", params,
 		records.EndConsentShortened, now, client)
 	return err
 }
@@ -85,7 +85,7 @@ func EndOutliving(tx core.App, user *core.Record, c *records.Consent, now time.T
 // Revoke withdraws user's consent and ends every live session on them with
 // cause consent_revoked, writing consent.revoked and a session.ended entry
 // per session, in one transaction. It is safe to call with no consent.
-func Revoke(app core.App, user *core.Record, now time.Time, client audit.Client) error {
+func Revoke(log *audit.Log, app core.App, user *core.Record, now time.Time, client audit.Client) error {
 	return app.RunInTransaction(func(tx core.App) error {
 		if c, err := records.FindConsent(tx, user); err == nil && !c.Revoked() {
 			c.SetRevoked(true)
@@ -95,10 +95,10 @@ func Revoke(app core.App, user *core.Record, now time.Time, client audit.Client)
 		}
 		entry := audit.ForUser(audit.ConsentRevoked, user)
 		entry.Client = client
-		if err := audit.Write(tx, entry); err != nil {
+		if err := log.Write(tx, entry); err != nil {
 			return err
 		}
-		_, err := sessions.EndWhere(tx, records.OnTargetFilter, records.RecordParams(user),
+		_, err := sessions.EndWhere(log, tx, records.OnTargetFilter, records.RecordParams(user),
 			records.EndConsentRevoked, now, client)
 		return err
 	})

@@ -81,7 +81,7 @@ func IsNotFound(err error) bool {
 // no further request. A session whose recheck fails on a database error
 // stands; the errors are returned together after every other session was
 // rechecked.
-func RecheckLive(app core.App, filter string, params dbx.Params, now time.Time, client audit.Client, ruleCause records.EndCause) error {
+func RecheckLive(log *audit.Log, app core.App, filter string, params dbx.Params, now time.Time, client audit.Client, ruleCause records.EndCause) error {
 	live, err := records.FindLiveSessions(app, filter, params)
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func RecheckLive(app core.App, filter string, params dbx.Params, now time.Time, 
 			errs = append(errs, err)
 			continue
 		}
-		if err := End(app, s, cause, now, client); err != nil {
+		if err := End(log, app, s, cause, now, client); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -71,7 +71,7 @@ func Decide(app core.App, p *records.Policy, actor, target *core.Record, mode re
 // so a consent withdrawn meanwhile is seen), then mints the session's token.
 // A refusal is returned as the *policy.Refusal of the decision; the caller
 // records it with Deny.
-func Begin(app core.App, s Start) (*Started, error) {
+func Begin(log *audit.Log, app core.App, s Start) (*Started, error) {
 	var session *records.Session
 	err := app.RunInTransaction(func(tx core.App) error {
 		decided, err := Decide(tx, s.Policy, s.Actor, s.Target, s.Mode, s.Now)
@@ -97,7 +97,7 @@ func Begin(app core.App, s Start) (*Started, error) {
 		}
 		entry.Data["mode"] = string(s.Mode)
 		entry.Data["expires"] = session.GetDateTime("expires").String()
-		return audit.Write(tx, entry)
+		return log.Write(tx, entry)
 	})
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ type Denial struct {
 }
 
 // Deny writes the session.denied entry of a refused start.
-func Deny(app core.App, d Denial) error {
+func Deny(log *audit.Log, app core.App, d Denial) error {
 	entry := audit.Entry{
 		Event:            audit.SessionDenied,
 		Target:           d.Target,
@@ -134,17 +134,17 @@ func Deny(app core.App, d Denial) error {
 		entry.Actor = d.Actor.Id
 		entry.ActorCollection = d.Actor.Collection().Id
 	}
-	return audit.Write(app, entry)
+	return log.Write(app, entry)
 }
 
 // Throttled writes the session.throttled entry of run: start attempts of
 // its actor refused over the attempt limit, whose runs last window. client
 // is the attempt's when the run is the one attempt that opened it, or just
 // the route (method, path, status) for the attempts counted after it.
-func Throttled(app core.App, run attempts.Run, window time.Duration, client audit.Client) error {
+func Throttled(log *audit.Log, app core.App, run attempts.Run, window time.Duration, client audit.Client) error {
 	first, _ := types.ParseDateTime(run.First)
 	last, _ := types.ParseDateTime(run.Last)
-	return audit.Write(app, audit.Entry{
+	return log.Write(app, audit.Entry{
 		Event:           audit.SessionThrottled,
 		Actor:           run.Key.Id,
 		ActorCollection: run.Key.Collection,
@@ -157,16 +157,16 @@ func Throttled(app core.App, run attempts.Run, window time.Duration, client audi
 
 // End ends session s with cause and writes its session.ended entry, in one
 // transaction. Ending a session that has already ended changes nothing.
-func End(app core.App, s *records.Session, cause records.EndCause, now time.Time, client audit.Client) error {
+func End(log *audit.Log, app core.App, s *records.Session, cause records.EndCause, now time.Time, client audit.Client) error {
 	return app.RunInTransaction(func(tx core.App) error {
-		return end(tx, s.Id, cause, now, client)
+		return end(log, tx, s.Id, cause, now, client)
 	})
 }
 
 // EndWhere ends every live session that matches filter (see
 // records.FindLiveSessions) with cause, in one transaction, and returns how
 // many it ended.
-func EndWhere(app core.App, filter string, params dbx.Params, cause records.EndCause, now time.Time, client audit.Client) (int, error) {
+func EndWhere(log *audit.Log, app core.App, filter string, params dbx.Params, cause records.EndCause, now time.Time, client audit.Client) (int, error) {
 	ended := 0
 	err := app.RunInTransaction(func(tx core.App) error {
 		live, err := records.FindLiveSessions(tx, filter, params)
@@ -174,7 +174,7 @@ func EndWhere(app core.App, filter string, params dbx.Params, cause records.EndC
 			return err
 		}
 		for _, s := range live {
-			if err := end(tx, s.Id, cause, now, client); err != nil {
+			if err := end(log, tx, s.Id, cause, now, client); err != nil {
 				return err
 			}
 		}
@@ -186,7 +186,7 @@ func EndWhere(app core.App, filter string, params dbx.Params, cause records.EndC
 
 // end re-reads the session inside tx, so that two concurrent ends write one
 // session.ended entry, not two.
-func end(tx core.App, id string, cause records.EndCause, now time.Time, client audit.Client) error {
+func end(log *audit.Log, tx core.App, id string, cause records.EndCause, now time.Time, client audit.Client) error {
 	s, err := records.FindSession(tx, id)
 	if err != nil {
 		return err
@@ -201,5 +201,5 @@ func end(tx core.App, id string, cause records.EndCause, now time.Time, client a
 	entry := audit.ForSession(audit.SessionEnded, s)
 	entry.Client = client
 	entry.Data = map[string]any{"cause": string(cause)}
-	return audit.Write(tx, entry)
+	return log.Write(tx, entry)
 }

@@ -45,7 +45,7 @@ function sourceFiles(dir, out = []) {
     if (ent.isDirectory()) sourceFiles(p, out);
     else if (ent.isFile()) {
       const rel = path.relative(ROOT, p);
-      if (rel.endsWith('.go') || rel === 'go.mod' || rel === 'go.sum' || rel.startsWith('pb_public' + path.sep)) {
+      if (rel.endsWith('.go') || rel === 'go.mod' || rel === 'go.sum' || rel.startsWith('pb_public' + path.sep) || rel.startsWith('demo' + path.sep)) {
         out.push(rel);
       }
     }

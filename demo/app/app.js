@@ -3,6 +3,7 @@
 // loaded before this module, gives an impersonation tab its own store.
 import PocketBase from '/impersonation/vendor/pocketbase.es.mjs';
 import { t, onLangChange, formatDate, formatRelative } from '/impersonation/lib/i18n.js';
+import './messages.js';
 import { h, clear, fill, flash, errorMessage, displayName, initPage, tokenClaims } from '/impersonation/lib/ui.js';
 import { renderLogin } from '/impersonation/lib/auth.js';
 

@@ -116,7 +116,7 @@ func refuseRefreshable(e *core.RecordAuthRefreshRequestEvent) error {
 	}
 	claims, _, _ := tokens.Peek(bearerToken(e.Request.Header.Get("Authorization")))
 	if claims.Refreshable {
-		return e.ForbiddenError("An impersonation token cannot be refreshed.", nil)
+		return refuse(http.StatusForbidden, CodeNoRefresh, nil)
 	}
 	return e.Next()
 }
@@ -146,7 +146,7 @@ func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 	if err := sessions.Deny(e.App, denial); err != nil {
 		e.App.Logger().Error("impersonation: write session.denied", "error", err)
 	}
-	return e.ForbiddenError("Records of this collection are impersonated through POST "+SessionsPath+".", nil)
+	return refuse(http.StatusForbidden, CodeBuiltinImpersonate, nil)
 }
 
 // anchorAudit moves the audit chain's anchor forward to its head (every

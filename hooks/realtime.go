@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"net/http"
 	"sync"
 	"time"
 
@@ -24,7 +25,7 @@ const realtimeSessionKey = "impersonationSession"
 func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) error {
 	for _, sub := range e.Subscriptions {
 		if subscriptionSetsSessionHeader(sub) {
-			return e.ForbiddenError(msgSessionHeader, nil)
+			return refuse(http.StatusForbidden, CodeSessionHeader, nil)
 		}
 	}
 	current := sessions.FromRequest(e.RequestEvent)

@@ -89,7 +89,7 @@ func exportAudit(e *core.RequestEvent) error {
 	}
 	x, err := audit.NewExport(e.App, format, e.Request.URL.Query().Get("filter"))
 	if errors.Is(err, audit.ErrBadExport) {
-		return e.BadRequestError(err.Error(), nil)
+		return router.NewApiError(http.StatusBadRequest, err.Error(), refusal{code: CodeBadExport})
 	}
 	if err != nil {
 		return e.InternalServerError("", err)
@@ -132,14 +132,14 @@ type acknowledgeBody struct {
 func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 	var body acknowledgeBody
 	if err := e.BindBody(&body); err != nil {
-		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+		return refuseBody(err)
 	}
 	reason := strings.TrimSpace(body.Reason)
 	switch n := utf8.RuneCountInString(reason); {
 	case n == 0:
-		return e.BadRequestError("", validation.Errors{"reason": validation.ErrRequired})
+		return refuseFields(validation.Errors{"reason": validation.ErrRequired})
 	case n > p.opts.ReasonMaxLength:
-		return e.BadRequestError("", validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})})
+		return refuseFields(validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})})
 	}
 	if err := audit.Flush(e.App); err != nil {
 		return e.InternalServerError("", err)
@@ -148,9 +148,9 @@ func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 	ack, err := audit.Acknowledge(e.App, by, reason)
 	switch {
 	case errors.Is(err, audit.ErrNothingToAcknowledge):
-		return e.Error(http.StatusConflict, "The audit chain reaches its anchor: there is nothing to acknowledge.", nil)
+		return refuse(http.StatusConflict, CodeNothingToAcknowledge, nil)
 	case errors.Is(err, audit.ErrChainBroken):
-		return e.Error(http.StatusConflict, "The audit chain is broken, not only cut short: an acknowledgement does not mend it. Run the verify for the first bad entry.", nil)
+		return refuse(http.StatusConflict, CodeChainBroken, nil)
 	case err != nil:
 		return e.InternalServerError("", err)
 	}
@@ -167,10 +167,10 @@ func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 // impersonating gets 403 (the impersonator must not consent for the user).
 func consentUser(e *core.RequestEvent) (*core.Record, error) {
 	if e.Auth == nil {
-		return nil, e.UnauthorizedError("The request requires valid record authorization token.", nil)
+		return nil, refuse(http.StatusUnauthorized, CodeAuthRequired, nil)
 	}
 	if sessions.FromRequest(e) != nil {
-		return nil, e.ForbiddenError("Consent cannot be managed while impersonating.", nil)
+		return nil, refuse(http.StatusForbidden, CodeConsentWhileImpersonating, nil)
 	}
 	return e.Auth, nil
 }
@@ -183,9 +183,6 @@ func consentUser(e *core.RequestEvent) (*core.Record, error) {
 // refused (nor counted): there are no more of those than grants and
 // sessions.
 const ConsentChangesPerMinute = 10
-
-// msgConsentRateLimited refuses a consent change past ConsentChangesPerMinute.
-const msgConsentRateLimited = "Too many consent changes; try again in a minute."
 
 // withdrawalStops reports whether withdrawing user's consent at now stops
 // something: a consent in force, or a live session on them (or a look-up
@@ -240,25 +237,25 @@ func (p *handlers) consentGrant(e *core.RequestEvent) error {
 	}
 	pol, err := records.FindPolicy(e.App, user.Collection().Name)
 	if err != nil {
-		return e.ForbiddenError("Impersonation is not enabled for your account.", nil)
+		return refuse(http.StatusForbidden, CodeNotEnabled, nil)
 	}
 	var body struct {
 		Hours any `json:"hours" form:"hours"`
 	}
 	if err := e.BindBody(&body); err != nil {
-		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+		return refuseBody(err)
 	}
 	hours, ok := wholeNumber(body.Hours)
 	if !ok {
-		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{
+		return refuseFields(validation.Errors{
 			"hours": validation.NewError("validation_not_whole_number", "Must be a whole number of hours."),
 		})
 	}
 	if err := consent.ValidateHours(pol, hours); err != nil {
-		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
+		return refuseFields(validation.Errors{"hours": err})
 	}
 	if !p.opts.ConsentChanges.Allow(attemptKey(user), ConsentChangesPerMinute, p.opts.Clock.Now()) {
-		return e.TooManyRequestsError(msgConsentRateLimited, nil)
+		return refuse(http.StatusTooManyRequests, CodeConsentRateLimited, nil)
 	}
 	c, err := consent.Grant(e.App, user, hours, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusOK))
 	if err != nil {
@@ -276,7 +273,7 @@ func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	// ends the sessions on them
 	now := p.opts.Clock.Now()
 	if !withdrawalStops(e.App, user, now) && !p.opts.ConsentChanges.Allow(attemptKey(user), ConsentChangesPerMinute, now) {
-		return e.TooManyRequestsError(msgConsentRateLimited, nil)
+		return refuse(http.StatusTooManyRequests, CodeConsentRateLimited, nil)
 	}
 	if err := consent.Revoke(e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
@@ -303,19 +300,9 @@ type startBody struct {
 	Mode       string `json:"mode" form:"mode"`
 }
 
-// Messages of refused starts; the refusals that must not reveal whether the
-// target exists share one.
-const (
-	msgNotAllowed      = "You are not allowed to impersonate this record."
-	msgConsentRequired = "The user has not consented to be impersonated."
-	msgModeNotAllowed  = "The policy does not allow sessions in this mode."
-	msgChaining        = "An impersonation session cannot start another one."
-	msgRateLimited     = "Too many impersonation attempts; try again in a minute."
-)
-
 func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	if e.Auth == nil {
-		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
+		return refuse(http.StatusUnauthorized, CodeAuthRequired, nil)
 	}
 	now := p.opts.Clock.Now()
 	client := audit.ClientOf(e, http.StatusOK)
@@ -359,18 +346,18 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	p.writeThrottled(e.App, p.opts.Throttle.Due(now), countedAttempts())
 	if !p.opts.Attempts.Allow(attemptKey(actor), limit, now) {
 		p.throttle(e.App, attemptKey(actor), now, audit.ClientOf(e, http.StatusTooManyRequests))
-		return e.TooManyRequestsError(msgRateLimited, nil)
+		return refuse(http.StatusTooManyRequests, CodeRateLimited, nil)
 	}
 	if current != nil {
-		return deny("chaining", e.ForbiddenError(msgChaining, nil))
+		return deny("chaining", refuse(http.StatusForbidden, CodeChaining, nil))
 	}
 	if bindErr != nil {
-		return deny("invalid_input", e.BadRequestError("An error occurred while loading the submitted data.", bindErr))
+		return deny("invalid_input", refuseBody(bindErr))
 	}
 
 	start, fieldErrs := p.startFrom(body, pol)
 	if len(fieldErrs) > 0 {
-		return deny("invalid_input", e.BadRequestError("An error occurred while validating the submitted data.", fieldErrs))
+		return deny("invalid_input", refuseFields(fieldErrs))
 	}
 	denial.Reason = start.Reason
 	if collection != nil {
@@ -394,7 +381,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	case !began && errors.As(hookErr, &apiErr):
 		return deny("vetoed", apiErr)
 	case !began:
-		return deny("vetoed", e.ForbiddenError(msgNotAllowed, hookErr))
+		return deny("vetoed", refuse(http.StatusForbidden, CodeNotAllowed, hookErr))
 	case errors.As(beginErr, &refusal):
 		return deny(string(refusal.Code), refusalError(e, refusal))
 	case beginErr != nil:
@@ -500,22 +487,22 @@ func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Star
 func refusalError(e *core.RequestEvent, r *policy.Refusal) error {
 	switch {
 	case errors.Is(r, policy.ErrConsentRequired):
-		return e.ForbiddenError(msgConsentRequired, nil)
+		return refuse(http.StatusForbidden, CodeConsentRequired, nil)
 	case errors.Is(r, policy.ErrModeNotAllowed):
-		return e.ForbiddenError(msgModeNotAllowed, nil)
+		return refuse(http.StatusForbidden, CodeModeNotAllowed, nil)
 	default:
-		return e.ForbiddenError(msgNotAllowed, nil)
+		return refuse(http.StatusForbidden, CodeNotAllowed, nil)
 	}
 }
 
 func (p *handlers) sessionEnd(e *core.RequestEvent) error {
 	if e.Auth == nil {
-		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
+		return refuse(http.StatusUnauthorized, CodeAuthRequired, nil)
 	}
 	s, err := records.FindSession(e.App, e.Request.PathValue("id"))
 	if err != nil || !mayEnd(e, s) {
 		// one answer for "no such session" and "not yours"
-		return e.NotFoundError("", nil)
+		return refuse(http.StatusNotFound, CodeNotFound, nil)
 	}
 	if err := sessions.End(e.App, s, records.EndStopped, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)

@@ -1,6 +1,7 @@
 // Command impersonation is a ready PocketBase app with the impersonation
 // plugin registered: `go run . serve` serves the API, the dashboard, the
-// plugin's pages at /impersonation/ and a demo product at /, all from the
+// plugin's pages at /impersonation/ and a demo product at / (the files of
+// demo/ beside this one, embedded by this package alone), all from the
 // binary, with the embedded SQLite database in pb_data.
 //
 // Out of the box the default "users" collection is under a policy:
@@ -10,6 +11,8 @@
 package main
 
 import (
+	"embed"
+	"io/fs"
 	"log"
 	"os"
 
@@ -17,11 +20,21 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
-	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
 
+// demoFiles holds demo/: Acme Notes, the demo product served at /. It uses
+// the plugin's pages (/impersonation/) like any product would: the banner
+// script, the shared UI modules and the vendored SDK.
+//
+//go:embed all:demo
+var demoFiles embed.FS
+
 func main() {
+	demo, err := fs.Sub(demoFiles, "demo")
+	if err != nil {
+		log.Fatal(err)
+	}
 	app := pocketbase.New()
 
 	plugin.MustRegister(app, plugin.Config{
@@ -31,7 +44,7 @@ func main() {
 	})
 
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
-		e.Router.GET("/{path...}", apis.Static(pbpublic.Product, false)).
+		e.Router.GET("/{path...}", apis.Static(demo, false)).
 			BindFunc(func(e *core.RequestEvent) error {
 				e.Response.Header().Set("Content-Security-Policy", plugin.PagesCSP)
 				e.Response.Header().Set("Cache-Control", "no-cache")

@@ -14,21 +14,9 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/limits"
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/refusals"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 	"github.com/pbimpersonation/impersonation/internal/tokens"
-)
-
-// Messages of the guard's refusals.
-const (
-	msgTokenInvalid    = "The impersonation token is invalid."
-	msgSessionEnded    = "The impersonation session has ended."
-	msgSessionExpired  = "The impersonation session has expired."
-	msgNoLongerAllowed = "The impersonation session is no longer allowed and has ended."
-	msgNeverAllowed    = "This action is never allowed while impersonating."
-	msgDenied          = "This action is not allowed while impersonating."
-	msgReadOnly        = "The impersonation session is read-only."
-	msgSessionHeader   = "The " + sessions.Header + " header is set by the server only."
-	msgRealtimeExpand  = "Realtime subscriptions cannot expand relations while impersonating."
 )
 
 // guard checks every request that carries an impersonation token against
@@ -47,20 +35,20 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 		return e.Next()
 	}
 	if err != nil || claims.File != wantFile {
-		return e.UnauthorizedError(msgTokenInvalid, nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeTokenInvalid, nil)
 	}
 	s, err := p.cache.Session(claims.Session)
 	if err != nil || !claimsNameSession(claims, s) {
-		return e.UnauthorizedError(msgTokenInvalid, nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeTokenInvalid, nil)
 	}
 	target := p.signedFor(e, raw, claims, s)
 	if target == nil {
 		// nothing is written under a session before its token is verified;
 		// an ended session's target may have a new key, or be gone
 		if s.IsEnded() {
-			return e.UnauthorizedError(msgSessionEnded, nil)
+			return refuse(http.StatusUnauthorized, refusals.CodeSessionEnded, nil)
 		}
-		return e.UnauthorizedError(msgTokenInvalid, nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeTokenInvalid, nil)
 	}
 	return p.audited(e, s, func() error { return p.admit(e, s, claims, target) })
 }
@@ -101,7 +89,7 @@ func (p *handlers) signedFor(e *core.RequestEvent, raw string, claims tokens.Cla
 // the session may make it, runs the rest of the chain.
 func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens.Claims, target *core.Record) error {
 	if s.IsEnded() {
-		return e.UnauthorizedError(msgSessionEnded, nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeSessionEnded, nil)
 	}
 	now := p.opts.Clock.Now()
 	if !now.Before(s.Expires()) {
@@ -109,12 +97,12 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 		if err := sessions.End(p.opts.Audit, e.App, s, records.EndExpired, now, audit.ClientOf(e, http.StatusUnauthorized)); err != nil {
 			return e.InternalServerError("", err)
 		}
-		return e.UnauthorizedError(msgSessionExpired, nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeSessionExpired, nil)
 	}
 	// an auth token serves only once PocketBase has loaded it (its exp
 	// included); a file token's download is checked by PocketBase again
 	if !claims.File && e.Auth != target {
-		return e.UnauthorizedError(msgTokenInvalid, nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeTokenInvalid, nil)
 	}
 
 	// in place before anything reads (and caches) the request's RequestInfo
@@ -129,12 +117,12 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 		if endErr := sessions.End(p.opts.Audit, e.App, s, cause, now, audit.ClientOf(e, http.StatusUnauthorized)); endErr != nil {
 			return e.InternalServerError("", endErr)
 		}
-		return e.UnauthorizedError(msgNoLongerAllowed, nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeNoLongerAllowed, nil)
 	}
 
 	call, err := callOf(e)
 	if err != nil {
-		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+		return refuseBody(err)
 	}
 	if err := checkLimits(current, call); err != nil {
 		return limitError(e, err)
@@ -168,11 +156,11 @@ func checkLimits(current *sessions.Current, calls ...limits.Call) error {
 func limitError(e *core.RequestEvent, err error) error {
 	switch {
 	case errors.Is(err, limits.ErrNeverAllowed):
-		return e.ForbiddenError(msgNeverAllowed, nil)
+		return refuse(http.StatusForbidden, refusals.CodeNeverAllowed, nil)
 	case errors.Is(err, limits.ErrReadOnly):
-		return e.ForbiddenError(msgReadOnly, nil)
+		return refuse(http.StatusForbidden, refusals.CodeReadOnly, nil)
 	default:
-		return e.ForbiddenError(msgDenied, nil)
+		return refuse(http.StatusForbidden, refusals.CodeDenied, nil)
 	}
 }
 
@@ -212,7 +200,7 @@ var batchRecordPath = regexp.MustCompile(`^/api/collections/([^/?]+)/records`)
 func (p *handlers) limitBatch(e *core.BatchRequestEvent) error {
 	for _, ir := range e.Batch {
 		if namesSessionHeader(ir.Headers) {
-			return e.ForbiddenError(msgSessionHeader, nil)
+			return refuse(http.StatusForbidden, refusals.CodeSessionHeader, nil)
 		}
 	}
 	current := sessions.FromRequest(e.RequestEvent)

@@ -14,6 +14,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/consent"
 	"github.com/pbimpersonation/impersonation/internal/notify"
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/refusals"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 	"github.com/pbimpersonation/impersonation/internal/tokens"
 )
@@ -116,7 +117,7 @@ func refuseRefreshable(e *core.RecordAuthRefreshRequestEvent) error {
 	}
 	claims, _, _ := tokens.Peek(bearerToken(e.Request.Header.Get("Authorization")))
 	if claims.Refreshable {
-		return e.ForbiddenError("An impersonation token cannot be refreshed.", nil)
+		return refuse(http.StatusForbidden, refusals.CodeNoRefresh, nil)
 	}
 	return e.Next()
 }
@@ -146,7 +147,7 @@ func (p *handlers) builtinImpersonate(e *core.RecordAuthRequestEvent) error {
 	if err := sessions.Deny(p.opts.Audit, e.App, denial); err != nil {
 		e.App.Logger().Error("impersonation: write session.denied", "error", err)
 	}
-	return e.ForbiddenError("Records of this collection are impersonated through POST "+sessionsPath+".", nil)
+	return refuse(http.StatusForbidden, refusals.CodeBuiltinImpersonate, nil)
 }
 
 // anchorAudit moves the audit chain's anchor forward to its head (every

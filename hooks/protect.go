@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -10,6 +11,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/limits"
 	"github.com/pbimpersonation/impersonation/internal/policy"
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/refusals"
 )
 
 // refuseRecordChange refuses every API create, update and delete of audit
@@ -17,9 +19,9 @@ import (
 // they change only through the plugin's rules.
 func refuseRecordChange(e *core.RecordRequestEvent) error {
 	if e.Collection.Name == records.AuditCollection {
-		return e.ForbiddenError("Impersonation audit entries are append-only and cannot be changed through the API.", nil)
+		return refuse(http.StatusForbidden, refusals.CodeAuditAppendOnly, nil)
 	}
-	return e.ForbiddenError("Impersonation sessions and consents change only through the /api/impersonation routes.", nil)
+	return refuse(http.StatusForbidden, refusals.CodeRecordsByRoutes, nil)
 }
 
 // truncatePattern is the route pattern of PocketBase's truncate endpoint.
@@ -29,14 +31,14 @@ const truncatePattern = "DELETE /api/collections/{collection}/truncate"
 // has no request hook for truncation, so this is a router middleware).
 func refuseTruncate(e *core.RequestEvent) error {
 	if e.Request.Pattern == truncatePattern && isPluginCollection(e.App, e.Request.PathValue("collection")) {
-		return e.ForbiddenError("The impersonation collections cannot be truncated.", nil)
+		return refuse(http.StatusForbidden, refusals.CodeNoTruncate, nil)
 	}
 	return e.Next()
 }
 
 func refuseCollectionDelete(e *core.CollectionRequestEvent) error {
 	if slices.Contains(records.Names, e.Collection.Name) {
-		return e.ForbiddenError("The impersonation collections cannot be deleted while the plugin is registered.", nil)
+		return refuse(http.StatusForbidden, refusals.CodeNoCollectionDelete, nil)
 	}
 	return e.Next()
 }
@@ -45,7 +47,7 @@ func refuseCollectionDelete(e *core.CollectionRequestEvent) error {
 // only the plugin writes; the policies collection stays editable.
 func refuseCollectionUpdate(e *core.CollectionRequestEvent) error {
 	if e.Collection.Name != records.PoliciesCollection && slices.Contains(records.Names, e.Collection.Name) {
-		return e.ForbiddenError("The impersonation collections cannot be changed while the plugin is registered.", nil)
+		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
 	}
 	return e.Next()
 }
@@ -65,7 +67,7 @@ func refuseCollectionsImport(e *core.CollectionsImportRequestEvent) error {
 	}
 	for _, name := range records.Names {
 		if (e.DeleteMissing && !imported[name]) || (imported[name] && name != records.PoliciesCollection) {
-			return e.ForbiddenError("The import would delete or change the impersonation collections.", nil)
+			return refuse(http.StatusForbidden, refusals.CodeNoImport, nil)
 		}
 	}
 	return e.Next()

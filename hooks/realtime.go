@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"net/http"
 	"sync"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/refusals"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
@@ -24,7 +26,7 @@ const realtimeSessionKey = "impersonationSession"
 func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) error {
 	for _, sub := range e.Subscriptions {
 		if subscriptionSetsSessionHeader(sub) {
-			return e.ForbiddenError(msgSessionHeader, nil)
+			return refuse(http.StatusForbidden, refusals.CodeSessionHeader, nil)
 		}
 	}
 	current := sessions.FromRequest(e.RequestEvent)

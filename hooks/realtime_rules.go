@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/inflector"
 
 	"github.com/pbimpersonation/impersonation/internal/limits"
+	"github.com/pbimpersonation/impersonation/internal/refusals"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
@@ -54,7 +55,7 @@ func limitSubscriptions(e *core.RealtimeSubscribeRequestEvent, current *sessions
 			// PocketBase expands a realtime event's relations with the
 			// subscription's options, where no session header is, so the
 			// expanded records could escape the rules that hide them
-			return e.ForbiddenError(msgRealtimeExpand, nil)
+			return refuse(http.StatusForbidden, refusals.CodeRealtimeExpand, nil)
 		}
 		query := map[string][]string{}
 		for k, v := range options.Query {

@@ -20,6 +20,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/policy"
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/refusals"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
@@ -90,7 +91,7 @@ func (p *handlers) exportAudit(e *core.RequestEvent) error {
 	}
 	x, err := audit.NewExport(e.App, format, e.Request.URL.Query().Get("filter"))
 	if errors.Is(err, audit.ErrBadExport) {
-		return e.BadRequestError(err.Error(), nil)
+		return router.NewApiError(http.StatusBadRequest, err.Error(), refusal{code: refusals.CodeBadExport})
 	}
 	if err != nil {
 		return e.InternalServerError("", err)
@@ -133,14 +134,14 @@ type acknowledgeBody struct {
 func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 	var body acknowledgeBody
 	if err := e.BindBody(&body); err != nil {
-		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+		return refuseBody(err)
 	}
 	reason := strings.TrimSpace(body.Reason)
 	switch n := utf8.RuneCountInString(reason); {
 	case n == 0:
-		return e.BadRequestError("", validation.Errors{"reason": validation.ErrRequired})
+		return refuseFields(validation.Errors{"reason": validation.ErrRequired})
 	case n > p.opts.ReasonMaxLength:
-		return e.BadRequestError("", validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})})
+		return refuseFields(validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})})
 	}
 	if err := p.opts.Audit.Flush(); err != nil {
 		return e.InternalServerError("", err)
@@ -149,9 +150,9 @@ func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 	ack, err := p.opts.Audit.Acknowledge(by, reason)
 	switch {
 	case errors.Is(err, audit.ErrNothingToAcknowledge):
-		return e.Error(http.StatusConflict, "The audit chain reaches its anchor: there is nothing to acknowledge.", nil)
+		return refuse(http.StatusConflict, refusals.CodeNothingToAcknowledge, nil)
 	case errors.Is(err, audit.ErrChainBroken):
-		return e.Error(http.StatusConflict, "The audit chain is broken, not only cut short: an acknowledgement does not mend it. Run the verify for the first bad entry.", nil)
+		return refuse(http.StatusConflict, refusals.CodeChainBroken, nil)
 	case err != nil:
 		return e.InternalServerError("", err)
 	}
@@ -168,16 +169,13 @@ func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 // impersonating gets 403 (the impersonator must not consent for the user).
 func consentUser(e *core.RequestEvent) (*core.Record, error) {
 	if e.Auth == nil {
-		return nil, e.UnauthorizedError("The request requires valid record authorization token.", nil)
+		return nil, refuse(http.StatusUnauthorized, refusals.CodeAuthRequired, nil)
 	}
 	if sessions.FromRequest(e) != nil {
-		return nil, e.ForbiddenError("Consent cannot be managed while impersonating.", nil)
+		return nil, refuse(http.StatusForbidden, refusals.CodeConsentWhileImpersonating, nil)
 	}
 	return e.Auth, nil
 }
-
-// msgConsentRateLimited refuses a consent change past consent.ChangesPerMinute.
-const msgConsentRateLimited = "Too many consent changes; try again in a minute."
 
 // withdrawalStops reports whether withdrawing user's consent at now stops
 // something: a consent in force, or a live session on them (or a look-up
@@ -232,25 +230,25 @@ func (p *handlers) consentGrant(e *core.RequestEvent) error {
 	}
 	pol, err := records.FindPolicy(e.App, user.Collection().Name)
 	if err != nil {
-		return e.ForbiddenError("Impersonation is not enabled for your account.", nil)
+		return refuse(http.StatusForbidden, refusals.CodeNotEnabled, nil)
 	}
 	var body struct {
 		Hours any `json:"hours" form:"hours"`
 	}
 	if err := e.BindBody(&body); err != nil {
-		return e.BadRequestError("An error occurred while loading the submitted data.", err)
+		return refuseBody(err)
 	}
 	hours, ok := wholeNumber(body.Hours)
 	if !ok {
-		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{
+		return refuseFields(validation.Errors{
 			"hours": validation.NewError("validation_not_whole_number", "Must be a whole number of hours."),
 		})
 	}
 	if err := consent.ValidateHours(pol, hours); err != nil {
-		return e.BadRequestError("An error occurred while validating the submitted data.", validation.Errors{"hours": err})
+		return refuseFields(validation.Errors{"hours": err})
 	}
 	if !p.consentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, p.opts.Clock.Now()) {
-		return e.TooManyRequestsError(msgConsentRateLimited, nil)
+		return refuse(http.StatusTooManyRequests, refusals.CodeConsentRateLimited, nil)
 	}
 	c, err := consent.Grant(p.opts.Audit, e.App, user, hours, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusOK))
 	if err != nil {
@@ -268,7 +266,7 @@ func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	// ends the sessions on them
 	now := p.opts.Clock.Now()
 	if !withdrawalStops(e.App, user, now) && !p.consentChanges.Allow(attemptKey(user), consent.ChangesPerMinute, now) {
-		return e.TooManyRequestsError(msgConsentRateLimited, nil)
+		return refuse(http.StatusTooManyRequests, refusals.CodeConsentRateLimited, nil)
 	}
 	if err := consent.Revoke(p.opts.Audit, e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
@@ -295,19 +293,9 @@ type startBody struct {
 	Mode       string `json:"mode" form:"mode"`
 }
 
-// Messages of refused starts; the refusals that must not reveal whether the
-// target exists share one.
-const (
-	msgNotAllowed      = "You are not allowed to impersonate this record."
-	msgConsentRequired = "The user has not consented to be impersonated."
-	msgModeNotAllowed  = "The policy does not allow sessions in this mode."
-	msgChaining        = "An impersonation session cannot start another one."
-	msgRateLimited     = "Too many impersonation attempts; try again in a minute."
-)
-
 func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	if e.Auth == nil {
-		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeAuthRequired, nil)
 	}
 	now := p.opts.Clock.Now()
 	client := audit.ClientOf(e, http.StatusOK)
@@ -351,18 +339,18 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	p.writeThrottled(e.App, p.refused.Due(now), countedAttempts())
 	if !p.attempts.Allow(attemptKey(actor), limit, now) {
 		p.throttle(e.App, attemptKey(actor), now, audit.ClientOf(e, http.StatusTooManyRequests))
-		return e.TooManyRequestsError(msgRateLimited, nil)
+		return refuse(http.StatusTooManyRequests, refusals.CodeRateLimited, nil)
 	}
 	if current != nil {
-		return deny("chaining", e.ForbiddenError(msgChaining, nil))
+		return deny("chaining", refuse(http.StatusForbidden, refusals.CodeChaining, nil))
 	}
 	if bindErr != nil {
-		return deny("invalid_input", e.BadRequestError("An error occurred while loading the submitted data.", bindErr))
+		return deny("invalid_input", refuseBody(bindErr))
 	}
 
 	start, fieldErrs := p.startFrom(body, pol)
 	if len(fieldErrs) > 0 {
-		return deny("invalid_input", e.BadRequestError("An error occurred while validating the submitted data.", fieldErrs))
+		return deny("invalid_input", refuseFields(fieldErrs))
 	}
 	denial.Reason = start.Reason
 	if collection != nil {
@@ -386,7 +374,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	case !began && errors.As(hookErr, &apiErr):
 		return deny("vetoed", apiErr)
 	case !began:
-		return deny("vetoed", e.ForbiddenError(msgNotAllowed, hookErr))
+		return deny("vetoed", refuse(http.StatusForbidden, refusals.CodeNotAllowed, hookErr))
 	case errors.As(beginErr, &refusal):
 		return deny(string(refusal.Code), refusalError(e, refusal))
 	case beginErr != nil:
@@ -492,22 +480,22 @@ func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Star
 func refusalError(e *core.RequestEvent, r *policy.Refusal) error {
 	switch {
 	case errors.Is(r, policy.ErrConsentRequired):
-		return e.ForbiddenError(msgConsentRequired, nil)
+		return refuse(http.StatusForbidden, refusals.CodeConsentRequired, nil)
 	case errors.Is(r, policy.ErrModeNotAllowed):
-		return e.ForbiddenError(msgModeNotAllowed, nil)
+		return refuse(http.StatusForbidden, refusals.CodeModeNotAllowed, nil)
 	default:
-		return e.ForbiddenError(msgNotAllowed, nil)
+		return refuse(http.StatusForbidden, refusals.CodeNotAllowed, nil)
 	}
 }
 
 func (p *handlers) sessionEnd(e *core.RequestEvent) error {
 	if e.Auth == nil {
-		return e.UnauthorizedError("The request requires valid record authorization token.", nil)
+		return refuse(http.StatusUnauthorized, refusals.CodeAuthRequired, nil)
 	}
 	s, err := records.FindSession(e.App, e.Request.PathValue("id"))
 	if err != nil || !mayEnd(e, s) {
 		// one answer for "no such session" and "not yours"
-		return e.NotFoundError("", nil)
+		return refuse(http.StatusNotFound, refusals.CodeNotFound, nil)
 	}
 	if err := sessions.End(p.opts.Audit, e.App, s, records.EndStopped, p.opts.Clock.Now(), audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/refusals"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 	"github.com/pbimpersonation/impersonation/internal/targets"
 )
@@ -24,10 +25,10 @@ const (
 // while impersonating 403 (a session never leads to another).
 func staffCaller(e *core.RequestEvent) (*core.Record, error) {
 	if e.Auth == nil {
-		return nil, e.UnauthorizedError("The request requires valid record authorization token.", nil)
+		return nil, refuse(http.StatusUnauthorized, refusals.CodeAuthRequired, nil)
 	}
 	if sessions.FromRequest(e) != nil {
-		return nil, e.ForbiddenError(msgWhileImpersonating, nil)
+		return nil, refuse(http.StatusForbidden, refusals.CodeStaffWhileImpersonating, nil)
 	}
 	return e.Auth, nil
 }
@@ -58,36 +59,30 @@ func (p *handlers) targetsList(e *core.RequestEvent) error {
 	}
 	name, q, fieldErrs := targetsQuery(e)
 	if len(fieldErrs) > 0 {
-		return e.BadRequestError("An error occurred while validating the submitted data.", fieldErrs)
+		return refuseFields(fieldErrs)
 	}
 
 	// one answer for "no such collection" and "no enabled policy for it"
 	collection, err := e.App.FindCachedCollectionByNameOrId(name)
 	if err != nil {
-		return e.NotFoundError("", nil)
+		return refuse(http.StatusNotFound, refusals.CodeNotFound, nil)
 	}
 	pol, err := records.FindPolicy(e.App, collection.Name)
 	if err != nil || !pol.Enabled() {
-		return e.NotFoundError("", nil)
+		return refuse(http.StatusNotFound, refusals.CodeNotFound, nil)
 	}
 
 	page, err := targets.List(e.App, pol, collection, actor, q, p.opts.Clock.Now())
 	switch {
 	case errors.Is(err, targets.ErrNoTargets):
-		return e.ForbiddenError(msgNoTargets, nil)
+		return refuse(http.StatusForbidden, refusals.CodeNoTargets, nil)
 	case err != nil:
 		// a rule that does not compile, or a collection the policy cannot cover
 		e.App.Logger().Error("impersonation: list targets", "collection", collection.Name, "error", err)
-		return e.ForbiddenError(msgNoTargets, nil)
+		return refuse(http.StatusForbidden, refusals.CodeNoTargets, nil)
 	}
 	return e.JSON(http.StatusOK, page)
 }
-
-// msgWhileImpersonating answers a list asked for with an impersonation token.
-const msgWhileImpersonating = "Staff lists are not available while impersonating."
-
-// msgNoTargets answers a caller who may impersonate no record of a collection.
-const msgNoTargets = "You are not allowed to impersonate any record of this collection."
 
 // targetsQuery reads the query string of GET targetsPath: the collection
 // (name or id) and the page asked for, or the errors of its parameters.

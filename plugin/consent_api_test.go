@@ -23,7 +23,7 @@ func TestConsentView(t *testing.T) {
 			Method:          http.MethodGet,
 			URL:             "/api/impersonation/consent",
 			ExpectedStatus:  401,
-			ExpectedContent: []string{`"data":{}`, `"status":401`},
+			ExpectedContent: []string{`"code":"auth_required"`, `"status":401`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 		},
 		{
@@ -332,7 +332,7 @@ func TestConsentChangesStoreABoundedAudit(t *testing.T) {
 			Body:            strings.NewReader(`{"hours":5}`),
 			Headers:         map[string]string{"Authorization": userToken},
 			ExpectedStatus:  429,
-			ExpectedContent: []string{`"message":"Too many consent changes; try again in a minute."`},
+			ExpectedContent: []string{`"message":"Too many consent changes; try again in a minute."`, `"code":"consent_rate_limited"`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 			BeforeTestFunc:  changes(userToken, http.MethodPut, limit),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {

@@ -212,7 +212,7 @@ func TestRouteRulesMatchEveryCollectionSpelling(t *testing.T) {
 		enableBatch(t, app)
 		app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{"* /api/collections/demo2/records*"}) })
 	}
-	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`, `"code":"denied"`}
 	var scenarios []tests.ApiScenario
 	for _, name := range []string{"demo2", "DEMO2", "Demo2", demo2Id} {
 		scenarios = append(scenarios,
@@ -268,7 +268,7 @@ func TestRouteRulesThatCannotMatchAreRefused(t *testing.T) {
 // impersonator never touches the account's keys: PocketBase's OAuth2
 // links, login origins, MFA and OTP records, in any mode, by any name.
 func TestSystemAuthCollectionsAreNeverReachable(t *testing.T) {
-	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`}
+	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`, `"code":"never_allowed"`}
 	var scenarios []tests.ApiScenario
 	for _, name := range []string{core.CollectionNameExternalAuths, core.CollectionNameAuthOrigins, core.CollectionNameMFAs, core.CollectionNameOTPs, "_EXTERNALAUTHS", "pbc_4275539003"} {
 		scenarios = append(scenarios,
@@ -616,7 +616,7 @@ func TestRouteRulesCoverExpand(t *testing.T) {
 			app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{rule}) })
 		}
 	}
-	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`, `"code":"denied"`}
 	scenarios := []tests.ApiScenario{
 		{
 			Name: "expand of a relation to a denied collection", Method: http.MethodGet,
@@ -670,8 +670,8 @@ func TestBatchURLQueryIsTheRequests(t *testing.T) {
 	batch := func(method, url string, body map[string]any) io.Reader {
 		return jsonBody(map[string]any{"requests": []map[string]any{{"method": method, "url": url, "body": body}}})
 	}
-	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`}
-	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`, `"code":"never_allowed"`}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`, `"code":"denied"`}
 	denyDemo2 := func(t testing.TB, app *testApp) {
 		enableBatch(t, app)
 		app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{"* /api/collections/demo2/records*"}) })
@@ -730,7 +730,7 @@ func TestFiltersCannotReadDeniedRecords(t *testing.T) {
 			app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{rule}) })
 		}
 	}
-	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`, `"code":"denied"`}
 	var scenarios []tests.ApiScenario
 	for name, query := range map[string]string{
 		"filter through a relation":      "filter=" + url.QueryEscape(`rel.title = "test1"`),

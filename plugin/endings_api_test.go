@@ -26,7 +26,7 @@ import (
 // running, and a database failure while rechecking ends nothing.
 func TestSessionEndsWithItsGrounds(t *testing.T) {
 	userURL := "/api/collections/users/records/" + user2Id
-	ended := []string{`"status":401`, `"message":"The impersonation session has ended."`}
+	ended := []string{`"status":401`, `"message":"The impersonation session has ended."`, `"code":"session_ended"`}
 	update := func(collection, id string, set func(t testing.TB, app *testApp, r recordSetter)) func(testing.TB, *testApp) {
 		return func(t testing.TB, app *testApp) {
 			r := mustFind(app, collection, id)
@@ -324,8 +324,8 @@ func TestRealtimeDroppedWhenGroundsGo(t *testing.T) {
 }
 
 // TestEveryEndCauseIsNamed checks that each end cause is a value of the
-// sessions collection's endCause field and has a label in both message
-// catalogues, in every language (the English and Spanish blocks).
+// sessions collection's endCause field and has a label in the UI's message
+// catalogue, in every language (the English and Spanish blocks).
 func TestEveryEndCauseIsNamed(t *testing.T) {
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
@@ -338,8 +338,7 @@ func TestEveryEndCauseIsNamed(t *testing.T) {
 		t.Fatal("no endCause select field")
 	}
 	catalogues := map[string]string{
-		"../pb_public/impersonation/lib/i18n.js":           `'cause.%s'`,
-		"../pb_public/impersonation/lib/i18n-dashboard.js": `"dash.cause.%s"`,
+		"../pb_public/impersonation/lib/messages.js": `"cause.%s"`,
 	}
 	for _, cause := range records.EndCauses {
 		t.Run(string(cause), func(t *testing.T) {

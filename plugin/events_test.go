@@ -47,7 +47,7 @@ func TestOnSessionStart(t *testing.T) {
 			Body:               startBody("users", userId, nil),
 			Headers:            map[string]string{"Authorization": superuserToken},
 			ExpectedStatus:     403,
-			ExpectedContent:    []string{`"message":"You are not allowed to impersonate this record."`},
+			ExpectedContent:    []string{`"message":"You are not allowed to impersonate this record."`, `"code":"not_allowed"`},
 			NotExpectedContent: []string{"internal detail"},
 			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
 				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error { return errors.New("internal detail") })
@@ -87,7 +87,7 @@ func TestOnSessionStart(t *testing.T) {
 			Body:            startBody("users", userId, nil),
 			Headers:         map[string]string{"Authorization": superuserToken},
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`, `"code":"consent_required"`},
 			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
 				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
 					e.Target = mustFind(e.App, "users", user3Id) // no consent

@@ -20,9 +20,9 @@ import (
 func TestGuard(t *testing.T) {
 	userURL := "/api/collections/users/records/" + userId
 	asUser := []string{`"id":"` + userId + `"`, `"email":"test@example.com"`}
-	ended := []string{`"status":401`, `"message":"The impersonation session has ended."`}
-	invalid := []string{`"status":401`, `"message":"The impersonation token is invalid."`}
-	noLonger := []string{`"status":401`, `"message":"The impersonation session is no longer allowed and has ended."`}
+	ended := []string{`"status":401`, `"message":"The impersonation session has ended."`, `"code":"session_ended"`}
+	invalid := []string{`"status":401`, `"message":"The impersonation token is invalid."`, `"code":"token_invalid"`}
+	noLonger := []string{`"status":401`, `"message":"The impersonation session is no longer allowed and has ended."`, `"code":"no_longer_allowed"`}
 
 	// the user's key, with which a forger who stole it could sign
 	var userKey string
@@ -81,7 +81,7 @@ func TestGuard(t *testing.T) {
 			URL:             userURL,
 			Headers:         map[string]string{"Authorization": expiredToken},
 			ExpectedStatus:  401,
-			ExpectedContent: []string{`"message":"The impersonation session has expired."`},
+			ExpectedContent: []string{`"message":"The impersonation session has expired."`, `"code":"session_expired"`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				wrap(app).expectEnded(t, expiredSessionId, records.EndExpired)
@@ -94,7 +94,7 @@ func TestGuard(t *testing.T) {
 			URL:             userURL,
 			Headers:         map[string]string{"Authorization": liveToken},
 			ExpectedStatus:  401,
-			ExpectedContent: []string{`"message":"The impersonation session has expired."`},
+			ExpectedContent: []string{`"message":"The impersonation session has expired."`, `"code":"session_expired"`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
 				app.clock.Advance(sessionLength + time.Second)
 			}),
@@ -332,7 +332,7 @@ func TestGuard(t *testing.T) {
 			URL:                "/api/collections/users/auth-refresh",
 			Headers:            map[string]string{"Authorization": resign(t, liveToken, userKey, func(c map[string]any) { c["refreshable"] = true })},
 			ExpectedStatus:     403,
-			ExpectedContent:    []string{`"message":"An impersonation token cannot be refreshed."`},
+			ExpectedContent:    []string{`"message":"An impersonation token cannot be refreshed."`, `"code":"no_refresh"`},
 			NotExpectedContent: []string{`"token"`},
 			TestAppFactory:     factory(plugin.Config{}, nil),
 		},

@@ -81,9 +81,9 @@ func TestReadAndWriteModes(t *testing.T) {
 	read := map[string]string{"Authorization": liveToken}
 	write := map[string]string{"Authorization": writeToken}
 	userURL := "/api/collections/users/records/" + userId
-	readOnly := []string{`"status":403`, `"message":"The impersonation session is read-only."`}
-	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`}
-	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`}
+	readOnly := []string{`"status":403`, `"message":"The impersonation session is read-only."`, `"code":"read_only"`}
+	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`, `"code":"never_allowed"`}
+	denied := []string{`"status":403`, `"message":"This action is not allowed while impersonating."`, `"code":"denied"`}
 	unchanged := func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 		user := mustFind(app, "users", userId)
 		if user.GetString("name") != "test1" || user.Email() != "test@example.com" || user.Verified() {
@@ -205,7 +205,7 @@ func TestBatchWhileImpersonating(t *testing.T) {
 			Body:            batch(patchUser(map[string]any{"name": "batched"}), patchUser(map[string]any{"email": "evil@example.com"})),
 			Headers:         map[string]string{"Authorization": writeToken},
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"This action is never allowed while impersonating."`},
+			ExpectedContent: []string{`"message":"This action is never allowed while impersonating."`, `"code":"never_allowed"`},
 			TestAppFactory:  factory(plugin.Config{}, enableBatch),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				if user := mustFind(app, "users", userId); user.GetString("name") != "test1" || user.Email() != "test@example.com" {
@@ -241,7 +241,7 @@ func TestBatchWhileImpersonating(t *testing.T) {
 			Body:            batch(patchUser(map[string]any{"name": "batched"})),
 			Headers:         map[string]string{"Authorization": liveToken},
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"The impersonation session is read-only."`},
+			ExpectedContent: []string{`"message":"The impersonation session is read-only."`, `"code":"read_only"`},
 			TestAppFactory:  factory(plugin.Config{}, enableBatch),
 		},
 	}
@@ -473,7 +473,7 @@ func TestSecretsNeverReachTheAudit(t *testing.T) {
 	_, _ = fw.Write([]byte("PNG"))
 	_ = mw.Close()
 	userURL := "/api/collections/users/records/" + userId
-	never := []string{`"message":"This action is never allowed while impersonating."`}
+	never := []string{`"message":"This action is never allowed while impersonating."`, `"code":"never_allowed"`}
 	redacted := []string{
 		`"password":"hmac-sha256:` + hmacHex(auditKey, password) + `"`,
 		`"passwordConfirm":"hmac-sha256:` + hmacHex(auditKey, password) + `"`,

@@ -118,7 +118,7 @@ const sessionsURL = "/api/impersonation/sessions"
 
 func TestSessionStart(t *testing.T) {
 	superuser := map[string]string{"Authorization": superuserToken}
-	notAllowed := []string{`"status":403`, `"message":"You are not allowed to impersonate this record."`}
+	notAllowed := []string{`"status":403`, `"message":"You are not allowed to impersonate this record."`, `"code":"not_allowed"`}
 	secrets := []string{`"tokenKey"`, `"password"`}
 
 	badInput := func(name string, extra map[string]any, field string) tests.ApiScenario {
@@ -408,7 +408,7 @@ func TestSessionStart(t *testing.T) {
 			Body:            startBody("users", user3Id, nil),
 			Headers:         superuser,
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`, `"code":"consent_required"`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 			AfterTestFunc:   expectDenied("session.denied:consent_required"),
 		},
@@ -419,7 +419,7 @@ func TestSessionStart(t *testing.T) {
 			Body:            startBody("users", userId, nil),
 			Headers:         superuser,
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`, `"code":"consent_required"`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
 				// the fixture sessions this would end are not what this test looks at
 				app.OnRecordAfterUpdateSuccess().Unbind(ids.ConsentChangedId)
@@ -438,7 +438,7 @@ func TestSessionStart(t *testing.T) {
 			Body:            startBody("users", userId, nil),
 			Headers:         superuser,
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`},
+			ExpectedContent: []string{`"message":"The user has not consented to be impersonated."`, `"code":"consent_required"`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
 				app.clock.Advance(consentLength)
 			}),
@@ -451,7 +451,7 @@ func TestSessionStart(t *testing.T) {
 			Body:            startBody("users", userId, map[string]any{"mode": "write"}),
 			Headers:         superuser,
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"The policy does not allow sessions in this mode."`},
+			ExpectedContent: []string{`"message":"The policy does not allow sessions in this mode."`, `"code":"mode_not_allowed"`},
 			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Modes: []plugin.Mode{plugin.ModeRead}}}}, nil),
 			AfterTestFunc:   expectDenied("session.denied:mode_not_allowed"),
 		},
@@ -462,7 +462,7 @@ func TestSessionStart(t *testing.T) {
 			Body:            startBody("users", user2Id, nil),
 			Headers:         map[string]string{"Authorization": liveToken},
 			ExpectedStatus:  403,
-			ExpectedContent: []string{`"message":"An impersonation session cannot start another one."`},
+			ExpectedContent: []string{`"message":"An impersonation session cannot start another one."`, `"code":"chaining"`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
 				expectDenied("session.denied:chaining", "request")(t, app, res)
@@ -946,7 +946,7 @@ func TestCurrent(t *testing.T) {
 			URL:             "/api/impersonation/current",
 			Headers:         map[string]string{"Authorization": endedToken},
 			ExpectedStatus:  401,
-			ExpectedContent: []string{`"message":"The impersonation session has ended."`},
+			ExpectedContent: []string{`"message":"The impersonation session has ended."`, `"code":"session_ended"`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 		},
 	}

@@ -87,7 +87,7 @@ func TestUIPolicies(t *testing.T) {
 			Method:          http.MethodGet,
 			URL:             "/api/impersonation/policies",
 			ExpectedStatus:  401,
-			ExpectedContent: []string{`"status":401`, `"data":{}`},
+			ExpectedContent: []string{`"status":401`, `"code":"auth_required"`},
 			TestAppFactory:  factory(plugin.Config{}, nil),
 		},
 		{

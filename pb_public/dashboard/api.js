@@ -1,7 +1,7 @@
 // Server access shared by the views: the policies (which collections are under
 // one, and what they allow), names of actors and targets, and the dashboard's
 // own flash messages for errors.
-import { L } from "./state.js";
+import { L, lib } from "./state.js";
 
 export const SESSIONS = "impersonation_sessions";
 export const AUDIT = "impersonation_audit";
@@ -28,7 +28,7 @@ export function loadPolicies(force = false) {
         try {
             const [records, active] = await Promise.all([
                 app.pb.collection(POLICIES).getFullList({ sort: "collection", requestKey: null }),
-                app.pb.send("/api/impersonation/policies", { requestKey: null }),
+                lib.api.policies(),
             ]);
             const enabled = new Map();
             for (const p of active?.policies || []) {
@@ -115,33 +115,35 @@ export async function resolvePeople(pairs) {
         return;
     }
 
-    await Promise.all([...byCollection].map(async ([collectionId, idSet]) => {
-        const ids = [...idSet];
-        for (let i = 0; i < ids.length; i += 40) {
-            const chunk = ids.slice(i, i + 40);
-            const filter = chunk.map((id, n) => app.pb.filter(`id = {:id${n}}`, { ["id" + n]: id })).join(" || ");
-            try {
-                const items = await app.pb.collection(collectionId).getFullList({
-                    filter,
-                    fields: "id,name,email,collectionName",
-                    requestKey: null,
-                });
-                for (const r of items) {
-                    rememberPerson(collectionId, r);
+    await Promise.all(
+        [...byCollection].map(async ([collectionId, idSet]) => {
+            const ids = [...idSet];
+            for (let i = 0; i < ids.length; i += 40) {
+                const chunk = ids.slice(i, i + 40);
+                const filter = chunk.map((id, n) => app.pb.filter(`id = {:id${n}}`, { ["id" + n]: id })).join(" || ");
+                try {
+                    const items = await app.pb.collection(collectionId).getFullList({
+                        filter,
+                        fields: "id,name,email,collectionName",
+                        requestKey: null,
+                    });
+                    for (const r of items) {
+                        rememberPerson(collectionId, r);
+                    }
+                } catch (err) {
+                    if (err?.status == 401) {
+                        app.checkApiError(err, false);
+                    }
+                    // an unknown or deleted collection: show the ids
                 }
-            } catch (err) {
-                if (err?.status == 401) {
-                    app.checkApiError(err, false);
+                for (const id of chunk) {
+                    if (!people.has(personKey(collectionId, id))) {
+                        people.set(personKey(collectionId, id), null);
+                    }
                 }
-                // an unknown or deleted collection: show the ids
             }
-            for (const id of chunk) {
-                if (!people.has(personKey(collectionId, id))) {
-                    people.set(personKey(collectionId, id), null);
-                }
-            }
-        }
-    }));
+        }),
+    );
     peopleVersion.v++;
 }
 
@@ -151,21 +153,23 @@ export async function resolvePeople(pairs) {
  */
 export async function idsByEmail(email, collectionIds) {
     const ids = [];
-    await Promise.all(collectionIds.map(async (cid) => {
-        try {
-            const items = await app.pb.collection(cid).getFullList({
-                filter: app.pb.filter("email = {:email}", { email }),
-                fields: "id,name,email,collectionName",
-                requestKey: null,
-            });
-            for (const r of items) {
-                rememberPerson(cid, r);
-                ids.push(r.id);
+    await Promise.all(
+        collectionIds.map(async (cid) => {
+            try {
+                const items = await app.pb.collection(cid).getFullList({
+                    filter: app.pb.filter("email = {:email}", { email }),
+                    fields: "id,name,email,collectionName",
+                    requestKey: null,
+                });
+                for (const r of items) {
+                    rememberPerson(cid, r);
+                    ids.push(r.id);
+                }
+            } catch {
+                // not an auth collection, or gone
             }
-        } catch {
-            // not an auth collection, or gone
-        }
-    }));
+        }),
+    );
     return ids;
 }
 
@@ -193,30 +197,16 @@ export function peopleCollectionIds(cache) {
 // ---------------------------------------------------------------------------
 // Messages
 
-// The server's fixed messages that the dashboard shows, by their English
-// text (the dictionaries repeat it in English, so English shows it verbatim).
-const SERVER_MESSAGES = {
-    "You are not allowed to impersonate this record.": "dash.srv.notAllowed",
-    "The user has not consented to be impersonated.": "dash.srv.consentRequired",
-    "The policy does not allow sessions in this mode.": "dash.srv.modeNotAllowed",
-    "Too many impersonation attempts; try again in a minute.": "dash.srv.rateLimited",
-    "You are not allowed to impersonate any record of this collection.": "dash.srv.noTargets",
-    "Failed to create record.": "dash.srv.createFailed",
-    "Failed to update record.": "dash.srv.updateFailed",
-    "An error occurred while validating the submitted data.": "dash.srv.invalid",
-    "The requested resource wasn't found.": "dash.srv.notFound",
-    "Something went wrong while processing your request.": "dash.srv.failed",
-};
-
-/** Shows an API error as the dashboard's error toast (the server's message). */
-export function flashError(err, fallbackKey = "dash.error.generic") {
+/**
+ * Shows an API error as the dashboard's error toast: the catalogue's text of
+ * its refusal code (errors.errorText), or `message` when given.
+ */
+export function flashError(err, message = "") {
     if (!err || err.isAbort) {
         return;
     }
-    const raw = err?.response?.message || err?.message || "";
-    const msg = (SERVER_MESSAGES[raw] && L(SERVER_MESSAGES[raw])) || raw || L(fallbackKey);
-    app.toasts.error(msg, { duration: 6000 });
-    if ((err?.status << 0) === 401) {
+    app.toasts.error(message || lib.errors.errorText(err) || err.message || L("common.error"), { duration: 6000 });
+    if (err?.status << 0 === 401) {
         // the superuser's own login expired: the dashboard logs out
         app.checkApiError(err, false);
     }

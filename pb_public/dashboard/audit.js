@@ -3,7 +3,9 @@
 // (GET /api/impersonation/audit/verify); export of the filtered entries as
 // JSON lines or CSV, fetched with the Authorization header and saved as a Blob
 // (the token never goes into a URL).
-import { L } from "./state.js";
+import { L, lib } from "./state.js";
+
+const { pbDate } = lib.dates;
 import {
     AUDIT,
     cachedPolicies,
@@ -28,12 +30,6 @@ export const EVENTS = [
     "consent.revoked",
     "audit.checkpoint",
 ];
-
-/** "2026-11-21 10:00:00.000Z" (UTC) from a datetime-local input value. */
-function filterDate(localValue) {
-    const d = new Date(localValue);
-    return isNaN(d.getTime()) ? "" : d.toISOString().replace("T", " ");
-}
 
 export function auditTab(route) {
     const uid = "imp_audit_" + app.utils.randomString();
@@ -95,11 +91,11 @@ export function auditTab(route) {
         if (form.event) {
             parts.push(app.pb.filter("event = {:e}", { e: form.event }));
         }
-        if (form.from && filterDate(form.from)) {
-            parts.push(app.pb.filter("created >= {:from}", { from: filterDate(form.from) }));
+        if (form.from && pbDate(form.from)) {
+            parts.push(app.pb.filter("created >= {:from}", { from: pbDate(form.from) }));
         }
-        if (form.to && filterDate(form.to)) {
-            parts.push(app.pb.filter("created <= {:to}", { to: filterDate(form.to) }));
+        if (form.to && pbDate(form.to)) {
+            parts.push(app.pb.filter("created <= {:to}", { to: pbDate(form.to) }));
         }
         return parts.join(" && ");
     }
@@ -142,10 +138,12 @@ export function auditTab(route) {
             data.totalItems = -1;
             data.isLoading = false;
             data.loaded = true;
-            resolvePeople(res.items.flatMap((e) => [
-                [e.actorCollection, e.actor],
-                [e.targetCollection, e.target],
-            ])).catch(() => {});
+            resolvePeople(
+                res.items.flatMap((e) => [
+                    [e.actorCollection, e.actor],
+                    [e.targetCollection, e.target],
+                ]),
+            ).catch(() => {});
         } catch (err) {
             if (err?.isAbort) {
                 return;
@@ -205,7 +203,7 @@ export function auditTab(route) {
             a.click();
             a.remove();
             setTimeout(() => URL.revokeObjectURL(href), 60 * 1000);
-            app.toasts.success(L("dash.audit.exported"));
+            app.toasts.success(L("audit.exported"));
         } catch (err) {
             flashError(err);
         }
@@ -274,34 +272,34 @@ export function auditTab(route) {
                     },
                     ariaHidden: true,
                 }),
-                t.div(
-                    { className: "content" },
-                    () => {
-                        if (data.chainLoading && !data.chain) {
-                            return L("dash.audit.chainChecking");
-                        }
-                        if (!data.chain) {
-                            return L("dash.audit.chainUnknown");
-                        }
-                        if (data.chain.ok) {
-                            return L("dash.audit.chainOk", { count: data.chain.entries });
-                        }
-                        const lost = data.chain.code === "anchor_not_reached";
-                        return [
-                            t.strong(null, L("dash.audit.chainBroken", { count: data.chain.entries })),
-                            lost
-                                ? t.div(
-                                      { className: "txt-sm" },
-                                      L("dash.audit.chainLost", {
-                                          anchored: data.chain.anchored?.seq ?? "?",
-                                          head: data.chain.head?.seq ?? "?",
-                                      }),
-                                  )
-                                : t.div({ className: "txt-sm" }, L("dash.audit.chainFirstBad", { id: data.chain.firstBadId || "?" })),
-                            t.div({ className: "txt-sm" }, data.chain.problem || ""),
-                        ];
-                    },
-                ),
+                t.div({ className: "content" }, () => {
+                    if (data.chainLoading && !data.chain) {
+                        return L("audit.chainChecking");
+                    }
+                    if (!data.chain) {
+                        return L("audit.chainUnknown");
+                    }
+                    if (data.chain.ok) {
+                        return L("audit.chainOk", { count: data.chain.entries });
+                    }
+                    const lost = data.chain.code === "anchor_not_reached";
+                    return [
+                        t.strong(null, L("audit.chainBroken", { count: data.chain.entries })),
+                        lost
+                            ? t.div(
+                                  { className: "txt-sm" },
+                                  L("audit.chainLost", {
+                                      anchored: data.chain.anchored?.seq ?? "?",
+                                      head: data.chain.head?.seq ?? "?",
+                                  }),
+                              )
+                            : t.div(
+                                  { className: "txt-sm" },
+                                  L("audit.chainFirstBad", { id: data.chain.firstBadId || "?" }),
+                              ),
+                        t.div({ className: "txt-sm" }, data.chain.problem || ""),
+                    ];
+                }),
                 t.button(
                     {
                         type: "button",
@@ -310,11 +308,11 @@ export function auditTab(route) {
                         onclick: () => verify(),
                         "html-data-testid": "audit-verify",
                     },
-                    t.span({ className: "txt" }, () => L("dash.audit.verify")),
+                    t.span({ className: "txt" }, () => L("audit.verify")),
                 ),
             ),
             t.div(
-                { className: "imp-export", role: "group", ariaLabel: () => L("dash.audit.export") },
+                { className: "imp-export", role: "group", ariaLabel: () => L("audit.export") },
                 ...["jsonl", "csv"].map((format) =>
                     t.button(
                         {
@@ -325,8 +323,8 @@ export function auditTab(route) {
                             "html-data-testid": "audit-export-" + format,
                         },
                         t.i({ className: "ri-download-line", ariaHidden: true }),
-                        t.span({ className: "txt" }, () => L("dash.audit.export." + format)),
-                    )
+                        t.span({ className: "txt" }, () => L("audit.export." + format)),
+                    ),
                 ),
             ),
         ),
@@ -340,12 +338,12 @@ export function auditTab(route) {
                     apply();
                 },
             },
-            inputField("actor", "dash.audit.actor", "dash.audit.personPlaceholder"),
-            inputField("target", "dash.audit.target", "dash.audit.personPlaceholder"),
-            inputField("session", "dash.audit.session", "dash.audit.sessionPlaceholder"),
+            inputField("actor", "col.actor", "audit.personPlaceholder"),
+            inputField("target", "col.user", "audit.personPlaceholder"),
+            inputField("session", "col.session", "audit.sessionPlaceholder"),
             t.div(
                 { className: "field imp-filter-field" },
-                t.label({ htmlFor: uid + "_event" }, () => L("dash.audit.event")),
+                t.label({ htmlFor: uid + "_event" }, () => L("audit.event")),
                 t.select(
                     {
                         id: uid + "_event",
@@ -353,18 +351,20 @@ export function auditTab(route) {
                         "html-data-testid": "audit-filter-event",
                         onchange: (e) => (form.event = e.target.value),
                     },
-                    t.option({ value: "", selected: () => !form.event }, () => L("dash.audit.anyEvent")),
-                    ...EVENTS.map((ev) => t.option({ value: ev, selected: () => form.event == ev }, () => eventText(ev))),
+                    t.option({ value: "", selected: () => !form.event }, () => L("audit.anyEvent")),
+                    ...EVENTS.map((ev) =>
+                        t.option({ value: ev, selected: () => form.event == ev }, () => eventText(ev)),
+                    ),
                 ),
             ),
-            inputField("from", "dash.audit.from", "", "datetime-local"),
-            inputField("to", "dash.audit.to", "", "datetime-local"),
+            inputField("from", "audit.from", "", "datetime-local"),
+            inputField("to", "audit.to", "", "datetime-local"),
             t.div(
                 { className: "imp-filter-actions" },
                 t.button(
                     { type: "submit", className: "btn sm", "html-data-testid": "audit-apply" },
                     t.i({ className: "ri-filter-3-line", ariaHidden: true }),
-                    t.span({ className: "txt" }, () => L("dash.audit.apply")),
+                    t.span({ className: "txt" }, () => L("audit.apply")),
                 ),
                 t.button(
                     {
@@ -373,7 +373,7 @@ export function auditTab(route) {
                         onclick: () => clear(),
                         "html-data-testid": "audit-clear",
                     },
-                    t.span({ className: "txt" }, () => L("dash.audit.clear")),
+                    t.span({ className: "txt" }, () => L("audit.clear")),
                 ),
                 app.components.refreshButton({
                     tooltip: () => L("dash.refresh"),
@@ -390,25 +390,25 @@ export function auditTab(route) {
                     t.tr(
                         null,
                         t.th({ className: "min-width" }, "#"),
-                        head("ri-calendar-line", "dash.audit.time"),
-                        head("ri-bookmark-line", "dash.audit.event"),
-                        head("ri-user-star-line", "dash.audit.actor"),
-                        head("ri-user-line", "dash.audit.target"),
-                        head("ri-links-line", "dash.audit.session"),
-                        head("ri-route-line", "dash.audit.request"),
-                        head("ri-pulse-line", "dash.audit.status"),
-                        t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.details"))),
+                        head("ri-calendar-line", "col.time"),
+                        head("ri-bookmark-line", "audit.event"),
+                        head("ri-user-star-line", "col.actor"),
+                        head("ri-user-line", "col.user"),
+                        head("ri-links-line", "col.session"),
+                        head("ri-route-line", "audit.request"),
+                        head("ri-pulse-line", "col.status"),
+                        t.th(
+                            { className: "col-meta" },
+                            t.span({ className: "imp-sr-only" }, () => L("dash.details")),
+                        ),
                     ),
                 ),
-                t.tbody(
-                    { "html-data-testid": "audit-rows" },
-                    () => {
-                        if (!data.items.length) {
-                            return emptyRow(() => data.isLoading || !data.loaded, "dash.audit.empty");
-                        }
-                        return data.items.flatMap((e) => auditRow(e, data));
-                    },
-                ),
+                t.tbody({ "html-data-testid": "audit-rows" }, () => {
+                    if (!data.items.length) {
+                        return emptyRow(() => data.isLoading || !data.loaded, "audit.empty");
+                    }
+                    return data.items.flatMap((e) => auditRow(e, data));
+                }),
             ),
         ),
         pager(data, (p) => load(p), "audit-pager"),
@@ -431,53 +431,57 @@ function auditRow(e, data) {
                 "html-data-event": e.event,
             },
             t.td({ className: "min-width txt-hint", "html-data-name": "#" }, String(e.seq ?? "")),
-            cell("dash.audit.time", null, dateView(e.created)),
+            cell("col.time", null, dateView(e.created)),
             cell(
-                "dash.audit.event",
+                "audit.event",
                 null,
                 t.div(
                     { className: "imp-stack" },
                     badge(
-                        refused ? "danger" : (e.event == "request" ? "" : "info"),
+                        refused ? "danger" : e.event == "request" ? "" : "info",
                         () => eventText(e.event),
                         "audit-event",
                     ),
                     denied ? t.small({ className: "txt-hint txt-code" }, String(denied)) : null,
-                    throttled ? t.small({ className: "txt-hint" }, () => L("dash.audit.throttled", { count: throttled })) : null,
-                    cause ? t.small({ className: "txt-hint" }, () => L("dash.cause." + cause)) : null,
+                    throttled
+                        ? t.small({ className: "txt-hint" }, () => L("audit.throttled", { count: throttled }))
+                        : null,
+                    cause ? t.small({ className: "txt-hint" }, () => L("cause." + cause)) : null,
                 ),
             ),
-            cell("dash.audit.actor", null, personView(e.actorCollection, e.actor, "audit-actor")),
-            cell("dash.audit.target", null, personView(e.targetCollection, e.target, "audit-target")),
+            cell("col.actor", null, personView(e.actorCollection, e.actor, "audit-actor")),
+            cell("col.user", null, personView(e.targetCollection, e.target, "audit-target")),
             cell(
-                "dash.audit.session",
+                "col.session",
                 null,
                 e.session
                     ? t.button(
-                        {
-                            type: "button",
-                            className: "btn sm transparent secondary imp-session-link",
-                            title: e.session,
-                            "html-data-testid": "audit-session",
-                            ariaLabel: () => L("dash.sessions.timeline") + " " + e.session,
-                            onclick: () => openSessionTimeline(e.session),
-                        },
-                        t.i({ className: "ri-list-check-3", ariaHidden: true }),
-                        t.span({ className: "txt txt-code" }, e.session.slice(0, 8) + "…"),
-                    )
+                          {
+                              type: "button",
+                              className: "btn sm transparent secondary imp-session-link",
+                              title: e.session,
+                              "html-data-testid": "audit-session",
+                              ariaLabel: () => L("sessions.timeline") + " " + e.session,
+                              onclick: () => openSessionTimeline(e.session),
+                          },
+                          t.i({ className: "ri-list-check-3", ariaHidden: true }),
+                          t.span({ className: "txt txt-code" }, e.session.slice(0, 8) + "…"),
+                      )
                     : t.span({ className: "txt-hint" }, "—"),
             ),
             cell(
-                "dash.audit.request",
+                "audit.request",
                 { className: "imp-col-path" },
                 e.method || e.path
                     ? t.span(
-                        { className: "imp-mono imp-path", title: (e.method || "") + " " + (e.path || "") },
-                        (e.method || "") + " " + (e.path || ""),
-                    )
-                    : (e.reason ? t.span({ className: "imp-reason", title: e.reason }, e.reason) : t.span({ className: "txt-hint" }, "—")),
+                          { className: "imp-mono imp-path", title: (e.method || "") + " " + (e.path || "") },
+                          (e.method || "") + " " + (e.path || ""),
+                      )
+                    : e.reason
+                      ? t.span({ className: "imp-reason", title: e.reason }, e.reason)
+                      : t.span({ className: "txt-hint" }, "—"),
             ),
-            cell("dash.audit.status", null, e.status ? badge(statusKind(e.status), String(e.status)) : ""),
+            cell("col.status", null, e.status ? badge(statusKind(e.status), String(e.status)) : ""),
             t.td(
                 { className: "col-meta" },
                 t.button(
@@ -505,4 +509,3 @@ function auditRow(e, data) {
         ),
     ];
 }
-

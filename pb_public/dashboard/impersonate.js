@@ -1,9 +1,8 @@
-// The Impersonate dialog: "You will temporarily act as NAME and have their
-// permissions", a reason, a duration and a mode, then the hand-off of
-// /impersonation/lib/handoff.js: the product opens in a new tab logged in as
-// the user while the dashboard keeps its own login. Used by the Users tab
-// and by the dashboard's records view.
-import { L, fmtDate, msLeft } from "./state.js";
+// The Impersonate dialog inside the dashboard: the UI core's dialog model
+// (lib/impersonate.js: controls, defaults, validation, the hand-off) drawn
+// with PocketBase's own toolkit. The support console draws the same model
+// with the pages' renderer. Used by the Users tab and the records view.
+import { lib, ui } from "./state.js";
 import {
     collectionName,
     flashError,
@@ -13,30 +12,17 @@ import {
     rememberPerson,
     resolvePeople,
 } from "./api.js";
-import { errorMessage, personText, dialogKeys } from "./ui.js";
+import { dialogKeys, personText } from "./ui.js";
 
-let handoffModule = null;
-
-function loadHandoff() {
-    if (!handoffModule) {
-        handoffModule = import(new URL(app.pb.buildURL("/impersonation/lib/handoff.js"), window.location.href).href).catch((err) => {
-            handoffModule = null;
-            throw err;
-        });
-    }
-    return handoffModule;
-}
+const { IDS } = lib.impersonate;
 
 /**
- * Fetches what the dialog needs about a target from the plugin's targets
- * route (consent and live session), falling back to the record itself.
+ * What the dialog needs about a target, from the plugin's targets route
+ * (consent and live session), else from the record itself.
  */
 async function loadTarget(collection, id) {
     try {
-        const res = await app.pb.send("/api/impersonation/targets", {
-            query: { collection, search: id, page: 1, perPage: 100 },
-            requestKey: null,
-        });
+        const res = await lib.api.targets({ collection, search: id, page: 1, perPage: 100 });
         const found = res?.items?.find((i) => i.id == id);
         if (found) {
             return found;
@@ -48,7 +34,13 @@ async function loadTarget(collection, id) {
         // 403/404: the start route gives the real answer
     }
     const rec = await app.pb.collection(collection).getOne(id, { requestKey: null });
-    return { id: rec.id, collectionId: rec.collectionId, collectionName: rec.collectionName, email: rec.email, name: rec.name };
+    return {
+        id: rec.id,
+        collectionId: rec.collectionId,
+        collectionName: rec.collectionName,
+        email: rec.email,
+        name: rec.name,
+    };
 }
 
 /**
@@ -60,116 +52,51 @@ async function loadTarget(collection, id) {
  * @param {Object} [opts.target]    an item of GET /api/impersonation/targets, if at hand
  */
 export async function openImpersonateDialog({ collection, id, target = null }) {
-    let cache, handoff;
     const name = collectionName(collection);
+    let cache;
     try {
-        [cache, handoff] = await Promise.all([loadPolicies(), loadHandoff()]);
-        if (!target) {
-            target = await loadTarget(name, id);
-        }
+        cache = await loadPolicies();
+        target = target || (await loadTarget(name, id));
     } catch (err) {
         flashError(err);
         return;
     }
-
     const policy = cache.enabled.get(name);
     if (!policy) {
         const disabled = cache.records.some((r) => r.collection == name);
-        app.toasts.error(L(disabled ? "dash.imp.policyDisabled" : "dash.imp.noPolicy", { collection: name }), {
+        app.toasts.error(lib.i18n.t(disabled ? "dialog.policyDisabled" : "dialog.noPolicy", { collection: name }), {
             duration: 6000,
         });
         return;
     }
-
     rememberPerson(target.collectionId, target);
     if (target.liveSession?.actor) {
         // the actor of a live session is named in the dialog
         resolvePeople([[app.store.superuser?.collectionId, target.liveSession.actor]]).catch(() => {});
     }
+    showDialog(lib.impersonate.impersonateModel(policy, target));
+}
 
-    const displayName = target.name || target.email || target.id;
-    const modes = policy.modes?.length ? policy.modes : ["read"];
-    const uid = "imp_" + app.utils.randomString();
-
-    const data = store({
-        reason: "",
-        minutes: policy.maxMinutes || 60,
-        mode: modes.includes(policy.defaultMode) ? policy.defaultMode : modes[0],
-        busy: false,
-        errors: {},
-    });
-
-    function validate() {
-        const errors = {};
-        if (policy.reasonRequired && !data.reason.trim()) {
-            errors.reason = L("dash.imp.reasonRequired");
-        }
-        const m = Number(data.minutes);
-        if (!Number.isInteger(m) || m < 1 || m > policy.maxMinutes) {
-            errors.minutes = L("dash.imp.minutesRange", { max: policy.maxMinutes });
-        }
-        data.errors = errors;
-        return !Object.keys(errors).length;
-    }
-
-    // Runs inside the submit event of the user's click or Enter key:
-    // openImpersonation calls window.open before anything else, so popup
-    // blockers let the new tab through.
-    function submit(e) {
-        e.preventDefault();
-        if (data.busy) {
-            return;
-        }
-        if (!validate()) {
-            const first = data.errors.reason ? "_reason" : "_minutes";
-            document.getElementById(uid + first)?.focus();
-            return;
-        }
-        data.busy = true;
-        let started;
-        try {
-            started = handoff.openImpersonation({
-                pb: app.pb,
-                collection: name,
-                record: target.id,
-                reason: data.reason.trim(),
-                minutes: Number(data.minutes),
-                mode: data.mode,
-            });
-        } catch (err) {
-            started = Promise.reject(err);
-        }
-        Promise.resolve(started).then(
-            () => {
-                data.busy = false;
-                flashSuccess(L("dash.imp.started", { name: displayName }));
-                app.modals.close(modal, true);
-                notifyChanged();
-            },
-            (err) => {
-                data.busy = false;
-                const fieldErrs = err?.response?.data || {};
-                const errors = {};
-                for (const k of ["reason", "minutes", "mode"]) {
-                    if (fieldErrs[k]) {
-                        errors[k] = errorMessage(fieldErrs[k]);
-                    }
-                }
-                data.errors = errors;
-                flashError(err, "dash.imp.failed");
-                notifyChanged(); // the refusal is in the audit
-            },
+/** Builds and opens the modal for model. */
+function showDialog(model) {
+    const data = store({ ...model.initial, busy: false, errors: {} });
+    // the texts, following the language (and the people's names as they load)
+    const texts = () => {
+        ui.lang;
+        return lib.impersonate.dialogTexts(
+            model,
+            (live) => live.actorName || personText(app.store.superuser?.collectionId, live.actor),
         );
-    }
-
-    const consent = target.consent || null;
+    };
+    const close = () => app.modals.close(modal);
+    const onSubmit = (e) => submit(e, model, data, () => app.modals.close(modal, true));
 
     const modal = t.div(
         {
             className: "modal popup imp-dialog",
             role: "dialog",
             ariaModal: "true",
-            "html-aria-labelledby": uid + "_title",
+            "html-aria-labelledby": IDS.title,
             "html-data-testid": "imp-dialog",
             onkeydown: dialogKeys,
             onbeforeclose: () => !data.busy,
@@ -177,190 +104,202 @@ export async function openImpersonateDialog({ collection, id, target = null }) {
         },
         t.header(
             { className: "modal-header" },
-            t.h5({ id: uid + "_title", className: "m-auto" }, () => L("dash.imp.title")),
+            t.h5({ id: IDS.title, className: "m-auto" }, () => texts().title),
         ),
         t.form(
-            {
-                id: uid + "_form",
-                className: "modal-content",
-                onsubmit: submit,
-                noValidate: true,
-            },
-            t.div(
-                { className: "alert warning imp-confirm", "html-data-testid": "imp-confirm-text" },
-                t.i({ className: "ri-spy-line txt-lg", ariaHidden: true }),
-                t.div(
-                    { className: "content" },
-                    t.p(null, () => L("dash.imp.confirm", { name: displayName })),
-                    target.email && target.email != displayName
-                        ? t.small({ className: "txt-hint" }, target.email)
-                        : null,
-                ),
-            ),
-            // consent and live session
-            t.div(
-                { className: "imp-target-facts", "html-data-testid": "imp-consent" },
-                () => {
-                    if (!consent || !consent.required) {
-                        return t.span({ className: "label sm info" }, () => L("dash.consent.notRequired"));
-                    }
-                    if (consent.active) {
-                        return t.span(
-                            { className: "label sm success" },
-                            () => L("dash.consent.activeUntil", { date: fmtDate(consent.expires) }),
-                        );
-                    }
-                    return t.span({ className: "label sm danger" }, () => L("dash.imp.noConsent"));
-                },
-                () => {
-                    const live = target.liveSession;
-                    if (!live || msLeft(live.expires) <= 0) {
-                        return null;
-                    }
-                    return t.span(
-                        { className: "label sm warning", "html-data-testid": "imp-live" },
-                        () => L("dash.imp.liveBy", {
-                            actor: live.actorName || personText(app.store.superuser?.collectionId, live.actor),
-                            date: fmtDate(live.expires),
-                        }),
-                    );
-                },
-            ),
+            { id: IDS.form, className: "modal-content", onsubmit: onSubmit, noValidate: true },
+            confirmView(model, texts),
             t.div(
                 { className: "grid sm" },
-                t.div(
-                    { className: "col-12" },
-                    t.div(
-                        { className: "field" },
-                        t.label(
-                            { htmlFor: uid + "_reason" },
-                            t.span({ className: "txt" }, () => L("dash.imp.reason")),
-                            t.small(
-                                { className: "txt-hint" },
-                                () => L(policy.reasonRequired ? "dash.field.required" : "dash.field.optional"),
-                            ),
-                        ),
-                        t.textarea({
-                            id: uid + "_reason",
-                            name: "reason",
-                            className: "no-error",
-                            rows: 2,
-                            maxLength: 1000,
-                            autofocus: true,
-                            required: policy.reasonRequired,
-                            placeholder: () => L("dash.imp.reasonPlaceholder"),
-                            "html-data-testid": "imp-reason",
-                            "html-data-error": () => (data.errors.reason ? "true" : undefined),
-                            "html-aria-invalid": () => (data.errors.reason ? "true" : undefined),
-                            "html-aria-describedby": uid + "_reason_err",
-                            value: () => data.reason,
-                            oninput: (e) => {
-                                data.reason = e.target.value;
-                                if (data.errors.reason) {
-                                    data.errors = Object.assign({}, data.errors, { reason: "" });
-                                }
-                            },
-                        }),
-                    ),
-                    t.div(
-                        {
-                            id: uid + "_reason_err",
-                            className: "field-help error",
-                            hidden: () => !data.errors.reason,
-                            role: "alert",
-                            "html-data-testid": "imp-error-reason",
-                        },
-                        () => data.errors.reason || "",
-                    ),
-                ),
-                t.div(
-                    { className: "col-sm-6" },
-                    t.div(
-                        { className: "field" },
-                        t.label({ htmlFor: uid + "_minutes" }, () => L("dash.imp.minutes")),
-                        t.input({
-                            id: uid + "_minutes",
-                            type: "number",
-                            name: "minutes",
-                            className: "no-error",
-                            min: 1,
-                            max: policy.maxMinutes,
-                            step: 1,
-                            required: true,
-                            "html-data-testid": "imp-minutes",
-                            "html-data-error": () => (data.errors.minutes ? "true" : undefined),
-                            "html-aria-invalid": () => (data.errors.minutes ? "true" : undefined),
-                            "html-aria-describedby": uid + "_minutes_help",
-                            value: () => data.minutes,
-                            oninput: (e) => {
-                                data.minutes = e.target.value === "" ? "" : Number(e.target.value);
-                            },
-                        }),
-                    ),
-                    t.div(
-                        {
-                            id: uid + "_minutes_help",
-                            className: () => `field-help ${data.errors.minutes ? "error" : ""}`,
-                            "html-data-testid": "imp-error-minutes",
-                        },
-                        () => data.errors.minutes || L("dash.imp.minutesHelp", { max: policy.maxMinutes }),
-                    ),
-                ),
-                t.div(
-                    { className: "col-sm-6" },
-                    t.div(
-                        { className: "field" },
-                        t.label({ htmlFor: uid + "_mode" }, () => L("dash.imp.mode")),
-                        t.select(
-                            {
-                                id: uid + "_mode",
-                                name: "mode",
-                                className: "no-error",
-                                "html-data-testid": "imp-mode",
-                                disabled: modes.length < 2,
-                                onchange: (e) => (data.mode = e.target.value),
-                            },
-                            ...modes.map((m) =>
-                                t.option(
-                                    { value: m, selected: () => data.mode == m },
-                                    () => L("dash.mode." + m),
-                                )
-                            ),
-                        ),
-                    ),
-                    t.div(
-                        { className: "field-help", "html-data-testid": "imp-error-mode" },
-                        () => data.errors.mode || L(data.mode == "write" ? "dash.mode.writeHelp" : "dash.mode.readHelp"),
-                    ),
-                ),
+                reasonField(model, data, texts),
+                minutesField(model, data, texts),
+                modeField(model, data, texts),
             ),
         ),
-        t.footer(
-            { className: "modal-footer" },
-            t.button(
-                {
-                    type: "button",
-                    className: "btn transparent m-r-auto",
-                    disabled: () => data.busy,
-                    onclick: () => app.modals.close(modal),
-                    "html-data-testid": "imp-cancel",
-                },
-                t.span({ className: "txt" }, () => L("dash.cancel")),
-            ),
-            t.button(
-                {
-                    type: "submit",
-                    "html-form": uid + "_form",
-                    className: () => `btn warning expanded-lg ${data.busy ? "loading" : ""}`,
-                    disabled: () => data.busy,
-                    "html-data-testid": "imp-submit",
-                },
-                t.i({ className: "ri-external-link-line", ariaHidden: true }),
-                t.span({ className: "txt" }, () => L("dash.imp.submit")),
+        footer(data, texts, close),
+    );
+    document.body.appendChild(modal);
+    app.modals.open(modal);
+}
+
+/** "You will temporarily act as NAME", the consent and the live session. */
+function confirmView(model, texts) {
+    const kind = { missing: "danger", given: "success", "not-required": "info" }[lib.impersonate.consentState(model)];
+    return t.div(
+        { className: "alert warning imp-confirm" },
+        t.i({ className: "ri-spy-line txt-lg", ariaHidden: true }),
+        t.div(
+            { className: "content" },
+            t.p({ "html-data-testid": "imp-confirm" }, () => texts().confirm),
+            model.email ? t.small({ className: "txt-hint imp-break" }, model.email) : null,
+            t.div(
+                { className: "imp-target-facts" },
+                t.span({ className: `label sm ${kind}`, "html-data-testid": "imp-consent" }, () => texts().consent),
+                () =>
+                    texts().live
+                        ? t.span({ className: "label sm warning", "html-data-testid": "imp-live" }, () => texts().live)
+                        : null,
             ),
         ),
     );
+}
 
-    document.body.appendChild(modal);
-    app.modals.open(modal);
+/** The error under a field, announced when it appears. */
+function errorLine(id, testid, text) {
+    return t.div(
+        { id, className: "field-help error", hidden: () => !text(), role: "alert", "html-data-testid": testid },
+        () => text() || "",
+    );
+}
+
+function reasonField(model, data, texts) {
+    return t.div(
+        { className: "col-12" },
+        t.div(
+            { className: "field" },
+            t.label(
+                { htmlFor: IDS.reason },
+                t.span({ className: "txt" }, () => texts().reason),
+                t.small({ className: "txt-hint" }, () => texts().reasonHint),
+            ),
+            t.textarea({
+                id: IDS.reason,
+                name: "reason",
+                className: "no-error",
+                rows: 2,
+                maxLength: lib.impersonate.REASON_MAX_LENGTH,
+                autofocus: true,
+                // said once, in words ("(required)"): the dashboard's CSS would add a "*" for `required`
+                "html-aria-required": model.reasonRequired ? "true" : undefined,
+                placeholder: () => texts().reasonPlaceholder,
+                "html-data-testid": "imp-reason",
+                "html-aria-invalid": () => (data.errors.reason ? "true" : undefined),
+                "html-aria-describedby": IDS.reason + "-help " + IDS.reasonError,
+                value: () => data.reason,
+                oninput: (e) => {
+                    data.reason = e.target.value;
+                    if (data.errors.reason) {
+                        data.errors = { ...data.errors, reason: "" };
+                    }
+                },
+            }),
+        ),
+        t.div({ id: IDS.reason + "-help", className: "field-help" }, () => texts().reasonHelp),
+        errorLine(IDS.reasonError, "imp-error-reason", () => data.errors.reason),
+    );
+}
+
+function minutesField(model, data, texts) {
+    return t.div(
+        { className: "col-12" },
+        t.div(
+            { className: "field" },
+            t.label({ htmlFor: IDS.minutes }, () => texts().minutes),
+            t.input({
+                id: IDS.minutes,
+                type: "number",
+                name: "minutes",
+                className: "no-error",
+                min: 1,
+                max: model.maxMinutes,
+                step: 1,
+                "html-aria-required": "true",
+                "html-inputmode": "numeric",
+                "html-data-testid": "imp-minutes",
+                "html-aria-invalid": () => (data.errors.minutes ? "true" : undefined),
+                "html-aria-describedby": IDS.minutes + "-help " + IDS.minutesError,
+                value: () => data.minutes,
+                oninput: (e) => (data.minutes = e.target.value),
+            }),
+        ),
+        t.div({ id: IDS.minutes + "-help", className: "field-help" }, () => texts().minutesHelp),
+        errorLine(IDS.minutesError, "imp-error-minutes", () => data.errors.minutes),
+    );
+}
+
+function modeField(model, data, texts) {
+    return t.div(
+        { className: "col-12" },
+        t.fieldset(
+            { className: "imp-choices" },
+            t.legend(null, () => texts().mode),
+            ...model.modes.map((m) =>
+                t.label(
+                    { className: "imp-choice", htmlFor: IDS.mode(m) },
+                    t.input({
+                        type: "radio",
+                        name: "imp-mode",
+                        id: IDS.mode(m),
+                        value: m,
+                        checked: () => data.mode == m,
+                        "html-data-testid": IDS.mode(m),
+                        onchange: () => (data.mode = m),
+                    }),
+                    t.span(
+                        { className: "imp-choice-text" },
+                        t.span({ className: "txt" }, () => texts().modeLabel(m)),
+                        t.small({ className: "txt-hint" }, () => texts().modeHelp(m)),
+                    ),
+                ),
+            ),
+        ),
+        errorLine(IDS.modeError, "imp-error-mode", () => data.errors.mode),
+    );
+}
+
+function footer(data, texts, close) {
+    return t.footer(
+        { className: "modal-footer" },
+        t.button(
+            {
+                type: "button",
+                className: "btn transparent m-r-auto",
+                disabled: () => data.busy,
+                onclick: close,
+                "html-data-testid": "imp-cancel",
+            },
+            t.span({ className: "txt" }, () => texts().cancel),
+        ),
+        t.button(
+            {
+                type: "submit",
+                "html-form": IDS.form,
+                className: () => `btn warning expanded-lg ${data.busy ? "loading" : ""}`,
+                disabled: () => data.busy,
+                "html-data-testid": "imp-submit",
+            },
+            t.i({ className: "ri-external-link-line", ariaHidden: true }),
+            t.span({ className: "txt" }, () => texts().submit),
+        ),
+    );
+}
+
+// Runs inside the submit event of the user's click or Enter key: the
+// hand-off calls window.open before anything else, so popup blockers let
+// the new tab through.
+function submit(e, model, data, done) {
+    e.preventDefault();
+    if (data.busy) {
+        return;
+    }
+    const values = { reason: data.reason, minutes: data.minutes, mode: data.mode };
+    const errors = lib.impersonate.validate(model, values);
+    data.errors = errors;
+    const first = lib.impersonate.FIELDS.find((f) => errors[f]);
+    if (first) {
+        document.getElementById(first == "mode" ? IDS.mode(data.mode) : IDS[first])?.focus();
+        return;
+    }
+    data.busy = true;
+    lib.impersonate.submit(model, values, app.pb).then((res) => {
+        data.busy = false;
+        notifyChanged(); // a start or a refusal: both are in the audit
+        if (res.ok) {
+            flashSuccess(res.message);
+            done();
+            return;
+        }
+        data.errors = res.fields;
+        flashError(res.err, res.message);
+    });
 }

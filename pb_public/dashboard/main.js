@@ -23,7 +23,10 @@
                 { className: "page" },
                 t.div(
                     { className: "page-content" },
-                    t.div({ className: "alert danger" }, "The impersonation page failed to load: " + (err?.message || err)),
+                    t.div(
+                        { className: "alert danger" },
+                        "The impersonation page failed to load: " + (err?.message || err),
+                    ),
                 ),
             );
         }

@@ -86,7 +86,7 @@ export function impersonationPage(route) {
     }
 
     const titleWatcher = watch(() => {
-        app.store.title = L("dash.title");
+        app.store.title = L("dash.nav");
     });
 
     return t.div(
@@ -111,11 +111,11 @@ export function impersonationPage(route) {
                 { className: "page-header" },
                 t.nav(
                     { className: "breadcrumbs" },
-                    t.div(null, () => L("dash.title")),
+                    t.div(null, () => L("dash.nav")),
                 ),
                 t.div(
                     { className: "page-header-primary-btns imp-lang" },
-                    t.label({ htmlFor: "imp_lang", className: "txt-hint txt-sm" }, () => L("dash.language")),
+                    t.label({ htmlFor: "imp_lang", className: "txt-hint txt-sm" }, () => L("common.language")),
                     t.div(
                         { className: "field" },
                         t.select(
@@ -135,7 +135,7 @@ export function impersonationPage(route) {
                 {
                     className: "tabs-header imp-tabs",
                     role: "tablist",
-                    ariaLabel: () => L("dash.title"),
+                    ariaLabel: () => L("dash.nav"),
                     onkeydown: onTabKey,
                 },
                 ...TABS.map((tab) =>
@@ -153,7 +153,7 @@ export function impersonationPage(route) {
                         },
                         t.i({ className: tab.icon, ariaHidden: true }),
                         t.span({ className: "txt" }, () => L("dash.tab." + tab.name)),
-                    )
+                    ),
                 ),
             ),
             t.div(

@@ -61,7 +61,7 @@ export function policiesTab() {
         },
         t.div(
             { className: "imp-toolbar" },
-            t.p({ className: "txt-hint m-0 flex-fill" }, () => L("dash.policies.intro")),
+            t.p({ className: "txt-hint m-0 flex-fill" }, () => L("policies.intro")),
             app.components.refreshButton({
                 tooltip: () => L("dash.refresh"),
                 onclick: () => load(),
@@ -73,11 +73,11 @@ export function policiesTab() {
                     "html-data-testid": "policies-new",
                     // every auth collection has its policy already
                     disabled: () => !data.loaded || !freeCollections(data.items).length,
-                    title: () => (data.loaded && !freeCollections(data.items).length ? L("dash.policies.allCovered") : ""),
+                    title: () => (data.loaded && !freeCollections(data.items).length ? L("policies.allCovered") : ""),
                     onclick: () => openPolicyEditor(null, data.items, onSaved),
                 },
                 t.i({ className: "ri-add-line", ariaHidden: true }),
-                t.span({ className: "txt" }, () => L("dash.policies.new")),
+                t.span({ className: "txt" }, () => L("policies.new")),
             ),
         ),
         t.div(
@@ -88,75 +88,72 @@ export function policiesTab() {
                     null,
                     t.tr(
                         null,
-                        head("ri-database-2-line", "dash.policies.collection"),
-                        head("ri-toggle-line", "dash.policies.state"),
-                        head("ri-shield-user-line", "dash.policies.rule"),
-                        head("ri-shield-check-line", "dash.policies.consent"),
-                        head("ri-timer-line", "dash.policies.maxMinutes"),
-                        head("ri-eye-line", "dash.policies.modes"),
-                        t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.actions"))),
+                        head("ri-database-2-line", "col.collection"),
+                        head("ri-toggle-line", "policies.state"),
+                        head("ri-shield-user-line", "policies.rule"),
+                        head("ri-shield-check-line", "col.consent"),
+                        head("ri-timer-line", "policies.maxMinutes"),
+                        head("ri-eye-line", "policies.modes"),
+                        t.th(
+                            { className: "col-meta" },
+                            t.span({ className: "imp-sr-only" }, () => L("col.actions")),
+                        ),
                     ),
                 ),
-                t.tbody(
-                    { "html-data-testid": "policies-rows" },
-                    () => {
-                        if (!data.items.length) {
-                            return emptyRow(() => data.isLoading || !data.loaded, "dash.policies.empty");
-                        }
-                        return data.items.map((p) =>
-                            t.tr(
-                                {
-                                    rid: JSON.stringify(p),
-                                    className: "imp-row",
-                                    "html-data-testid": "policies-row",
-                                    "html-data-collection": p.collection,
-                                },
-                                cell("dash.policies.collection", null, t.strong({ className: "txt-code" }, p.collection)),
-                                cell(
-                                    "dash.policies.state",
-                                    null,
-                                    badge(
-                                        p.enabled ? "success" : "",
-                                        () => L(p.enabled ? "dash.policies.enabled" : "dash.policies.disabled"),
-                                        "policies-state",
-                                    ),
+                t.tbody({ "html-data-testid": "policies-rows" }, () => {
+                    if (!data.items.length) {
+                        return emptyRow(() => data.isLoading || !data.loaded, "policies.empty");
+                    }
+                    return data.items.map((p) =>
+                        t.tr(
+                            {
+                                rid: JSON.stringify(p),
+                                className: "imp-row",
+                                "html-data-testid": "policies-row",
+                                "html-data-collection": p.collection,
+                            },
+                            cell("col.collection", null, t.strong({ className: "txt-code" }, p.collection)),
+                            cell(
+                                "policies.state",
+                                null,
+                                badge(
+                                    p.enabled ? "success" : "",
+                                    () => L(p.enabled ? "policies.enabled" : "policies.disabled"),
+                                    "policies-state",
                                 ),
-                                cell(
-                                    "dash.policies.rule",
-                                    { className: "imp-col-path" },
-                                    p.impersonatorRule
-                                        ? t.span({ className: "imp-mono imp-path", title: p.impersonatorRule }, p.impersonatorRule)
-                                        : t.span({ className: "txt-hint" }, () => L("dash.policies.superusersOnly")),
+                            ),
+                            cell(
+                                "policies.rule",
+                                { className: "imp-col-path" },
+                                p.impersonatorRule
+                                    ? t.span(
+                                          { className: "imp-mono imp-path", title: p.impersonatorRule },
+                                          p.impersonatorRule,
+                                      )
+                                    : t.span({ className: "txt-hint" }, () => L("policies.superusersOnly")),
+                            ),
+                            cell("col.consent", null, () =>
+                                L(p.consent == "none" ? "consent.notRequired" : "policies.consentRequired"),
+                            ),
+                            cell("policies.maxMinutes", null, () => L("dash.minutes", { n: p.maxMinutes })),
+                            cell("policies.modes", null, () => (p.modes || []).map((m) => L("mode." + m)).join(", ")),
+                            t.td(
+                                { className: "col-meta" },
+                                t.button(
+                                    {
+                                        type: "button",
+                                        className: "btn sm secondary",
+                                        "html-data-testid": "policies-edit",
+                                        ariaLabel: () => L("policies.editFor", { collection: p.collection }),
+                                        onclick: () => openPolicyEditor(p, data.items, onSaved),
+                                    },
+                                    t.i({ className: "ri-pencil-line", ariaHidden: true }),
+                                    t.span({ className: "txt" }, () => L("dash.edit")),
                                 ),
-                                cell(
-                                    "dash.policies.consent",
-                                    null,
-                                    () => L(p.consent == "none" ? "dash.consent.notRequired" : "dash.policies.consentRequired"),
-                                ),
-                                cell("dash.policies.maxMinutes", null, () => L("dash.minutes", { n: p.maxMinutes })),
-                                cell(
-                                    "dash.policies.modes",
-                                    null,
-                                    () => (p.modes || []).map((m) => L("dash.mode." + m)).join(", "),
-                                ),
-                                t.td(
-                                    { className: "col-meta" },
-                                    t.button(
-                                        {
-                                            type: "button",
-                                            className: "btn sm secondary",
-                                            "html-data-testid": "policies-edit",
-                                            ariaLabel: () => L("dash.policies.editFor", { collection: p.collection }),
-                                            onclick: () => openPolicyEditor(p, data.items, onSaved),
-                                        },
-                                        t.i({ className: "ri-pencil-line", ariaHidden: true }),
-                                        t.span({ className: "txt" }, () => L("dash.edit")),
-                                    ),
-                                ),
-                            )
-                        );
-                    },
-                ),
+                            ),
+                        ),
+                    );
+                }),
             ),
         ),
     );
@@ -165,7 +162,9 @@ export function policiesTab() {
 /** Auth collections (not _superusers) without a policy yet. */
 function freeCollections(policies) {
     const used = new Set(policies.map((p) => p.collection));
-    return (app.store.collections || []).filter((c) => c.type == "auth" && c.name != "_superusers" && !used.has(c.name));
+    return (app.store.collections || []).filter(
+        (c) => c.type == "auth" && c.name != "_superusers" && !used.has(c.name),
+    );
 }
 
 function routesText(value) {
@@ -183,7 +182,10 @@ function routesText(value) {
 }
 
 function routesValue(text) {
-    return text.split("\n").map((l) => l.trim()).filter(Boolean);
+    return text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
 }
 
 /**
@@ -194,8 +196,11 @@ export function openPolicyEditor(policy, existing, onSaved) {
     const isNew = !policy;
 
     const usedCollections = new Set(existing.map((p) => p.collection));
-    const candidates = (app.store.collections || []).filter((c) =>
-        c.type == "auth" && c.name != "_superusers" && (!usedCollections.has(c.name) || c.name == policy?.collection)
+    const candidates = (app.store.collections || []).filter(
+        (c) =>
+            c.type == "auth" &&
+            c.name != "_superusers" &&
+            (!usedCollections.has(c.name) || c.name == policy?.collection),
     );
 
     const form = store({
@@ -257,7 +262,7 @@ export function openPolicyEditor(policy, existing, onSaved) {
                 await app.pb.collection(POLICIES).update(policy.id, body, { requestKey: null });
             }
             data.saving = false;
-            flashSuccess(L("dash.policies.saved", { collection: form.collection }));
+            flashSuccess(L("policies.saved", { collection: form.collection }));
             app.modals.close(modal, true);
             onSaved?.();
         } catch (err) {
@@ -269,7 +274,15 @@ export function openPolicyEditor(policy, existing, onSaved) {
             }
             data.errors = errs;
             flashError(err);
-            setTimeout(() => modal.querySelector(".imp-has-error input, .imp-has-error select, .imp-has-error textarea, .imp-has-error [contenteditable]")?.focus(), 0);
+            setTimeout(
+                () =>
+                    modal
+                        .querySelector(
+                            ".imp-has-error input, .imp-has-error select, .imp-has-error textarea, .imp-has-error [contenteditable]",
+                        )
+                        ?.focus(),
+                0,
+            );
         }
     }
 
@@ -288,10 +301,7 @@ export function openPolicyEditor(policy, existing, onSaved) {
     const help = (key) => t.div({ className: "field-help" }, () => L(key));
 
     const wrap = (name, cols, ...children) =>
-        t.div(
-            { className: () => `${cols} ${data.errors[name] ? "imp-has-error" : ""}` },
-            ...children,
-        );
+        t.div({ className: () => `${cols} ${data.errors[name] ? "imp-has-error" : ""}` }, ...children);
 
     const fieldClass = (name) => () => `field ${data.errors[name] ? "error" : ""}`;
 
@@ -389,9 +399,8 @@ export function openPolicyEditor(policy, existing, onSaved) {
         },
         t.header(
             { className: "modal-header" },
-            t.h5(
-                { id: uid + "_title", className: "m-auto" },
-                () => (isNew ? L("dash.policies.newTitle") : L("dash.policies.editTitle", { collection: policy.collection })),
+            t.h5({ id: uid + "_title", className: "m-auto" }, () =>
+                isNew ? L("policies.newTitle") : L("policies.editTitle", { collection: policy.collection }),
             ),
         ),
         t.form(
@@ -412,7 +421,7 @@ export function openPolicyEditor(policy, existing, onSaved) {
                     "col-lg-6",
                     t.div(
                         { className: fieldClass("collection") },
-                        t.label({ htmlFor: uid + "_collection" }, () => L("dash.policies.collection")),
+                        t.label({ htmlFor: uid + "_collection" }, () => L("col.collection")),
                         t.select(
                             {
                                 id: uid + "_collection",
@@ -429,25 +438,25 @@ export function openPolicyEditor(policy, existing, onSaved) {
                                 ? []
                                 : [t.option({ value: form.collection, selected: true }, form.collection)]),
                             ...candidates.map((c) =>
-                                t.option({ value: c.name, selected: () => form.collection == c.name }, c.name)
+                                t.option({ value: c.name, selected: () => form.collection == c.name }, c.name),
                             ),
                         ),
                     ),
                     err("collection"),
                 ),
-                switchField("enabled", "dash.policies.enabledLabel", "dash.policies.enabledHelp"),
+                switchField("enabled", "policies.enabled", "policies.enabledHelp"),
                 // impersonator rule
                 wrap(
                     "impersonatorRule",
                     "col-lg-12",
                     t.div(
                         { className: fieldClass("impersonatorRule") },
-                        t.label({ htmlFor: uid + "_impersonatorRule" }, () => L("dash.policies.rule")),
+                        t.label({ htmlFor: uid + "_impersonatorRule" }, () => L("policies.rule")),
                         app.components.codeEditor({
                             id: uid + "_impersonatorRule",
                             language: "pbrule",
                             className: "no-error imp-rule-editor",
-                            placeholder: () => L("dash.policies.rulePlaceholder"),
+                            placeholder: () => L("policies.rulePlaceholder"),
                             value: () => form.impersonatorRule,
                             autocomplete: (word) =>
                                 app.utils.collectionAutocompleteKeys?.(targetCollection(), word) || [],
@@ -457,7 +466,7 @@ export function openPolicyEditor(policy, existing, onSaved) {
                             },
                         }),
                     ),
-                    help("dash.policies.ruleHelp"),
+                    help("policies.ruleHelp"),
                     err("impersonatorRule"),
                 ),
                 // consent
@@ -466,7 +475,7 @@ export function openPolicyEditor(policy, existing, onSaved) {
                     "col-lg-6",
                     t.div(
                         { className: fieldClass("consent") },
-                        t.label({ htmlFor: uid + "_consent" }, () => L("dash.policies.consent")),
+                        t.label({ htmlFor: uid + "_consent" }, () => L("col.consent")),
                         t.select(
                             {
                                 id: uid + "_consent",
@@ -478,20 +487,28 @@ export function openPolicyEditor(policy, existing, onSaved) {
                                     clearError("consent");
                                 },
                             },
-                            t.option({ value: "required", selected: () => form.consent == "required" }, () => L("dash.policies.consentRequired")),
-                            t.option({ value: "none", selected: () => form.consent == "none" }, () => L("dash.consent.notRequired")),
+                            t.option({ value: "required", selected: () => form.consent == "required" }, () =>
+                                L("policies.consentRequired"),
+                            ),
+                            t.option({ value: "none", selected: () => form.consent == "none" }, () =>
+                                L("consent.notRequired"),
+                            ),
                         ),
                     ),
                     err("consent"),
                 ),
-                switchField("reasonRequired", "dash.policies.reasonRequired", null),
+                switchField("reasonRequired", "policies.reasonRequired", null),
                 // modes
                 wrap(
                     "modes",
                     "col-lg-12",
                     t.fieldset(
-                        { className: "imp-modes", "html-data-testid": "policy-modes", "html-aria-describedby": uid + "_modes_err" },
-                        t.legend({ className: "imp-legend" }, () => L("dash.policies.modes")),
+                        {
+                            className: "imp-modes",
+                            "html-data-testid": "policy-modes",
+                            "html-aria-describedby": uid + "_modes_err",
+                        },
+                        t.legend({ className: "imp-legend" }, () => L("policies.modes")),
                         ...["read", "write"].map((m) =>
                             t.div(
                                 { className: "field" },
@@ -508,20 +525,20 @@ export function openPolicyEditor(policy, existing, onSaved) {
                                         clearError("modes");
                                     },
                                 }),
-                                t.label({ htmlFor: uid + "_mode_" + m }, () => L("dash.mode." + m)),
-                            )
+                                t.label({ htmlFor: uid + "_mode_" + m }, () => L("mode." + m)),
+                            ),
                         ),
                     ),
-                    help("dash.policies.modesHelp"),
+                    help("policies.modesHelp"),
                     err("modes"),
                 ),
-                numberField("maxMinutes", "dash.policies.maxMinutes", "dash.policies.maxMinutesHelp", 1, 10080),
-                numberField("consentMaxHours", "dash.policies.consentMaxHours", "dash.policies.consentMaxHoursHelp", 1, 8760),
-                numberField("attemptsPerMinute", "dash.policies.attemptsPerMinute", "dash.policies.attemptsHelp", 1, 10000),
-                routesField("deniedRoutes", "dash.policies.deniedRoutes", "dash.policies.deniedRoutesHelp"),
-                routesField("allowedRoutes", "dash.policies.allowedRoutes", "dash.policies.allowedRoutesHelp"),
-                switchField("showLiveSessions", "dash.policies.showLiveSessions", "dash.policies.showLiveSessionsHelp"),
-                switchField("notifyTarget", "dash.policies.notifyTarget", "dash.policies.notifyTargetHelp"),
+                numberField("maxMinutes", "policies.maxMinutes", "policies.maxMinutesHelp", 1, 10080),
+                numberField("consentMaxHours", "policies.consentMaxHours", "policies.consentMaxHoursHelp", 1, 8760),
+                numberField("attemptsPerMinute", "policies.attemptsPerMinute", "policies.attemptsHelp", 1, 10000),
+                routesField("deniedRoutes", "policies.deniedRoutes", "policies.deniedRoutesHelp"),
+                routesField("allowedRoutes", "policies.allowedRoutes", "policies.allowedRoutesHelp"),
+                switchField("showLiveSessions", "policies.showLiveSessions", "policies.showLiveSessionsHelp"),
+                switchField("notifyTarget", "policies.notifyTarget", "policies.notifyTargetHelp"),
                 t.div({ className: "col-lg-12" }, err("_other")),
             ),
         ),
@@ -535,7 +552,7 @@ export function openPolicyEditor(policy, existing, onSaved) {
                     onclick: () => app.modals.close(modal),
                     "html-data-testid": "policy-cancel",
                 },
-                t.span({ className: "txt" }, () => L("dash.cancel")),
+                t.span({ className: "txt" }, () => L("common.cancel")),
             ),
             t.button(
                 {

@@ -31,7 +31,7 @@ function wrapImpersonateModal() {
     if (typeof builtin != "function" || builtin.__impersonationPlugin) {
         return;
     }
-    const wrapped = async function(record, ...rest) {
+    const wrapped = async function (record, ...rest) {
         const collection = record?.collectionName || record?.collectionId;
         if (record?.id && collection && (await isPolicyCollection(collection))) {
             return openImpersonateDialog({ collection: collectionName(collection), id: record.id });
@@ -49,7 +49,7 @@ function impersonateButton(collection, id, extraClass = "") {
             className: `btn sm transparent secondary imp-records-btn ${extraClass}`,
             "html-data-testid": "records-impersonate",
             "html-data-id": id,
-            ariaLabel: app.attrs.tooltip(() => L("dash.imp.action"), "left"),
+            ariaLabel: app.attrs.tooltip(() => L("dialog.action"), "left"),
             onclick: (e) => {
                 e.preventDefault();
                 e.stopPropagation();
@@ -122,7 +122,11 @@ function watchRecordsList(e) {
     };
     const observer = new MutationObserver((mutations) => {
         // ignore our own buttons
-        if (mutations.every((m) => [...m.addedNodes, ...m.removedNodes].every((n) => n.classList?.contains("imp-records-btn")))) {
+        if (
+            mutations.every((m) =>
+                [...m.addedNodes, ...m.removedNodes].every((n) => n.classList?.contains("imp-records-btn")),
+            )
+        ) {
             return;
         }
         schedule();
@@ -149,7 +153,7 @@ function wrapRecordPreview() {
     if (typeof builtin != "function" || builtin.__impersonationPlugin) {
         return;
     }
-    const wrapped = function(record, ...rest) {
+    const wrapped = function (record, ...rest) {
         const before = new Set(document.querySelectorAll(".record-preview-modal"));
         const result = builtin.call(this, record, ...rest);
         const modal = [...document.querySelectorAll(".record-preview-modal")].find((m) => !before.has(m));
@@ -171,7 +175,7 @@ function wrapRecordPreview() {
                         },
                     },
                     t.i({ className: "ri-spy-line", ariaHidden: true }),
-                    t.span({ className: "txt" }, () => L("dash.imp.action")),
+                    t.span({ className: "txt" }, () => L("dialog.action")),
                 );
                 footer.lastElementChild ? footer.lastElementChild.before(btn) : footer.append(btn);
             });

@@ -1,7 +1,7 @@
 // Sessions tab: live and past impersonation sessions (records API, newest
 // first, paged) with actor, target, reason, mode, a countdown, the end cause
 // and an End button. The page's realtime subscription keeps it current.
-import { L, fmtDuration, msLeft, startClock } from "./state.js";
+import { L, fmtDuration, lib, msLeft, startClock } from "./state.js";
 import { SESSIONS, flashError, flashSuccess, notifyChanged, resolvePeople } from "./api.js";
 import { badge, cell, dateView, emptyRow, head, pager, personText, personView } from "./ui.js";
 import { openSessionTimeline } from "./timeline.js";
@@ -15,13 +15,16 @@ export function isLive(session) {
 /** "Stopped", "Expired"... of an ended session, or "" while live. */
 export function endCauseText(session) {
     if (session.endCause) {
-        return L("dash.cause." + session.endCause);
+        return L("cause." + session.endCause);
     }
     if (!session.ended && msLeft(session.expires) <= 0) {
-        return L("dash.cause.expired");
+        return L("cause.expired");
     }
     return "";
 }
+
+// the status filter's buttons and their labels
+const FILTER_LABELS = { all: "sessions.filter.all", live: "session.live", ended: "sessions.filter.ended" };
 
 export function sessionsTab(route) {
     const uid = "imp_sessions_" + app.utils.randomString();
@@ -37,7 +40,7 @@ export function sessionsTab(route) {
     });
 
     function filter() {
-        const now = new Date().toISOString().replace("T", " ");
+        const now = lib.dates.pbDate(Date.now());
         if (data.status == "live") {
             return app.pb.filter("ended = '' && expires > {:now}", { now });
         }
@@ -61,10 +64,12 @@ export function sessionsTab(route) {
             data.totalItems = res.totalItems;
             data.isLoading = false;
             data.loaded = true;
-            resolvePeople(res.items.flatMap((s) => [
-                [s.actorCollection, s.actor],
-                [s.targetCollection, s.target],
-            ])).catch(() => {});
+            resolvePeople(
+                res.items.flatMap((s) => [
+                    [s.actorCollection, s.actor],
+                    [s.targetCollection, s.target],
+                ]),
+            ).catch(() => {});
         } catch (err) {
             if (err?.isAbort) {
                 return;
@@ -78,21 +83,21 @@ export function sessionsTab(route) {
     function endSession(session) {
         const target = personText(session.targetCollection, session.target);
         app.modals.confirm(
-            L("dash.sessions.endConfirm", { name: target }),
+            L("sessions.endConfirm", { name: target }),
             async () => {
                 try {
                     await app.pb.send(`/api/impersonation/sessions/${encodeURIComponent(session.id)}/end`, {
                         method: "POST",
                         requestKey: null,
                     });
-                    flashSuccess(L("dash.sessions.ended", { name: target }));
+                    flashSuccess(L("sessions.ended", { name: target }));
                 } catch (err) {
                     flashError(err);
                 }
                 notifyChanged();
             },
             null,
-            { yesButton: L("dash.sessions.end"), noButton: L("dash.cancel") },
+            { yesButton: L("sessions.end"), noButton: L("common.cancel") },
         );
     }
 
@@ -117,7 +122,7 @@ export function sessionsTab(route) {
         t.div(
             { className: "imp-toolbar" },
             t.div(
-                { className: "imp-segmented", role: "group", ariaLabel: () => L("dash.sessions.show") },
+                { className: "imp-segmented", role: "group", ariaLabel: () => L("sessions.show") },
                 ...["all", "live", "ended"].map((s) =>
                     t.button(
                         {
@@ -131,8 +136,8 @@ export function sessionsTab(route) {
                                 load(1);
                             },
                         },
-                        () => L("dash.sessions.filter." + s),
-                    )
+                        () => L(FILTER_LABELS[s]),
+                    ),
                 ),
             ),
             t.div({ className: "flex-fill" }),
@@ -140,7 +145,7 @@ export function sessionsTab(route) {
                 { className: "txt-hint txt-sm imp-live-hint", "html-data-testid": "sessions-realtime" },
                 t.i({ className: "ri-broadcast-line", ariaHidden: true }),
                 " ",
-                () => L("dash.sessions.realtime"),
+                () => L("sessions.realtime"),
             ),
             app.components.refreshButton({
                 tooltip: () => L("dash.refresh"),
@@ -155,24 +160,24 @@ export function sessionsTab(route) {
                     null,
                     t.tr(
                         null,
-                        head("ri-calendar-line", "dash.sessions.started"),
-                        head("ri-user-star-line", "dash.sessions.actor"),
-                        head("ri-user-line", "dash.sessions.target"),
-                        head("ri-chat-quote-line", "dash.sessions.reason"),
-                        head("ri-eye-line", "dash.sessions.mode"),
-                        head("ri-timer-line", "dash.sessions.status"),
-                        t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.actions"))),
+                        head("ri-calendar-line", "col.started"),
+                        head("ri-user-star-line", "col.actor"),
+                        head("ri-user-line", "col.user"),
+                        head("ri-chat-quote-line", "col.reason"),
+                        head("ri-eye-line", "sessions.mode"),
+                        head("ri-timer-line", "col.status"),
+                        t.th(
+                            { className: "col-meta" },
+                            t.span({ className: "imp-sr-only" }, () => L("col.actions")),
+                        ),
                     ),
                 ),
-                t.tbody(
-                    { "html-data-testid": "sessions-rows" },
-                    () => {
-                        if (!data.items.length) {
-                            return emptyRow(() => data.isLoading || !data.loaded, "dash.sessions.empty");
-                        }
-                        return data.items.map((s) => sessionRow(s, endSession));
-                    },
-                ),
+                t.tbody({ "html-data-testid": "sessions-rows" }, () => {
+                    if (!data.items.length) {
+                        return emptyRow(() => data.isLoading || !data.loaded, "sessions.empty");
+                    }
+                    return data.items.map((s) => sessionRow(s, endSession));
+                }),
             ),
         ),
         pager(data, (p) => load(p), "sessions-pager"),
@@ -187,42 +192,38 @@ function sessionRow(s, endSession) {
             "html-data-testid": "sessions-row",
             "html-data-id": s.id,
         },
-        cell("dash.sessions.started", null, dateView(s.created)),
-        cell("dash.sessions.actor", null, personView(s.actorCollection, s.actor, "sessions-actor")),
-        cell("dash.sessions.target", null, personView(s.targetCollection, s.target, "sessions-target")),
+        cell("col.started", null, dateView(s.created)),
+        cell("col.actor", null, personView(s.actorCollection, s.actor, "sessions-actor")),
+        cell("col.user", null, personView(s.targetCollection, s.target, "sessions-target")),
         cell(
-            "dash.sessions.reason",
+            "col.reason",
             { className: "imp-col-reason" },
             s.reason
                 ? t.span({ className: "imp-reason", title: s.reason, "html-data-testid": "sessions-reason" }, s.reason)
                 : t.span({ className: "txt-hint" }, "—"),
         ),
         cell(
-            "dash.sessions.mode",
+            "sessions.mode",
             null,
-            badge(s.mode == "write" ? "danger" : "info", () => L("dash.mode." + s.mode), "sessions-mode"),
+            badge(s.mode == "write" ? "danger" : "info", () => L("mode." + s.mode), "sessions-mode"),
         ),
         cell(
-            "dash.sessions.status",
+            "col.status",
             { "html-data-testid": "sessions-status" },
-            t.div(
-                { className: "imp-stack" },
-                () => {
-                    if (isLive(s)) {
-                        return [
-                            badge("success", () => L("dash.sessions.live"), "sessions-live"),
-                            t.small(
-                                { className: "txt-hint", "html-data-testid": "sessions-left" },
-                                () => L("dash.sessions.left", { left: fmtDuration(msLeft(s.expires)) }),
-                            ),
-                        ];
-                    }
+            t.div({ className: "imp-stack" }, () => {
+                if (isLive(s)) {
                     return [
-                        badge("", () => endCauseText(s) || L("dash.sessions.endedLabel"), "sessions-cause"),
-                        t.small({ className: "txt-hint" }, dateView(s.ended || s.expires)),
+                        badge("success", () => L("session.live"), "sessions-live"),
+                        t.small({ className: "txt-hint", "html-data-testid": "sessions-left" }, () =>
+                            L("sessions.left", { left: fmtDuration(msLeft(s.expires)) }),
+                        ),
                     ];
-                },
-            ),
+                }
+                return [
+                    badge("", () => endCauseText(s) || L("sessions.endedLabel"), "sessions-cause"),
+                    t.small({ className: "txt-hint" }, dateView(s.ended || s.expires)),
+                ];
+            }),
         ),
         t.td(
             { className: "col-meta imp-col-actions" },
@@ -236,7 +237,7 @@ function sessionRow(s, endSession) {
                         onclick: () => openSessionTimeline(s.id),
                     },
                     t.i({ className: "ri-list-check-3", ariaHidden: true }),
-                    t.span({ className: "txt" }, () => L("dash.sessions.timeline")),
+                    t.span({ className: "txt" }, () => L("sessions.timeline")),
                 ),
                 () => {
                     if (!isLive(s)) {
@@ -252,7 +253,7 @@ function sessionRow(s, endSession) {
                             onclick: () => endSession(s),
                         },
                         t.i({ className: "ri-stop-circle-line", ariaHidden: true }),
-                        t.span({ className: "txt" }, () => L("dash.sessions.end")),
+                        t.span({ className: "txt" }, () => L("sessions.end")),
                     );
                 },
             ),

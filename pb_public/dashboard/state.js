@@ -1,6 +1,8 @@
-// Shared state of the dashboard extension: the language (from i18n.js, so
-// the dashboard, the user's pages and the banner agree), a once-a-second
-// clock for countdowns, and small formatting helpers.
+// Shared state of the dashboard extension: the plugin's UI core (`lib`: the
+// catalogue, dates, errors, the API client and the Impersonate dialog's
+// model, the same modules the pages use), the language (so the dashboard,
+// the user's pages and the banner agree), a once-a-second clock for
+// countdowns, and reactive formatting helpers.
 //
 // `t`, `store` and `watch` are the dashboard's globals (Shablon); the i18n
 // module's own `t` is only ever called as `i18n.t`, so it never shadows the
@@ -8,8 +10,13 @@
 
 // the plugin's pages live next to the API (an app served under a sub-path included)
 const pagesURL = (path) => new URL(app.pb.buildURL(path), window.location.href).href;
-const i18n = await import(pagesURL("/impersonation/lib/i18n.js"));
-await import(pagesURL("/impersonation/lib/i18n-dashboard.js"));
+const load = (name) => import(pagesURL("/impersonation/lib/" + name + ".js"));
+const [i18n, dates, errors, api, impersonate, handoff] = await Promise.all(
+    ["i18n", "dates", "errors", "api", "impersonate", "handoff"].map(load),
+);
+
+/** The UI core's modules. */
+export const lib = { i18n, dates, errors, api: api.impersonationApi(app.pb), impersonate, handoff };
 
 export const ui = store({
     lang: i18n.getLang(),
@@ -38,42 +45,29 @@ export function setLang(lang) {
     ui.lang = i18n.getLang();
 }
 
-// PocketBase dates look like "2026-11-21 10:00:00.123Z".
-export function toDate(value) {
-    if (!value) {
-        return null;
-    }
-    const d = value instanceof Date ? value : new Date(String(value).replace(" ", "T"));
-    return isNaN(d.getTime()) ? null : d;
-}
-
-export function isoOf(value) {
-    return toDate(value)?.toISOString() || "";
-}
+/** A Date from a PocketBase date (dates.parseDate). */
+export const toDate = dates.parseDate;
 
 /** Date and time in the chosen language ("" for none). */
 export function fmtDate(value) {
     ui.lang;
-    const iso = isoOf(value);
-    return iso ? i18n.formatDate(iso) : "";
+    return dates.formatDate(value);
 }
 
 /** Relative time ("in 5 minutes", "hace 2 horas"). */
 export function fmtRelative(value) {
     ui.lang;
-    const iso = isoOf(value);
-    return iso ? i18n.formatRelative(iso) : "";
+    return dates.formatRelative(value);
 }
 
 export function fmtDuration(ms) {
     ui.lang;
-    return i18n.formatDuration(Math.max(0, ms));
+    return dates.formatDuration(ms);
 }
 
 /** Milliseconds left until `value`, following the page clock. */
 export function msLeft(value) {
-    const d = toDate(value);
-    return d ? d.getTime() - ui.now : 0;
+    return dates.msUntil(value, ui.now);
 }
 
 // One clock for all countdowns, running while at least one view needs it.

@@ -21,7 +21,7 @@ export function statusKind(status) {
 }
 
 export function eventText(event) {
-    const key = "dash.event." + event;
+    const key = "event." + event;
     const text = L(key);
     return text == key ? event : text;
 }
@@ -55,7 +55,10 @@ export function openSessionTimeline(sessionId) {
         try {
             const s = await app.pb.collection(SESSIONS).getOne(sessionId, { requestKey: uid + "_s" });
             data.session = s;
-            resolvePeople([[s.actorCollection, s.actor], [s.targetCollection, s.target]]).catch(() => {});
+            resolvePeople([
+                [s.actorCollection, s.actor],
+                [s.targetCollection, s.target],
+            ]).catch(() => {});
         } catch (err) {
             if (!err?.isAbort && err?.status != 404) {
                 flashError(err);
@@ -110,7 +113,7 @@ export function openSessionTimeline(sessionId) {
             { className: "modal-header" },
             t.h5(
                 { id: uid + "_title", className: "m-r-auto" },
-                () => L("dash.timeline.title"),
+                () => L("timeline.title"),
                 " ",
                 t.small({ className: "txt-hint txt-code" }, sessionId),
             ),
@@ -134,28 +137,27 @@ export function openSessionTimeline(sessionId) {
                         t.tr(
                             null,
                             t.th({ className: "min-width" }, "#"),
-                            t.th(null, () => L("dash.audit.time")),
-                            t.th(null, () => L("dash.audit.method")),
-                            t.th(null, () => L("dash.audit.path")),
-                            t.th(null, () => L("dash.audit.status")),
-                            t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.details"))),
+                            t.th(null, () => L("col.time")),
+                            t.th(null, () => L("col.method")),
+                            t.th(null, () => L("col.path")),
+                            t.th(null, () => L("col.status")),
+                            t.th(
+                                { className: "col-meta" },
+                                t.span({ className: "imp-sr-only" }, () => L("dash.details")),
+                            ),
                         ),
                     ),
-                    t.tbody(
-                        { "html-data-testid": "timeline-rows" },
-                        () => {
-                            if (!data.entries.length) {
-                                return t.tr(
-                                    null,
-                                    t.td(
-                                        { colSpan: 99, className: "txt-center txt-hint" },
-                                        () => (data.isLoading ? t.span({ className: "loader" }) : L("dash.timeline.empty")),
-                                    ),
-                                );
-                            }
-                            return data.entries.flatMap((e) => timelineRow(e, data));
-                        },
-                    ),
+                    t.tbody({ "html-data-testid": "timeline-rows" }, () => {
+                        if (!data.entries.length) {
+                            return t.tr(
+                                null,
+                                t.td({ colSpan: 99, className: "txt-center txt-hint" }, () =>
+                                    data.isLoading ? t.span({ className: "loader" }) : L("timeline.empty"),
+                                ),
+                            );
+                        }
+                        return data.entries.flatMap((e) => timelineRow(e, data));
+                    }),
                 ),
             ),
             t.div(
@@ -174,7 +176,7 @@ export function openSessionTimeline(sessionId) {
         ),
         t.footer(
             { className: "modal-footer" },
-            t.span({ className: "txt-hint txt-sm m-r-auto" }, () => L("dash.timeline.count", { count: data.totalItems })),
+            t.span({ className: "txt-hint txt-sm m-r-auto" }, () => L("timeline.count", { count: data.totalItems })),
             t.button(
                 {
                     type: "button",
@@ -182,7 +184,7 @@ export function openSessionTimeline(sessionId) {
                     onclick: () => app.modals.close(modal),
                     "html-data-testid": "timeline-close",
                 },
-                t.span({ className: "txt" }, () => L("dash.close")),
+                t.span({ className: "txt" }, () => L("common.close")),
             ),
         ),
     );
@@ -199,33 +201,30 @@ function sessionSummary(s) {
     const end = toDate(s.ended) || toDate(s.expires);
     return t.dl(
         { className: "imp-summary", "html-data-testid": "timeline-summary" },
-        t.dt(null, () => L("dash.sessions.actor")),
+        t.dt(null, () => L("col.actor")),
         t.dd(null, personView(s.actorCollection, s.actor, "timeline-actor")),
-        t.dt(null, () => L("dash.sessions.target")),
+        t.dt(null, () => L("col.user")),
         t.dd(null, personView(s.targetCollection, s.target, "timeline-target")),
-        t.dt(null, () => L("dash.sessions.reason")),
+        t.dt(null, () => L("col.reason")),
         t.dd({ "html-data-testid": "timeline-reason" }, s.reason || "—"),
-        t.dt(null, () => L("dash.sessions.mode")),
-        t.dd(null, () => L("dash.mode." + s.mode)),
-        t.dt(null, () => L("dash.sessions.started")),
+        t.dt(null, () => L("sessions.mode")),
+        t.dd(null, () => L("mode." + s.mode)),
+        t.dt(null, () => L("col.started")),
         t.dd(null, dateView(s.created)),
-        t.dt(null, () => L("dash.sessions.status")),
-        t.dd(
-            { "html-data-testid": "timeline-status" },
-            () => {
-                if (s.ended) {
-                    return L("dash.timeline.endedAt", {
-                        date: fmtDate(s.ended),
-                        cause: s.endCause ? L("dash.cause." + s.endCause) : "",
-                        duration: started && end ? fmtDuration(end - started) : "",
-                    });
-                }
-                return L("dash.timeline.until", { date: fmtDate(s.expires) });
-            },
-        ),
-        s.ip ? t.dt(null, () => L("dash.audit.ip")) : null,
+        t.dt(null, () => L("col.status")),
+        t.dd({ "html-data-testid": "timeline-status" }, () => {
+            if (s.ended) {
+                return L("timeline.endedAt", {
+                    date: fmtDate(s.ended),
+                    cause: s.endCause ? L("cause." + s.endCause) : "",
+                    duration: started && end ? fmtDuration(end - started) : "",
+                });
+            }
+            return L("timeline.until", { date: fmtDate(s.expires) });
+        }),
+        s.ip ? t.dt(null, () => L("audit.ip")) : null,
         s.ip ? t.dd(null, s.ip) : null,
-        s.userAgent ? t.dt(null, () => L("dash.audit.userAgent")) : null,
+        s.userAgent ? t.dt(null, () => L("audit.userAgent")) : null,
         s.userAgent ? t.dd({ className: "txt-sm" }, s.userAgent) : null,
     );
 }
@@ -243,19 +242,22 @@ function timelineRow(e, data) {
                 "html-data-event": e.event,
             },
             t.td({ className: "min-width txt-hint", "html-data-name": "#" }, String(e.seq ?? "")),
-            t.td({ "html-data-name": () => L("dash.audit.time") }, dateView(e.created)),
+            t.td({ "html-data-name": () => L("col.time") }, dateView(e.created)),
             t.td(
-                { "html-data-name": () => L("dash.audit.method") },
+                { "html-data-name": () => L("col.method") },
                 isRequest
                     ? t.span({ className: "label sm txt-code", "html-data-testid": "timeline-method" }, e.method || "")
                     : badge("info", () => eventText(e.event), "timeline-event"),
             ),
             t.td(
-                { className: "imp-col-path", "html-data-name": () => L("dash.audit.path") },
-                t.span({ className: "imp-mono imp-path", title: e.path || "", "html-data-testid": "timeline-path" }, e.path || ""),
+                { className: "imp-col-path", "html-data-name": () => L("col.path") },
+                t.span(
+                    { className: "imp-mono imp-path", title: e.path || "", "html-data-testid": "timeline-path" },
+                    e.path || "",
+                ),
             ),
             t.td(
-                { "html-data-name": () => L("dash.audit.status") },
+                { "html-data-name": () => L("col.status") },
                 e.status ? badge(statusKind(e.status), String(e.status), "timeline-status-code") : "",
             ),
             t.td(
@@ -306,10 +308,9 @@ export function entryDetails(e) {
         { className: "imp-entry-details", "html-data-testid": "entry-details" },
         t.dl(
             { className: "imp-summary" },
-            ...pairs.filter(([, v]) => v !== "" && v != null).flatMap(([k, v]) => [
-                t.dt(null, k),
-                t.dd({ className: "txt-code" }, String(v)),
-            ]),
+            ...pairs
+                .filter(([, v]) => v !== "" && v != null)
+                .flatMap(([k, v]) => [t.dt(null, k), t.dd({ className: "txt-code" }, String(v))]),
         ),
         dataText(e.data) ? t.pre({ className: "imp-json" }, dataText(e.data)) : null,
     );

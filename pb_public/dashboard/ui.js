@@ -2,7 +2,7 @@
 // that comes from a user (names, emails, reasons, paths...) is given to the
 // tag builder as a string, so it becomes a text node and is never parsed as
 // HTML.
-import { L, fmtDate, fmtRelative, getLang } from "./state.js";
+import { L, fmtDate, fmtRelative, lib, ui } from "./state.js";
 import { person } from "./api.js";
 
 /** "Name (email)" or the email or the id of a person, as text. */
@@ -25,27 +25,24 @@ export function personText(collectionId, id) {
 
 /** A person cell: name on top, email and id below. */
 export function personView(collectionId, id, testid = "") {
-    return t.div(
-        { className: "imp-person", "html-data-testid": testid || undefined },
-        () => {
-            if (!id) {
-                return t.span({ className: "txt-hint" }, "—");
-            }
-            const p = person(collectionId, id);
-            if (p === null) {
-                return [
-                    t.span({ className: "imp-person-name txt-hint" }, () => L("dash.person.unknown")),
-                    t.small({ className: "imp-person-meta txt-hint" }, id),
-                ];
-            }
-            const main = p?.name || p?.email || id;
-            const sub = p?.name ? p?.email : (p?.email ? id : "");
+    return t.div({ className: "imp-person", "html-data-testid": testid || undefined }, () => {
+        if (!id) {
+            return t.span({ className: "txt-hint" }, "—");
+        }
+        const p = person(collectionId, id);
+        if (p === null) {
             return [
-                t.span({ className: "imp-person-name txt-ellipsis", title: main }, main),
-                sub ? t.small({ className: "imp-person-meta txt-hint txt-ellipsis", title: sub }, sub) : null,
+                t.span({ className: "imp-person-name txt-hint" }, () => L("person.unknown")),
+                t.small({ className: "imp-person-meta txt-hint" }, id),
             ];
-        },
-    );
+        }
+        const main = p?.name || p?.email || id;
+        const sub = p?.name ? p?.email : p?.email ? id : "";
+        return [
+            t.span({ className: "imp-person-name txt-ellipsis", title: main }, main),
+            sub ? t.small({ className: "imp-person-meta txt-hint txt-ellipsis", title: sub }, sub) : null,
+        ];
+    });
 }
 
 /** A date, with the relative time as a hint ("in 5 minutes"). */
@@ -84,18 +81,15 @@ export function head(icon, labelKey, className = "") {
 export function emptyRow(isLoading, emptyKey) {
     return t.tr(
         null,
-        t.td(
-            { colSpan: 99 },
-            () => {
-                if (isLoading()) {
-                    return t.span({ className: "skeleton-loader" });
-                }
-                return t.div(
-                    { className: "sticky-content txt-center txt-hint p-sm" },
-                    t.div({ className: "txt-bold" }, () => L(emptyKey)),
-                );
-            },
-        ),
+        t.td({ colSpan: 99 }, () => {
+            if (isLoading()) {
+                return t.span({ className: "skeleton-loader" });
+            }
+            return t.div(
+                { className: "sticky-content txt-center txt-hint p-sm" },
+                t.div({ className: "txt-bold" }, () => L(emptyKey)),
+            );
+        }),
     );
 }
 
@@ -109,7 +103,7 @@ export function pager(state, go, testid) {
     return t.nav(
         {
             className: "imp-pager",
-            ariaLabel: () => L("dash.pager.label"),
+            ariaLabel: () => L("common.pagination"),
             "html-data-testid": testid,
         },
         t.button(
@@ -121,17 +115,16 @@ export function pager(state, go, testid) {
                 "html-data-testid": testid + "-prev",
             },
             t.i({ className: "ri-arrow-left-s-line", ariaHidden: true }),
-            t.span({ className: "txt" }, () => L("dash.pager.prev")),
+            t.span({ className: "txt" }, () => L("common.prev")),
         ),
-        t.span(
-            { className: "txt txt-hint", "html-data-testid": testid + "-info", ariaLive: "polite" },
-            () => state.totalItems < 0
-                ? L("dash.pager.page", { page: state.page })
-                : L("dash.pager.info", {
-                    page: state.page,
-                    pages: Math.max(1, state.totalPages || 1),
-                    total: state.totalItems || 0,
-                }),
+        t.span({ className: "txt txt-hint", "html-data-testid": testid + "-info", ariaLive: "polite" }, () =>
+            state.totalItems < 0
+                ? L("pager.page", { page: state.page })
+                : L("pager.info", {
+                      page: state.page,
+                      pages: Math.max(1, state.totalPages || 1),
+                      total: state.totalItems || 0,
+                  }),
         ),
         t.button(
             {
@@ -141,7 +134,7 @@ export function pager(state, go, testid) {
                 onclick: () => go(state.page + 1),
                 "html-data-testid": testid + "-next",
             },
-            t.span({ className: "txt" }, () => L("dash.pager.next")),
+            t.span({ className: "txt" }, () => L("common.next")),
             t.i({ className: "ri-arrow-right-s-line", ariaHidden: true }),
         ),
     );
@@ -149,12 +142,7 @@ export function pager(state, go, testid) {
 
 /** A labelled form field (`.field` of the dashboard's forms). */
 export function field(id, labelFn, input, extra = null) {
-    return t.div(
-        { className: "field" },
-        t.label({ htmlFor: id }, labelFn),
-        input,
-        extra,
-    );
+    return t.div({ className: "field" }, t.label({ htmlFor: id }, labelFn), input, extra);
 }
 
 /** Server or local error message under a field. */
@@ -170,38 +158,10 @@ export function fieldError(errors, name, testidPrefix) {
     );
 }
 
-/** The message of a PocketBase field error (`{code, message}` or nested). */
+/** The message of a PocketBase field error in the chosen language (errors.fieldText). */
 export function errorMessage(err) {
-    if (!err) {
-        return "";
-    }
-    if (typeof err == "string") {
-        return err;
-    }
-    if (err.message) {
-        return codeText(err) || err.message;
-    }
-    const parts = [];
-    for (const k in err) {
-        const m = errorMessage(err[k]);
-        if (m) {
-            parts.push(m);
-        }
-    }
-    return parts.join(" ");
-}
-
-/**
- * The chosen language's text of a PocketBase field error code (with its
- * params), when there is one; in English the server's own message is shown.
- */
-function codeText(err) {
-    if (!err?.code || getLang() == "en") {
-        return "";
-    }
-    const key = "dash.code." + err.code;
-    const text = L(key, err.params || {});
-    return text == key || /\{\w+\}/.test(text) ? "" : text;
+    ui.lang; // dependency for reactive callers
+    return lib.errors.fieldText(err);
 }
 
 /** Status label (success / warning / danger / info / plain). */
@@ -215,7 +175,8 @@ export function badge(kind, textFn, testid) {
     );
 }
 
-const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), " +
+const FOCUSABLE =
+    "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), " +
     "textarea:not([disabled]), [contenteditable]:not([contenteditable='false']), [tabindex]:not([tabindex='-1'])";
 
 /**
@@ -232,7 +193,9 @@ export function dialogKeys(e) {
     if (e.key != "Tab") {
         return;
     }
-    const items = [...modal.querySelectorAll(FOCUSABLE)].filter((el) => el.offsetParent !== null || el === document.activeElement);
+    const items = [...modal.querySelectorAll(FOCUSABLE)].filter(
+        (el) => el.offsetParent !== null || el === document.activeElement,
+    );
     if (!items.length) {
         return;
     }

@@ -120,7 +120,7 @@ export function usersTab(route) {
                 }
                 return t.div(
                     { className: "field imp-collection-field" },
-                    t.label({ htmlFor: uid + "_collection", className: "imp-sr-only" }, () => L("dash.users.collection")),
+                    t.label({ htmlFor: uid + "_collection", className: "imp-sr-only" }, () => L("col.collection")),
                     t.select(
                         {
                             id: uid + "_collection",
@@ -147,14 +147,14 @@ export function usersTab(route) {
                 },
                 t.div(
                     { className: "field" },
-                    t.label({ htmlFor: uid + "_search", className: "imp-sr-only" }, () => L("dash.users.search")),
+                    t.label({ htmlFor: uid + "_search", className: "imp-sr-only" }, () => L("users.search")),
                     t.input({
                         id: uid + "_search",
                         type: "search",
                         className: "p-l-20",
                         autocomplete: "off",
                         "html-data-testid": "users-search",
-                        placeholder: () => L("dash.users.searchPlaceholder"),
+                        placeholder: () => L("users.searchPlaceholder"),
                         value: () => data.searchInput,
                         oninput: (e) => {
                             data.searchInput = e.target.value;
@@ -172,7 +172,7 @@ export function usersTab(route) {
             if (data.loaded && !data.isLoading && !data.collections.length) {
                 return t.div(
                     { className: "alert info m-t-sm", "html-data-testid": "users-no-policy" },
-                    t.div({ className: "content" }, () => L("dash.users.noPolicy")),
+                    t.div({ className: "content" }, () => L("users.noPolicy")),
                 );
             }
         },
@@ -184,22 +184,22 @@ export function usersTab(route) {
                     null,
                     t.tr(
                         null,
-                        head("ri-user-line", "dash.users.user"),
-                        head("ri-key-line", "dash.users.id"),
-                        head("ri-shield-check-line", "dash.users.consent"),
-                        head("ri-broadcast-line", "dash.users.live"),
-                        t.th({ className: "col-meta" }, t.span({ className: "imp-sr-only" }, () => L("dash.actions"))),
+                        head("ri-user-line", "col.user"),
+                        head("ri-key-line", "users.id"),
+                        head("ri-shield-check-line", "col.consent"),
+                        head("ri-broadcast-line", "users.live"),
+                        t.th(
+                            { className: "col-meta" },
+                            t.span({ className: "imp-sr-only" }, () => L("col.actions")),
+                        ),
                     ),
                 ),
-                t.tbody(
-                    { "html-data-testid": "users-rows" },
-                    () => {
-                        if (!data.items.length) {
-                            return emptyRow(() => data.isLoading || !data.loaded, "dash.users.empty");
-                        }
-                        return data.items.map((item) => userRow(item));
-                    },
-                ),
+                t.tbody({ "html-data-testid": "users-rows" }, () => {
+                    if (!data.items.length) {
+                        return emptyRow(() => data.isLoading || !data.loaded, "users.empty");
+                    }
+                    return data.items.map((item) => userRow(item));
+                }),
             ),
         ),
         pager(data, (p) => load(p), "users-pager"),
@@ -217,19 +217,22 @@ function userRow(item) {
             "html-data-id": item.id,
         },
         cell(
-            "dash.users.user",
+            "col.user",
             { className: "imp-col-user" },
             t.div(
                 { className: "imp-person" },
-                t.span({ className: "imp-person-name txt-ellipsis", "html-data-testid": "users-name", title: displayName }, displayName),
+                t.span(
+                    { className: "imp-person-name txt-ellipsis", "html-data-testid": "users-name", title: displayName },
+                    displayName,
+                ),
                 item.name && item.email
                     ? t.small({ className: "imp-person-meta txt-hint txt-ellipsis", title: item.email }, item.email)
                     : null,
             ),
         ),
-        cell("dash.users.id", null, t.span({ className: "label sm txt-code" }, item.id)),
-        cell("dash.users.consent", { "html-data-testid": "users-consent" }, consentView(item.consent)),
-        cell("dash.users.live", { "html-data-testid": "users-live" }, liveView(item.liveSession)),
+        cell("users.id", null, t.span({ className: "label sm txt-code" }, item.id)),
+        cell("col.consent", { "html-data-testid": "users-consent" }, consentView(item.consent)),
+        cell("users.live", { "html-data-testid": "users-live" }, liveView(item.liveSession)),
         t.td(
             { className: "col-meta imp-col-actions" },
             t.button(
@@ -237,66 +240,59 @@ function userRow(item) {
                     type: "button",
                     className: "btn sm warning",
                     "html-data-testid": "users-impersonate",
-                    ariaLabel: () => L("dash.imp.actionFor", { name: displayName }),
-                    onclick: () => openImpersonateDialog({
-                        collection: item.collectionName,
-                        id: item.id,
-                        target: item,
-                    }),
+                    ariaLabel: () => L("dialog.title", { name: displayName }),
+                    onclick: () =>
+                        openImpersonateDialog({
+                            collection: item.collectionName,
+                            id: item.id,
+                            target: item,
+                        }),
                 },
                 t.i({ className: "ri-spy-line", ariaHidden: true }),
-                t.span({ className: "txt" }, () => L("dash.imp.action")),
+                t.span({ className: "txt" }, () => L("dialog.action")),
             ),
         ),
     );
 }
 
 function consentView(consent) {
-    return t.div(
-        { className: "imp-stack" },
-        () => {
-            if (!consent || !consent.required) {
-                return badge("info", () => L("dash.consent.notRequired"), "consent-not-required");
-            }
-            const left = msLeft(consent.expires);
-            if (consent.active && left > 0) {
-                return [
-                    badge("success", () => L("dash.consent.active"), "consent-active"),
-                    t.small(
-                        { className: "txt-hint" },
-                        () => L("dash.consent.until", { date: fmtDate(consent.expires), left: fmtDuration(left) }),
-                    ),
-                ];
-            }
-            if (consent.expires) {
-                return [
-                    badge("", () => L("dash.consent.inactive"), "consent-inactive"),
-                    t.small({ className: "txt-hint" }, () => L("dash.consent.endedAt", { date: fmtDate(consent.expires) })),
-                ];
-            }
-            return badge("", () => L("dash.consent.none"), "consent-none");
-        },
-    );
+    return t.div({ className: "imp-stack" }, () => {
+        if (!consent || !consent.required) {
+            return badge("info", () => L("consent.notRequired"), "consent-not-required");
+        }
+        const left = msLeft(consent.expires);
+        if (consent.active && left > 0) {
+            return [
+                badge("success", () => L("consent.given"), "consent-active"),
+                t.small({ className: "txt-hint" }, () =>
+                    L("consent.until", { date: fmtDate(consent.expires), left: fmtDuration(left) }),
+                ),
+            ];
+        }
+        if (consent.expires) {
+            return [
+                badge("", () => L("consent.inactive"), "consent-inactive"),
+                t.small({ className: "txt-hint" }, () => L("consent.endedAt", { date: fmtDate(consent.expires) })),
+            ];
+        }
+        return badge("", () => L("consent.notGiven"), "consent-none");
+    });
 }
 
 function liveView(live) {
-    return t.div(
-        { className: "imp-stack" },
-        () => {
-            const left = live ? msLeft(live.expires) : 0;
-            if (!live || left <= 0) {
-                return badge("", () => L("dash.no"), "live-no");
-            }
-            peopleVersion.v;
-            const su = app.store.collections?.find((c) => c.name == "_superusers")?.id;
-            const actor = live.actorName || personText(su, live.actor);
-            return [
-                badge("warning", () => L("dash.yes"), "live-yes"),
-                t.small(
-                    { className: "txt-hint" },
-                    () => L("dash.users.liveDetail", { actor, mode: L("dash.mode." + live.mode), left: fmtDuration(left) }),
-                ),
-            ];
-        },
-    );
+    return t.div({ className: "imp-stack" }, () => {
+        const left = live ? msLeft(live.expires) : 0;
+        if (!live || left <= 0) {
+            return badge("", () => L("common.no"), "live-no");
+        }
+        peopleVersion.v;
+        const su = app.store.collections?.find((c) => c.name == "_superusers")?.id;
+        const actor = live.actorName || personText(su, live.actor);
+        return [
+            badge("warning", () => L("common.yes"), "live-yes"),
+            t.small({ className: "txt-hint" }, () =>
+                L("users.liveDetail", { actor, mode: L("mode." + live.mode), left: fmtDuration(left) }),
+            ),
+        ];
+    });
 }

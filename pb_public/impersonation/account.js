@@ -1,535 +1,804 @@
 // The user's page: Account settings → Impersonation. Consent (presets,
 // custom hours, revoke), the sessions live on the user, and the history of
 // sessions with the actions done in each.
-import PocketBase from '/impersonation/vendor/pocketbase.es.mjs';
-import { t, onLangChange, formatDate, formatRelative, formatDuration, formatUnit } from './lib/i18n.js';
-import { h, clear, fill, flash, parseDate, errorMessage, fieldErrors, tokenClaims, displayName, initPage, debounce } from './lib/ui.js';
-import { renderLogin } from './lib/auth.js';
+import PocketBase from "/impersonation/vendor/pocketbase.es.mjs";
+import { t, onLangChange } from "./lib/i18n.js";
+import { formatDate, formatRelative, formatDuration, formatUnit, parseDate } from "./lib/dates.js";
+import { h, fill } from "./lib/dom.js";
+import { flash, initPage, debounce } from "./lib/ui.js";
+import { errorText, fieldTexts } from "./lib/errors.js";
+import { displayName, tokenClaims } from "./lib/records.js";
+import { impersonationApi } from "./lib/api.js";
+import { renderLogin } from "./lib/auth.js";
 
 const PAGE = 10;
 const ACTIONS_PAGE = 50;
 const PRESETS = [1, 24, 72];
 
-const pb = new PocketBase('/');
+const pb = new PocketBase("/");
+const api = impersonationApi(pb);
 pb.autoCancellation(false);
 
-const app = document.getElementById('app');
-const who = document.getElementById('who');
-const whoEmail = document.getElementById('who-email');
+const app = document.getElementById("app");
+const who = document.getElementById("who");
+const whoEmail = document.getElementById("who-email");
 
 const state = {
-  consent: null,      // GET /api/impersonation/consent
-  live: [],           // liveSessions of GET /api/impersonation/current
-  actors: new Map(),  // "collectionId/id" -> actor (seen in live sessions)
-  sessions: [],       // impersonation_sessions on the user, newest first
-  sessionsTotal: 0,
-  actions: new Map(), // session id -> {open, items, page, totalPages, loading, error}
-  customHours: '',
-  customError: '',
-  busy: false,
-  loaded: false,
-  error: '',
+    consent: null, // GET /api/impersonation/consent
+    live: [], // liveSessions of GET /api/impersonation/current
+    actors: new Map(), // "collectionId/id" -> actor (seen in live sessions)
+    sessions: [], // impersonation_sessions on the user, newest first
+    sessionsTotal: 0,
+    actions: new Map(), // session id -> {open, items, page, totalPages, loading, error}
+    customHours: "",
+    customError: "",
+    busy: false,
+    loaded: false,
+    error: "",
 };
 let unsubscribers = [];
 let shownToken = null; // the auth token the page shows (start() runs once per token)
-let notice = false;    // showing the "not while impersonating" notice
+let notice = false; // showing the "not while impersonating" notice
 
 initPage();
-document.getElementById('logout').addEventListener('click', () => pb.authStore.clear());
+document.getElementById("logout").addEventListener("click", () => pb.authStore.clear());
 onLangChange(() => {
-  if (notice) showNotice();
-  else if (state.loaded) render();
+    if (notice) showNotice();
+    else if (state.loaded) render();
 });
 // login, logout (here or in another tab), the banner's Exit: show the new state
-pb.authStore.onChange(() => { start(); });
+pb.authStore.onChange(() => {
+    start();
+});
 start();
 
 function me() {
-  return pb.authStore.record;
+    return pb.authStore.record;
 }
 
 async function start() {
-  const token = pb.authStore.token;
-  if (token === shownToken) return;
-  shownToken = token;
-  notice = false;
-  await stopRealtime();
-  Object.assign(state, { consent: null, live: [], sessions: [], sessionsTotal: 0, customHours: '', customError: '', busy: false, loaded: false, error: '' });
-  state.actions.clear();
-  const claims = tokenClaims(token);
-  if (pb.authStore.isValid && claims && claims.act) {
-    // this tab acts as the user (banner.js): the user's settings are theirs alone
-    notice = true;
-    showNotice();
-    return;
-  }
-  if (!pb.authStore.isValid || !me()) {
-    showLogin();
-    return;
-  }
-  showUser();
-  await load();
-  if (token === shownToken) subscribe();
+    const token = pb.authStore.token;
+    if (token === shownToken) return;
+    shownToken = token;
+    notice = false;
+    await stopRealtime();
+    Object.assign(state, {
+        consent: null,
+        live: [],
+        sessions: [],
+        sessionsTotal: 0,
+        customHours: "",
+        customError: "",
+        busy: false,
+        loaded: false,
+        error: "",
+    });
+    state.actions.clear();
+    const claims = tokenClaims(token);
+    if (pb.authStore.isValid && claims && claims.act) {
+        // this tab acts as the user (banner.js): the user's settings are theirs alone
+        notice = true;
+        showNotice();
+        return;
+    }
+    if (!pb.authStore.isValid || !me()) {
+        showLogin();
+        return;
+    }
+    showUser();
+    await load();
+    if (token === shownToken) subscribe();
 }
 
 function showNotice() {
-  who.hidden = true;
-  app.removeAttribute('aria-busy');
-  fill(app, h('div', { class: 'panel', id: 'impersonating-notice', dataset: { testid: 'impersonating-notice' } },
-    h('h1', { text: t('user.title') }),
-    h('p', { class: 'alert warning', text: t('user.whileImpersonating') })));
+    who.hidden = true;
+    app.removeAttribute("aria-busy");
+    fill(
+        app,
+        h(
+            "div",
+            { class: "panel", id: "impersonating-notice", dataset: { testid: "impersonating-notice" } },
+            h("h1", { text: t("user.title") }),
+            h("p", { class: "alert warning", text: t("user.whileImpersonating") }),
+        ),
+    );
 }
 
 // stopRealtime drops every subscription at once: the SDK then disconnects
 // without a request (one made after the login changed would be refused)
 async function stopRealtime() {
-  if (!unsubscribers.length) return;
-  unsubscribers = [];
-  try { await pb.realtime.unsubscribe(); } catch { /* ignore */ }
+    if (!unsubscribers.length) return;
+    unsubscribers = [];
+    try {
+        await pb.realtime.unsubscribe();
+    } catch {
+        /* ignore */
+    }
 }
 
 function showLogin() {
-  who.hidden = true;
-  app.removeAttribute('aria-busy');
-  const wrap = h('div', { class: 'login-wrap' });
-  fill(app, wrap);
-  // a successful sign-in changes the store: onChange shows the page
-  renderLogin(wrap, { pb, collection: 'users', titleKey: 'user.loginTitle', introKey: 'user.loginIntro' });
+    who.hidden = true;
+    app.removeAttribute("aria-busy");
+    const wrap = h("div", { class: "login-wrap" });
+    fill(app, wrap);
+    // a successful sign-in changes the store: onChange shows the page
+    renderLogin(wrap, { pb, collection: "users", titleKey: "user.loginTitle", introKey: "user.loginIntro" });
 }
 
 function showUser() {
-  who.hidden = false;
-  whoEmail.textContent = me().email || displayName(me());
+    who.hidden = false;
+    whoEmail.textContent = me().email || displayName(me());
 }
 
 // ---------------------------------------------------------------------------
 // Data
 
 async function load() {
-  const token = shownToken;
-  try {
-    const [consent, current] = await Promise.all([
-      pb.send('/api/impersonation/consent', { method: 'GET' }),
-      pb.send('/api/impersonation/current', { method: 'GET' }),
-    ]);
-    if (token !== shownToken) return;
-    state.consent = consent;
-    setLive(current && Array.isArray(current.liveSessions) ? current.liveSessions : []);
-    // actors of past sessions, when the server names them ({id, collectionId, name, email})
-    if (current && Array.isArray(current.actors)) {
-      for (const a of current.actors) if (a && a.id) state.actors.set(`${a.collectionId}/${a.id}`, a);
+    const token = shownToken;
+    try {
+        const [consent, current] = await Promise.all([api.consent(), api.current()]);
+        if (token !== shownToken) return;
+        state.consent = consent;
+        setLive(current && Array.isArray(current.liveSessions) ? current.liveSessions : []);
+        // actors of past sessions, when the server names them ({id, collectionId, name, email})
+        if (current && Array.isArray(current.actors)) {
+            for (const a of current.actors) if (a && a.id) state.actors.set(`${a.collectionId}/${a.id}`, a);
+        }
+        const list = await loadSessions(Math.max(PAGE, state.sessions.length));
+        if (token !== shownToken) return;
+        state.sessions = list.items;
+        state.sessionsTotal = list.totalItems;
+        state.error = "";
+    } catch (err) {
+        if (token !== shownToken) return;
+        if (err && err.status === 401) {
+            pb.authStore.clear();
+            return;
+        }
+        state.error = errorText(err);
     }
-    const list = await loadSessions(Math.max(PAGE, state.sessions.length));
-    if (token !== shownToken) return;
-    state.sessions = list.items;
-    state.sessionsTotal = list.totalItems;
-    state.error = '';
-  } catch (err) {
-    if (token !== shownToken) return;
-    if (err && err.status === 401) { pb.authStore.clear(); return; }
-    state.error = errorMessage(err);
-  }
-  state.loaded = true;
-  render();
+    state.loaded = true;
+    render();
 }
 
 function setLive(list) {
-  state.live = list;
-  for (const s of list) {
-    if (s.actor) state.actors.set(`${s.actor.collectionId}/${s.actor.id}`, s.actor);
-  }
+    state.live = list;
+    for (const s of list) {
+        if (s.actor) state.actors.set(`${s.actor.collectionId}/${s.actor.id}`, s.actor);
+    }
 }
 
 async function loadSessions(count) {
-  const rec = me();
-  return pb.collection('impersonation_sessions').getList(1, Math.min(count, 200), {
-    filter: pb.filter('target = {:id} && targetCollection = {:c}', { id: rec.id, c: rec.collectionId }),
-    sort: '-created,-id',
-  });
+    const rec = me();
+    return pb.collection("impersonation_sessions").getList(1, Math.min(count, 200), {
+        filter: pb.filter("target = {:id} && targetCollection = {:c}", { id: rec.id, c: rec.collectionId }),
+        sort: "-created,-id",
+    });
 }
 
 async function moreSessions(btn) {
-  btn.disabled = true;
-  try {
-    const rec = me();
-    const page = Math.floor(state.sessions.length / PAGE) + 1;
-    const res = await pb.collection('impersonation_sessions').getList(page, PAGE, {
-      filter: pb.filter('target = {:id} && targetCollection = {:c}', { id: rec.id, c: rec.collectionId }),
-      sort: '-created,-id',
-    });
-    const seen = new Set(state.sessions.map((s) => s.id));
-    state.sessions.push(...res.items.filter((s) => !seen.has(s.id)));
-    state.sessionsTotal = res.totalItems;
-  } catch (err) {
-    flash('error', errorMessage(err));
-  }
-  render();
-  const items = app.querySelectorAll('[data-testid="session"]');
-  const next = items[Math.min(items.length - 1, state.sessions.length - PAGE)];
-  if (next) next.querySelector('button')?.focus();
+    btn.disabled = true;
+    try {
+        const rec = me();
+        const page = Math.floor(state.sessions.length / PAGE) + 1;
+        const res = await pb.collection("impersonation_sessions").getList(page, PAGE, {
+            filter: pb.filter("target = {:id} && targetCollection = {:c}", { id: rec.id, c: rec.collectionId }),
+            sort: "-created,-id",
+        });
+        const seen = new Set(state.sessions.map((s) => s.id));
+        state.sessions.push(...res.items.filter((s) => !seen.has(s.id)));
+        state.sessionsTotal = res.totalItems;
+    } catch (err) {
+        flash("error", errorText(err));
+    }
+    render();
+    const items = app.querySelectorAll('[data-testid="session"]');
+    const next = items[Math.min(items.length - 1, state.sessions.length - PAGE)];
+    if (next) next.querySelector("button")?.focus();
 }
 
 async function loadActions(id, append = false) {
-  const a = state.actions.get(id);
-  a.loading = true;
-  const page = append ? a.page + 1 : 1;
-  try {
-    const res = await pb.collection('impersonation_audit').getList(page, ACTIONS_PAGE, {
-      filter: pb.filter('session = {:s} && event = "request"', { s: id }),
-      sort: 'seq,created',
-    });
-    a.items = append ? a.items.concat(res.items) : res.items;
-    a.page = res.page;
-    a.totalPages = res.totalPages;
-    a.totalItems = res.totalItems;
-    a.error = '';
-  } catch (err) {
-    a.error = errorMessage(err);
-  }
-  a.loading = false;
+    const a = state.actions.get(id);
+    a.loading = true;
+    const page = append ? a.page + 1 : 1;
+    try {
+        const res = await pb.collection("impersonation_audit").getList(page, ACTIONS_PAGE, {
+            filter: pb.filter('session = {:s} && event = "request"', { s: id }),
+            sort: "seq,created",
+        });
+        a.items = append ? a.items.concat(res.items) : res.items;
+        a.page = res.page;
+        a.totalPages = res.totalPages;
+        a.totalItems = res.totalItems;
+        a.error = "";
+    } catch (err) {
+        a.error = errorText(err);
+    }
+    a.loading = false;
 }
 
-const refresh = debounce(() => { load(); }, 300);
+const refresh = debounce(() => {
+    load();
+}, 300);
 const pendingActionIds = new Set();
 const refreshActions = debounce(async () => {
-  const ids = [...pendingActionIds];
-  pendingActionIds.clear();
-  let changed = false;
-  for (const id of ids) {
-    const a = state.actions.get(id);
-    if (a && a.open) { await loadActions(id); changed = true; }
-  }
-  if (changed) render();
+    const ids = [...pendingActionIds];
+    pendingActionIds.clear();
+    let changed = false;
+    for (const id of ids) {
+        const a = state.actions.get(id);
+        if (a && a.open) {
+            await loadActions(id);
+            changed = true;
+        }
+    }
+    if (changed) render();
 }, 300);
 
 async function subscribe() {
-  if (!pb.authStore.isValid || unsubscribers.length) return;
-  const token = shownToken;
-  const keep = (off) => { if (token === shownToken) unsubscribers.push(off); else off().catch(() => {}); };
-  try {
-    keep(await pb.collection('impersonation_sessions').subscribe('*', refresh));
-    keep(await pb.collection('impersonation_consents').subscribe('*', refresh));
-    keep(await pb.collection('impersonation_audit').subscribe('*', (e) => {
-      if (!e.record || e.record.event !== 'request') return;
-      pendingActionIds.add(e.record.session);
-      refreshActions();
-    }));
-  } catch {
-    // realtime is a nicety: the page works without it
-  }
+    if (!pb.authStore.isValid || unsubscribers.length) return;
+    const token = shownToken;
+    const keep = (off) => {
+        if (token === shownToken) unsubscribers.push(off);
+        else off().catch(() => {});
+    };
+    try {
+        keep(await pb.collection("impersonation_sessions").subscribe("*", refresh));
+        keep(await pb.collection("impersonation_consents").subscribe("*", refresh));
+        keep(
+            await pb.collection("impersonation_audit").subscribe("*", (e) => {
+                if (!e.record || e.record.event !== "request") return;
+                pendingActionIds.add(e.record.session);
+                refreshActions();
+            }),
+        );
+    } catch {
+        // realtime is a nicety: the page works without it
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Actions
 
 async function grant(hours, source) {
-  if (state.busy) return;
-  state.busy = true;
-  setBusy(true);
-  try {
-    state.consent = await pb.send('/api/impersonation/consent', { method: 'PUT', body: { hours } });
-    state.customError = '';
-    flash('success', t('user.granted', { time: formatDate(state.consent.expires) }));
-  } catch (err) {
-    const fe = fieldErrors(err);
-    if (source === 'custom' && fe.hours) state.customError = fe.hours;
-    flash('error', errorMessage(err));
-  } finally {
-    state.busy = false;
-  }
-  render();
-  const again = source === 'custom' ? document.getElementById('consent-custom-hours')
-    : app.querySelector(`[data-testid="consent-preset"][data-hours="${hours}"]`);
-  if (again) again.focus();
+    if (state.busy) return;
+    state.busy = true;
+    setBusy(true);
+    try {
+        state.consent = await api.grantConsent(hours);
+        state.customError = "";
+        flash("success", t("user.granted", { time: formatDate(state.consent.expires) }));
+    } catch (err) {
+        const fe = fieldTexts(err);
+        if (source === "custom" && fe.hours) state.customError = fe.hours;
+        flash("error", errorText(err));
+    } finally {
+        state.busy = false;
+    }
+    render();
+    const again =
+        source === "custom"
+            ? document.getElementById("consent-custom-hours")
+            : app.querySelector(`[data-testid="consent-preset"][data-hours="${hours}"]`);
+    if (again) again.focus();
 }
 
 async function revoke() {
-  if (state.busy) return;
-  state.busy = true;
-  setBusy(true);
-  try {
-    await pb.send('/api/impersonation/consent', { method: 'DELETE' });
-    flash('success', t('user.revoked'));
-    await load();
-  } catch (err) {
-    flash('error', errorMessage(err));
-  } finally {
-    state.busy = false;
-  }
-  render();
-  document.getElementById('consent-status')?.focus();
+    if (state.busy) return;
+    state.busy = true;
+    setBusy(true);
+    try {
+        await api.revokeConsent();
+        flash("success", t("user.revoked"));
+        await load();
+    } catch (err) {
+        flash("error", errorText(err));
+    } finally {
+        state.busy = false;
+    }
+    render();
+    document.getElementById("consent-status")?.focus();
 }
 
 function setBusy(on) {
-  for (const b of app.querySelectorAll('#consent button, #live-sessions button')) b.disabled = on;
+    for (const b of app.querySelectorAll("#consent button, #live-sessions button")) b.disabled = on;
 }
 
 function customSubmit(e) {
-  e.preventDefault();
-  const max = state.consent ? state.consent.maxHours : 0;
-  const raw = String(state.customHours).trim();
-  const n = Number(raw);
-  if (!raw || !Number.isInteger(n) || n < 1 || n > max) {
-    state.customError = t('user.customInvalid', { max });
-    render();
-    document.getElementById('consent-custom-hours')?.focus();
-    return;
-  }
-  state.customError = '';
-  grant(n, 'custom');
+    e.preventDefault();
+    const max = state.consent ? state.consent.maxHours : 0;
+    const raw = String(state.customHours).trim();
+    const n = Number(raw);
+    if (!raw || !Number.isInteger(n) || n < 1 || n > max) {
+        state.customError = t("user.customInvalid", { max });
+        render();
+        document.getElementById("consent-custom-hours")?.focus();
+        return;
+    }
+    state.customError = "";
+    grant(n, "custom");
 }
 
 async function toggleActions(id) {
-  let a = state.actions.get(id);
-  if (!a) {
-    a = { open: false, items: [], page: 0, totalPages: 0, totalItems: 0, loading: false, error: '' };
-    state.actions.set(id, a);
-  }
-  a.open = !a.open;
-  if (a.open) {
+    let a = state.actions.get(id);
+    if (!a) {
+        a = { open: false, items: [], page: 0, totalPages: 0, totalItems: 0, loading: false, error: "" };
+        state.actions.set(id, a);
+    }
+    a.open = !a.open;
+    if (a.open) {
+        render();
+        await loadActions(id);
+    }
     render();
-    await loadActions(id);
-  }
-  render();
-  document.querySelector(`[data-testid="show-actions"][data-session-id="${CSS.escape(id)}"]`)?.focus();
+    document.querySelector(`[data-testid="show-actions"][data-session-id="${CSS.escape(id)}"]`)?.focus();
 }
 
 // ---------------------------------------------------------------------------
 // Rendering
 
 function render() {
-  app.removeAttribute('aria-busy');
-  const active = document.activeElement && document.activeElement.id;
-  fill(app, 
-    h('div', { class: 'page-header' },
-      h('ol', { class: 'breadcrumbs', attrs: { 'aria-label': t('common.breadcrumbs') } },
-        h('li', {}, h('a', { href: '/', text: t('user.brand') })),
-        h('li', { text: t('user.title') })),
-      h('h1', { text: t('user.title') }),
-      h('p', { class: 'hint', text: t('user.intro') })),
-    state.error ? h('p', { class: 'alert danger', attrs: { role: 'alert' }, text: state.error }) : null,
-    renderLive(),
-    renderConsent(),
-    renderHistory(),
-  );
-  if (active && !['main'].includes(active)) {
-    const el = document.getElementById(active);
-    if (el) el.focus();
-  }
+    app.removeAttribute("aria-busy");
+    const active = document.activeElement && document.activeElement.id;
+    fill(
+        app,
+        h(
+            "div",
+            { class: "page-header" },
+            h(
+                "ol",
+                { class: "breadcrumbs", attrs: { "aria-label": t("common.breadcrumbs") } },
+                h("li", {}, h("a", { href: "/", text: t("user.brand") })),
+                h("li", { text: t("user.title") }),
+            ),
+            h("h1", { text: t("user.title") }),
+            h("p", { class: "hint", text: t("user.intro") }),
+        ),
+        state.error ? h("p", { class: "alert danger", attrs: { role: "alert" }, text: state.error }) : null,
+        renderLive(),
+        renderConsent(),
+        renderHistory(),
+    );
+    if (active && !["main"].includes(active)) {
+        const el = document.getElementById(active);
+        if (el) el.focus();
+    }
 }
 
 function renderLive() {
-  const now = Date.now();
-  const live = state.live.filter((s) => (parseDate(s.expires)?.getTime() || 0) > now);
-  if (!live.length) return null;
-  return h('section', { class: 'alert warning', id: 'live-sessions', dataset: { testid: 'live-sessions' }, attrs: { 'aria-labelledby': 'live-title' } },
-    h('h2', { id: 'live-title', text: t('user.liveTitle') }),
-    live.map((s) => h('p', { dataset: { sessionId: s.id } },
-      t('user.liveLine', {
-        actor: actorLabel(s.actor),
-        mode: t('mode.' + s.mode),
-        until: formatDate(s.expires),
-      }),
-      s.reason ? [' ', t('user.liveReason', { reason: s.reason })] : null)),
-    h('div', { class: 'row' },
-      h('span', { text: t('user.liveStop') }),
-      h('button', { type: 'button', class: 'btn sm danger', id: 'live-revoke', text: t('user.revoke'), on: { click: revoke } })));
+    const now = Date.now();
+    const live = state.live.filter((s) => (parseDate(s.expires)?.getTime() || 0) > now);
+    if (!live.length) return null;
+    return h(
+        "section",
+        {
+            class: "alert warning",
+            id: "live-sessions",
+            dataset: { testid: "live-sessions" },
+            attrs: { "aria-labelledby": "live-title" },
+        },
+        h("h2", { id: "live-title", text: t("user.liveTitle") }),
+        live.map((s) =>
+            h(
+                "p",
+                { dataset: { sessionId: s.id } },
+                t("user.liveLine", {
+                    actor: actorLabel(s.actor),
+                    mode: t("mode." + s.mode),
+                    until: formatDate(s.expires),
+                }),
+                s.reason ? [" ", t("user.liveReason", { reason: s.reason })] : null,
+            ),
+        ),
+        h(
+            "div",
+            { class: "row" },
+            h("span", { text: t("user.liveStop") }),
+            h("button", {
+                type: "button",
+                class: "btn sm danger",
+                id: "live-revoke",
+                text: t("user.revoke"),
+                on: { click: revoke },
+            }),
+        ),
+    );
 }
 
 function actorLabel(actor) {
-  if (!actor) return '';
-  const name = actor.name || '';
-  if (name && actor.email) return `${name} (${actor.email})`;
-  return name || actor.email || actor.id;
+    if (!actor) return "";
+    const name = actor.name || "";
+    if (name && actor.email) return `${name} (${actor.email})`;
+    return name || actor.email || actor.id;
 }
 
 function consentState(c) {
-  if (!c) return 'none';
-  if (c.active) return 'active';
-  if (c.revoked) return 'revoked';
-  if (c.id && c.expires) return 'expired';
-  return 'none';
+    if (!c) return "none";
+    if (c.active) return "active";
+    if (c.revoked) return "revoked";
+    if (c.id && c.expires) return "expired";
+    return "none";
 }
 
 function renderConsent() {
-  const c = state.consent;
-  if (!c) return null;
-  const st = consentState(c);
-  const labels = {
-    active: ['success', t('user.stActive')],
-    none: ['', t('user.stNone')],
-    revoked: ['danger', t('user.stRevoked')],
-    expired: ['', t('user.stExpired')],
-  };
-  const [cls, label] = labels[st];
-  let detail = '';
-  if (st === 'active') detail = t('user.activeUntil', { date: formatDate(c.expires), rel: formatRelative(c.expires) });
-  else if (st === 'expired') detail = t('user.expiredOn', { date: formatDate(c.expires) });
-  else if (st === 'revoked') detail = t('user.revokedDetail');
-  else detail = t('user.noneDetail');
+    const c = state.consent;
+    if (!c) return null;
+    const st = consentState(c);
+    const labels = {
+        active: ["success", t("user.stActive")],
+        none: ["", t("user.stNone")],
+        revoked: ["danger", t("user.stRevoked")],
+        expired: ["", t("user.stExpired")],
+    };
+    const [cls, label] = labels[st];
+    let detail;
+    if (st === "active")
+        detail = t("user.activeUntil", { date: formatDate(c.expires), rel: formatRelative(c.expires) });
+    else if (st === "expired") detail = t("user.expiredOn", { date: formatDate(c.expires) });
+    else if (st === "revoked") detail = t("user.revokedDetail");
+    else detail = t("user.noneDetail");
 
-  const max = c.maxHours || 0;
-  const section = h('section', { class: 'panel', id: 'consent', dataset: { testid: 'consent-panel' }, attrs: { 'aria-labelledby': 'consent-title' } },
-    h('h2', { id: 'consent-title', text: t('user.consentTitle') }),
-    h('p', { class: 'hint', text: t('user.consentIntro') }));
+    const max = c.maxHours || 0;
+    const section = h(
+        "section",
+        {
+            class: "panel",
+            id: "consent",
+            dataset: { testid: "consent-panel" },
+            attrs: { "aria-labelledby": "consent-title" },
+        },
+        h("h2", { id: "consent-title", text: t("user.consentTitle") }),
+        h("p", { class: "hint", text: t("user.consentIntro") }),
+    );
 
-  if (!max) {
-    section.appendChild(h('p', { class: 'alert info', id: 'no-policy', text: t('user.noPolicy') }));
+    if (!max) {
+        section.appendChild(h("p", { class: "alert info", id: "no-policy", text: t("user.noPolicy") }));
+        return section;
+    }
+    if (!c.required)
+        section.appendChild(h("p", { class: "alert info", id: "consent-not-required", text: t("user.notRequired") }));
+
+    section.appendChild(
+        h(
+            "div",
+            {
+                class: "consent-status",
+                id: "consent-status",
+                tabIndex: "-1",
+                dataset: { testid: "consent-status", state: st },
+                attrs: { role: "status" },
+            },
+            h("span", { class: `label ${cls}` }, h("span", { class: "dot", attrs: { "aria-hidden": "true" } }), label),
+            h("span", { text: detail }),
+            st === "active"
+                ? h("button", {
+                      type: "button",
+                      class: "btn sm danger",
+                      id: "consent-revoke",
+                      dataset: { testid: "consent-revoke" },
+                      text: t("user.revoke"),
+                      disabled: state.busy,
+                      on: { click: revoke },
+                  })
+                : null,
+        ),
+    );
+
+    section.appendChild(
+        h("h3", { id: "presets-title", text: st === "active" ? t("user.presetsChange") : t("user.presetsTitle") }),
+    );
+    section.appendChild(
+        h(
+            "div",
+            { class: "presets", attrs: { role: "group", "aria-labelledby": "presets-title" } },
+            PRESETS.map((n) =>
+                h("button", {
+                    type: "button",
+                    class: "btn secondary",
+                    disabled: state.busy || n > max,
+                    id: `consent-preset-${n}`,
+                    dataset: { testid: "consent-preset", hours: String(n) },
+                    text: formatUnit(n, "hour", "long"),
+                    attrs: { title: n > max ? t("user.overMax", { max: formatUnit(max, "hour", "long") }) : null },
+                    on: { click: () => grant(n, "preset") },
+                }),
+            ),
+        ),
+    );
+
+    const input = h("input", {
+        id: "consent-custom-hours",
+        type: "number",
+        inputmode: "numeric",
+        min: "1",
+        max: String(max),
+        step: "1",
+        value: state.customHours,
+        dataset: { testid: "consent-custom-hours" },
+        attrs: {
+            "aria-describedby": "consent-custom-help" + (state.customError ? " consent-custom-error" : ""),
+            "aria-invalid": state.customError ? "true" : null,
+        },
+        on: {
+            input: (e) => {
+                state.customHours = e.target.value;
+            },
+        },
+    });
+    section.appendChild(
+        h(
+            "form",
+            { class: "custom-hours", id: "consent-custom", attrs: { novalidate: "" }, on: { submit: customSubmit } },
+            h(
+                "div",
+                { class: "field-group" },
+                h(
+                    "div",
+                    { class: "field" + (state.customError ? " error" : "") },
+                    h("label", { htmlFor: "consent-custom-hours", text: t("user.customLabel") }),
+                    input,
+                ),
+            ),
+            h("button", {
+                type: "submit",
+                class: "btn",
+                id: "consent-custom-submit",
+                dataset: { testid: "consent-custom-submit" },
+                disabled: state.busy,
+                text: t("user.customSubmit"),
+            }),
+        ),
+    );
+    section.appendChild(
+        h("p", {
+            class: "field-help",
+            id: "consent-custom-help",
+            text: t("common.atMost", { max: formatUnit(max, "hour", "long") }),
+        }),
+    );
+    if (state.customError)
+        section.appendChild(
+            h("p", {
+                class: "field-error",
+                id: "consent-custom-error",
+                attrs: { role: "alert" },
+                text: state.customError,
+            }),
+        );
     return section;
-  }
-  if (!c.required) section.appendChild(h('p', { class: 'alert info', id: 'consent-not-required', text: t('user.notRequired') }));
-
-  section.appendChild(h('div', {
-    class: 'consent-status', id: 'consent-status', tabIndex: '-1',
-    dataset: { testid: 'consent-status', state: st },
-    attrs: { role: 'status' },
-  },
-  h('span', { class: `label ${cls}` }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), label),
-  h('span', { text: detail }),
-  st === 'active' ? h('button', {
-    type: 'button', class: 'btn sm danger', id: 'consent-revoke', dataset: { testid: 'consent-revoke' },
-    text: t('user.revoke'), disabled: state.busy, on: { click: revoke },
-  }) : null));
-
-  section.appendChild(h('h3', { id: 'presets-title', text: st === 'active' ? t('user.presetsChange') : t('user.presetsTitle') }));
-  section.appendChild(h('div', { class: 'presets', attrs: { role: 'group', 'aria-labelledby': 'presets-title' } },
-    PRESETS.map((n) => h('button', {
-      type: 'button', class: 'btn secondary', disabled: state.busy || n > max,
-      id: `consent-preset-${n}`,
-      dataset: { testid: 'consent-preset', hours: String(n) },
-      text: formatUnit(n, 'hour', 'long'),
-      attrs: { title: n > max ? t('user.overMax', { max: formatUnit(max, 'hour', 'long') }) : null },
-      on: { click: () => grant(n, 'preset') },
-    }))));
-
-  const input = h('input', {
-    id: 'consent-custom-hours', type: 'number', inputmode: 'numeric', min: '1', max: String(max), step: '1',
-    value: state.customHours, dataset: { testid: 'consent-custom-hours' },
-    attrs: { 'aria-describedby': 'consent-custom-help' + (state.customError ? ' consent-custom-error' : ''), 'aria-invalid': state.customError ? 'true' : null },
-    on: { input: (e) => { state.customHours = e.target.value; } },
-  });
-  section.appendChild(h('form', { class: 'custom-hours', id: 'consent-custom', attrs: { novalidate: '' }, on: { submit: customSubmit } },
-    h('div', { class: 'field-group' },
-      h('div', { class: 'field' + (state.customError ? ' error' : '') },
-        h('label', { htmlFor: 'consent-custom-hours', text: t('user.customLabel') }), input)),
-    h('button', { type: 'submit', class: 'btn', id: 'consent-custom-submit', dataset: { testid: 'consent-custom-submit' }, disabled: state.busy, text: t('user.customSubmit') })));
-  section.appendChild(h('p', { class: 'field-help', id: 'consent-custom-help', text: t('user.customHelp', { max: formatUnit(max, 'hour', 'long') }) }));
-  if (state.customError) section.appendChild(h('p', { class: 'field-error', id: 'consent-custom-error', attrs: { role: 'alert' }, text: state.customError }));
-  return section;
 }
 
 function renderHistory() {
-  const section = h('section', { class: 'panel', id: 'history', dataset: { testid: 'history' }, attrs: { 'aria-labelledby': 'history-title' } },
-    h('h2', { id: 'history-title', text: t('user.historyTitle') }),
-    h('p', { class: 'hint', text: t('user.historyIntro') }));
-  if (!state.sessions.length) {
-    section.appendChild(h('p', { class: 'hint', id: 'history-empty', dataset: { testid: 'history-empty' }, text: t('user.historyEmpty') }));
+    const section = h(
+        "section",
+        {
+            class: "panel",
+            id: "history",
+            dataset: { testid: "history" },
+            attrs: { "aria-labelledby": "history-title" },
+        },
+        h("h2", { id: "history-title", text: t("user.historyTitle") }),
+        h("p", { class: "hint", text: t("user.historyIntro") }),
+    );
+    if (!state.sessions.length) {
+        section.appendChild(
+            h("p", {
+                class: "hint",
+                id: "history-empty",
+                dataset: { testid: "history-empty" },
+                text: t("user.historyEmpty"),
+            }),
+        );
+        return section;
+    }
+    section.appendChild(h("ul", { class: "session-list", id: "sessions" }, state.sessions.map(renderSession)));
+    if (state.sessions.length < state.sessionsTotal) {
+        section.appendChild(
+            h(
+                "div",
+                { class: "pager" },
+                h("span", {
+                    class: "hint",
+                    text: t("user.shown", { n: state.sessions.length, total: state.sessionsTotal }),
+                }),
+                h("button", {
+                    type: "button",
+                    class: "btn sm secondary",
+                    id: "sessions-more",
+                    text: t("common.more"),
+                    on: { click: (e) => moreSessions(e.currentTarget) },
+                }),
+            ),
+        );
+    }
     return section;
-  }
-  section.appendChild(h('ul', { class: 'session-list', id: 'sessions' }, state.sessions.map(renderSession)));
-  if (state.sessions.length < state.sessionsTotal) {
-    section.appendChild(h('div', { class: 'pager' },
-      h('span', { class: 'hint', text: t('user.shown', { n: state.sessions.length, total: state.sessionsTotal }) }),
-      h('button', { type: 'button', class: 'btn sm secondary', id: 'sessions-more', text: t('common.more'), on: { click: (e) => moreSessions(e.currentTarget) } })));
-  }
-  return section;
 }
 
 function sessionInfo(s) {
-  const created = parseDate(s.created);
-  const expires = parseDate(s.expires);
-  const ended = parseDate(s.ended);
-  const now = Date.now();
-  const live = !ended && expires && expires.getTime() > now;
-  let cause = s.endCause || '';
-  let end = ended;
-  if (!live && !ended) { cause = 'expired'; end = expires; }
-  return { created, expires, end, live, cause };
+    const created = parseDate(s.created);
+    const expires = parseDate(s.expires);
+    const ended = parseDate(s.ended);
+    const now = Date.now();
+    const live = !ended && expires && expires.getTime() > now;
+    let cause = s.endCause || "";
+    let end = ended;
+    if (!live && !ended) {
+        cause = "expired";
+        end = expires;
+    }
+    return { created, expires, end, live, cause };
 }
 
 function renderSession(s) {
-  const info = sessionInfo(s);
-  // who acted: the name the session carries (when the server keeps one), one
-  // seen in the live sessions, or the account id
-  const actor = (s.actorName || s.actorEmail ? { id: s.actor, name: s.actorName, email: s.actorEmail } : null)
-    || state.actors.get(`${s.actorCollection}/${s.actor}`);
-  const whoText = actor ? actorLabel(actor) : t('user.actorUnknown', { id: s.actor, collection: s.actorCollection });
-  const a = state.actions.get(s.id);
-  const open = !!(a && a.open);
-  const actionsId = `actions-${s.id}`;
+    const info = sessionInfo(s);
+    // who acted: the name the session carries (when the server keeps one), one
+    // seen in the live sessions, or the account id
+    const actor =
+        (s.actorName || s.actorEmail ? { id: s.actor, name: s.actorName, email: s.actorEmail } : null) ||
+        state.actors.get(`${s.actorCollection}/${s.actor}`);
+    const whoText = actor ? actorLabel(actor) : t("user.actorUnknown", { id: s.actor, collection: s.actorCollection });
+    const a = state.actions.get(s.id);
+    const open = !!(a && a.open);
+    const actionsId = `actions-${s.id}`;
 
-  let length;
-  if (info.live) {
-    length = t('user.lengthLive', { left: formatDuration(info.expires - Date.now()), until: formatDate(s.expires) });
-  } else if (info.created && info.end) {
-    length = formatDuration(info.end - info.created);
-  } else {
-    length = '—';
-  }
+    let length;
+    if (info.live) {
+        length = t("user.lengthLive", {
+            left: formatDuration(info.expires - Date.now()),
+            until: formatDate(s.expires),
+        });
+    } else if (info.created && info.end) {
+        length = formatDuration(info.end - info.created);
+    } else {
+        length = "—";
+    }
 
-  const status = info.live
-    ? h('span', { class: 'label warning', dataset: { testid: 'session-state', state: 'live' } }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), t('user.live'))
-    : h('span', { class: 'label', dataset: { testid: 'session-state', state: 'ended' } },
-      t('user.endedWith', { cause: t('cause.' + (info.cause || 'stopped')) }));
+    const status = info.live
+        ? h(
+              "span",
+              { class: "label warning", dataset: { testid: "session-state", state: "live" } },
+              h("span", { class: "dot", attrs: { "aria-hidden": "true" } }),
+              t("session.live"),
+          )
+        : h(
+              "span",
+              { class: "label", dataset: { testid: "session-state", state: "ended" } },
+              t("user.endedWith", { cause: t("cause." + (info.cause || "stopped")) }),
+          );
 
-  return h('li', { class: 'session' + (info.live ? ' live' : ''), dataset: { testid: 'session', sessionId: s.id } },
-    h('div', { class: 'session-head' },
-      h('span', { class: 'session-who', dataset: { testid: 'session-actor' }, text: whoText }),
-      status),
-    h('dl', { class: 'session-meta' },
-      metaItem(t('user.when'), info.created ? `${formatDate(s.created)} (${formatRelative(s.created)})` : '—'),
-      metaItem(t('user.length'), length),
-      metaItem(t('user.why'), s.reason || t('user.noReason'), 'session-reason'),
-      metaItem(t('user.mode'), t('mode.' + s.mode)),
-      !info.live && info.end ? metaItem(t('user.endedAt'), formatDate(info.end.toISOString())) : null),
-    h('button', {
-      type: 'button', class: 'btn sm secondary', id: `show-actions-${s.id}`, dataset: { testid: 'show-actions', sessionId: s.id },
-      attrs: { 'aria-expanded': open ? 'true' : 'false', 'aria-controls': open ? actionsId : null },
-      text: open ? t('user.hideActions') : t('user.showActions'),
-      on: { click: () => toggleActions(s.id) },
-    }),
-    open ? renderActions(s.id, a, actionsId) : null);
+    return h(
+        "li",
+        { class: "session" + (info.live ? " live" : ""), dataset: { testid: "session", sessionId: s.id } },
+        h(
+            "div",
+            { class: "session-head" },
+            h("span", { class: "session-who", dataset: { testid: "session-actor" }, text: whoText }),
+            status,
+        ),
+        h(
+            "dl",
+            { class: "session-meta" },
+            metaItem(t("col.started"), info.created ? `${formatDate(s.created)} (${formatRelative(s.created)})` : "—"),
+            metaItem(t("user.length"), length),
+            metaItem(t("col.reason"), s.reason || t("user.noReason"), "session-reason"),
+            metaItem(t("col.access"), t("mode." + s.mode)),
+            !info.live && info.end ? metaItem(t("user.endedAt"), formatDate(info.end.toISOString())) : null,
+        ),
+        h("button", {
+            type: "button",
+            class: "btn sm secondary",
+            id: `show-actions-${s.id}`,
+            dataset: { testid: "show-actions", sessionId: s.id },
+            attrs: { "aria-expanded": open ? "true" : "false", "aria-controls": open ? actionsId : null },
+            text: open ? t("user.hideActions") : t("user.showActions"),
+            on: { click: () => toggleActions(s.id) },
+        }),
+        open ? renderActions(s.id, a, actionsId) : null,
+    );
 }
 
 function metaItem(label, value, testid) {
-  return h('div', {}, h('dt', { text: label }), h('dd', { class: 'break', dataset: testid ? { testid } : undefined, text: value }));
+    return h(
+        "div",
+        {},
+        h("dt", { text: label }),
+        h("dd", { class: "break", dataset: testid ? { testid } : undefined, text: value }),
+    );
 }
 
 function renderActions(id, a, domId) {
-  const box = h('div', { class: 'session-actions', id: domId, dataset: { testid: 'session-actions' } });
-  if (a.loading && !a.items.length) {
-    box.appendChild(h('p', { class: 'hint', text: t('common.loading') }));
+    const box = h("div", { class: "session-actions", id: domId, dataset: { testid: "session-actions" } });
+    if (a.loading && !a.items.length) {
+        box.appendChild(h("p", { class: "hint", text: t("common.loading") }));
+        return box;
+    }
+    if (a.error) {
+        box.appendChild(h("p", { class: "alert danger", text: a.error }));
+        return box;
+    }
+    if (!a.items.length) {
+        box.appendChild(h("p", { class: "hint", dataset: { testid: "actions-empty" }, text: t("user.actionsEmpty") }));
+        return box;
+    }
+    box.appendChild(
+        h(
+            "div",
+            { class: "table-wrap" },
+            h(
+                "table",
+                { class: "table compact responsive" },
+                h("caption", { class: "visually-hidden", text: t("user.actionsCaption") }),
+                h(
+                    "thead",
+                    {},
+                    h(
+                        "tr",
+                        {},
+                        h("th", { scope: "col", text: t("col.time") }),
+                        h("th", { scope: "col", text: t("col.method") }),
+                        h("th", { scope: "col", text: t("col.path") }),
+                        h("th", { scope: "col", text: t("col.status") }),
+                    ),
+                ),
+                h(
+                    "tbody",
+                    {},
+                    a.items.map((e) =>
+                        h(
+                            "tr",
+                            { dataset: { testid: "action" } },
+                            h("td", {
+                                class: "nowrap half",
+                                attrs: { "data-label": t("col.time") },
+                                text: formatDate(e.created, "seconds"),
+                            }),
+                            h(
+                                "td",
+                                { class: "auto", attrs: { "data-label": t("col.method") } },
+                                h("span", { class: "method", text: e.method || "" }),
+                            ),
+                            h("td", {
+                                class: "break mono last",
+                                attrs: { "data-label": t("col.path") },
+                                text: e.path || "",
+                            }),
+                            h(
+                                "td",
+                                { class: "auto", attrs: { "data-label": t("col.status") } },
+                                h("span", {
+                                    class: e.status >= 400 ? "status-bad" : "status-ok",
+                                    text: String(e.status || ""),
+                                }),
+                                e.status >= 400
+                                    ? h("span", { class: "visually-hidden", text: " " + t("user.refused") })
+                                    : null,
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    );
+    if (a.page < a.totalPages) {
+        box.appendChild(
+            h(
+                "div",
+                { class: "pager" },
+                h("span", { class: "hint", text: t("user.shown", { n: a.items.length, total: a.totalItems }) }),
+                h("button", {
+                    type: "button",
+                    class: "btn sm secondary",
+                    id: `actions-more-${id}`,
+                    text: t("common.more"),
+                    on: {
+                        click: async () => {
+                            await loadActions(id, true);
+                            render();
+                        },
+                    },
+                }),
+            ),
+        );
+    }
     return box;
-  }
-  if (a.error) {
-    box.appendChild(h('p', { class: 'alert danger', text: a.error }));
-    return box;
-  }
-  if (!a.items.length) {
-    box.appendChild(h('p', { class: 'hint', dataset: { testid: 'actions-empty' }, text: t('user.actionsEmpty') }));
-    return box;
-  }
-  box.appendChild(h('div', { class: 'table-wrap' }, h('table', { class: 'table compact responsive' },
-    h('caption', { class: 'visually-hidden', text: t('user.actionsCaption') }),
-    h('thead', {}, h('tr', {},
-      h('th', { scope: 'col', text: t('user.colTime') }),
-      h('th', { scope: 'col', text: t('user.colMethod') }),
-      h('th', { scope: 'col', text: t('user.colPath') }),
-      h('th', { scope: 'col', text: t('user.colStatus') }))),
-    h('tbody', {}, a.items.map((e) => h('tr', { dataset: { testid: 'action' } },
-      h('td', { class: 'nowrap half', attrs: { 'data-label': t('user.colTime') }, text: formatDate(e.created, 'seconds') }),
-      h('td', { class: 'auto', attrs: { 'data-label': t('user.colMethod') } }, h('span', { class: 'method', text: e.method || '' })),
-      h('td', { class: 'break mono last', attrs: { 'data-label': t('user.colPath') }, text: e.path || '' }),
-      h('td', { class: 'auto', attrs: { 'data-label': t('user.colStatus') } },
-        h('span', { class: e.status >= 400 ? 'status-bad' : 'status-ok', text: String(e.status || '') }),
-        e.status >= 400 ? h('span', { class: 'visually-hidden', text: ' ' + t('user.refused') }) : null)))))));
-  if (a.page < a.totalPages) {
-    box.appendChild(h('div', { class: 'pager' },
-      h('span', { class: 'hint', text: t('user.shown', { n: a.items.length, total: a.totalItems }) }),
-      h('button', {
-        type: 'button', class: 'btn sm secondary', id: `actions-more-${id}`, text: t('common.more'),
-        on: { click: async () => { await loadActions(id, true); render(); } },
-      })));
-  }
-  return box;
 }

@@ -23,485 +23,577 @@
  * logged. Every string from a record is set as text.
  */
 (function () {
-  'use strict';
-  if (window.PocketBaseImpersonation) return; // included twice
+    "use strict";
+    if (window.PocketBaseImpersonation) return; // included twice
 
-  var TAB_KEY = 'pocketbase_impersonation';
-  var POLL_MS = 30000;
+    var TAB_KEY = "pocketbase_impersonation";
+    var POLL_MS = 30000;
 
-  var script = document.currentScript;
-  var authKey = (script && script.getAttribute('data-auth-key')) || 'pocketbase_auth';
-  var scriptURL = script && script.src ? script.src : location.origin + '/impersonation/banner.js';
-  var apiBase = new URL('/', scriptURL).href.replace(/\/$/, '');
+    var script = document.currentScript;
+    var authKey = (script && script.getAttribute("data-auth-key")) || "pocketbase_auth";
+    var scriptURL = script && script.src ? script.src : location.origin + "/impersonation/banner.js";
+    var apiBase = new URL("/", scriptURL).href.replace(/\/$/, "");
 
-  var proto = window.Storage && Storage.prototype;
-  var orig = proto ? {
-    getItem: proto.getItem,
-    setItem: proto.setItem,
-    removeItem: proto.removeItem,
-    clear: proto.clear
-  } : null;
+    var proto = window.Storage && Storage.prototype;
+    var orig = proto
+        ? {
+              getItem: proto.getItem,
+              setItem: proto.setItem,
+              removeItem: proto.removeItem,
+              clear: proto.clear,
+          }
+        : null;
 
-  var LS = null;
-  var SS = null;
-  try { LS = window.localStorage; } catch (e) { LS = null; }
-  try { SS = window.sessionStorage; } catch (e) { SS = null; }
-
-  function rawGet(store, key) {
-    if (!store || !orig) return null;
-    try { return orig.getItem.call(store, key); } catch (e) { return null; }
-  }
-
-  // ---------------------------------------------------------------------
-  // 1. Per-tab auth
-
-  var perTab = rawGet(SS, TAB_KEY) !== null;
-  var listeners = [];
-
-  if (perTab && LS && orig) {
-    proto.getItem = function (key) {
-      if (this === LS && String(key) === authKey) return orig.getItem.call(SS, TAB_KEY);
-      return orig.getItem.apply(this, arguments);
-    };
-    proto.setItem = function (key, value) {
-      if (this === LS && String(key) === authKey) {
-        orig.setItem.call(SS, TAB_KEY, String(value));
-        pageChanged();
-        return;
-      }
-      return orig.setItem.apply(this, arguments);
-    };
-    proto.removeItem = function (key) {
-      if (this === LS && String(key) === authKey) {
-        orig.removeItem.call(SS, TAB_KEY);
-        pageChanged();
-        return;
-      }
-      return orig.removeItem.apply(this, arguments);
-    };
-    // localStorage.clear() in this tab clears the tab's auth, not the login
-    // the other tabs share
-    proto.clear = function () {
-      if (this === LS) {
-        var kept = orig.getItem.call(LS, authKey);
-        orig.clear.call(LS);
-        if (kept !== null) orig.setItem.call(LS, authKey, kept);
-        orig.removeItem.call(SS, TAB_KEY);
-        pageChanged();
-        return;
-      }
-      return orig.clear.apply(this, arguments);
-    };
-  }
-
-  // ---------------------------------------------------------------------
-  // State
-
-  function parse(raw) {
-    if (!raw) return null;
+    var LS = null;
+    var SS = null;
     try {
-      var v = JSON.parse(raw);
-      return v && typeof v === 'object' ? v : null;
+        LS = window.localStorage;
     } catch (e) {
-      return null;
+        LS = null;
     }
-  }
-
-  function claimsOf(token) {
     try {
-      var part = String(token || '').split('.')[1];
-      if (!part) return null;
-      var b64 = part.replace(/-/g, '+').replace(/_/g, '/');
-      while (b64.length % 4) b64 += '=';
-      var bin = atob(b64);
-      var bytes = new Uint8Array(bin.length);
-      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      var c = JSON.parse(new TextDecoder().decode(bytes));
-      return c && typeof c === 'object' ? c : null;
+        SS = window.sessionStorage;
     } catch (e) {
-      return null;
+        SS = null;
     }
-  }
 
-  // read returns the tab's effective auth: the per-tab copy, else the
-  // shared localStorage login.
-  function read() {
-    var raw = perTab ? rawGet(SS, TAB_KEY) : rawGet(LS, authKey);
-    var data = parse(raw) || {};
-    var token = typeof data.token === 'string' ? data.token : '';
-    var claims = claimsOf(token);
-    var record = data.record || data.model || null;
-    return {
-      token: token,
-      record: record && typeof record === 'object' ? record : null,
-      claims: claims,
-      impersonating: !!(claims && claims.act && claims.sid)
+    function rawGet(store, key) {
+        if (!store || !orig) return null;
+        try {
+            return orig.getItem.call(store, key);
+        } catch (e) {
+            return null;
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // 1. Per-tab auth
+
+    var perTab = rawGet(SS, TAB_KEY) !== null;
+    var listeners = [];
+
+    if (perTab && LS && orig) {
+        proto.getItem = function (key) {
+            if (this === LS && String(key) === authKey) return orig.getItem.call(SS, TAB_KEY);
+            return orig.getItem.apply(this, arguments);
+        };
+        proto.setItem = function (key, value) {
+            if (this === LS && String(key) === authKey) {
+                orig.setItem.call(SS, TAB_KEY, String(value));
+                pageChanged();
+                return;
+            }
+            return orig.setItem.apply(this, arguments);
+        };
+        proto.removeItem = function (key) {
+            if (this === LS && String(key) === authKey) {
+                orig.removeItem.call(SS, TAB_KEY);
+                pageChanged();
+                return;
+            }
+            return orig.removeItem.apply(this, arguments);
+        };
+        // localStorage.clear() in this tab clears the tab's auth, not the login
+        // the other tabs share
+        proto.clear = function () {
+            if (this === LS) {
+                var kept = orig.getItem.call(LS, authKey);
+                orig.clear.call(LS);
+                if (kept !== null) orig.setItem.call(LS, authKey, kept);
+                orig.removeItem.call(SS, TAB_KEY);
+                pageChanged();
+                return;
+            }
+            return orig.clear.apply(this, arguments);
+        };
+    }
+
+    // ---------------------------------------------------------------------
+    // State
+
+    function parse(raw) {
+        if (!raw) return null;
+        try {
+            var v = JSON.parse(raw);
+            return v && typeof v === "object" ? v : null;
+        } catch (e) {
+            return null;
+        }
+    }
+
+    function claimsOf(token) {
+        try {
+            var part = String(token || "").split(".")[1];
+            if (!part) return null;
+            var b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+            while (b64.length % 4) b64 += "=";
+            var bin = atob(b64);
+            var bytes = new Uint8Array(bin.length);
+            for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+            var c = JSON.parse(new TextDecoder().decode(bytes));
+            return c && typeof c === "object" ? c : null;
+        } catch (e) {
+            return null;
+        }
+    }
+
+    // read returns the tab's effective auth: the per-tab copy, else the
+    // shared localStorage login.
+    function read() {
+        var raw = perTab ? rawGet(SS, TAB_KEY) : rawGet(LS, authKey);
+        var data = parse(raw) || {};
+        var token = typeof data.token === "string" ? data.token : "";
+        var claims = claimsOf(token);
+        var record = data.record || data.model || null;
+        return {
+            token: token,
+            record: record && typeof record === "object" ? record : null,
+            claims: claims,
+            impersonating: !!(claims && claims.act && claims.sid),
+        };
+    }
+
+    var state = {
+        cur: read(),
+        ended: false, // the session has ended (here or elsewhere)
+        endedCause: "", // "exit", "expired", "ended"
+        actor: null, // from /current
+        mode: "",
+        expires: null, // Date
+        exiting: false,
+        exitError: false,
     };
-  }
-
-  var state = {
-    cur: read(),
-    ended: false,       // the session has ended (here or elsewhere)
-    endedCause: '',     // "exit", "expired", "ended"
-    actor: null,        // from /current
-    mode: '',
-    expires: null,      // Date
-    exiting: false,
-    exitError: false
-  };
-  if (state.cur.impersonating) {
-    state.expires = state.cur.claims.exp ? new Date(state.cur.claims.exp * 1000) : null;
-  }
-
-  function emit() {
-    for (var i = 0; i < listeners.length; i++) {
-      try { listeners[i](api); } catch (e) { /* a listener's error is its own */ }
+    if (state.cur.impersonating) {
+        state.expires = state.cur.claims.exp ? new Date(state.cur.claims.exp * 1000) : null;
     }
-    try { window.dispatchEvent(new CustomEvent('pocketbase-impersonation', { detail: api })); } catch (e) { /* old browser */ }
-  }
 
-  // tellSDK makes the page's SDK client re-read its store (the
-  // LocalAuthStore listens to "storage" events for its key).
-  function tellSDK() {
-    try {
-      window.dispatchEvent(new StorageEvent('storage', { key: authKey, storageArea: LS }));
-    } catch (e) { /* ignore */ }
-  }
-
-  // clearTabAuth forgets the impersonation token in this tab only.
-  function clearTabAuth() {
-    if (perTab) {
-      if (SS && orig) orig.removeItem.call(SS, TAB_KEY);
-    } else if (LS && orig) {
-      var now = parse(rawGet(LS, authKey));
-      // only when the shared login still is this impersonation token
-      if (now && now.token === state.cur.token) orig.removeItem.call(LS, authKey);
+    function emit() {
+        for (var i = 0; i < listeners.length; i++) {
+            try {
+                listeners[i](api);
+            } catch (e) {
+                /* a listener's error is its own */
+            }
+        }
+        try {
+            window.dispatchEvent(new CustomEvent("pocketbase-impersonation", { detail: api }));
+        } catch (e) {
+            /* old browser */
+        }
     }
-    tellSDK();
-  }
 
-  // pageChanged: the page itself changed or removed the tab's auth (its own
-  // logout, a new login): an impersonation token dropped this way ends its
-  // session, so nothing stays live without a holder.
-  function pageChanged() {
-    var before = state.cur;
-    var now = read();
-    state.cur = now;
-    if (now.token !== before.token) {
-      var dropped = before.impersonating && !state.ended;
-      if (dropped) endSession(before, true);
-      state.ended = dropped && !now.token; // the page logged out of an impersonation
-      state.endedCause = state.ended ? 'exit' : '';
-      state.actor = null;
-      state.mode = '';
-      state.exitError = false;
-      state.expires = now.impersonating && now.claims.exp ? new Date(now.claims.exp * 1000) : null;
-      if (now.impersonating) { loadStrings(); check(); }
+    // tellSDK makes the page's SDK client re-read its store (the
+    // LocalAuthStore listens to "storage" events for its key).
+    function tellSDK() {
+        try {
+            window.dispatchEvent(new StorageEvent("storage", { key: authKey, storageArea: LS }));
+        } catch (e) {
+            /* ignore */
+        }
     }
-    schedule();
-    render();
-    emit();
-  }
 
-  function request(method, path, token, keepalive) {
-    return fetch(apiBase + path, {
-      method: method,
-      headers: { 'Authorization': token },
-      credentials: 'omit',
-      cache: 'no-store',
-      keepalive: !!keepalive
-    });
-  }
+    // clearTabAuth forgets the impersonation token in this tab only.
+    function clearTabAuth() {
+        if (perTab) {
+            if (SS && orig) orig.removeItem.call(SS, TAB_KEY);
+        } else if (LS && orig) {
+            var now = parse(rawGet(LS, authKey));
+            // only when the shared login still is this impersonation token
+            if (now && now.token === state.cur.token) orig.removeItem.call(LS, authKey);
+        }
+        tellSDK();
+    }
 
-  function endSession(cur, keepalive) {
-    var sid = cur && cur.claims && cur.claims.sid;
-    if (!sid) return Promise.resolve(null);
-    return request('POST', '/api/impersonation/sessions/' + encodeURIComponent(sid) + '/end', cur.token, keepalive);
-  }
-
-  function markEnded(cause) {
-    if (state.ended && state.endedCause === cause) return;
-    state.ended = true;
-    state.endedCause = cause;
-    clearTabAuth();
-    state.cur = read();
-    schedule();
-    render();
-    emit();
-  }
-
-  function exit() {
-    if (!state.cur.impersonating || state.ended) return Promise.resolve();
-    state.exiting = true;
-    state.exitError = false;
-    render();
-    return endSession(state.cur, false).then(function (res) {
-      state.exiting = false;
-      // 204 ended; 401/404: it had already ended
-      if (res && (res.ok || res.status === 401 || res.status === 404)) {
-        markEnded('exit');
-      } else {
-        state.exitError = true;
-        render();
-      }
-    }, function () {
-      state.exiting = false;
-      state.exitError = true;
-      render();
-    });
-  }
-
-  var checking = false;
-  function check() {
-    if (!state.cur.impersonating || state.ended || checking) return;
-    if (state.expires && state.expires.getTime() <= Date.now()) { markEnded('expired'); return; }
-    checking = true;
-    var token = state.cur.token;
-    request('GET', '/api/impersonation/current', token).then(function (res) {
-      checking = false;
-      if (token !== state.cur.token) return;
-      if (res.status === 401) { markEnded('ended'); return; }
-      if (!res.ok) return;
-      return res.json().then(function (body) {
-        if (token !== state.cur.token || !body) return;
-        if (!body.impersonating) { markEnded('ended'); return; }
-        state.actor = body.actor || null;
-        state.mode = body.mode || '';
-        var exp = body.expires ? new Date(String(body.expires).replace(' ', 'T')) : null;
-        if (exp && !isNaN(exp.getTime())) state.expires = exp;
+    // pageChanged: the page itself changed or removed the tab's auth (its own
+    // logout, a new login): an impersonation token dropped this way ends its
+    // session, so nothing stays live without a holder.
+    function pageChanged() {
+        var before = state.cur;
+        var now = read();
+        state.cur = now;
+        if (now.token !== before.token) {
+            var dropped = before.impersonating && !state.ended;
+            if (dropped) endSession(before, true);
+            state.ended = dropped && !now.token; // the page logged out of an impersonation
+            state.endedCause = state.ended ? "exit" : "";
+            state.actor = null;
+            state.mode = "";
+            state.exitError = false;
+            state.expires = now.impersonating && now.claims.exp ? new Date(now.claims.exp * 1000) : null;
+            if (now.impersonating) {
+                loadStrings();
+                check();
+            }
+        }
+        schedule();
         render();
         emit();
-      });
-    }, function () { checking = false; /* offline: try again later */ });
-  }
-
-  var pollTimer = null;
-  var tickTimer = null;
-  function schedule() {
-    clearInterval(pollTimer);
-    clearInterval(tickTimer);
-    pollTimer = tickTimer = null;
-    if (!state.cur.impersonating || state.ended) return;
-    pollTimer = setInterval(check, POLL_MS);
-    tickTimer = setInterval(tick, 1000);
-  }
-
-  function tick() {
-    if (state.expires && state.expires.getTime() <= Date.now()) { markEnded('expired'); return; }
-    renderCountdown();
-  }
-
-  window.addEventListener('focus', check);
-  document.addEventListener('visibilitychange', function () { if (!document.hidden) check(); });
-  // the shared login changed in another tab: only matters when this tab
-  // uses it (no per-tab copy)
-  window.addEventListener('storage', function (e) {
-    if (perTab || !e.isTrusted || e.key !== authKey || e.storageArea !== LS) return;
-    var now = read();
-    if (now.token === state.cur.token) return;
-    state.cur = now;
-    state.ended = false;
-    state.endedCause = '';
-    state.actor = null;
-    state.expires = now.impersonating && now.claims.exp ? new Date(now.claims.exp * 1000) : null;
-    schedule();
-    render();
-    emit();
-    check();
-  });
-
-  // ---------------------------------------------------------------------
-  // 2. The banner
-
-  var i18n = null; // lib/i18n.js, loaded on demand
-  var EN = {
-    'banner.acting': 'You are acting as',
-    'banner.left': '{time} left',
-    'banner.exit': 'Exit',
-    'banner.exiting': 'Ending…',
-    'banner.exitFailed': 'Could not end the session. Try again.',
-    'banner.ended': 'This impersonation session has ended.',
-    'banner.endedExit': 'You have left the impersonation session.',
-    'banner.expired': 'This impersonation session has expired.',
-    'banner.closeHint': 'You can close this tab.',
-    'banner.readOnly': 'read-only',
-    'banner.label': 'Impersonation'
-  };
-  function tr(key, vars) {
-    if (i18n) return i18n.t(key, vars);
-    var s = EN[key] || key;
-    return s.replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? String(vars[k]) : m; });
-  }
-  function duration(ms) {
-    if (i18n) return i18n.formatDuration(ms);
-    var m = Math.floor(ms / 60000);
-    return m >= 1 ? m + ' min' : Math.max(0, Math.ceil(ms / 1000)) + ' s';
-  }
-
-  var bar = null;
-  var spacer = null;
-  var parts = {};
-  var cssReady = false;
-
-  function el(tag, cls, attrs) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (attrs) for (var k in attrs) e.setAttribute(k, attrs[k]);
-    return e;
-  }
-
-  function build() {
-    if (bar || !document.body) return;
-    var link = el('link', null, { rel: 'stylesheet', href: new URL('banner.css', scriptURL).href });
-    var reveal = function () { cssReady = true; if (bar) bar.style.removeProperty('visibility'); };
-    link.addEventListener('load', reveal);
-    link.addEventListener('error', reveal);
-    setTimeout(reveal, 1500);
-    (document.head || document.documentElement).appendChild(link);
-
-    bar = el('div', 'pbi-banner', { id: 'pb-impersonation-banner', role: 'region', 'data-testid': 'impersonation-banner' });
-    if (!cssReady) bar.style.setProperty('visibility', 'hidden');
-    parts.text = el('p', 'pbi-text');
-    parts.active = el('span', 'pbi-active');
-    parts.acting = el('span', 'pbi-acting');
-    parts.name = el('strong', 'pbi-name', { 'data-testid': 'impersonation-name' });
-    parts.email = el('span', 'pbi-email');
-    parts.mode = el('span', 'pbi-mode');
-    parts.sep = el('span', 'pbi-sep', { 'aria-hidden': 'true' });
-    parts.sep.textContent = '·';
-    parts.countdown = el('span', 'pbi-countdown', { 'data-testid': 'impersonation-countdown' });
-    parts.active.appendChild(parts.acting);
-    parts.active.appendChild(document.createTextNode(' '));
-    parts.active.appendChild(parts.name);
-    parts.active.appendChild(parts.email);
-    parts.active.appendChild(parts.mode);
-    parts.active.appendChild(parts.sep);
-    parts.active.appendChild(parts.countdown);
-    parts.status = el('span', 'pbi-status', { 'data-testid': 'impersonation-status' });
-    parts.live = el('span', 'pbi-live', { 'aria-live': 'polite' });
-    parts.text.appendChild(parts.active);
-    parts.text.appendChild(parts.status);
-    parts.text.appendChild(parts.live);
-    parts.exit = el('button', 'pbi-exit', { type: 'button', id: 'pb-impersonation-exit', 'data-testid': 'impersonation-exit' });
-    parts.exit.addEventListener('click', function () { exit(); });
-    bar.appendChild(parts.text);
-    bar.appendChild(parts.exit);
-
-    spacer = el('div', 'pbi-spacer', { 'aria-hidden': 'true' });
-    document.body.insertBefore(spacer, document.body.firstChild);
-    document.body.insertBefore(bar, document.body.firstChild);
-    if (window.ResizeObserver) {
-      new ResizeObserver(function () { spacer.style.height = bar.offsetHeight + 'px'; }).observe(bar);
     }
-  }
 
-  function renderCountdown() {
-    if (!parts.countdown) return;
-    if (state.expires) {
-      var left = Math.max(0, state.expires.getTime() - Date.now());
-      parts.countdown.textContent = tr('banner.left', { time: duration(left) });
-      parts.countdown.hidden = false;
-      parts.sep.hidden = false;
+    function request(method, path, token, keepalive) {
+        return fetch(apiBase + path, {
+            method: method,
+            headers: { Authorization: token },
+            credentials: "omit",
+            cache: "no-store",
+            keepalive: !!keepalive,
+        });
+    }
+
+    function endSession(cur, keepalive) {
+        var sid = cur && cur.claims && cur.claims.sid;
+        if (!sid) return Promise.resolve(null);
+        return request("POST", "/api/impersonation/sessions/" + encodeURIComponent(sid) + "/end", cur.token, keepalive);
+    }
+
+    function markEnded(cause) {
+        if (state.ended && state.endedCause === cause) return;
+        state.ended = true;
+        state.endedCause = cause;
+        clearTabAuth();
+        state.cur = read();
+        schedule();
+        render();
+        emit();
+    }
+
+    function exit() {
+        if (!state.cur.impersonating || state.ended) return Promise.resolve();
+        state.exiting = true;
+        state.exitError = false;
+        render();
+        return endSession(state.cur, false).then(
+            function (res) {
+                state.exiting = false;
+                // 204 ended; 401/404: it had already ended
+                if (res && (res.ok || res.status === 401 || res.status === 404)) {
+                    markEnded("exit");
+                } else {
+                    state.exitError = true;
+                    render();
+                }
+            },
+            function () {
+                state.exiting = false;
+                state.exitError = true;
+                render();
+            },
+        );
+    }
+
+    var checking = false;
+    function check() {
+        if (!state.cur.impersonating || state.ended || checking) return;
+        if (state.expires && state.expires.getTime() <= Date.now()) {
+            markEnded("expired");
+            return;
+        }
+        checking = true;
+        var token = state.cur.token;
+        request("GET", "/api/impersonation/current", token).then(
+            function (res) {
+                checking = false;
+                if (token !== state.cur.token) return;
+                if (res.status === 401) {
+                    markEnded("ended");
+                    return;
+                }
+                if (!res.ok) return;
+                return res.json().then(function (body) {
+                    if (token !== state.cur.token || !body) return;
+                    if (!body.impersonating) {
+                        markEnded("ended");
+                        return;
+                    }
+                    state.actor = body.actor || null;
+                    state.mode = body.mode || "";
+                    var exp = core && core.dates.parseDate(body.expires);
+                    if (exp) state.expires = exp;
+                    render();
+                    emit();
+                });
+            },
+            function () {
+                checking = false; /* offline: try again later */
+            },
+        );
+    }
+
+    var pollTimer = null;
+    var tickTimer = null;
+    function schedule() {
+        clearInterval(pollTimer);
+        clearInterval(tickTimer);
+        pollTimer = tickTimer = null;
+        if (!state.cur.impersonating || state.ended) return;
+        pollTimer = setInterval(check, POLL_MS);
+        tickTimer = setInterval(tick, 1000);
+    }
+
+    function tick() {
+        if (state.expires && state.expires.getTime() <= Date.now()) {
+            markEnded("expired");
+            return;
+        }
+        renderCountdown();
+    }
+
+    window.addEventListener("focus", check);
+    document.addEventListener("visibilitychange", function () {
+        if (!document.hidden) check();
+    });
+    // the shared login changed in another tab: only matters when this tab
+    // uses it (no per-tab copy)
+    window.addEventListener("storage", function (e) {
+        if (perTab || !e.isTrusted || e.key !== authKey || e.storageArea !== LS) return;
+        var now = read();
+        if (now.token === state.cur.token) return;
+        state.cur = now;
+        state.ended = false;
+        state.endedCause = "";
+        state.actor = null;
+        state.expires = now.impersonating && now.claims.exp ? new Date(now.claims.exp * 1000) : null;
+        schedule();
+        render();
+        emit();
+        check();
+    });
+
+    // ---------------------------------------------------------------------
+    // 2. The banner
+
+    // The UI core (lib/): the catalogue, dates and the pages' renderer,
+    // loaded as modules once the tab is impersonating; the bar shows once
+    // they are there (its stylesheet loads meanwhile).
+    var core = null;
+    function tr(key, vars) {
+        return core.i18n.t(key, vars);
+    }
+
+    var bar = null;
+    var spacer = null;
+    var parts = {};
+    var cssReady = false;
+
+    function el(tag, cls, attrs) {
+        return core.dom.h(tag, { class: cls || undefined, attrs: attrs });
+    }
+
+    function build() {
+        if (bar || !document.body) return;
+        var link = el("link", null, { rel: "stylesheet", href: new URL("banner.css", scriptURL).href });
+        var reveal = function () {
+            cssReady = true;
+            if (bar) bar.style.removeProperty("visibility");
+        };
+        link.addEventListener("load", reveal);
+        link.addEventListener("error", reveal);
+        setTimeout(reveal, 1500);
+        (document.head || document.documentElement).appendChild(link);
+
+        bar = el("div", "pbi-banner", {
+            id: "pb-impersonation-banner",
+            role: "region",
+            "data-testid": "impersonation-banner",
+        });
+        if (!cssReady) bar.style.setProperty("visibility", "hidden");
+        parts.text = el("p", "pbi-text");
+        parts.active = el("span", "pbi-active");
+        parts.acting = el("span", "pbi-acting");
+        parts.name = el("strong", "pbi-name", { "data-testid": "impersonation-name" });
+        parts.email = el("span", "pbi-email");
+        parts.mode = el("span", "pbi-mode");
+        parts.sep = el("span", "pbi-sep", { "aria-hidden": "true" });
+        parts.sep.textContent = "·";
+        parts.countdown = el("span", "pbi-countdown", { "data-testid": "impersonation-countdown" });
+        parts.active.appendChild(parts.acting);
+        parts.active.appendChild(document.createTextNode(" "));
+        parts.active.appendChild(parts.name);
+        parts.active.appendChild(parts.email);
+        parts.active.appendChild(parts.mode);
+        parts.active.appendChild(parts.sep);
+        parts.active.appendChild(parts.countdown);
+        parts.status = el("span", "pbi-status", { "data-testid": "impersonation-status" });
+        parts.live = el("span", "pbi-live", { "aria-live": "polite" });
+        parts.text.appendChild(parts.active);
+        parts.text.appendChild(parts.status);
+        parts.text.appendChild(parts.live);
+        parts.exit = el("button", "pbi-exit", {
+            type: "button",
+            id: "pb-impersonation-exit",
+            "data-testid": "impersonation-exit",
+        });
+        parts.exit.addEventListener("click", function () {
+            exit();
+        });
+        bar.appendChild(parts.text);
+        bar.appendChild(parts.exit);
+
+        spacer = el("div", "pbi-spacer", { "aria-hidden": "true" });
+        document.body.insertBefore(spacer, document.body.firstChild);
+        document.body.insertBefore(bar, document.body.firstChild);
+        if (window.ResizeObserver) {
+            new ResizeObserver(function () {
+                spacer.style.height = bar.offsetHeight + "px";
+            }).observe(bar);
+        }
+    }
+
+    function renderCountdown() {
+        if (!parts.countdown || !core) return;
+        if (state.expires) {
+            var left = Math.max(0, state.expires.getTime() - Date.now());
+            parts.countdown.textContent = tr("banner.left", { time: core.dates.formatDuration(left) });
+            parts.countdown.hidden = false;
+            parts.sep.hidden = false;
+        } else {
+            parts.countdown.hidden = true;
+            parts.sep.hidden = true;
+        }
+    }
+
+    var lastLive = "";
+    function render() {
+        var show = state.cur.impersonating || state.ended;
+        if (!show) {
+            if (bar) {
+                bar.hidden = true;
+                spacer.hidden = true;
+            }
+            document.documentElement.classList.remove("pbi-impersonating");
+            return;
+        }
+        if (!document.body || !core) return;
+        build();
+        bar.hidden = false;
+        spacer.hidden = false;
+        document.documentElement.classList.toggle("pbi-impersonating", !state.ended);
+        bar.setAttribute("aria-label", tr("banner.label"));
+        bar.setAttribute("data-state", state.ended ? "ended" : "active");
+        bar.setAttribute("lang", core.i18n.getLang());
+
+        if (state.ended) {
+            parts.active.hidden = true;
+            parts.exit.hidden = true;
+            parts.status.hidden = false;
+            var key =
+                state.endedCause === "exit"
+                    ? "banner.endedExit"
+                    : state.endedCause === "expired"
+                      ? "banner.expired"
+                      : "banner.ended";
+            parts.status.textContent = tr(key) + " " + tr("banner.closeHint");
+            if (lastLive !== key) {
+                parts.live.textContent = tr(key);
+                lastLive = key;
+            }
+            return;
+        }
+        var rec = state.cur.record || {};
+        var name = rec.name || rec.username || rec.email || rec.id || (state.cur.claims && state.cur.claims.id) || "";
+        parts.active.hidden = false;
+        parts.status.hidden = !state.exitError;
+        parts.status.textContent = state.exitError ? tr("banner.exitFailed") : "";
+        parts.acting.textContent = tr("banner.acting");
+        parts.name.textContent = String(name);
+        parts.email.textContent = rec.email && rec.email !== name ? " (" + rec.email + ")" : "";
+        // the mode, read-only or write, always shown and as prominent
+        parts.mode.textContent = state.mode ? tr(state.mode === "write" ? "banner.write" : "banner.readOnly") : "";
+        parts.mode.hidden = !state.mode;
+        if (state.mode) parts.mode.setAttribute("data-mode", state.mode);
+        parts.exit.hidden = false;
+        parts.exit.disabled = state.exiting;
+        parts.exit.textContent = state.exiting ? tr("banner.exiting") : tr("banner.exit");
+        renderCountdown();
+    }
+
+    var coreLoading = null;
+    function loadStrings() {
+        if (coreLoading) return coreLoading;
+        var lib = function (name) {
+            return import(new URL("lib/" + name + ".js", scriptURL).href);
+        };
+        return (coreLoading = Promise.all([lib("i18n"), lib("dates"), lib("dom")]).then(
+            function (mods) {
+                core = { i18n: mods[0], dates: mods[1], dom: mods[2] };
+                core.i18n.onLangChange(function () {
+                    render();
+                });
+                render();
+            },
+            function (err) {
+                coreLoading = null;
+                if (window.console) console.error("[impersonation] the banner failed to load:", err);
+            },
+        ));
+    }
+
+    function start() {
+        render();
+        if (state.cur.impersonating || state.ended) {
+            loadStrings().then(check);
+            schedule();
+        }
+    }
+
+    // a token that has already expired is noticed at once
+    if (state.cur.impersonating && state.expires && state.expires.getTime() <= Date.now()) {
+        state.ended = true;
+        state.endedCause = "expired";
+        clearTabAuth();
+        state.cur = read();
+    }
+
+    if (document.readyState === "loading") {
+        document.addEventListener("DOMContentLoaded", start);
     } else {
-      parts.countdown.hidden = true;
-      parts.sep.hidden = true;
+        start();
     }
-  }
 
-  var lastLive = '';
-  function render() {
-    var show = state.cur.impersonating || state.ended;
-    if (!show) {
-      if (bar) { bar.hidden = true; spacer.hidden = true; }
-      document.documentElement.classList.remove('pbi-impersonating');
-      return;
+    // ---------------------------------------------------------------------
+    // 3. The global
+
+    var api = {
+        get active() {
+            return state.cur.impersonating && !state.ended;
+        },
+        get token() {
+            return state.cur.impersonating && !state.ended ? state.cur.token : "";
+        },
+        get record() {
+            return state.cur.impersonating && !state.ended ? state.cur.record : null;
+        },
+        get actor() {
+            return state.actor;
+        },
+        get mode() {
+            return state.mode;
+        },
+        get expires() {
+            return state.expires;
+        },
+        get session() {
+            return state.cur.impersonating && state.cur.claims ? state.cur.claims.sid : "";
+        },
+        get ended() {
+            return state.ended;
+        },
+        get perTab() {
+            return perTab;
+        },
+        exit: exit,
+        onChange: function (fn) {
+            listeners.push(fn);
+            return function () {
+                listeners = listeners.filter(function (f) {
+                    return f !== fn;
+                });
+            };
+        },
+    };
+    try {
+        Object.defineProperty(window, "PocketBaseImpersonation", { value: Object.freeze(api), enumerable: true });
+    } catch (e) {
+        /* defined twice: keep the first */
     }
-    if (!document.body) return;
-    build();
-    bar.hidden = false;
-    spacer.hidden = false;
-    document.documentElement.classList.toggle('pbi-impersonating', !state.ended);
-    bar.setAttribute('aria-label', tr('banner.label'));
-    bar.setAttribute('data-state', state.ended ? 'ended' : 'active');
-    try { bar.setAttribute('lang', i18n ? i18n.getLang() : 'en'); } catch (e) { /* ignore */ }
-
-    if (state.ended) {
-      parts.active.hidden = true;
-      parts.exit.hidden = true;
-      parts.status.hidden = false;
-      var key = state.endedCause === 'exit' ? 'banner.endedExit' : state.endedCause === 'expired' ? 'banner.expired' : 'banner.ended';
-      parts.status.textContent = tr(key) + ' ' + tr('banner.closeHint');
-      if (lastLive !== key) { parts.live.textContent = tr(key); lastLive = key; }
-      return;
-    }
-    var rec = state.cur.record || {};
-    var name = rec.name || rec.username || rec.email || rec.id || (state.cur.claims && state.cur.claims.id) || '';
-    parts.active.hidden = false;
-    parts.status.hidden = !state.exitError;
-    parts.status.textContent = state.exitError ? tr('banner.exitFailed') : '';
-    parts.acting.textContent = tr('banner.acting');
-    parts.name.textContent = String(name);
-    parts.email.textContent = rec.email && rec.email !== name ? ' (' + rec.email + ')' : '';
-    parts.mode.textContent = state.mode === 'read' ? ' · ' + tr('banner.readOnly') : '';
-    parts.exit.hidden = false;
-    parts.exit.disabled = state.exiting;
-    parts.exit.textContent = state.exiting ? tr('banner.exiting') : tr('banner.exit');
-    renderCountdown();
-  }
-
-  var stringsLoading = null;
-  function loadStrings() {
-    if (stringsLoading) return stringsLoading;
-    return stringsLoading = import(new URL('lib/i18n.js', scriptURL).href).then(function (mod) {
-      i18n = mod;
-      if (mod.onLangChange) mod.onLangChange(function () { render(); });
-      render();
-    }, function () { /* keep the English fallback */ });
-  }
-
-  function start() {
-    render();
-    if (state.cur.impersonating || state.ended) {
-      loadStrings();
-      schedule();
-      check();
-    }
-  }
-
-  // a token that has already expired is noticed at once
-  if (state.cur.impersonating && state.expires && state.expires.getTime() <= Date.now()) {
-    state.ended = true;
-    state.endedCause = 'expired';
-    clearTabAuth();
-    state.cur = read();
-  }
-
-  if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', start);
-  } else {
-    start();
-  }
-
-  // ---------------------------------------------------------------------
-  // 3. The global
-
-  var api = {
-    get active() { return state.cur.impersonating && !state.ended; },
-    get token() { return state.cur.impersonating && !state.ended ? state.cur.token : ''; },
-    get record() { return state.cur.impersonating && !state.ended ? state.cur.record : null; },
-    get actor() { return state.actor; },
-    get mode() { return state.mode; },
-    get expires() { return state.expires; },
-    get session() { return state.cur.impersonating && state.cur.claims ? state.cur.claims.sid : ''; },
-    get ended() { return state.ended; },
-    get perTab() { return perTab; },
-    exit: exit,
-    onChange: function (fn) {
-      listeners.push(fn);
-      return function () { listeners = listeners.filter(function (f) { return f !== fn; }); };
-    }
-  };
-  try {
-    Object.defineProperty(window, 'PocketBaseImpersonation', { value: Object.freeze(api), enumerable: true });
-  } catch (e) { /* defined twice: keep the first */ }
 })();

@@ -1,418 +1,736 @@
 // The support console: staff who are not superusers sign in with their own
 // account, see the users their policy lets them impersonate, and start a
 // session in a new tab (lib/handoff.js).
-import PocketBase, { LocalAuthStore } from '/impersonation/vendor/pocketbase.es.mjs';
-import { t, onLangChange, formatDate, formatUnit } from '../lib/i18n.js';
-import { h, clear, fill, flash, errorMessage, fieldErrors, displayName, initPage, debounce, openDialog } from '../lib/ui.js';
-import { renderLogin } from '../lib/auth.js';
-import { openImpersonation, HandoffError } from '../lib/handoff.js';
+import PocketBase, { LocalAuthStore } from "/impersonation/vendor/pocketbase.es.mjs";
+import { t, onLangChange } from "../lib/i18n.js";
+import { formatDate, formatUnit } from "../lib/dates.js";
+import { h, clear, fill } from "../lib/dom.js";
+import { flash, initPage, debounce, openDialog } from "../lib/ui.js";
+import { errorText } from "../lib/errors.js";
+import { displayName } from "../lib/records.js";
+import { impersonationApi } from "../lib/api.js";
+import { renderLogin } from "../lib/auth.js";
+import {
+    FIELDS,
+    IDS,
+    REASON_MAX_LENGTH,
+    consentState,
+    dialogTexts,
+    impersonateModel,
+    validate,
+    submit as submitImpersonation,
+} from "../lib/impersonate.js";
 
 const PER_PAGE = 20;
 // The console keeps its own login: staff signing in here never replace the
 // login the product keeps in "pocketbase_auth".
-export const CONSOLE_AUTH_KEY = 'pb_impersonation_console_auth';
+export const CONSOLE_AUTH_KEY = "pb_impersonation_console_auth";
 
-const pb = new PocketBase('/', new LocalAuthStore(CONSOLE_AUTH_KEY));
+const pb = new PocketBase("/", new LocalAuthStore(CONSOLE_AUTH_KEY));
 pb.autoCancellation(false);
+const api = impersonationApi(pb);
 
-const app = document.getElementById('app');
-const who = document.getElementById('who');
-const whoEmail = document.getElementById('who-email');
+const app = document.getElementById("app");
+const who = document.getElementById("who");
+const whoEmail = document.getElementById("who-email");
 
 const state = {
-  policies: null,  // GET /api/impersonation/policies
-  current: '',     // selected policy collection
-  search: '',
-  page: 1,
-  list: null,      // GET /api/impersonation/targets answer
-  loading: false,
-  error: '',       // policies error
-  listError: '',
+    policies: null, // GET /api/impersonation/policies
+    current: "", // selected policy collection
+    search: "",
+    page: 1,
+    list: null, // GET /api/impersonation/targets answer
+    loading: false,
+    error: "", // policies error
+    listError: "",
 };
 let listSeq = 0;
 let unsubscribe = null;
 let shownToken = null; // start() runs once per login
 
 initPage();
-document.getElementById('logout').addEventListener('click', () => pb.authStore.clear());
-onLangChange(() => { if (state.policies || state.error) render(); });
+document.getElementById("logout").addEventListener("click", () => pb.authStore.clear());
+onLangChange(() => {
+    if (state.policies || state.error) render();
+});
 // sign-in, sign-out (here or in another console tab): show the new state
-pb.authStore.onChange(() => { start(); });
+pb.authStore.onChange(() => {
+    start();
+});
 start();
 
 async function start() {
-  const token = pb.authStore.token;
-  if (token === shownToken) return;
-  shownToken = token;
-  if (unsubscribe) { const off = unsubscribe; unsubscribe = null; off().catch(() => {}); }
-  Object.assign(state, { policies: null, current: '', search: '', page: 1, list: null, loading: false, error: '', listError: '' });
-  listSeq++;
-  if (!pb.authStore.isValid || !pb.authStore.record) {
-    showLogin();
-    return;
-  }
-  who.hidden = false;
-  whoEmail.textContent = pb.authStore.record.email || displayName(pb.authStore.record);
-  loadPolicies();
+    const token = pb.authStore.token;
+    if (token === shownToken) return;
+    shownToken = token;
+    if (unsubscribe) {
+        const off = unsubscribe;
+        unsubscribe = null;
+        off().catch(() => {});
+    }
+    Object.assign(state, {
+        policies: null,
+        current: "",
+        search: "",
+        page: 1,
+        list: null,
+        loading: false,
+        error: "",
+        listError: "",
+    });
+    listSeq++;
+    if (!pb.authStore.isValid || !pb.authStore.record) {
+        showLogin();
+        return;
+    }
+    who.hidden = false;
+    whoEmail.textContent = pb.authStore.record.email || displayName(pb.authStore.record);
+    loadPolicies();
 }
 
 function showLogin() {
-  who.hidden = true;
-  app.removeAttribute('aria-busy');
-  const wrap = h('div', { class: 'login-wrap' });
-  fill(app, wrap);
-  // a successful sign-in changes the store: onChange shows the console
-  renderLogin(wrap, { pb, collection: 'users', titleKey: 'console.loginTitle', introKey: 'console.loginIntro' });
+    who.hidden = true;
+    app.removeAttribute("aria-busy");
+    const wrap = h("div", { class: "login-wrap" });
+    fill(app, wrap);
+    // a successful sign-in changes the store: onChange shows the console
+    renderLogin(wrap, { pb, collection: "users", titleKey: "console.loginTitle", introKey: "console.loginIntro" });
 }
 
 // ---------------------------------------------------------------------------
 // Data
 
 async function loadPolicies() {
-  const token = shownToken;
-  try {
-    const res = await pb.send('/api/impersonation/policies', { method: 'GET' });
-    if (token !== shownToken) return;
-    state.policies = res;
-    state.error = '';
-    const cols = (res.policies || []).map((p) => p.collection);
-    if (!cols.includes(state.current)) state.current = cols[0] || '';
-  } catch (err) {
-    if (token !== shownToken) return;
-    if (err && err.status === 401) { pb.authStore.clear(); return; }
-    state.policies = null;
-    state.error = err && err.status === 403 ? t('console.noAccess') : errorMessage(err);
-  }
-  render();
-  if (state.current) {
-    await loadTargets();
-    subscribe();
-  }
+    const token = shownToken;
+    try {
+        const res = await api.policies();
+        if (token !== shownToken) return;
+        state.policies = res;
+        state.error = "";
+        const cols = (res.policies || []).map((p) => p.collection);
+        if (!cols.includes(state.current)) state.current = cols[0] || "";
+    } catch (err) {
+        if (token !== shownToken) return;
+        if (err && err.status === 401) {
+            pb.authStore.clear();
+            return;
+        }
+        state.policies = null;
+        state.error = err && err.status === 403 ? t("console.noAccess") : errorText(err);
+    }
+    render();
+    if (state.current) {
+        await loadTargets();
+        subscribe();
+    }
 }
 
 function policy() {
-  return (state.policies && state.policies.policies || []).find((p) => p.collection === state.current) || null;
+    return ((state.policies && state.policies.policies) || []).find((p) => p.collection === state.current) || null;
 }
 
 async function loadTargets() {
-  const seq = ++listSeq;
-  state.loading = true;
-  renderList();
-  try {
-    const q = new URLSearchParams({ collection: state.current, page: String(state.page), perPage: String(PER_PAGE) });
-    if (state.search) q.set('search', state.search);
-    const res = await pb.send('/api/impersonation/targets?' + q.toString(), { method: 'GET' });
-    if (seq !== listSeq) return;
-    state.list = res;
-    state.listError = '';
-  } catch (err) {
-    if (seq !== listSeq) return;
-    if (err && err.status === 401) { pb.authStore.clear(); return; }
-    state.list = null;
-    state.listError = err && err.status === 403 ? t('console.noAccess') : errorMessage(err);
-  }
-  state.loading = false;
-  renderList();
+    const seq = ++listSeq;
+    state.loading = true;
+    renderList();
+    try {
+        const res = await api.targets({
+            collection: state.current,
+            search: state.search,
+            page: state.page,
+            perPage: PER_PAGE,
+        });
+        if (seq !== listSeq) return;
+        state.list = res;
+        state.listError = "";
+    } catch (err) {
+        if (seq !== listSeq) return;
+        if (err && err.status === 401) {
+            pb.authStore.clear();
+            return;
+        }
+        state.list = null;
+        state.listError = err && err.status === 403 ? t("console.noAccess") : errorText(err);
+    }
+    state.loading = false;
+    renderList();
 }
 
-const reloadSoon = debounce(() => { if (state.current) loadTargets(); }, 400);
+const reloadSoon = debounce(() => {
+    if (state.current) loadTargets();
+}, 400);
 
 async function subscribe() {
-  if (unsubscribe) return;
-  const token = shownToken;
-  try {
-    // the sessions this account runs: their start and end change the list
-    const off = await pb.collection('impersonation_sessions').subscribe('*', reloadSoon);
-    if (token === shownToken && !unsubscribe) unsubscribe = off;
-    else off().catch(() => {});
-  } catch {
-    // realtime is a nicety
-  }
+    if (unsubscribe) return;
+    const token = shownToken;
+    try {
+        // the sessions this account runs: their start and end change the list
+        const off = await pb.collection("impersonation_sessions").subscribe("*", reloadSoon);
+        if (token === shownToken && !unsubscribe) unsubscribe = off;
+        else off().catch(() => {});
+    } catch {
+        // realtime is a nicety
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Rendering
 
 function render() {
-  app.removeAttribute('aria-busy');
-  const pol = state.policies && state.policies.policies || [];
-  const header = h('div', { class: 'page-header' },
-    h('h1', { text: t('console.title') }),
-    h('p', { class: 'hint', text: t('console.intro') }));
-  if (state.error) {
-    fill(app, header, h('p', { class: 'alert warning', id: 'console-error', dataset: { testid: 'console-error' }, attrs: { role: 'alert' }, text: state.error }));
-    return;
-  }
-  if (!pol.length) {
-    fill(app, header, h('p', { class: 'alert info', id: 'console-error', dataset: { testid: 'console-error' }, text: t('console.noAccess') }));
-    return;
-  }
-  const tabs = pol.length > 1 ? h('div', { class: 'tabs', attrs: { role: 'tablist', 'aria-label': t('console.collections') } },
-    pol.map((p) => h('button', {
-      type: 'button', id: `tab-${p.collection}`,
-      dataset: { testid: 'collection-tab', collection: p.collection },
-      attrs: { role: 'tab', 'aria-selected': p.collection === state.current ? 'true' : 'false', 'aria-controls': 'targets-panel', tabindex: p.collection === state.current ? '0' : '-1' },
-      text: p.collection,
-      on: {
-        click: () => selectCollection(p.collection),
-        keydown: (e) => tabKeys(e, pol),
-      },
-    }))) : null;
+    app.removeAttribute("aria-busy");
+    const pol = (state.policies && state.policies.policies) || [];
+    const header = h(
+        "div",
+        { class: "page-header" },
+        h("h1", { text: t("console.title") }),
+        h("p", { class: "hint", text: t("console.intro") }),
+    );
+    if (state.error) {
+        fill(
+            app,
+            header,
+            h("p", {
+                class: "alert warning",
+                id: "console-error",
+                dataset: { testid: "console-error" },
+                attrs: { role: "alert" },
+                text: state.error,
+            }),
+        );
+        return;
+    }
+    if (!pol.length) {
+        fill(
+            app,
+            header,
+            h("p", {
+                class: "alert info",
+                id: "console-error",
+                dataset: { testid: "console-error" },
+                text: t("console.noAccess"),
+            }),
+        );
+        return;
+    }
+    const tabs =
+        pol.length > 1
+            ? h(
+                  "div",
+                  { class: "tabs", attrs: { role: "tablist", "aria-label": t("console.collections") } },
+                  pol.map((p) =>
+                      h("button", {
+                          type: "button",
+                          id: `tab-${p.collection}`,
+                          dataset: { testid: "collection-tab", collection: p.collection },
+                          attrs: {
+                              role: "tab",
+                              "aria-selected": p.collection === state.current ? "true" : "false",
+                              "aria-controls": "targets-panel",
+                              tabindex: p.collection === state.current ? "0" : "-1",
+                          },
+                          text: p.collection,
+                          on: {
+                              click: () => selectCollection(p.collection),
+                              keydown: (e) => tabKeys(e, pol),
+                          },
+                      }),
+                  ),
+              )
+            : null;
 
-  const search = h('input', {
-    type: 'search', id: 'targets-search', value: state.search,
-    dataset: { testid: 'targets-search' },
-    attrs: { 'aria-label': t('console.search'), placeholder: t('console.searchPlaceholder'), autocomplete: 'off', spellcheck: 'false' },
-    on: { input: onSearch },
-  });
+    const search = h("input", {
+        type: "search",
+        id: "targets-search",
+        value: state.search,
+        dataset: { testid: "targets-search" },
+        attrs: {
+            "aria-label": t("users.search"),
+            placeholder: t("users.searchPlaceholder"),
+            autocomplete: "off",
+            spellcheck: "false",
+        },
+        on: { input: onSearch },
+    });
 
-  fill(app, header, tabs,
-    h('section', { class: 'panel', id: 'targets-panel', attrs: pol.length > 1 ? { role: 'tabpanel', 'aria-labelledby': `tab-${state.current}` } : { 'aria-label': state.current } },
-      h('div', { id: 'policy-summary' }),
-      h('div', { class: 'section-head' },
-        h('form', { class: 'search', role: 'search', on: { submit: (e) => e.preventDefault() } }, search),
-        h('span', { class: 'hint', id: 'targets-count', attrs: { 'aria-live': 'polite' } })),
-      h('div', { id: 'targets' })));
-  renderList();
+    fill(
+        app,
+        header,
+        tabs,
+        h(
+            "section",
+            {
+                class: "panel",
+                id: "targets-panel",
+                attrs:
+                    pol.length > 1
+                        ? { role: "tabpanel", "aria-labelledby": `tab-${state.current}` }
+                        : { "aria-label": state.current },
+            },
+            h("div", { id: "policy-summary" }),
+            h(
+                "div",
+                { class: "section-head" },
+                h("form", { class: "search", role: "search", on: { submit: (e) => e.preventDefault() } }, search),
+                h("span", { class: "hint", id: "targets-count", attrs: { "aria-live": "polite" } }),
+            ),
+            h("div", { id: "targets" }),
+        ),
+    );
+    renderList();
 }
 
 function tabKeys(e, pol) {
-  if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
-  const i = pol.findIndex((p) => p.collection === state.current);
-  const next = pol[(i + (e.key === 'ArrowRight' ? 1 : pol.length - 1)) % pol.length];
-  selectCollection(next.collection);
-  document.getElementById(`tab-${next.collection}`)?.focus();
+    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
+    const i = pol.findIndex((p) => p.collection === state.current);
+    const next = pol[(i + (e.key === "ArrowRight" ? 1 : pol.length - 1)) % pol.length];
+    selectCollection(next.collection);
+    document.getElementById(`tab-${next.collection}`)?.focus();
 }
 
 function selectCollection(c) {
-  if (c === state.current) return;
-  state.current = c;
-  state.page = 1;
-  state.search = '';
-  state.list = null;
-  render();
-  loadTargets();
+    if (c === state.current) return;
+    state.current = c;
+    state.page = 1;
+    state.search = "";
+    state.list = null;
+    render();
+    loadTargets();
 }
 
-const searchSoon = debounce(() => { state.page = 1; loadTargets(); }, 300);
+const searchSoon = debounce(() => {
+    state.page = 1;
+    loadTargets();
+}, 300);
 function onSearch(e) {
-  state.search = e.target.value.trim();
-  searchSoon();
+    state.search = e.target.value.trim();
+    searchSoon();
 }
 
 function renderPolicySummary() {
-  const box = document.getElementById('policy-summary');
-  const p = policy();
-  if (!box || !p) return;
-  clear(box).appendChild(h('div', { class: 'row', dataset: { testid: 'policy-summary' } },
-    h('span', { class: 'label', text: p.consent === 'required' ? t('console.consentRequired') : t('console.consentNone') }),
-    h('span', { class: 'label', text: p.reasonRequired ? t('console.reasonRequired') : t('console.reasonOptional') }),
-    h('span', { class: 'label', text: t('console.upTo', { time: formatUnit(p.maxMinutes, 'minute', 'long') }) }),
-    h('span', { class: 'label', text: t('console.modes', { modes: (p.modes || []).map((m) => t('mode.' + m)).join(', ') }) })));
+    const box = document.getElementById("policy-summary");
+    const p = policy();
+    if (!box || !p) return;
+    clear(box).appendChild(
+        h(
+            "div",
+            { class: "row", dataset: { testid: "policy-summary" } },
+            h("span", {
+                class: "label",
+                text: p.consent === "required" ? t("console.consentRequired") : t("console.consentNone"),
+            }),
+            h("span", {
+                class: "label",
+                text: p.reasonRequired ? t("console.reasonRequired") : t("console.reasonOptional"),
+            }),
+            h("span", {
+                class: "label",
+                text: t("console.upTo", { time: formatUnit(p.maxMinutes, "minute", "long") }),
+            }),
+            h("span", {
+                class: "label",
+                text: t("console.modes", { modes: (p.modes || []).map((m) => t("mode." + m)).join(", ") }),
+            }),
+        ),
+    );
 }
 
 function renderList() {
-  renderPolicySummary();
-  const box = document.getElementById('targets');
-  const count = document.getElementById('targets-count');
-  if (!box) return;
-  box.setAttribute('aria-busy', state.loading ? 'true' : 'false');
-  if (state.listError) {
-    clear(box).appendChild(h('p', { class: 'alert danger', attrs: { role: 'alert' }, text: state.listError }));
-    if (count) count.textContent = '';
-    return;
-  }
-  const list = state.list;
-  if (!list) {
-    clear(box).appendChild(h('p', { class: 'hint', text: t('common.loading') }));
-    return;
-  }
-  if (count) count.textContent = t('console.count', { n: list.totalItems });
-  const rows = (list.items || []).map(renderRow);
-  fill(box, 
-    h('div', { class: 'table-wrap' }, h('table', { class: 'table responsive', id: 'targets-table', dataset: { testid: 'targets-table' } },
-      h('caption', { class: 'visually-hidden', text: t('console.tableCaption', { collection: state.current }) }),
-      h('thead', {}, h('tr', {},
-        h('th', { scope: 'col', text: t('console.colUser') }),
-        h('th', { scope: 'col', text: t('console.colConsent') }),
-        h('th', { scope: 'col', text: t('console.colSession') }),
-        h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', text: t('console.colActions') })))),
-      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { class: 'empty', colspan: '4', text: state.search ? t('console.noMatch') : t('console.empty') }))))),
-    list.totalPages > 1 ? h('nav', { class: 'pager', attrs: { 'aria-label': t('common.pagination') } },
-      h('button', { type: 'button', class: 'btn sm secondary', id: 'page-prev', dataset: { testid: 'page-prev' }, disabled: list.page <= 1, text: t('common.prev'), on: { click: () => goPage(list.page - 1) } }),
-      h('span', { class: 'hint', id: 'page-info', text: t('common.pageOf', { page: list.page, pages: list.totalPages }) }),
-      h('button', { type: 'button', class: 'btn sm secondary', id: 'page-next', dataset: { testid: 'page-next' }, disabled: list.page >= list.totalPages, text: t('common.next'), on: { click: () => goPage(list.page + 1) } })) : null);
+    renderPolicySummary();
+    const box = document.getElementById("targets");
+    const count = document.getElementById("targets-count");
+    if (!box) return;
+    box.setAttribute("aria-busy", state.loading ? "true" : "false");
+    if (state.listError) {
+        clear(box).appendChild(h("p", { class: "alert danger", attrs: { role: "alert" }, text: state.listError }));
+        if (count) count.textContent = "";
+        return;
+    }
+    const list = state.list;
+    if (!list) {
+        clear(box).appendChild(h("p", { class: "hint", text: t("common.loading") }));
+        return;
+    }
+    if (count) count.textContent = t("console.count", { n: list.totalItems });
+    const rows = (list.items || []).map(renderRow);
+    fill(
+        box,
+        h(
+            "div",
+            { class: "table-wrap" },
+            h(
+                "table",
+                { class: "table responsive", id: "targets-table", dataset: { testid: "targets-table" } },
+                h("caption", {
+                    class: "visually-hidden",
+                    text: t("console.tableCaption", { collection: state.current }),
+                }),
+                h(
+                    "thead",
+                    {},
+                    h(
+                        "tr",
+                        {},
+                        h("th", { scope: "col", text: t("col.user") }),
+                        h("th", { scope: "col", text: t("col.consent") }),
+                        h("th", { scope: "col", text: t("col.session") }),
+                        h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: t("col.actions") })),
+                    ),
+                ),
+                h(
+                    "tbody",
+                    {},
+                    rows.length
+                        ? rows
+                        : h(
+                              "tr",
+                              {},
+                              h("td", {
+                                  class: "empty",
+                                  colspan: "4",
+                                  text: state.search ? t("console.noMatch") : t("console.empty"),
+                              }),
+                          ),
+                ),
+            ),
+        ),
+        list.totalPages > 1
+            ? h(
+                  "nav",
+                  { class: "pager", attrs: { "aria-label": t("common.pagination") } },
+                  h("button", {
+                      type: "button",
+                      class: "btn sm secondary",
+                      id: "page-prev",
+                      dataset: { testid: "page-prev" },
+                      disabled: list.page <= 1,
+                      text: t("common.prev"),
+                      on: { click: () => goPage(list.page - 1) },
+                  }),
+                  h("span", {
+                      class: "hint",
+                      id: "page-info",
+                      text: t("common.pageOf", { page: list.page, pages: list.totalPages }),
+                  }),
+                  h("button", {
+                      type: "button",
+                      class: "btn sm secondary",
+                      id: "page-next",
+                      dataset: { testid: "page-next" },
+                      disabled: list.page >= list.totalPages,
+                      text: t("common.next"),
+                      on: { click: () => goPage(list.page + 1) },
+                  }),
+              )
+            : null,
+    );
 }
 
 function goPage(n) {
-  state.page = n;
-  loadTargets().then(() => {
-    const btn = document.getElementById(n > 1 ? 'page-prev' : 'page-next');
-    if (btn && !btn.disabled) btn.focus();
-  });
+    state.page = n;
+    loadTargets().then(() => {
+        const btn = document.getElementById(n > 1 ? "page-prev" : "page-next");
+        if (btn && !btn.disabled) btn.focus();
+    });
 }
 
 function avatarOf(item) {
-  if (item.avatar) {
-    const src = pb.files.getURL(item, item.avatar, { thumb: '72x72' });
-    return h('img', { class: 'avatar', src, alt: '', loading: 'lazy' });
-  }
-  const letter = (displayName(item).trim()[0] || '?').toUpperCase();
-  return h('span', { class: 'avatar', attrs: { 'aria-hidden': 'true' }, text: letter });
+    if (item.avatar) {
+        const src = pb.files.getURL(item, item.avatar, { thumb: "72x72" });
+        return h("img", { class: "avatar", src, alt: "", loading: "lazy" });
+    }
+    const letter = (displayName(item).trim()[0] || "?").toUpperCase();
+    return h("span", { class: "avatar", attrs: { "aria-hidden": "true" }, text: letter });
 }
 
 function consentCell(c) {
-  if (!c || !c.required) return [h('span', { class: 'label', dataset: { testid: 'consent-state', state: 'not-required' }, text: t('console.consentNotNeeded') })];
-  if (c.active) {
+    if (!c || !c.required)
+        return [
+            h("span", {
+                class: "label",
+                dataset: { testid: "consent-state", state: "not-required" },
+                text: t("consent.notRequired"),
+            }),
+        ];
+    if (c.active) {
+        return [
+            h(
+                "span",
+                { class: "label success", dataset: { testid: "consent-state", state: "active" } },
+                h("span", { class: "dot", attrs: { "aria-hidden": "true" } }),
+                t("consent.given"),
+            ),
+            h("div", { class: "cell-sub", text: t("console.until", { date: formatDate(c.expires) }) }),
+        ];
+    }
     return [
-      h('span', { class: 'label success', dataset: { testid: 'consent-state', state: 'active' } }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), t('console.consentActive')),
-      h('div', { class: 'cell-sub', text: t('console.until', { date: formatDate(c.expires) }) }),
+        h(
+            "span",
+            { class: "label danger", dataset: { testid: "consent-state", state: "none" } },
+            h("span", { class: "dot", attrs: { "aria-hidden": "true" } }),
+            t("consent.notGiven"),
+        ),
     ];
-  }
-  return [h('span', { class: 'label danger', dataset: { testid: 'consent-state', state: 'none' } }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), t('console.consentMissing'))];
 }
 
 function sessionCell(s) {
-  if (!s) return [h('span', { class: 'hint', dataset: { testid: 'live-session', state: 'none' }, text: '—' })];
-  return [
-    h('span', { class: 'label warning', dataset: { testid: 'live-session', state: 'live' } }, h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), t('console.live')),
-    h('div', { class: 'cell-sub', text: t('console.liveBy', { actor: s.actorName || s.actor, mode: t('mode.' + s.mode), until: formatDate(s.expires) }) }),
-  ];
+    if (!s) return [h("span", { class: "hint", dataset: { testid: "live-session", state: "none" }, text: "—" })];
+    return [
+        h(
+            "span",
+            { class: "label warning", dataset: { testid: "live-session", state: "live" } },
+            h("span", { class: "dot", attrs: { "aria-hidden": "true" } }),
+            t("session.live"),
+        ),
+        h("div", {
+            class: "cell-sub",
+            text: t("console.liveBy", {
+                actor: s.actorName || s.actor,
+                mode: t("mode." + s.mode),
+                until: formatDate(s.expires),
+            }),
+        }),
+    ];
 }
 
 function renderRow(item) {
-  const name = displayName(item);
-  return h('tr', { dataset: { testid: 'target-row', recordId: item.id } },
-    h('td', {},
-      h('div', { class: 'user-cell' }, avatarOf(item),
-        h('div', {},
-          h('div', { class: 'cell-main', dataset: { testid: 'target-name' }, text: name }),
-          item.email && item.email !== name ? h('div', { class: 'cell-sub', text: item.email }) : null,
-          h('div', { class: 'cell-sub mono', text: item.id })))),
-    h('td', { class: 'half', attrs: { 'data-label': t('console.colConsent') } }, consentCell(item.consent)),
-    h('td', { class: 'half', attrs: { 'data-label': t('console.colSession') } }, sessionCell(item.liveSession)),
-    h('td', { class: 'actions' },
-      h('button', {
-        type: 'button', class: 'btn sm', dataset: { testid: 'impersonate', recordId: item.id },
-        attrs: { 'aria-label': t('console.impersonateWho', { name }) },
-        text: t('console.impersonate'),
-        on: { click: () => openDialogFor(item) },
-      })));
+    const name = displayName(item);
+    return h(
+        "tr",
+        { dataset: { testid: "target-row", recordId: item.id } },
+        h(
+            "td",
+            {},
+            h(
+                "div",
+                { class: "user-cell" },
+                avatarOf(item),
+                h(
+                    "div",
+                    {},
+                    h("div", { class: "cell-main", dataset: { testid: "target-name" }, text: name }),
+                    item.email && item.email !== name ? h("div", { class: "cell-sub", text: item.email }) : null,
+                    h("div", { class: "cell-sub mono", text: item.id }),
+                ),
+            ),
+        ),
+        h("td", { class: "half", attrs: { "data-label": t("col.consent") } }, consentCell(item.consent)),
+        h("td", { class: "half", attrs: { "data-label": t("col.session") } }, sessionCell(item.liveSession)),
+        h(
+            "td",
+            { class: "actions" },
+            h("button", {
+                type: "button",
+                class: "btn sm",
+                dataset: { testid: "impersonate", recordId: item.id },
+                attrs: { "aria-label": t("dialog.title", { name }) },
+                text: t("dialog.action"),
+                on: { click: () => openDialogFor(item) },
+            }),
+        ),
+    );
 }
 
 // ---------------------------------------------------------------------------
-// The Impersonate dialog
+// The Impersonate dialog: the UI core's model (lib/impersonate.js), drawn
+// with the pages' renderer; the dashboard draws the same model.
 
 function openDialogFor(item) {
-  const p = policy();
-  if (!p) return;
-  const name = displayName(item);
-  const modes = p.modes && p.modes.length ? p.modes : ['read'];
-  const defMode = modes.includes(p.defaultMode) ? p.defaultMode : modes[0];
-  const max = Number(p.maxMinutes) || 60;
+    const p = policy();
+    if (!p) return;
+    const model = impersonateModel(p, item);
+    const tx = dialogTexts(model);
+    const f = dialogFields(model, tx);
+    const submit = h("button", {
+        type: "submit",
+        class: "btn",
+        id: "imp-submit",
+        dataset: { testid: "imp-submit" },
+        attrs: { form: IDS.form },
+        text: tx.submit,
+    });
+    const cancel = h("button", {
+        type: "button",
+        class: "btn secondary",
+        id: "imp-cancel",
+        dataset: { testid: "imp-cancel" },
+        text: tx.cancel,
+    });
+    const form = h(
+        "form",
+        { id: IDS.form, class: "stack", attrs: { novalidate: "" } },
+        dialogFacts(model, tx),
+        f.nodes,
+    );
+    const dlg = openDialog({
+        id: "impersonate-dialog",
+        testid: "imp-dialog",
+        title: tx.title,
+        content: [form],
+        actions: [cancel, submit],
+    });
+    cancel.addEventListener("click", () => dlg.close());
+    f.reason.focus();
+    form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (!submit.disabled) startFrom(model, f, submit, dlg);
+    });
+}
 
-  const reasonErr = h('p', { class: 'field-error', id: 'imp-reason-error', hidden: true, attrs: { role: 'alert' } });
-  const minutesErr = h('p', { class: 'field-error', id: 'imp-minutes-error', hidden: true, attrs: { role: 'alert' } });
-  const formErr = h('p', { class: 'alert danger', id: 'imp-error', hidden: true, attrs: { role: 'alert' } });
-  const reason = h('textarea', {
-    id: 'imp-reason', name: 'reason', required: p.reasonRequired, maxlength: '1000',
-    dataset: { testid: 'imp-reason' },
-    attrs: { 'aria-describedby': 'imp-reason-help imp-reason-error', placeholder: t('console.reasonPlaceholder') },
-  });
-  const minutes = h('input', {
-    id: 'imp-minutes', name: 'minutes', type: 'number', min: '1', max: String(max), step: '1',
-    inputmode: 'numeric', value: String(Math.min(30, max)), required: true,
-    dataset: { testid: 'imp-minutes' },
-    attrs: { 'aria-describedby': 'imp-minutes-help imp-minutes-error' },
-  });
-  const modeInputs = modes.map((m) => h('input', { type: 'radio', name: 'imp-mode', id: `imp-mode-${m}`, value: m, checked: m === defMode, dataset: { testid: `imp-mode-${m}` } }));
-  const submit = h('button', { type: 'submit', class: 'btn', id: 'imp-submit', dataset: { testid: 'imp-submit' }, attrs: { form: 'imp-form' }, text: t('console.impersonate') });
-  const cancel = h('button', { type: 'button', class: 'btn secondary', id: 'imp-cancel', dataset: { testid: 'imp-cancel' }, text: t('common.cancel') });
+// dialogFacts: "You will temporarily act as NAME", the consent, the live session.
+function dialogFacts(model, tx) {
+    const state = consentState(model);
+    return [
+        h(
+            "div",
+            { class: "alert info", id: "imp-confirm", dataset: { testid: "imp-confirm" } },
+            h("p", { text: tx.confirm }),
+            model.email ? h("div", { class: "cell-sub break", text: model.email }) : null,
+        ),
+        h("p", {
+            class: state === "missing" ? "alert warning" : "hint",
+            id: "imp-consent-note",
+            dataset: { testid: "imp-consent", state },
+            text: tx.consent,
+        }),
+        tx.live ? h("p", { class: "alert warning", dataset: { testid: "imp-live" }, text: tx.live }) : null,
+    ];
+}
 
-  const consentNote = item.consent && item.consent.required && !item.consent.active
-    ? h('p', { class: 'alert warning', id: 'imp-consent-note', text: t('console.noConsentNote', { name }) }) : null;
+// dialogFields builds the controls of FIELDS, in order: the reason, the
+// minutes and one radio per mode, each with its help and error line.
+function dialogFields(model, tx) {
+    const errorLine = (id) => h("p", { class: "field-error", id, hidden: true, attrs: { role: "alert" } });
+    const reason = h("textarea", {
+        id: IDS.reason,
+        name: "reason",
+        required: model.reasonRequired,
+        maxlength: String(REASON_MAX_LENGTH),
+        dataset: { testid: "imp-reason" },
+        attrs: { "aria-describedby": `${IDS.reason}-help ${IDS.reasonError}`, placeholder: tx.reasonPlaceholder },
+    });
+    const minutes = h("input", {
+        id: IDS.minutes,
+        name: "minutes",
+        type: "number",
+        min: "1",
+        max: String(model.maxMinutes),
+        step: "1",
+        inputmode: "numeric",
+        value: String(model.initial.minutes),
+        required: true,
+        dataset: { testid: "imp-minutes" },
+        attrs: { "aria-describedby": `${IDS.minutes}-help ${IDS.minutesError}` },
+    });
+    const modes = model.modes.map((m) =>
+        h("input", {
+            type: "radio",
+            name: "imp-mode",
+            id: IDS.mode(m),
+            value: m,
+            checked: m === model.initial.mode,
+            dataset: { testid: IDS.mode(m) },
+        }),
+    );
+    const errors = {
+        reason: errorLine(IDS.reasonError),
+        minutes: errorLine(IDS.minutesError),
+        mode: errorLine(IDS.modeError),
+    };
+    const nodes = [
+        h(
+            "div",
+            { class: "field-group" },
+            h(
+                "div",
+                { class: "field" },
+                h("label", { htmlFor: IDS.reason }, tx.reason, " ", h("small", { class: "hint", text: tx.reasonHint })),
+                reason,
+            ),
+            h("p", { class: "field-help", id: `${IDS.reason}-help`, text: tx.reasonHelp }),
+            errors.reason,
+        ),
+        h(
+            "div",
+            { class: "field-group" },
+            h("div", { class: "field" }, h("label", { htmlFor: IDS.minutes, text: tx.minutes }), minutes),
+            h("p", { class: "field-help", id: `${IDS.minutes}-help`, text: tx.minutesHelp }),
+            errors.minutes,
+        ),
+        h(
+            "fieldset",
+            { class: "choices" },
+            h("legend", { text: tx.mode }),
+            model.modes.map((m, i) =>
+                h(
+                    "label",
+                    { class: "choice", htmlFor: IDS.mode(m) },
+                    modes[i],
+                    h("span", {}, tx.modeLabel(m), h("small", { text: tx.modeHelp(m) })),
+                ),
+            ),
+            errors.mode,
+        ),
+    ];
+    return {
+        nodes,
+        reason,
+        minutes,
+        modes,
+        errors,
+        values: () => ({
+            reason: reason.value,
+            minutes: minutes.value,
+            mode: (modes.find((x) => x.checked) || {}).value,
+        }),
+        control: (name) =>
+            name === "mode" ? modes.find((x) => x.checked) || modes[0] : name === "reason" ? reason : minutes,
+    };
+}
 
-  const form = h('form', { id: 'imp-form', class: 'stack', attrs: { novalidate: '' } },
-    h('p', { class: 'alert info', id: 'imp-confirm', dataset: { testid: 'imp-confirm' }, text: t('console.confirm', { name }) }),
-    consentNote,
-    h('div', { class: 'field-group' },
-      h('div', { class: 'field' + (p.reasonRequired ? ' required' : '') },
-        h('label', { htmlFor: 'imp-reason', text: p.reasonRequired ? t('console.reason') : t('console.reasonOptionalLabel') }), reason),
-      h('p', { class: 'field-help', id: 'imp-reason-help', text: t('console.reasonHelp') }),
-      reasonErr),
-    h('div', { class: 'field-group' },
-      h('div', { class: 'field required' },
-        h('label', { htmlFor: 'imp-minutes', text: t('console.minutes') }), minutes),
-      h('p', { class: 'field-help', id: 'imp-minutes-help', text: t('console.minutesHelp', { max: formatUnit(max, 'minute', 'long') }) }),
-      minutesErr),
-    h('fieldset', { class: 'choices' },
-      h('legend', { text: t('console.mode') }),
-      modes.map((m, i) => h('label', { class: 'choice', htmlFor: `imp-mode-${m}` }, modeInputs[i],
-        h('span', {}, t('mode.' + m), h('small', { text: t('mode.' + m + 'Help') }))))),
-    formErr);
+// showErrors puts each field's error (or none) under it; returns the first
+// control in error.
+function showErrors(f, errs) {
+    let first = null;
+    for (const name of FIELDS) {
+        const msg = errs[name] || "";
+        const el = f.control(name);
+        f.errors[name].textContent = msg;
+        f.errors[name].hidden = !msg;
+        el.closest(".field")?.classList.toggle("error", !!msg);
+        el.setAttribute("aria-invalid", msg ? "true" : "false");
+        if (msg && !first) first = el;
+    }
+    return first;
+}
 
-  const dlg = openDialog({
-    id: 'impersonate-dialog', testid: 'impersonate-dialog',
-    title: t('console.dialogTitle', { name }),
-    content: [form],
-    actions: [cancel, submit],
-  });
-  cancel.addEventListener('click', () => dlg.close());
-  reason.focus();
-
-  const showErr = (el, field, msg) => {
-    el.textContent = msg || '';
-    el.hidden = !msg;
-    field.closest('.field').classList.toggle('error', !!msg);
-    field.setAttribute('aria-invalid', msg ? 'true' : 'false');
-  };
-
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    if (submit.disabled) return;
-    const why = reason.value.trim();
-    const mins = Number(minutes.value);
-    const mode = (modeInputs.find((x) => x.checked) || {}).value || defMode;
-    let bad = null;
-    showErr(reasonErr, reason, p.reasonRequired && !why ? t('console.reasonMissing') : '');
-    if (p.reasonRequired && !why) bad = bad || reason;
-    const minsBad = !Number.isInteger(mins) || mins < 1 || mins > max;
-    showErr(minutesErr, minutes, minsBad ? t('console.minutesInvalid', { max }) : '');
-    if (minsBad) bad = bad || minutes;
-    formErr.hidden = true;
-    if (bad) { bad.focus(); return; }
-
-    submit.disabled = true;
-    submit.classList.add('loading');
-    submit.textContent = t('console.starting');
-    // synchronously inside the submit (a user action): opens the tab first
-    openImpersonation({ pb, collection: p.collection, record: item.id, reason: why, minutes: mins, mode })
-      .then(({ session }) => {
-        dlg.close();
-        flash('success', t('console.started', { name, until: formatDate(session && session.expires) }));
-        loadTargets();
-      }, (err) => {
-        submit.disabled = false;
-        submit.classList.remove('loading');
-        submit.textContent = t('console.impersonate');
-        if (err instanceof HandoffError) {
-          dlg.close();
-          flash('error', t('handoff.err.' + err.code));
-          return;
+// startFrom validates the dialog and starts the session: synchronously
+// inside the submit event (the hand-off opens its tab first).
+function startFrom(model, f, submitBtn, dlg) {
+    const values = f.values();
+    const bad = showErrors(f, validate(model, values));
+    if (bad) {
+        bad.focus();
+        return;
+    }
+    submitBtn.disabled = true;
+    submitBtn.classList.add("loading");
+    submitBtn.textContent = t("dialog.starting");
+    submitImpersonation(model, values, pb).then((res) => {
+        submitBtn.disabled = false;
+        submitBtn.classList.remove("loading");
+        submitBtn.textContent = t("dialog.submit");
+        loadTargets(); // a start or a refusal changes the list
+        if (res.ok) {
+            dlg.close();
+            flash("success", res.message);
+            return;
         }
-        const fe = fieldErrors(err);
-        if (err && err.status === 400 && Object.keys(fe).length) {
-          if (fe.reason) showErr(reasonErr, reason, fe.reason);
-          if (fe.minutes) showErr(minutesErr, minutes, fe.minutes);
-          formErr.textContent = errorMessage(err);
-          formErr.hidden = !!(fe.reason || fe.minutes);
-          (fe.reason ? reason : fe.minutes ? minutes : submit).focus();
-          flash('error', t('console.refused', { message: errorMessage(err) }));
-          return;
+        if (res.err && res.err.status === 401) {
+            dlg.close();
+            pb.authStore.clear();
+            return;
         }
-        dlg.close();
-        flash('error', t('console.refused', { message: errorMessage(err) }));
-        loadTargets();
-      });
-  });
+        flash("error", res.message);
+        (showErrors(f, res.fields) || submitBtn).focus();
+    });
 }

@@ -1,0 +1,63 @@
+// The demo product's own strings (Acme Notes), added to the plugin's
+// catalogue: the product is an app of its own, so its words live with it.
+import { addMessages } from "/impersonation/lib/i18n.js";
+
+addMessages("en", {
+    "product.pageTitle": "Acme Notes",
+    "product.brand": "Acme Notes",
+    "product.settings": "Account settings",
+    "product.footer": "A demo product of the PocketBase impersonation plugin.",
+    "product.dashboard": "Dashboard",
+    "product.console": "Support console",
+    "product.loginTitle": "Welcome back",
+    "product.loginIntro": "Sign in to Acme Notes.",
+    "product.hello": "Hello, {name}",
+    "product.intro": "This is your account: the data Acme Notes keeps about you.",
+    "product.yourData": "Your data",
+    "product.id": "Account id",
+    "product.email": "Email",
+    "product.hidden": "hidden",
+    "product.verified": "Verified",
+    "product.joined": "Member since",
+    "product.profile": "Profile",
+    "product.profileHint": "The name other people see.",
+    "product.name": "Name",
+    "product.save": "Save",
+    "product.saved": "Your profile was saved.",
+    "product.supportTitle": "Help from support",
+    "product.supportHint":
+        "Our support team can look into a problem faster when they can see your account as you see it. You decide if and for how long.",
+    "product.settingsLink": "Manage support access",
+    "product.supportViewing": "{actor} from support is acting as you until {until}.",
+    "product.manage": "Manage support access",
+});
+
+addMessages("es", {
+    "product.pageTitle": "Acme Notes",
+    "product.brand": "Acme Notes",
+    "product.settings": "Ajustes de la cuenta",
+    "product.footer": "Un producto de demostración del plugin de suplantación de PocketBase.",
+    "product.dashboard": "Panel",
+    "product.console": "Consola de soporte",
+    "product.loginTitle": "Hola de nuevo",
+    "product.loginIntro": "Inicia sesión en Acme Notes.",
+    "product.hello": "Hola, {name}",
+    "product.intro": "Esta es tu cuenta: los datos que Acme Notes guarda sobre ti.",
+    "product.yourData": "Tus datos",
+    "product.id": "Id de la cuenta",
+    "product.email": "Correo electrónico",
+    "product.hidden": "oculto",
+    "product.verified": "Verificado",
+    "product.joined": "Miembro desde",
+    "product.profile": "Perfil",
+    "product.profileHint": "El nombre que ven los demás.",
+    "product.name": "Nombre",
+    "product.save": "Guardar",
+    "product.saved": "Se guardó tu perfil.",
+    "product.supportTitle": "Ayuda de soporte",
+    "product.supportHint":
+        "Nuestro equipo de soporte puede resolver un problema más rápido si ve tu cuenta como tú la ves. Tú decides si puede y durante cuánto tiempo.",
+    "product.settingsLink": "Gestionar el acceso de soporte",
+    "product.supportViewing": "{actor}, de soporte, está actuando como tú hasta el {until}.",
+    "product.manage": "Gestionar el acceso de soporte",
+});

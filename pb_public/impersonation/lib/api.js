@@ -1,0 +1,58 @@
+// The API client of the plugin's UI: every /api/impersonation/* route, for
+// a PocketBase JS SDK client (the dashboard's app.pb, a page's own). Errors
+// are the SDK's ClientResponseError; errors.js turns them into text.
+//
+//   const api = impersonationApi(pb);
+//   const { policies, productURL } = await api.policies();
+
+const BASE = "/api/impersonation";
+
+/** The routes, by meaning. */
+export const ROUTES = {
+    consent: BASE + "/consent",
+    current: BASE + "/current",
+    policies: BASE + "/policies",
+    targets: BASE + "/targets",
+    sessions: BASE + "/sessions",
+    end: (id) => `${BASE}/sessions/${encodeURIComponent(id)}/end`,
+    verify: BASE + "/audit/verify",
+    export: BASE + "/audit/export",
+};
+
+/** The calls of the plugin's routes through the SDK client pb. */
+export function impersonationApi(pb) {
+    // requestKey null: never cancelled by the SDK's auto-cancellation
+    const send = (path, options = {}) => pb.send(path, { method: "GET", requestKey: null, ...options });
+    return {
+        /** The enabled policies the caller may act under, and the product's URL. */
+        policies: () => send(ROUTES.policies),
+        /** A page of the records of collection the caller may impersonate. */
+        targets: ({ collection, search = "", page = 1, perPage = 20 }) => {
+            const query = { collection, page, perPage };
+            if (search) {
+                query.search = search;
+            }
+            return send(ROUTES.targets, { query });
+        },
+        /** Starts a session: {collection, record, reason, minutes, mode} -> {token, record, session}. */
+        start: (body) => send(ROUTES.sessions, { method: "POST", body }),
+        /** Ends a session now. */
+        end: (id) => send(ROUTES.end(id), { method: "POST" }),
+        /** Who the caller is acting as, or the sessions live on them. */
+        current: () => send(ROUTES.current),
+        /** The caller's own consent. */
+        consent: () => send(ROUTES.consent),
+        grantConsent: (hours) => send(ROUTES.consent, { method: "PUT", body: { hours } }),
+        revokeConsent: () => send(ROUTES.consent, { method: "DELETE" }),
+        /** Whether the audit chain is whole (superusers). */
+        verifyAudit: (options = {}) => send(ROUTES.verify, options),
+        /** The URL of the audit export (superusers; the token goes in a header, never in it). */
+        exportURL: (query) => {
+            const url = new URL(pb.buildURL(ROUTES.export), window.location.href);
+            for (const [k, v] of Object.entries(query || {})) {
+                url.searchParams.set(k, v);
+            }
+            return url.href;
+        },
+    };
+}

@@ -1,0 +1,154 @@
+// The Impersonate dialog's model: one set of controls and defaults, one
+// validation, one outcome, for the dashboard (rendered with PocketBase's
+// own toolkit) and the support console (rendered with dom.js). A renderer
+// shows FIELDS in order with the model's texts and ids, and calls submit()
+// synchronously inside the submit event (the hand-off opens its tab first,
+// which popup blockers allow only there).
+import { t } from "./i18n.js";
+import { formatDate, formatUnit, msUntil } from "./dates.js";
+import { errorText, fieldTexts } from "./errors.js";
+import { HandoffError, openImpersonation } from "./handoff.js";
+import { displayName } from "./records.js";
+
+/** A new session's minutes unless the policy allows fewer. */
+export const DEFAULT_MINUTES = 30;
+/** The longest reason the server accepts (Config.ReasonMaxLength's default). */
+export const REASON_MAX_LENGTH = 1000;
+
+/** The dialog's controls, in order: a textarea, a number, one radio per mode. */
+export const FIELDS = ["reason", "minutes", "mode"];
+
+/** Element ids (the page has one dialog open at a time). */
+export const IDS = {
+    form: "imp-form",
+    reason: "imp-reason",
+    reasonError: "imp-reason-error",
+    minutes: "imp-minutes",
+    minutesError: "imp-minutes-error",
+    mode: (m) => "imp-mode-" + m,
+    modeError: "imp-mode-error",
+    title: "imp-title",
+};
+
+/**
+ * The model of the dialog for target (an item of GET targets: id, name,
+ * email, consent, liveSession) under policy (an item of GET policies).
+ */
+export function impersonateModel(policy, target) {
+    const modes = policy.modes?.length ? policy.modes : ["read"];
+    const maxMinutes = Number(policy.maxMinutes) || DEFAULT_MINUTES;
+    const name = displayName(target);
+    return {
+        policy,
+        target,
+        name,
+        email: target.email && target.email !== name ? target.email : "",
+        modes,
+        maxMinutes,
+        reasonRequired: !!policy.reasonRequired,
+        initial: {
+            reason: "",
+            minutes: Math.min(DEFAULT_MINUTES, maxMinutes),
+            mode: modes.includes(policy.defaultMode) ? policy.defaultMode : modes[0],
+        },
+    };
+}
+
+/** What the dialog says about the target's consent: "missing", "given" or "not-required". */
+export function consentState(model) {
+    const c = model.target.consent;
+    if (!c || !c.required) {
+        return "not-required";
+    }
+    return c.active ? "given" : "missing";
+}
+
+/** The live session on the target, or null. */
+export function liveSession(model, now = Date.now()) {
+    const live = model.target.liveSession;
+    return live && msUntil(live.expires, now) > 0 ? live : null;
+}
+
+/** The dialog's texts in the chosen language; actorName(live) names a live session's actor. */
+export function dialogTexts(model, actorName = (live) => live.actorName || live.actor) {
+    const live = liveSession(model);
+    return {
+        title: t("dialog.title", { name: model.name }),
+        confirm: t("dialog.confirm", { name: model.name }),
+        consent: {
+            missing: t("dialog.noConsent", { name: model.name }),
+            given: t("consent.activeUntil", { date: formatDate(model.target.consent?.expires) }),
+            "not-required": t("consent.notRequired"),
+        }[consentState(model)],
+        live: live
+            ? t("dialog.liveNote", { name: model.name, actor: actorName(live), date: formatDate(live.expires) })
+            : "",
+        reason: t("col.reason"),
+        reasonHint: t(model.reasonRequired ? "form.required" : "form.optional"),
+        reasonPlaceholder: t("dialog.reasonPlaceholder"),
+        reasonHelp: t("dialog.reasonHelp"),
+        minutes: t("dialog.minutes"),
+        minutesHelp: t("common.atMost", { max: formatUnit(model.maxMinutes, "minute", "long") }),
+        mode: t("col.access"),
+        modeLabel: (m) => t("mode." + m),
+        modeHelp: (m) => t("mode." + m + "Help"),
+        submit: t("dialog.submit"),
+        starting: t("dialog.starting"),
+        cancel: t("common.cancel"),
+    };
+}
+
+/** The errors of values ({reason, minutes, mode}) before a start: {field: text}. */
+export function validate(model, values) {
+    const errors = {};
+    if (model.reasonRequired && !String(values.reason || "").trim()) {
+        errors.reason = t("dialog.reasonMissing");
+    }
+    const m = Number(values.minutes);
+    if (values.minutes === "" || !Number.isInteger(m) || m < 1 || m > model.maxMinutes) {
+        errors.minutes = t("dialog.minutesInvalid", { max: model.maxMinutes });
+    }
+    if (!model.modes.includes(values.mode)) {
+        errors.mode = t("field.validation_in_invalid");
+    }
+    return errors;
+}
+
+/**
+ * Starts the session through the hand-off, as the user of pb. Must run
+ * synchronously inside the submit event. Resolves {ok, message} with the
+ * text to flash; a refusal also has {err} and {fields}, the server's field
+ * errors. The dialog stays open after a refusal, for another try.
+ */
+export function submit(model, values, pb) {
+    let started;
+    try {
+        started = openImpersonation({
+            pb,
+            collection: model.policy.collection,
+            record: model.target.id,
+            reason: String(values.reason || "").trim(),
+            minutes: Number(values.minutes),
+            mode: values.mode,
+        });
+    } catch (err) {
+        started = Promise.reject(err);
+    }
+    return started.then(
+        ({ session }) => ({
+            ok: true,
+            message: t("dialog.started", { name: model.name, until: formatDate(session?.expires) }),
+        }),
+        (err) => {
+            if (err instanceof HandoffError) {
+                return { ok: false, err, message: t("handoff.err." + err.code), fields: {} };
+            }
+            return {
+                ok: false,
+                err,
+                message: t("dialog.refused", { message: errorText(err) }),
+                fields: fieldTexts(err),
+            };
+        },
+    );
+}

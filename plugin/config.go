@@ -88,10 +88,14 @@ type Config struct {
 	// Zero means they are kept for ever.
 	AuditRetention time.Duration
 
-	// Clock is the time of everything the plugin times itself (sessions,
-	// consents, pruning, the refusal window, the timers that end realtime
-	// clients' sessions); tests set it to control time. Nil means the
-	// system clock.
+	// Clock is the time of everything the plugin times itself: sessions'
+	// starts, expiries and ends, consents, the audit entries' created,
+	// request durations, pruning, the refusal window, and the timers that
+	// end realtime clients' sessions; tests set it to control time.
+	// PocketBase's own clocks stay its own: it checks a token's exp (minted
+	// from the session's expiry on Clock) on the real clock, sets the
+	// autodate fields of the plugin's records, and runs cron on real
+	// minutes. Nil means the system clock.
 	Clock Clock
 }
 

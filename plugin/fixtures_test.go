@@ -105,7 +105,11 @@ func TestMain(m *testing.M) {
 	clientImpersonationToken = mint(user2, client, clientSessionId, fixtureExpires)
 	app.Cleanup()
 
-	testapp.Main(m)
+	code := testapp.Run(m)
+	if code == 0 && ranEverything() {
+		code = checkAnswersDocumented()
+	}
+	os.Exit(code)
 }
 
 func mustFind(app core.App, collection, id string) *core.Record {
@@ -238,6 +242,7 @@ func quiet(app core.App, c *clock.Manual) func(*core.ServeEvent) error {
 		e.Router.BindFunc(func(re *core.RequestEvent) error {
 			err := re.Next()
 			c.Wait()
+			recordAnswer(re, err)
 			return err
 		})
 		app.Cron().Stop()

@@ -72,12 +72,16 @@ func New(t testing.TB) *tests.TestApp {
 }
 
 // Main runs the tests of m, removes the prepared data directory and exits
-// with the tests' code. A package whose tests use New calls it from its
-// TestMain.
-func Main(m *testing.M) {
+// with the tests' code. A package whose tests use New calls it, or Run,
+// from its TestMain.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run runs the tests of m, removes the prepared data directory and returns
+// the tests' code, for a TestMain that checks more after the tests.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if prepared != "" {
 		os.RemoveAll(prepared)
 	}
-	os.Exit(code)
+	return code
 }

@@ -81,7 +81,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
-	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
+	"github.com/pbimpersonation/impersonation/migrations"
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 )
 
@@ -256,6 +256,14 @@ const PagesCSP = hooks.PagesCSP
 // SeedPoliciesId is the id of the OnServe handler that writes Config.Policies.
 const SeedPoliciesId = "impersonationSeedPolicies"
 
+// EnsureSchemaId is the id of the OnServe handler, run before the plugin's
+// others, that gives the plugin's collections back the rules, fields and
+// indexes of its current schema after every migration has run: an app
+// snapshot taken before a plugin upgrade may have set them back. What the
+// plugin owns of its collections, and what an app may add, is in the doc
+// of package migrations.
+const EnsureSchemaId = "impersonationEnsureSchema"
+
 // Plugin is a registered instance of the impersonation plugin.
 type Plugin struct {
 	app    core.App
@@ -298,7 +306,8 @@ func MustRegister(app core.App, config Config) *Plugin {
 
 // Register fills the defaults of config and binds the plugin's routes,
 // middleware, hooks and jobs to app. The plugin's migrations are registered
-// by importing this package.
+// by importing this package, as PocketBase system migrations: they run on
+// bootstrap, before any migration of the app (see package migrations).
 func Register(app core.App, config Config) (*Plugin, error) {
 	p := &Plugin{app: app, config: config, hooks: sessions.NewHooks()}
 	if err := p.fillDefaults(); err != nil {
@@ -345,6 +354,16 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if pb, ok := app.(*pocketbase.PocketBase); ok {
 		pb.RootCmd.AddCommand(hooks.NewCommand(app))
 	}
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
+		Id:       EnsureSchemaId,
+		Priority: -99,
+		Func: func(e *core.ServeEvent) error {
+			if err := migrations.Ensure(e.App); err != nil {
+				return err
+			}
+			return e.Next()
+		},
+	})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: AuditKeyCheckId, Func: p.checkKey})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id: SeedPoliciesId,

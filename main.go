@@ -16,13 +16,28 @@ import (
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/osutils"
+	"github.com/spf13/cobra"
 
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
 
 func main() {
+	if err := newApp().Start(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// newApp returns the app, its plugins registered.
+func newApp() *pocketbase.PocketBase {
 	app := pocketbase.New()
+	// usage lines name the app as it is run: under go run (the README's way)
+	// the binary is named after the module, "impersonation", and would read
+	// "impersonation impersonation audit verify"
+	if osutils.IsProbablyGoRun() {
+		app.RootCmd.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "go run ."}
+	}
 
 	plugin.MustRegister(app, plugin.Config{
 		Policies: []plugin.Policy{{Collection: "users"}},
@@ -40,7 +55,5 @@ func main() {
 		return e.Next()
 	})
 
-	if err := app.Start(); err != nil {
-		log.Fatal(err)
-	}
+	return app
 }

@@ -73,6 +73,7 @@ import (
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/spf13/cobra"
 
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/attempts"
@@ -160,6 +161,13 @@ type Config struct {
 	// ones are pruned and a checkpoint entry keeps the rest verifiable.
 	// Zero means they are kept for ever.
 	AuditRetention time.Duration
+
+	// RootCmd is the command the plugin's "impersonation" command (audit
+	// verify, export and acknowledge) is added to, as migratecmd and
+	// ghupdate are given theirs: an app that wraps PocketBase passes its
+	// root command here. Nil means the RootCmd of app when app is a
+	// *pocketbase.PocketBase, and no command otherwise.
+	RootCmd *cobra.Command
 
 	// Clock is the time of everything the plugin times itself (sessions,
 	// consents, pruning, the refusal window, the timers that end realtime
@@ -351,8 +359,12 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pb, ok := app.(*pocketbase.PocketBase); ok {
-		pb.RootCmd.AddCommand(hooks.NewCommand(app))
+	root := p.config.RootCmd
+	if pb, ok := app.(*pocketbase.PocketBase); ok && root == nil {
+		root = pb.RootCmd
+	}
+	if root != nil {
+		hooks.AttachCommand(app, root)
 	}
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id:       EnsureSchemaId,

@@ -19,6 +19,8 @@ import (
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/osutils"
+	"github.com/spf13/cobra"
 
 	"github.com/pbimpersonation/impersonation/plugin"
 )
@@ -31,11 +33,20 @@ import (
 var demoFiles embed.FS
 
 func main() {
-	demo, err := fs.Sub(demoFiles, "demo")
-	if err != nil {
+	if err := newApp().Start(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// newApp returns the app, its plugins registered.
+func newApp() *pocketbase.PocketBase {
 	app := pocketbase.New()
+	// usage lines name the app as it is run: under go run (the README's way)
+	// the binary is named after the module, "impersonation", and would read
+	// "impersonation impersonation audit verify"
+	if osutils.IsProbablyGoRun() {
+		app.RootCmd.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "go run ."}
+	}
 
 	plugin.MustRegister(app, plugin.Config{
 		Policies: []plugin.Policy{{Collection: "users"}},
@@ -43,6 +54,10 @@ func main() {
 		AcceptNewAuditKey: os.Getenv("IMPERSONATION_ACCEPT_NEW_AUDIT_KEY") == "1",
 	})
 
+	demo, err := fs.Sub(demoFiles, "demo")
+	if err != nil {
+		log.Fatal(err)
+	}
 	app.OnServe().BindFunc(func(e *core.ServeEvent) error {
 		e.Router.GET("/{path...}", apis.Static(demo, false)).
 			BindFunc(func(e *core.RequestEvent) error {
@@ -53,7 +68,5 @@ func main() {
 		return e.Next()
 	})
 
-	if err := app.Start(); err != nil {
-		log.Fatal(err)
-	}
+	return app
 }

@@ -3,14 +3,71 @@ package hooks
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
+	"github.com/fatih/color"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/spf13/cobra"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
+
+// AttachCommand adds the plugin's command (NewCommand) to root, as
+// migratecmd and ghupdate add theirs, and binds an OnBootstrap handler that,
+// when the command about to run (os.Args, as PocketBase reads them) is one
+// of the plugin's, makes stdout carry its data alone: in dev mode (go run)
+// PocketBase prints each SQL statement, through the color package, on
+// stdout, from the bootstrap on. From then on the process's os.Stdout and
+// color's output are stderr, and the command writes its data to the stdout
+// it had. What the commands report on stderr (progress, counts) goes to
+// the process's stderr even where root discards its error output, as
+// PocketBase's does; an error they return is reported by the app (Start's
+// error), not printed by them.
+func AttachCommand(app core.App, log *audit.Log, root *cobra.Command) {
+	cmd := NewCommand(app, log)
+	// PocketBase's root discards what commands write to their error
+	// output (it reports a returned error itself): progress and counts
+	// go to stderr all the same
+	cmd.SetErr(os.Stderr)
+	root.AddCommand(cmd)
+	app.OnBootstrap().Bind(&hook.Handler[*core.BootstrapEvent]{
+		Id:       ids.CommandOutputId,
+		Priority: -999,
+		Func: func(e *core.BootstrapEvent) error {
+			if found, _, err := root.Find(os.Args[1:]); err == nil && within(found, cmd) {
+				dataOnlyOnStdout(cmd)
+			}
+			return e.Next()
+		},
+	})
+}
+
+// within reports whether c is cmd or one of its subcommands.
+func within(c, cmd *cobra.Command) bool {
+	for ; c != nil; c = c.Parent() {
+		if c == cmd {
+			return true
+		}
+	}
+	return false
+}
+
+// dataOnlyOnStdout gives cmd the process's stdout for its data, and makes
+// everything else that prints to stdout print to stderr.
+func dataOnlyOnStdout(cmd *cobra.Command) {
+	if os.Stdout == os.Stderr {
+		return // done already
+	}
+	var data io.Writer = os.Stdout
+	cmd.SetOut(data)
+	os.Stdout = os.Stderr
+	color.Output = os.Stderr
+}
 
 // NewCommand returns the plugin's command for PocketBase's command root:
 //
@@ -18,7 +75,8 @@ import (
 //	impersonation audit export [--format jsonl|csv] [--filter '...'] [--dir pb_data]
 //	impersonation audit acknowledge --reason '...' [--dir pb_data]
 //
-// Both work with the database directly, so with the server stopped too,
+// They work with the database directly, with the server stopped or beside
+// it,
 // and first see to the entries still in the audit journal (see
 // readEverything). verify shows its progress on stderr and exits non-zero
 // on a broken chain, naming the first bad entry, or on a chain that no
@@ -27,9 +85,23 @@ import (
 // a loss as audit.Acknowledge does.
 func NewCommand(app core.App, log *audit.Log) *cobra.Command {
 	verify := &cobra.Command{
-		Use:          "verify",
-		Short:        "Verify that the impersonation audit was not edited",
-		SilenceUsage: true,
+		Use:   "verify",
+		Short: "Verify that the impersonation audit was not edited",
+		Long: `Verify that the impersonation audit was not edited: each entry's hash, the chain
+from the first entry to the last, and that the chain still reaches the head it
+anchored last (so that no committed entry was deleted).
+
+It reads the database directly: it works with the server stopped, and beside a
+running server (whose last few entries, still in its journal, it counts and
+leaves out). Progress goes to stderr; stdout gets one line, "ok: N entries".
+
+Exit codes:
+  0  the chain is whole and reaches its anchored head
+  1  the chain is broken (the first bad entry is named), it no longer reaches
+     its anchored head (entries were deleted: see "acknowledge"), or the audit
+     could not be read; the reason is on stderr`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := readEverything(cmd, app, log, "verify"); err != nil {
 				return err
@@ -56,9 +128,10 @@ func NewCommand(app core.App, log *audit.Log) *cobra.Command {
 	}
 	var reason string
 	acknowledge := &cobra.Command{
-		Use:          "acknowledge",
-		Short:        "Accept, with a reason, that the impersonation audit lost the entries verify reports",
-		SilenceUsage: true,
+		Use:           "acknowledge",
+		Short:         "Accept, with a reason, that the impersonation audit lost the entries verify reports",
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(reason) == "" {
 				return errors.New("--reason is required: it is recorded in the audit")
@@ -87,9 +160,18 @@ func NewCommand(app core.App, log *audit.Log) *cobra.Command {
 
 	var format, filter string
 	export := &cobra.Command{
-		Use:          "export",
-		Short:        "Write the impersonation audit to stdout, as JSON lines or CSV",
-		SilenceUsage: true,
+		Use:   "export",
+		Short: "Write the impersonation audit to stdout, as JSON lines or CSV",
+		Long: `Write the impersonation audit to stdout, as JSON lines (one object per entry)
+or CSV (a header, then one row per entry). Stdout gets the entries and nothing
+else, in dev mode too; progress and messages go to stderr:
+
+  impersonation audit export > audit.jsonl
+
+It reads the database directly: it works with the server stopped, and beside a
+running server. Exit code 0 when every matching entry was written, 1 otherwise.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := readEverything(cmd, app, log, "export"); err != nil {
 				return err

@@ -1,47 +1,37 @@
-// Package migrations holds the schema of the impersonation plugin: its four
-// collections, their fields, indexes and API rules. It holds nothing else.
-//
-// The file names start with "impersonation_" so that they never clash with
-// the migrations of the app that imports the plugin. A migration is a
-// snapshot: names are written out here on purpose, not taken from the
-// plugin's constants, so that a later rename cannot change history.
 package migrations
 
 import (
 	"github.com/pocketbase/pocketbase/core"
-	m "github.com/pocketbase/pocketbase/migrations"
 	"github.com/pocketbase/pocketbase/tools/types"
 )
 
+// The four collections.
 func init() {
-	m.Register(func(app core.App) error {
-		for _, c := range []*core.Collection{
-			policiesCollection(),
-			consentsCollection(),
-			sessionsCollection(),
-			auditCollection(),
-		} {
-			if err := app.Save(c); err != nil {
-				return err
+	register(step{
+		up: func(s *shape) error {
+			s.define(policiesCollection())
+			s.define(consentsCollection())
+			s.define(sessionsCollection())
+			s.define(auditCollection())
+			return nil
+		},
+		down: func(app core.App) error {
+			for _, name := range []string{
+				"impersonation_audit",
+				"impersonation_sessions",
+				"impersonation_consents",
+				"impersonation_policies",
+			} {
+				c, err := app.FindCollectionByNameOrId(name)
+				if err != nil {
+					continue
+				}
+				if err := app.Delete(c); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	}, func(app core.App) error {
-		for _, name := range []string{
-			"impersonation_audit",
-			"impersonation_sessions",
-			"impersonation_consents",
-			"impersonation_policies",
-		} {
-			c, err := app.FindCollectionByNameOrId(name)
-			if err != nil {
-				continue
-			}
-			if err := app.Delete(c); err != nil {
-				return err
-			}
-		}
-		return nil
+			return nil
+		},
 	})
 }
 

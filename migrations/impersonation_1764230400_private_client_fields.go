@@ -2,7 +2,6 @@ package migrations
 
 import (
 	"github.com/pocketbase/pocketbase/core"
-	m "github.com/pocketbase/pocketbase/migrations"
 )
 
 // privateFields are the fields of sessions and audit entries that only
@@ -18,29 +17,29 @@ var privateFields = map[string][]string{
 }
 
 func init() {
-	m.Register(func(app core.App) error {
-		return setHidden(app, privateFields, true)
-	}, func(app core.App) error {
-		return setHidden(app, privateFields, false)
+	register(step{
+		up: func(s *shape) error {
+			return setHidden(s, privateFields, true)
+		},
+		down: func(app core.App) error {
+			return apply(app, func(s *shape) error {
+				return setHidden(s, privateFields, false)
+			}, nil)
+		},
 	})
 }
 
 // setHidden sets the hidden option of the named fields of each collection.
-func setHidden(app core.App, fields map[string][]string, hidden bool) error {
+func setHidden(s *shape, fields map[string][]string, hidden bool) error {
 	for name, names := range fields {
-		c, err := app.FindCollectionByNameOrId(name)
+		c, err := s.get(name)
 		if err != nil {
 			return err
 		}
 		for _, f := range names {
-			field := c.Fields.GetByName(f)
-			if field == nil {
-				continue
+			if field := c.Fields.GetByName(f); field != nil {
+				field.SetHidden(hidden)
 			}
-			field.SetHidden(hidden)
-		}
-		if err := app.Save(c); err != nil {
-			return err
 		}
 	}
 	return nil

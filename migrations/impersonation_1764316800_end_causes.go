@@ -2,7 +2,6 @@ package migrations
 
 import (
 	"github.com/pocketbase/pocketbase/core"
-	m "github.com/pocketbase/pocketbase/migrations"
 )
 
 // endCausesBefore are the sessions' end causes before a session could end
@@ -19,23 +18,26 @@ var endCausesAfter = append(append([]string{}, endCausesBefore...),
 )
 
 func init() {
-	m.Register(func(app core.App) error {
-		return setEndCauses(app, endCausesAfter)
-	}, func(app core.App) error {
-		return setEndCauses(app, endCausesBefore)
+	register(step{
+		up: func(s *shape) error {
+			return setEndCauses(s, endCausesAfter)
+		},
+		down: func(app core.App) error {
+			return apply(app, func(s *shape) error {
+				return setEndCauses(s, endCausesBefore)
+			}, nil)
+		},
 	})
 }
 
 // setEndCauses sets the values of the sessions' endCause field.
-func setEndCauses(app core.App, values []string) error {
-	c, err := app.FindCollectionByNameOrId("impersonation_sessions")
+func setEndCauses(s *shape, values []string) error {
+	c, err := s.get("impersonation_sessions")
 	if err != nil {
 		return err
 	}
-	f, ok := c.Fields.GetByName("endCause").(*core.SelectField)
-	if !ok {
-		return nil
+	if f, ok := c.Fields.GetByName("endCause").(*core.SelectField); ok {
+		f.Values = values
 	}
-	f.Values = values
-	return app.Save(c)
+	return nil
 }

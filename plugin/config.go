@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"github.com/spf13/cobra"
 	"net/url"
 	"strings"
 	"time"
@@ -87,6 +88,13 @@ type Config struct {
 	// ones are pruned and a checkpoint entry keeps the rest verifiable.
 	// Zero means they are kept for ever.
 	AuditRetention time.Duration
+
+	// RootCmd is the command the plugin's "impersonation" command (audit
+	// verify, export and acknowledge) is added to, as migratecmd and
+	// ghupdate are given theirs: an app that wraps PocketBase passes its
+	// root command here. Nil means the RootCmd of app when app is a
+	// *pocketbase.PocketBase, and no command otherwise.
+	RootCmd *cobra.Command
 
 	// Clock is the time of everything the plugin times itself: sessions'
 	// starts, expiries and ends, consents, the audit entries' created,

@@ -82,6 +82,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(commandProcessEnv); args != "" {
+		os.Exit(runCommandProcess(args))
+	}
 	app, err := testapp.NewApp()
 	if err != nil {
 		panic(err)

@@ -76,7 +76,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
-	_ "github.com/pbimpersonation/impersonation/migrations" // the plugin's collections
+	"github.com/pbimpersonation/impersonation/migrations"
 )
 
 // AuditKeyFile is the file in the data directory that holds the generated
@@ -136,7 +136,8 @@ func MustRegister(app core.App, config Config) *Plugin {
 
 // Register fills the defaults of config and binds the plugin's routes,
 // middleware, hooks and jobs to app. The plugin's migrations are registered
-// by importing this package.
+// by importing this package, as PocketBase system migrations: they run on
+// bootstrap, before any migration of the app (see package migrations).
 func Register(app core.App, config Config) (*Plugin, error) {
 	p := &Plugin{app: app, config: config, onStart: &hook.Hook[*StartEvent]{}, onEnd: &hook.Hook[*EndEvent]{}}
 	if err := p.config.fillDefaults(); err != nil {
@@ -165,9 +166,23 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pb, ok := app.(*pocketbase.PocketBase); ok {
-		pb.RootCmd.AddCommand(hooks.NewCommand(app, p.audit))
+	root := p.config.RootCmd
+	if pb, ok := app.(*pocketbase.PocketBase); ok && root == nil {
+		root = pb.RootCmd
 	}
+	if root != nil {
+		hooks.AttachCommand(app, p.audit, root)
+	}
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
+		Id:       ids.EnsureSchemaId,
+		Priority: -99,
+		Func: func(e *core.ServeEvent) error {
+			if err := migrations.Ensure(e.App); err != nil {
+				return err
+			}
+			return e.Next()
+		},
+	})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.AuditKeyCheckId, Func: p.checkKey})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id: ids.SeedPoliciesId,

@@ -40,6 +40,14 @@ const (
 	// start without a lost one (OnBootstrap), and logs an error when the
 	// chain was not written with the key (OnServe).
 	AuditKeyCheckId = "impersonationAuditKeyCheck"
+	// EnsureSchemaId gives the plugin's collections back the rules, fields
+	// and indexes of its current schema after every migration has run, an
+	// app's snapshot taken before a plugin upgrade included (OnServe, before
+	// the plugin's other handlers; see package migrations).
+	EnsureSchemaId = "impersonationEnsureSchema"
+	// CommandOutputId keeps stdout for the data of the plugin's command,
+	// when it is the one run (OnBootstrap).
+	CommandOutputId = "impersonationCommandOutput"
 	// SeedPoliciesId writes Config.Policies (OnServe).
 	SeedPoliciesId = "impersonationSeedPolicies"
 )

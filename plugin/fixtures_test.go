@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"github.com/pocketbase/dbx"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,9 +246,14 @@ func quiet(app core.App, c *clock.Manual) func(*core.ServeEvent) error {
 		e.Router.BindFunc(func(re *core.RequestEvent) error {
 			err := re.Next()
 			c.Wait()
-			recordAnswer(re, err)
 			return err
 		})
+		// first of all, to see the answers of every middleware
+		e.Router.Bind(&hook.Handler[*core.RequestEvent]{Priority: math.MinInt, Func: func(re *core.RequestEvent) error {
+			err := re.Next()
+			recordAnswer(re, err)
+			return err
+		}})
 		app.Cron().Stop()
 		return e.Next()
 	}

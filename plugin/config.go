@@ -21,6 +21,12 @@ type Config struct {
 	// superuser adds one in the dashboard.
 	Policies []Policy
 
+	// StrictPolicies makes the server refuse to start when a policy of
+	// Policies cannot be written (an unknown collection, a rule that does
+	// not compile against it). False: the error is logged, with what to
+	// fix, and the app starts without that policy.
+	StrictPolicies bool
+
 	// ReasonMinLength is the shortest reason accepted where a policy
 	// requires one. Zero means 3.
 	ReasonMinLength int

@@ -66,6 +66,7 @@ import (
 	"os"
 	"path/filepath"
 
+	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
@@ -187,7 +188,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
 		Id: ids.SeedPoliciesId,
 		Func: func(e *core.ServeEvent) error {
-			if err := seedPolicies(e.App, p.config.Policies); err != nil {
+			if err := seedPolicies(e.App, p.config.Policies, p.config.StrictPolicies); err != nil {
 				return err
 			}
 			return e.Next()
@@ -295,8 +296,11 @@ func (p *Plugin) checkKey(e *core.ServeEvent) error {
 }
 
 // seedPolicies writes each policy whose collection has no policy record
-// yet. The policies have their defaults filled.
-func seedPolicies(app core.App, policies []Policy) error {
+// yet. The policies have their defaults filled. A policy that does not
+// validate (an unknown collection, a rule that does not compile against
+// it) is logged with what to fix, and skipped, unless strict: then its
+// error stops the start.
+func seedPolicies(app core.App, policies []Policy, strict bool) error {
 	for _, seed := range policies {
 		if _, err := records.FindPolicy(app, seed.Collection); err == nil {
 			continue
@@ -320,9 +324,28 @@ func seedPolicies(app core.App, policies []Policy) error {
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
 		pol.SetShowLiveSessions(!seed.HideLiveSessions)
 		pol.SetNotifyTarget(!seed.NoStartEmail)
-		if err := app.Save(pol); err != nil {
+		err = app.Save(pol)
+		var invalid validation.Errors
+		switch {
+		case err == nil:
+		case errors.As(err, &invalid) && !strict:
+			app.Logger().Error(unseedable(seed.Collection, err).Error())
+		case errors.As(err, &invalid):
+			return unseedable(seed.Collection, err)
+		default:
 			return fmt.Errorf("impersonation: seed the policy of %q: %w", seed.Collection, err)
 		}
 	}
 	return nil
+}
+
+// unseedable is the error of a policy of Config.Policies that does not
+// validate, with what to do about it.
+func unseedable(collection string, err error) error {
+	return fmt.Errorf("impersonation: the policy of %q in Config.Policies cannot be written (%w); until it is, "+
+		"only the policy records a superuser adds in the dashboard (Impersonation → Policies) let anyone impersonate "+
+		"these records. Fix it in Config.Policies and restart: Collection must name an auth collection other than "+
+		"_superusers, and ImpersonatorRule must compile against it (each plain field name is the target's, and must "+
+		"be one of its fields)",
+		collection, err)
 }

@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -92,24 +93,38 @@ func TestRegisterRefusesBadConfig(t *testing.T) {
 	}
 }
 
-func TestSeedRefusesAnInvalidPolicy(t *testing.T) {
+// TestAnUnseedablePolicyDoesNotStopTheApp: a policy of Config.Policies
+// that does not validate is skipped (and logged with what to fix), the
+// valid ones are written and the server starts; with StrictPolicies the
+// start fails with that message.
+func TestAnUnseedablePolicyDoesNotStopTheApp(t *testing.T) {
 	for name, pol := range map[string]plugin.Policy{
 		"unknown collection": {Collection: "nosuch"},
 		"superusers":         {Collection: core.CollectionNameSuperusers},
 		"invalid rule":       {Collection: "users", ImpersonatorRule: "nosuchfield ="},
+		"unknown field":      {Collection: "users", ImpersonatorRule: `@request.auth.role = "support" && role != "admin"`},
 	} {
-		t.Run(name, func(t *testing.T) {
-			app, err := testapp.NewApp()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer app.Cleanup()
-			plugin.MustRegister(app, plugin.Config{Policies: []plugin.Policy{pol}})
-			e := &core.ServeEvent{App: app, Router: router.NewRouter[*core.RequestEvent](nil)}
-			if err := app.OnServe().Trigger(e, func(*core.ServeEvent) error { return nil }); err == nil {
-				t.Error("the server started with an invalid policy")
-			}
-		})
+		for _, strict := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, strict %v", name, strict), func(t *testing.T) {
+				app := testapp.New(t)
+				valid := plugin.Policy{Collection: "clients"}
+				plugin.MustRegister(app, plugin.Config{Policies: []plugin.Policy{pol, valid}, StrictPolicies: strict})
+				e := &core.ServeEvent{App: app, Router: router.NewRouter[*core.RequestEvent](nil)}
+				err := app.OnServe().Trigger(e, func(*core.ServeEvent) error { return nil })
+				switch {
+				case strict && (err == nil || !strings.Contains(err.Error(), "Fix it in Config.Policies")):
+					t.Fatalf("a strict start: %v, want the policy's error and its fix", err)
+				case !strict && err != nil:
+					t.Fatalf("the server did not start: %v", err)
+				}
+				if _, err := records.FindPolicy(app, pol.Collection); err == nil {
+					t.Error("the invalid policy was written")
+				}
+				if _, err := records.FindPolicy(app, "clients"); !strict && err != nil {
+					t.Errorf("the valid policy was not written: %v", err)
+				}
+			})
+		}
 	}
 }
 

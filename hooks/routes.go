@@ -33,6 +33,7 @@ const (
 	verifyPath      = "/api/impersonation/audit/verify"
 	exportPath      = "/api/impersonation/audit/export"
 	acknowledgePath = "/api/impersonation/audit/acknowledge"
+	healthPath      = "/api/impersonation/health"
 )
 
 // bindRoutes adds the plugin's routes and middleware to the router.
@@ -50,6 +51,7 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.GET(verifyPath, p.verifyAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.POST(acknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(exportPath, p.exportAudit).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(healthPath, p.health).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(policiesPath, p.policiesList)
 	e.Router.GET(targetsPath, p.targetsList)
 	p.bindPages(e)
@@ -78,6 +80,25 @@ func (p *handlers) flushBeforeAuditRead(e *core.RequestEvent) error {
 // recordsRoutePattern starts the patterns of the records API's list and
 // view routes.
 const recordsRoutePattern = "GET /api/collections/{collection}/records"
+
+// healthResponse is the answer of GET healthPath: the audit's state at a
+// glance, for the dashboard and an operator's monitoring.
+type healthResponse struct {
+	// Journal is what the journal holds that the audit table does not yet
+	Journal audit.Backlog `json:"journal"`
+	// LastVerify is the last verify of the chain since the server started
+	LastVerify *audit.Verified `json:"lastVerify"`
+}
+
+// health answers the audit's state: the mover's backlog and lag, the
+// journal's size, and the last verify.
+func (p *handlers) health(e *core.RequestEvent) error {
+	backlog, err := p.opts.Audit.Writer.Backlog()
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, healthResponse{Journal: backlog, LastVerify: p.opts.Audit.LastVerify()})
+}
 
 // exportAudit streams the audit entries that match ?filter= (the records
 // API's syntax) as ?format=jsonl (the default) or csv.

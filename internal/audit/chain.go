@@ -293,16 +293,17 @@ const verifyPage = 2000
 // A chain that no longer reaches the anchored head is reported with
 // CodeAnchorNotReached, the anchored head and the head now.
 func (l *Log) Verify(progress func(done, total int)) (Result, error) {
-	app := l.app
 	res, err := l.verify(progress)
-	if err != nil || res.Code != CodeAnchorNotReached {
-		return res, err
+	if err == nil && res.Code == CodeAnchorNotReached {
+		var head Head
+		if head, err = tableHead(l.app); err == nil {
+			res.Head = &head
+		}
 	}
-	head, err := tableHead(app)
 	if err != nil {
 		return Result{}, err
 	}
-	res.Head = &head
+	l.lastVerify.Store(&Verified{At: l.now().String(), Result: res})
 	return res, nil
 }
 

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"sync/atomic"
+
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
@@ -22,7 +24,20 @@ type Log struct {
 	stats  statsKeeper
 	// Writer journals the entries of impersonated requests.
 	Writer *Writer
+	// lastVerify is the outcome of the last Verify of this process
+	lastVerify atomic.Pointer[Verified]
 }
+
+// Verified is the outcome of a Verify, and when it ended.
+type Verified struct {
+	At string `json:"at"`
+	Result
+}
+
+// LastVerify returns the outcome of the last Verify of the chain that this
+// process ran (the verify route, a prune, an acknowledgement), nil when
+// none has run since it started.
+func (l *Log) LastVerify() *Verified { return l.lastVerify.Load() }
 
 // New returns the audit of app, which must not be a transaction, chained
 // under the master key current (previous keys only verify: the entries

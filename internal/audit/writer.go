@@ -59,6 +59,7 @@ type Writer struct {
 	unlock   func() error // releases the journal's lock
 	active   int          // the file Write appends to
 	queue    []row        // journalled, not yet moved
+	moving   string       // created of the oldest entry of the move under way, "" when none
 	written  int          // entries journalled since the writer opened
 	moved    int          // of which in the audit table
 	moveErr  error        // why the last move failed, nil once one succeeds
@@ -200,6 +201,44 @@ func (w *Writer) Close() error {
 	return errors.Join(append(errs, w.moveErr)...)
 }
 
+// Backlog is what the journal holds that the audit table does not yet.
+type Backlog struct {
+	// Entries are journalled and not yet in the table.
+	Entries int `json:"entries"`
+	// Oldest is when the oldest of them was written ("" when none): the
+	// mover's lag.
+	Oldest string `json:"oldest"`
+	// JournalBytes is the size of the journal's files.
+	JournalBytes int64 `json:"journalBytes"`
+	// MoveError is why the last move failed, "" once one succeeds.
+	MoveError string `json:"moveError"`
+}
+
+// Backlog reports what the journal holds that the audit table does not
+// yet. A writer that has not opened reports its files' size only.
+func (w *Writer) Backlog() (Backlog, error) {
+	w.mu.Lock()
+	b := Backlog{Entries: w.written - w.moved, Oldest: w.moving}
+	if b.Oldest == "" && len(w.queue) > 0 {
+		b.Oldest = w.queue[0].Created
+	}
+	if w.moveErr != nil {
+		b.MoveError = w.moveErr.Error()
+	}
+	w.mu.Unlock()
+	for _, name := range JournalFiles {
+		st, err := os.Stat(filepath.Join(w.app.DataDir(), name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return b, err
+		}
+		b.JournalBytes += st.Size()
+	}
+	return b, nil
+}
+
 // wake ends the mover's gathering early.
 func (w *Writer) wake() {
 	select {
@@ -235,6 +274,7 @@ func (w *Writer) mover() {
 			return
 		}
 		w.queue, w.active = nil, 1-w.active
+		w.moving = batch[0].Created
 		w.mu.Unlock()
 
 		err := w.insert(batch)
@@ -258,6 +298,7 @@ func (w *Writer) mover() {
 		}
 		w.mu.Lock()
 		w.moved += len(batch)
+		w.moving = ""
 		w.moveErr = nil
 		w.progress.Broadcast()
 		w.mu.Unlock()

@@ -578,3 +578,33 @@ func TestWriteOverlongTargetIsAudited(t *testing.T) {
 		})
 	}
 }
+
+// TestBacklog: while the table is held, the journalled entries are the
+// backlog, the oldest of them its lag; once moved, nothing is left.
+func TestBacklog(t *testing.T) {
+	app := newTestApp(t)
+	began := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(began)
+	app.log = audit.New(app.TestApp, c, testKey)
+	w := newWriter(t, app)
+	gate := holdDB(t, app)
+	for _, target := range names("held", 3) {
+		if err := w.Write(entry(target)); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(time.Second)
+	}
+	b, err := w.Backlog()
+	if err != nil || b.Entries != 3 || b.Oldest != "2026-11-30 12:00:00.000Z" || b.JournalBytes == 0 || b.MoveError != "" {
+		gate.open(t)
+		t.Fatalf("with the table held: %+v %v; want 3 entries from 12:00:00 in the journal", b, err)
+	}
+	gate.open(t)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(func() bool { return journalBytes(t, app) == 0 })
+	if b, err := w.Backlog(); err != nil || b != (audit.Backlog{}) {
+		t.Errorf("once moved: %+v %v; want nothing", b, err)
+	}
+}

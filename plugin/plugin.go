@@ -6,7 +6,8 @@
 // starts a session with POST /api/impersonation/sessions and receives a
 // short-lived PocketBase auth token of the user. The token works with every
 // PocketBase API and SDK like the user's own, but it names the real actor in
-// an RFC 8693 "act" claim and its session in "sid", it cannot be refreshed,
+// an RFC 8693 "act" claim and its session in "sid", it is never extended
+// (auth-refresh answers it with the same token and expiry),
 // and it dies the moment its session ends, expires, or the user withdraws
 // consent: a request guard checks every request made with it against the
 // same policy decision that allowed the start, limits what the session may

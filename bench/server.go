@@ -1,10 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pbimpersonation/impersonation/internal/jsoncall"
 	"io"
 	"net"
 	"net/http"
@@ -114,40 +113,10 @@ func (s *server) stop() {
 // call sends a JSON request with token and decodes a 2xx answer into out
 // (when not nil); any other status is an error carrying the body.
 func (s *server) call(method, path, token string, body, out any) error {
-	var reader io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		reader = bytes.NewReader(raw)
+	if err := jsoncall.Do(s.client, method, s.base+path, token, body, out); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	req, err := http.NewRequest(method, s.base+path, reader)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", token)
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return err
-	}
-	if res.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s %s: %d %s", s.name, method, path, res.StatusCode, raw)
-	}
-	if out == nil || len(raw) == 0 {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
+	return nil
 }
 
 // dbBytes is the size of the server's main database with its WAL.

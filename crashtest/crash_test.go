@@ -6,9 +6,7 @@
 package crashtest
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pbimpersonation/impersonation/internal/jsoncall"
 )
 
 const (
@@ -386,49 +386,9 @@ func authWithPassword(t *testing.T, c *http.Client, s *server, collection, ident
 // nil); any other answer fails the test.
 func mustCall(t *testing.T, c *http.Client, s *server, method, path, token string, in, out any) {
 	t.Helper()
-	if err := call(c, s.base, method, path, token, in, out); err != nil {
+	if err := jsoncall.Do(c, method, s.base+path, token, in, out); err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-}
-
-func call(c *http.Client, base, method, path, token string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return errors.Join(fmt.Errorf("decode %s", b), err)
-	}
-	return nil
 }
 
 // tail returns the last lines of a server's log, for failure messages.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pbimpersonation/impersonation/internal/clock"
-	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 )
 
@@ -174,11 +173,11 @@ type Mode string
 const (
 	// ModeRead allows reads only, and the routes the policy's
 	// allowedRoutes list.
-	ModeRead Mode = Mode(records.ModeRead)
+	ModeRead Mode = "read"
 	// ModeWrite allows what the user may do, except what the policy's
 	// deniedRoutes lists and account takeover (password, email, auth
 	// methods), which no session may do.
-	ModeWrite Mode = Mode(records.ModeWrite)
+	ModeWrite Mode = "write"
 )
 
 // Consent is whether a policy asks for the target's consent:
@@ -189,9 +188,9 @@ type Consent string
 const (
 	// ConsentRequired: a session starts only on a user whose consent is
 	// live (granted on /impersonation/, not yet expired or withdrawn).
-	ConsentRequired Consent = Consent(records.ConsentRequired)
+	ConsentRequired Consent = "required"
 	// ConsentNone: no consent is asked for.
-	ConsentNone Consent = Consent(records.ConsentNone)
+	ConsentNone Consent = "none"
 )
 
 // fillDefaults fills the zero values of c that mean a default, and checks

@@ -91,11 +91,17 @@ const AuditKeyFile = "impersonation_audit.key"
 var ErrAuditKeyMissing = errors.New("impersonation: the audit holds entries but its key is missing")
 
 // SessionHeader is the request header the guard sets to the session id on
-// every impersonated request, and strips from every other request.
-const SessionHeader = sessions.Header
+// every impersonated request, and strips from every other request, so an
+// API rule can say "not while impersonating":
+//
+//	@request.headers.x_impersonation_session = ""
+const SessionHeader = "X-Impersonation-Session"
 
 // PagesCSP is the Content-Security-Policy the plugin's pages are served
-// with; an app may give its product pages the same.
+// with; an app may give its product pages the same. It allows scripts,
+// styles, fonts and API calls from the app's own origin only (no inline
+// script, no eval), inline styles, images also from data: and blob: URLs,
+// and no framing.
 const PagesCSP = hooks.PagesCSP
 
 // Plugin is a registered instance of the impersonation plugin.

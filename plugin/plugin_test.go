@@ -20,6 +20,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/sessions"
 	"github.com/pbimpersonation/impersonation/plugin"
 
 	"github.com/pbimpersonation/impersonation/internal/testapp"
@@ -247,5 +248,21 @@ func TestPruneAuditJob(t *testing.T) {
 	app.expectAudit(t, "audit.checkpoint")
 	if res, err := logOf(app).Verify(nil); err != nil || !res.OK {
 		t.Errorf("verify after pruning: %+v %v", res, err)
+	}
+}
+
+// TestPublicConstantsMatchTheCore: the public package spells its constants
+// out, so that go doc shows them; they are the core's values.
+func TestPublicConstantsMatchTheCore(t *testing.T) {
+	for _, c := range []struct{ public, core string }{
+		{string(plugin.ModeRead), string(records.ModeRead)},
+		{string(plugin.ModeWrite), string(records.ModeWrite)},
+		{string(plugin.ConsentRequired), string(records.ConsentRequired)},
+		{string(plugin.ConsentNone), string(records.ConsentNone)},
+		{plugin.SessionHeader, sessions.Header},
+	} {
+		if c.public != c.core {
+			t.Errorf("the public constant %q is %q in the core", c.public, c.core)
+		}
 	}
 }

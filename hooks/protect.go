@@ -44,12 +44,36 @@ func refuseCollectionDelete(e *core.CollectionRequestEvent) error {
 }
 
 // refuseCollectionUpdate keeps the schema of the collections whose records
-// only the plugin writes; the policies collection stays editable.
+// only the plugin writes. The policies collection stays editable but for
+// its API rules, which the plugin owns (superusers only): an opened rule
+// would let others read, create or change the policies that decide who may
+// impersonate whom.
 func refuseCollectionUpdate(e *core.CollectionRequestEvent) error {
-	if e.Collection.Name != records.PoliciesCollection && slices.Contains(records.Names, e.Collection.Name) {
+	if !slices.Contains(records.Names, e.Collection.Name) {
+		return e.Next()
+	}
+	if e.Collection.Name != records.PoliciesCollection {
+		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
+	}
+	stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	if !slices.EqualFunc(apiRuleValues(stored), apiRuleValues(e.Collection), equalRule) {
 		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
 	}
 	return e.Next()
+}
+
+// apiRuleValues returns c's five API rules.
+func apiRuleValues(c *core.Collection) []*string {
+	return []*string{c.ListRule, c.ViewRule, c.CreateRule, c.UpdateRule, c.DeleteRule}
+}
+
+// equalRule reports whether two API rules are the same: both superusers
+// only (nil), or the same filter.
+func equalRule(a, b *string) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 // refuseCollectionsImport refuses an import that would delete one of the
@@ -70,7 +94,31 @@ func refuseCollectionsImport(e *core.CollectionsImportRequestEvent) error {
 			return refuse(http.StatusForbidden, refusals.CodeNoImport, nil)
 		}
 	}
+	if imported[records.PoliciesCollection] && importOpensPolicies(e) {
+		return refuse(http.StatusForbidden, refusals.CodeNoImport, nil)
+	}
 	return e.Next()
+}
+
+// importOpensPolicies reports whether e's data for the policies collection
+// sets any of its API rules to something but superusers only (a missing
+// rule, as PocketBase imports it, is superusers only).
+func importOpensPolicies(e *core.CollectionsImportRequestEvent) bool {
+	for _, data := range e.CollectionsData {
+		c, err := e.App.FindCachedCollectionByNameOrId(fmt.Sprint(data["name"]))
+		if err != nil {
+			c, err = e.App.FindCachedCollectionByNameOrId(fmt.Sprint(data["id"]))
+		}
+		if err != nil || c.Name != records.PoliciesCollection {
+			continue
+		}
+		for _, rule := range []string{"listRule", "viewRule", "createRule", "updateRule", "deleteRule"} {
+			if data[rule] != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isPluginCollection(app core.App, nameOrId string) bool {

@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"encoding/json"
 	"github.com/pocketbase/dbx"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/testapp"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
 
@@ -213,6 +215,52 @@ func TestCollectionsApiCannotRemovePluginData(t *testing.T) {
 			AfterTestFunc:   unchangedAudit,
 		},
 		{
+			Name:            "open the policies collection's create rule",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_policies",
+			Body:            jsonBody(map[string]any{"createRule": ""}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_collection_change"`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   policiesStayClosed,
+		},
+		{
+			Name:            "open the policies collection's list rule, named by id in another case",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/IMPERSONATION_POLICIES",
+			Body:            jsonBody(map[string]any{"listRule": "@request.auth.id != ''"}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_collection_change"`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   policiesStayClosed,
+		},
+		{
+			Name:   "an import that opens the policies collection's update rule",
+			Method: http.MethodPut,
+			URL:    "/api/collections/import",
+			Body: jsonBody(map[string]any{"collections": []any{map[string]any{
+				"name": "impersonation_policies", "type": "base", "updateRule": "",
+			}}}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_import"`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   policiesStayClosed,
+		},
+		{
+			Name:            "the policies collection takes an app's field",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_policies",
+			Body:            jsonBody(map[string]any{"fields": append(policyFields(), map[string]any{"name": "note", "type": "text"})}),
+			Headers:         superuser,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`"name":"note"`, `"createRule":null`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   policiesStayClosed,
+		},
+		{
 			Name:           "the policies collection can be truncated by a superuser",
 			Method:         http.MethodDelete,
 			URL:            "/api/collections/clients/truncate",
@@ -270,4 +318,38 @@ func TestPolicyValidation(t *testing.T) {
 	for _, s := range scenarios {
 		s.Test(t)
 	}
+}
+
+// policiesStayClosed fails t unless every API rule of the policies
+// collection is still superusers only.
+func policiesStayClosed(t testing.TB, app *tests.TestApp, _ *http.Response) {
+	c, err := app.FindCollectionByNameOrId("impersonation_policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rule := range []*string{c.ListRule, c.ViewRule, c.CreateRule, c.UpdateRule, c.DeleteRule} {
+		if rule != nil {
+			t.Errorf("API rule %d of the policies collection is %q, want superusers only", i, *rule)
+		}
+	}
+}
+
+// policyFields returns the fields of the policies collection as the
+// collections API takes them.
+func policyFields() []any {
+	app, err := testapp.NewApp()
+	if err != nil {
+		panic(err)
+	}
+	defer app.Cleanup()
+	c, err := app.FindCollectionByNameOrId("impersonation_policies")
+	if err != nil {
+		panic(err)
+	}
+	raw, _ := json.Marshal(c.Fields)
+	var fields []any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		panic(err)
+	}
+	return fields
 }

@@ -52,6 +52,7 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.GET(exportPath, p.exportAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(policiesPath, p.policiesList)
 	e.Router.GET(targetsPath, p.targetsList)
+	e.Router.GET(signInPath, p.signInCollections)
 	p.bindPages(e)
 	return e.Next()
 }

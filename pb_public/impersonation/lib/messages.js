@@ -167,6 +167,7 @@ export const messages = {
         "console.modes": "Modes: {modes}",
         "console.until": "until {date}",
         "console.liveBy": "{actor} · {mode} · until {until}",
+        "console.needsConsent": "Waiting for their consent",
 
         "consent.given": "Given",
         "consent.notGiven": "Not given",
@@ -532,6 +533,7 @@ export const messages = {
         "console.modes": "Modos: {modes}",
         "console.until": "hasta el {date}",
         "console.liveBy": "{actor} · {mode} · hasta el {until}",
+        "console.needsConsent": "Falta su consentimiento",
 
         "consent.given": "Dado",
         "consent.notGiven": "No dado",

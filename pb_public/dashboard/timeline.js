@@ -38,6 +38,53 @@ export function dataText(data) {
     }
 }
 
+/**
+ * The entries in chain order (seq), except that a session's end comes after
+ * the requests under way when it ended: a request's entry is written once it
+ * is answered, so the request that ended the session (Exit, End) follows the
+ * end it caused in the chain. A request that started after the end stays
+ * after it.
+ */
+export function timelineOrder(entries) {
+    const out = [];
+    let ends = []; // session.ended entries waiting for the requests in flight
+    for (const e of entries) {
+        if (e.event == "session.ended") {
+            ends.push(e);
+            continue;
+        }
+        if (ends.length && !startedBy(e, ends[ends.length - 1])) {
+            out.push(...ends);
+            ends = [];
+        }
+        out.push(e);
+    }
+    return out.concat(ends);
+}
+
+/** Whether e is a request that started by the time of entry `end`. */
+function startedBy(e, end) {
+    const answered = toDate(e.created)?.getTime();
+    const ended = toDate(end.created)?.getTime();
+    if (e.event != "request" || answered == null || ended == null) {
+        return false;
+    }
+    const took = Number(dataObject(e.data)?.durationMs) || 0;
+    return answered - took <= ended;
+}
+
+/** An entry's data as an object (the records API gives it parsed, an export as text). */
+function dataObject(data) {
+    if (typeof data != "string") {
+        return data;
+    }
+    try {
+        return JSON.parse(data);
+    } catch {
+        return null;
+    }
+}
+
 export function openSessionTimeline(sessionId) {
     const tl = timelineModel(sessionId);
     let stopClock;
@@ -176,7 +223,7 @@ function timelineTable(data) {
                         ),
                     );
                 }
-                return data.entries.flatMap((e) => timelineRow(e, data));
+                return timelineOrder(data.entries).flatMap((e) => timelineRow(e, data));
             }),
         ),
     );
@@ -320,29 +367,32 @@ export function detailsRow(data, e, detailsId) {
     );
 }
 
-/** Every field of an audit entry, as text. */
+/** The fields of an audit entry that its details show, with their labels. */
+const DETAIL_FIELDS = [
+    ["id", "detail.id"],
+    ["seq", "detail.seq"],
+    ["event", "audit.event"],
+    ["session", "col.session"],
+    ["reason", "col.reason"],
+    ["ip", "audit.ip"],
+    ["userAgent", "audit.userAgent"],
+    ["method", "col.method"],
+    ["path", "col.path"],
+    ["status", "col.status"],
+    ["created", "col.time"],
+    ["hash", "detail.hash"],
+];
+
+/** Every field of an audit entry, as text, labelled in the chosen language. */
 export function entryDetails(e) {
-    const pairs = [
-        ["id", e.id],
-        ["seq", e.seq],
-        ["event", e.event],
-        ["session", e.session],
-        ["reason", e.reason],
-        ["ip", e.ip],
-        ["userAgent", e.userAgent],
-        ["method", e.method],
-        ["path", e.path],
-        ["status", e.status],
-        ["created", e.created],
-        ["hash", e.hash],
-    ];
     return t.div(
         { className: "imp-entry-details", "html-data-testid": "entry-details" },
         t.dl(
             { className: "imp-summary" },
-            ...pairs
-                .filter(([, v]) => v !== "" && v != null)
-                .flatMap(([k, v]) => [t.dt(null, k), t.dd({ className: "txt-code" }, String(v))]),
+            ...DETAIL_FIELDS.filter(([k]) => e[k] !== "" && e[k] != null).flatMap(([k, labelKey]) => [
+                t.dt({ "html-data-field": k }, () => L(labelKey)),
+                t.dd({ className: "txt-code" }, String(e[k])),
+            ]),
         ),
         dataText(e.data) ? t.pre({ className: "imp-json" }, dataText(e.data)) : null,
     );

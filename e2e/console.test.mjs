@@ -41,6 +41,15 @@ test("staff see only the users their rule allows and impersonate one in a new ta
                 `[data-testid="target-row"][data-record-id="${bob.id}"] [data-testid="consent-state"][data-state="none"]`,
             )
             .waitFor();
+        // a start without consent is not offered: it would only be refused and
+        // count toward the limit
+        const bobRow = page.locator(`[data-testid="target-row"][data-record-id="${bob.id}"]`);
+        await bobRow
+            .locator('[data-testid="needs-consent"]')
+            .filter({ hasText: "Waiting for their consent" })
+            .waitFor();
+        assert.equal(await bobRow.locator('[data-testid="impersonate"]').count(), 0);
+        assert.equal(await aliceRow.locator('[data-testid="impersonate"]').count(), 1);
         await r.screenshot(page, "console.png");
 
         // search narrows the list
@@ -57,6 +66,9 @@ test("staff see only the users their rule allows and impersonate one in a new ta
             await dlg.locator('[data-testid="imp-confirm"]').innerText(),
             /You will temporarily act as Alice and have their permissions/,
         );
+        // the dashboard dialog's defaults: 30 minutes (under the policy's 60), the policy's default mode
+        assert.equal(await dlg.locator('[data-testid="imp-minutes"]').inputValue(), "30");
+        assert.equal(await dlg.locator('[data-testid="imp-mode-read"]').isChecked(), true);
         await dlg.locator('[data-testid="imp-submit"]').click();
         await dlg.locator("#imp-reason-error").waitFor();
         assert.equal(ctx.pages().length, 2, "no tab opened without a reason");
@@ -187,4 +199,110 @@ test("phone width (375 px): the console has no horizontal scroll", { timeout: 60
         assert.ok(d.left >= 0 && d.right <= d.width && d.scroll <= d.width, `the dialog fits: ${JSON.stringify(d)}`);
         await r.screenshot(page, "console-phone.png");
     })(t),
+);
+
+test("emails and ids do not break mid-word at 1280 px", { timeout: 60000 }, (t) =>
+    h.test(async (r) => {
+        // a user with a long email and name (the staff rule lets staff act as them)
+        const long = {
+            email: "maximiliana.fernandez-delacroix@customer-accounts.example.com",
+            password: "Long12345678!",
+        };
+        const rec = await h.server.ok("POST", "/api/collections/users/records", {
+            body: {
+                ...long,
+                passwordConfirm: long.password,
+                name: "Maximiliana Fernández-Delacroix",
+                emailVisibility: true,
+            },
+        });
+        await h.server.ok("PUT", "/api/impersonation/consent", {
+            token: (
+                await h.server.ok("POST", "/api/collections/users/auth-with-password", {
+                    body: { identity: long.email, password: long.password },
+                })
+            ).token,
+            body: { hours: 1 },
+        });
+        const page = await r.page({ viewport: { width: 1280, height: 800 } });
+        await openConsole(r, page, s.users.staff);
+        const row = page.locator(`[data-testid="target-row"][data-record-id="${rec.id}"]`);
+        await row.waitFor();
+        // each email and id sits on one line, whole
+        const lines = (els) =>
+            els.map((el) => {
+                const range = document.createRange();
+                range.selectNodeContents(el);
+                return {
+                    text: el.textContent,
+                    lines: new Set([...range.getClientRects()].map((b) => Math.round(b.top))).size,
+                    whole: el.scrollWidth <= el.clientWidth,
+                    wrap: getComputedStyle(el).whiteSpace,
+                };
+            });
+        const check = (cells) => {
+            for (const c of cells) {
+                assert.equal(c.lines, 1, `${c.text} is on one line: ${JSON.stringify(c)}`);
+                assert.ok(c.whole, `${c.text} is shown whole: ${JSON.stringify(c)}`);
+                assert.equal(c.wrap, "nowrap", `${c.text}: ${JSON.stringify(c)}`);
+            }
+        };
+        const cells = await page.locator('[data-testid="target-row"] .user-cell .cell-sub').evaluateAll(lines);
+        assert.ok(cells.some((c) => c.text === long.email) && cells.some((c) => c.text === rec.id));
+        check(cells);
+        const m = await page.evaluate(() => [
+            document.documentElement.scrollWidth,
+            document.documentElement.clientWidth,
+        ]);
+        assert.ok(m[0] <= m[1], `no horizontal scroll: ${m}`);
+        // the dialog's email too
+        await row.locator('[data-testid="impersonate"]').click();
+        const dlg = page.locator('[data-testid="imp-dialog"]');
+        await dlg.waitFor();
+        check(await dlg.locator('[data-testid="imp-confirm"] .cell-sub').evaluateAll(lines));
+        await dlg.locator('[data-testid="imp-cancel"]').click();
+    })(t),
+);
+
+test(
+    "sign-in lists the collections staff can sign in to; a staff member of another one signs in there",
+    { timeout: 60000 },
+    (t) =>
+        h.test(async (r) => {
+            // a second auth collection, with a staff member the policy's rule admits
+            await h.server.ok("POST", "/api/collections", {
+                token: s.superToken,
+                body: { name: "agents", type: "auth" },
+            });
+            const agent = { email: "staff@example.com", password: "Agent12345!" };
+            const rec = await h.server.ok("POST", "/api/collections/agents/records", {
+                token: s.superToken,
+                body: { ...agent, passwordConfirm: agent.password },
+            });
+            const page = await r.page();
+            await page.goto(`${r.url}/impersonation/console/`);
+            const choice = page.locator('[data-testid="login-collection"]');
+            await choice.waitFor();
+            assert.deepEqual(await choice.locator("option").evaluateAll((o) => o.map((x) => x.value)), [
+                "agents",
+                "users",
+            ]);
+            assert.equal(await choice.inputValue(), "users", "the users collection first");
+            await r.screenshot(page, "console-sign-in.png");
+            // a wrong password says the same as an unknown email: nothing about who exists where
+            r.allowStatus(400);
+            await choice.selectOption("agents");
+            await page.locator("#login-email").fill(agent.email);
+            await page.locator("#login-password").fill("wrong-password");
+            await page.locator("#login-submit").click();
+            await page.locator("#login-error").filter({ hasText: "Invalid email or password." }).waitFor();
+            await page.locator("#login-password").fill(agent.password);
+            await page.locator("#login-submit").click();
+            await page.locator('[data-testid="target-row"]').first().waitFor();
+            const signedIn = await page.evaluate(() =>
+                JSON.parse(localStorage.getItem("pb_impersonation_console_auth")),
+            );
+            assert.equal(signedIn.record.id, rec.id);
+            assert.equal(signedIn.record.collectionName, "agents");
+        })(t),
 );

@@ -116,6 +116,20 @@ test(
             assert.equal(verified.ok, true);
             await dash.locator('[data-testid="audit-chain"]').filter({ hasText: "Audit chain intact" }).waitFor();
 
+            // the date and time filters show their whole value
+            for (const name of ["from", "to"]) {
+                const input = dash.locator(`[data-testid="audit-filter-${name}"]`);
+                await input.fill("2026-01-31T23:59");
+                const m = await input.evaluate((el) => ({
+                    scroll: el.scrollWidth,
+                    client: el.clientWidth,
+                    width: el.getBoundingClientRect().width,
+                }));
+                assert.ok(m.scroll <= m.client, `the ${name} input is clipped: ${JSON.stringify(m)}`);
+                assert.ok(m.width >= 220, `the ${name} input is wide enough for a date and time: ${m.width}px`);
+                await input.fill("");
+            }
+
             // filter by event
             const granted = await h.server.ok(
                 "GET",
@@ -181,6 +195,20 @@ test("Spanish from the browser language, dates included; the switch flips to Eng
         assert.ok(es.includes(`hasta ${fmt("es")}`), `Spanish date ${fmt("es")}: ${es}`);
         assert.match(es, /quedan \d+ h/);
         await r.screenshot(dash, "dashboard-users-es.png");
+
+        // the Audit tab in Spanish: the export buttons and an entry's details
+        await dash.locator('[data-testid="imp-tab-audit"]').click();
+        assert.equal(await dash.locator('[data-testid="audit-export-jsonl"]').innerText(), "Exportar en líneas JSON");
+        await dash.locator('[data-testid="audit-row"]').first().waitFor();
+        await dash.locator('[data-testid="audit-details-toggle"]').first().click();
+        const details = dash.locator('[data-testid="entry-details"]').first();
+        await details.waitFor();
+        const labels = await details.locator("dt").allInnerTexts();
+        assert.ok(labels.includes("Número de secuencia"), `Spanish labels: ${labels}`);
+        for (const key of ["id", "seq", "event", "created", "hash"]) {
+            assert.ok(!labels.includes(key), `no raw key ${key}: ${labels}`);
+        }
+        await dash.locator('[data-testid="imp-tab-users"]').click();
 
         await dash.locator('[data-testid="imp-lang"]').selectOption("en");
         await consentCell.locator('[data-testid="consent-active"]').filter({ hasText: "Given" }).waitFor();

@@ -247,6 +247,13 @@ test(
                     ),
                 );
             for (const p of paths) assert.ok(shown.includes(p), `timeline lists ${p}: ${shown}`);
+            // the session's end comes after its last request (the Exit that ended it
+            // is written to the chain once answered, after the end it caused)
+            const events = await tl
+                .locator('[data-testid="timeline-row"]')
+                .evaluateAll((rows) => rows.map((row) => row.dataset.event));
+            assert.equal(events.at(-1), "session.ended", `the end is last: ${events}`);
+            assert.equal(events.filter((e) => e === "session.ended").length, 1);
             assert.equal(await tl.locator('[data-testid="timeline-reason"]').textContent(), "ticket 43: follow-up");
             await r.screenshot(dash, "timeline.png");
             await tl.locator('[data-testid="timeline-close"]').click();

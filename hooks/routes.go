@@ -54,6 +54,7 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.GET(healthPath, p.health).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(policiesPath, p.policiesList)
 	e.Router.GET(targetsPath, p.targetsList)
+	e.Router.GET(signInPath, p.signInCollections)
 	p.bindPages(e)
 	return e.Next()
 }

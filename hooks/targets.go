@@ -18,6 +18,7 @@ import (
 const (
 	policiesPath = "/api/impersonation/policies"
 	targetsPath  = "/api/impersonation/targets"
+	signInPath   = "/api/impersonation/sign-in"
 )
 
 // staffCaller returns the caller of a route that lists whom it may
@@ -50,6 +51,23 @@ func (p *handlers) policiesList(e *core.RequestEvent) error {
 		return e.InternalServerError("", err)
 	}
 	return e.JSON(http.StatusOK, policiesResponse{ProductURL: p.opts.ProductURL, Policies: pols})
+}
+
+// signInResponse is the answer of GET signInPath.
+type signInResponse struct {
+	// Collections are the auth collections staff may sign in to
+	// (targets.SignInCollections).
+	Collections []string `json:"collections"`
+}
+
+// signInCollections answers anyone, signed in or not, the same list: no
+// email is looked up, so it tells nothing about who has an account where.
+func (p *handlers) signInCollections(e *core.RequestEvent) error {
+	names, err := targets.SignInCollections(e.App)
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, signInResponse{Collections: names})
 }
 
 func (p *handlers) targetsList(e *core.RequestEvent) error {

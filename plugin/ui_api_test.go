@@ -214,6 +214,53 @@ func TestUIPolicies(t *testing.T) {
 	}
 }
 
+// TestUISignIn: the support console's sign-in collections, the same for
+// anyone, and none while only superusers may act.
+func TestUISignIn(t *testing.T) {
+	const url = "/api/impersonation/sign-in"
+	scenarios := []tests.ApiScenario{
+		{
+			Name:               "guest: the auth collections with password sign-in, _superusers left out",
+			Method:             http.MethodGet,
+			URL:                url,
+			ExpectedStatus:     200,
+			ExpectedContent:    []string{`{"collections":["clients","users"]}`},
+			NotExpectedContent: []string{`_superusers`, `nologin`},
+			TestAppFactory:     factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "a signed-in user gets the same answer",
+			Method:          http.MethodGet,
+			URL:             url,
+			Headers:         map[string]string{"Authorization": userToken},
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`{"collections":["clients","users"]}`},
+			TestAppFactory:  factory(plugin.Config{}, nil),
+		},
+		{
+			Name:            "no impersonator rule: only superusers act, nothing to sign in to",
+			Method:          http.MethodGet,
+			URL:             url,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`{"collections":[]}`},
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users"}}}, nil),
+		},
+		{
+			Name:            "a disabled policy's rule does not count",
+			Method:          http.MethodGet,
+			URL:             url,
+			ExpectedStatus:  200,
+			ExpectedContent: []string{`{"collections":[]}`},
+			TestAppFactory: factory(plugin.Config{Policies: []plugin.Policy{{
+				Collection: "users", ImpersonatorRule: usersPolicy().ImpersonatorRule, Disabled: true,
+			}}}, nil),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
 // breakRule stores a users policy rule that does not compile, as only raw
 // SQL can.
 func breakRule(t testing.TB, app *testApp) {

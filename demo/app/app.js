@@ -77,14 +77,121 @@ function paint() {
     if (!record) return;
     app.removeAttribute("aria-busy");
     const name = displayName(record);
-    const avatar = record.avatar
-        ? h("img", { class: "avatar lg", src: pb.files.getURL(record, record.avatar, { thumb: "144x144" }), alt: "" })
-        : h("span", {
-              class: "avatar lg",
-              attrs: { "aria-hidden": "true" },
-              text: (name.trim()[0] || "?").toUpperCase(),
-          });
+    fill(
+        app,
+        h(
+            "div",
+            { class: "page-header" },
+            h("h1", { text: t("product.hello", { name }) }),
+            h("p", { class: "hint", text: t("product.intro") }),
+        ),
+        loadError ? h("p", { class: "alert danger", attrs: { role: "alert" }, text: loadError }) : null,
+        supportNotice(live.filter((s) => msUntil(s.expires) > 0)),
+        yourData(name),
+        h(
+            "section",
+            { class: "panel", attrs: { "aria-labelledby": "profile-title" } },
+            h("h2", { id: "profile-title", text: t("product.profile") }),
+            h("p", { class: "hint", text: t("product.profileHint") }),
+            profileForm(),
+        ),
+        h(
+            "section",
+            { class: "panel", attrs: { "aria-labelledby": "support-title" } },
+            h("h2", { id: "support-title", text: t("product.supportTitle") }),
+            h("p", { class: "hint", text: t("product.supportHint") }),
+            h("p", {}, h("a", { class: "btn secondary", href: "/impersonation/", text: t("product.settingsLink") })),
+        ),
+    );
+}
 
+// supportNotice: "support is viewing your account" while sessions are live
+// on the user.
+function supportNotice(liveNow) {
+    if (!liveNow.length) return null;
+    return h(
+        "div",
+        {
+            class: "alert warning",
+            id: "support-viewing",
+            dataset: { testid: "support-viewing" },
+            attrs: { role: "status" },
+        },
+        liveNow.map((s) =>
+            h("p", {
+                text: t("product.supportViewing", {
+                    actor: (s.actor && (s.actor.name || s.actor.email)) || "",
+                    until: formatDate(s.expires),
+                }),
+            }),
+        ),
+        h("p", {}, h("a", { href: "/impersonation/", text: t("product.manage") })),
+    );
+}
+
+function avatarOf(name) {
+    if (record.avatar) {
+        return h("img", {
+            class: "avatar lg",
+            src: pb.files.getURL(record, record.avatar, { thumb: "144x144" }),
+            alt: "",
+        });
+    }
+    return h("span", {
+        class: "avatar lg",
+        attrs: { "aria-hidden": "true" },
+        text: (name.trim()[0] || "?").toUpperCase(),
+    });
+}
+
+// yourData: the user's record, as the product shows it.
+function yourData(name) {
+    return h(
+        "section",
+        {
+            class: "panel",
+            id: "your-data",
+            dataset: { testid: "your-data" },
+            attrs: { "aria-labelledby": "your-data-title" },
+        },
+        h("h2", { id: "your-data-title", class: "visually-hidden", text: t("product.yourData") }),
+        h(
+            "div",
+            { class: "profile" },
+            avatarOf(name),
+            h(
+                "div",
+                { class: "profile-body" },
+                h("h2", { dataset: { testid: "user-name" }, text: name }),
+                h("p", { class: "hint", dataset: { testid: "user-email" }, text: record.email || "" }),
+                facts(),
+            ),
+        ),
+    );
+}
+
+function facts() {
+    return h(
+        "dl",
+        { class: "facts" },
+        h("dt", { text: t("product.id") }),
+        h("dd", { class: "mono", dataset: { testid: "user-id" }, text: record.id }),
+        h("dt", { text: t("product.email") }),
+        h("dd", { text: record.email || t("product.hidden") }),
+        h("dt", { text: t("product.verified") }),
+        h("dd", { text: record.verified ? t("common.yes") : t("common.no") }),
+        record.created
+            ? [
+                  h("dt", { text: t("product.joined") }),
+                  h("dd", { text: `${formatDate(record.created)} (${formatRelative(record.created)})` }),
+              ]
+            : null,
+    );
+}
+
+// profileForm edits the user's name (a write: refused in a read-only
+// impersonation).
+function profileForm() {
     const nameInput = h("input", {
         id: "profile-name",
         name: "name",
@@ -119,90 +226,5 @@ function paint() {
             save.disabled = false;
         }
     });
-
-    const liveNow = live.filter((s) => msUntil(s.expires) > 0);
-
-    fill(
-        app,
-        h(
-            "div",
-            { class: "page-header" },
-            h("h1", { text: t("product.hello", { name }) }),
-            h("p", { class: "hint", text: t("product.intro") }),
-        ),
-        loadError ? h("p", { class: "alert danger", attrs: { role: "alert" }, text: loadError }) : null,
-        liveNow.length
-            ? h(
-                  "div",
-                  {
-                      class: "alert warning",
-                      id: "support-viewing",
-                      dataset: { testid: "support-viewing" },
-                      attrs: { role: "status" },
-                  },
-                  liveNow.map((s) =>
-                      h("p", {
-                          text: t("product.supportViewing", {
-                              actor: (s.actor && (s.actor.name || s.actor.email)) || "",
-                              until: formatDate(s.expires),
-                          }),
-                      }),
-                  ),
-                  h("p", {}, h("a", { href: "/impersonation/", text: t("product.manage") })),
-              )
-            : null,
-        h(
-            "section",
-            {
-                class: "panel",
-                id: "your-data",
-                dataset: { testid: "your-data" },
-                attrs: { "aria-labelledby": "your-data-title" },
-            },
-            h("h2", { id: "your-data-title", class: "visually-hidden", text: t("product.yourData") }),
-            h(
-                "div",
-                { class: "profile" },
-                avatar,
-                h(
-                    "div",
-                    { class: "profile-body" },
-                    h("h2", { dataset: { testid: "user-name" }, text: name }),
-                    h("p", { class: "hint", dataset: { testid: "user-email" }, text: record.email || "" }),
-                    h(
-                        "dl",
-                        { class: "facts" },
-                        h("dt", { text: t("product.id") }),
-                        h("dd", { class: "mono", dataset: { testid: "user-id" }, text: record.id }),
-                        h("dt", { text: t("product.email") }),
-                        h("dd", { text: record.email || t("product.hidden") }),
-                        h("dt", { text: t("product.verified") }),
-                        h("dd", { text: record.verified ? t("common.yes") : t("common.no") }),
-                        record.created
-                            ? [
-                                  h("dt", { text: t("product.joined") }),
-                                  h("dd", {
-                                      text: `${formatDate(record.created)} (${formatRelative(record.created)})`,
-                                  }),
-                              ]
-                            : null,
-                    ),
-                ),
-            ),
-        ),
-        h(
-            "section",
-            { class: "panel", attrs: { "aria-labelledby": "profile-title" } },
-            h("h2", { id: "profile-title", text: t("product.profile") }),
-            h("p", { class: "hint", text: t("product.profileHint") }),
-            form,
-        ),
-        h(
-            "section",
-            { class: "panel", attrs: { "aria-labelledby": "support-title" } },
-            h("h2", { id: "support-title", text: t("product.supportTitle") }),
-            h("p", { class: "hint", text: t("product.supportHint") }),
-            h("p", {}, h("a", { class: "btn secondary", href: "/impersonation/", text: t("product.settingsLink") })),
-        ),
-    );
+    return form;
 }

@@ -346,3 +346,33 @@ func dateString(t time.Time) string {
 	d, _ := types.ParseDateTime(t)
 	return d.String()
 }
+
+// SignInCollections returns, sorted, the names of the auth collections whose
+// users can sign in with a password to act under a policy: every auth
+// collection with password sign-in but _superusers, when an enabled policy
+// has an impersonator rule (without one only superusers may act, and the
+// list is empty). It depends on no caller and looks up no user, so a guest
+// may read it: the support console shows it on its sign-in form. Which
+// collection a rule admits is not worked out (a rule can admit anyone
+// signed in), so a collection listed here may still have no one allowed.
+func SignInCollections(app core.App) ([]string, error) {
+	pols, err := records.FindEnabledPolicies(app)
+	if err != nil {
+		return nil, fmt.Errorf("list the enabled policies: %w", err)
+	}
+	out := []string{}
+	if !slices.ContainsFunc(pols, func(p *records.Policy) bool { return strings.TrimSpace(p.ImpersonatorRule()) != "" }) {
+		return out, nil
+	}
+	auths, err := app.FindAllCollections(core.CollectionTypeAuth)
+	if err != nil {
+		return nil, fmt.Errorf("list the auth collections: %w", err)
+	}
+	for _, c := range auths {
+		if c.Name != core.CollectionNameSuperusers && c.PasswordAuth.Enabled {
+			out = append(out, c.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

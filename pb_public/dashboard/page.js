@@ -34,15 +34,51 @@ export function impersonationPage(route) {
         tab: TABS.some((tab) => tab.name == first) ? first : "users",
         live: false,
     });
+    const realtime = realtimeRefresh(data);
+    const titleWatcher = watch(() => {
+        app.store.title = L("dash.nav");
+    });
 
+    return t.div(
+        {
+            className: "page imp-page",
+            "html-data-testid": "imp-page",
+            "html-lang": () => ui.lang,
+            onmount: () => realtime.start(),
+            onunmount: () => {
+                titleWatcher?.unwatch();
+                realtime.stop();
+            },
+        },
+        t.div(
+            { className: "page-content full-height" },
+            t.header(
+                { className: "page-header" },
+                t.nav(
+                    { className: "breadcrumbs" },
+                    t.div(null, () => L("dash.nav")),
+                ),
+                langSwitch(),
+            ),
+            tabList(data),
+            tabPanel(data),
+            t.footer({ className: "page-footer" }, app.components.credits()),
+        ),
+    );
+}
+
+/**
+ * One realtime subscription (sessions and consents) that tells the open tab
+ * to refresh (notifyChanged), a quarter of a second after the last change.
+ */
+function realtimeRefresh(data) {
     const unsubscribers = [];
     let changedTimer;
     function changedSoon() {
         clearTimeout(changedTimer);
         changedTimer = setTimeout(notifyChanged, 250);
     }
-
-    async function subscribe() {
+    async function start() {
         for (const name of [SESSIONS, "impersonation_consents"]) {
             try {
                 unsubscribers.push(await app.pb.collection(name).subscribe("*", changedSoon));
@@ -54,122 +90,103 @@ export function impersonationPage(route) {
             }
         }
     }
-
-    function select(name, focus = false) {
-        if (data.tab != name) {
-            // the address keeps only the tab: the previous tab's filters go
-            const hash = "#/impersonation" + (name == "users" ? "" : "?tab=" + name);
-            window.history.replaceState(null, "", window.location.pathname + window.location.search + hash);
-            data.tab = name;
-        }
-        if (focus) {
-            document.getElementById("imp_tab_" + name)?.focus();
+    function stop() {
+        clearTimeout(changedTimer);
+        for (const unsubscribe of unsubscribers) {
+            unsubscribe?.().catch?.(() => {});
         }
     }
+    return { start, stop };
+}
 
-    function onTabKey(e) {
-        const i = TABS.findIndex((tab) => tab.name == data.tab);
-        let next = -1;
-        if (e.key == "ArrowRight") {
-            next = (i + 1) % TABS.length;
-        } else if (e.key == "ArrowLeft") {
-            next = (i - 1 + TABS.length) % TABS.length;
-        } else if (e.key == "Home") {
-            next = 0;
-        } else if (e.key == "End") {
-            next = TABS.length - 1;
-        }
-        if (next >= 0) {
-            e.preventDefault();
-            select(TABS[next].name, true);
-        }
+function langSwitch() {
+    return t.div(
+        { className: "page-header-primary-btns imp-lang" },
+        t.label({ htmlFor: "imp_lang", className: "txt-hint txt-sm" }, () => L("common.language")),
+        t.div(
+            { className: "field" },
+            t.select(
+                {
+                    id: "imp_lang",
+                    className: "imp-lang-select",
+                    "html-data-testid": "imp-lang",
+                    onchange: (e) => setLang(e.target.value),
+                },
+                t.option({ value: "en", lang: "en", selected: () => getLang() == "en" }, "English"),
+                t.option({ value: "es", lang: "es", selected: () => getLang() == "es" }, "Español"),
+            ),
+        ),
+    );
+}
+
+/** Shows tab `name` (the address keeps only the tab), focusing it when asked. */
+function selectTab(data, name, focus = false) {
+    if (data.tab != name) {
+        // the address keeps only the tab: the previous tab's filters go
+        const hash = "#/impersonation" + (name == "users" ? "" : "?tab=" + name);
+        window.history.replaceState(null, "", window.location.pathname + window.location.search + hash);
+        data.tab = name;
     }
+    if (focus) {
+        document.getElementById("imp_tab_" + name)?.focus();
+    }
+}
 
-    const titleWatcher = watch(() => {
-        app.store.title = L("dash.nav");
-    });
+/** Arrow keys, Home and End move between the tabs. */
+function onTabKey(e, data) {
+    const i = TABS.findIndex((tab) => tab.name == data.tab);
+    const next = {
+        ArrowRight: (i + 1) % TABS.length,
+        ArrowLeft: (i - 1 + TABS.length) % TABS.length,
+        Home: 0,
+        End: TABS.length - 1,
+    }[e.key];
+    if (next !== undefined) {
+        e.preventDefault();
+        selectTab(data, TABS[next].name, true);
+    }
+}
 
+function tabList(data) {
     return t.div(
         {
-            className: "page imp-page",
-            "html-data-testid": "imp-page",
-            "html-lang": () => ui.lang,
-            onmount: () => {
-                subscribe();
-            },
-            onunmount: () => {
-                titleWatcher?.unwatch();
-                clearTimeout(changedTimer);
-                for (const unsubscribe of unsubscribers) {
-                    unsubscribe?.().catch?.(() => {});
-                }
-            },
+            className: "tabs-header imp-tabs",
+            role: "tablist",
+            ariaLabel: () => L("dash.nav"),
+            onkeydown: (e) => onTabKey(e, data),
         },
-        t.div(
-            { className: "page-content full-height" },
-            t.header(
-                { className: "page-header" },
-                t.nav(
-                    { className: "breadcrumbs" },
-                    t.div(null, () => L("dash.nav")),
-                ),
-                t.div(
-                    { className: "page-header-primary-btns imp-lang" },
-                    t.label({ htmlFor: "imp_lang", className: "txt-hint txt-sm" }, () => L("common.language")),
-                    t.div(
-                        { className: "field" },
-                        t.select(
-                            {
-                                id: "imp_lang",
-                                className: "imp-lang-select",
-                                "html-data-testid": "imp-lang",
-                                onchange: (e) => setLang(e.target.value),
-                            },
-                            t.option({ value: "en", lang: "en", selected: () => getLang() == "en" }, "English"),
-                            t.option({ value: "es", lang: "es", selected: () => getLang() == "es" }, "Español"),
-                        ),
-                    ),
-                ),
-            ),
-            t.div(
+        ...TABS.map((tab) =>
+            t.button(
                 {
-                    className: "tabs-header imp-tabs",
-                    role: "tablist",
-                    ariaLabel: () => L("dash.nav"),
-                    onkeydown: onTabKey,
+                    type: "button",
+                    id: "imp_tab_" + tab.name,
+                    role: "tab",
+                    "html-aria-controls": "imp_panel",
+                    "html-aria-selected": () => String(data.tab == tab.name),
+                    "html-data-testid": "imp-tab-" + tab.name,
+                    tabIndex: () => (data.tab == tab.name ? 0 : -1),
+                    className: () => `tab-item ${data.tab == tab.name ? "active" : ""}`,
+                    onclick: () => selectTab(data, tab.name),
                 },
-                ...TABS.map((tab) =>
-                    t.button(
-                        {
-                            type: "button",
-                            id: "imp_tab_" + tab.name,
-                            role: "tab",
-                            "html-aria-controls": "imp_panel",
-                            "html-aria-selected": () => String(data.tab == tab.name),
-                            "html-data-testid": "imp-tab-" + tab.name,
-                            tabIndex: () => (data.tab == tab.name ? 0 : -1),
-                            className: () => `tab-item ${data.tab == tab.name ? "active" : ""}`,
-                            onclick: () => select(tab.name),
-                        },
-                        t.i({ className: tab.icon, ariaHidden: true }),
-                        t.span({ className: "txt" }, () => L("dash.tab." + tab.name)),
-                    ),
-                ),
+                t.i({ className: tab.icon, ariaHidden: true }),
+                t.span({ className: "txt" }, () => L("dash.tab." + tab.name)),
             ),
-            t.div(
-                {
-                    id: "imp_panel",
-                    role: "tabpanel",
-                    className: "imp-panel",
-                    "html-aria-labelledby": () => "imp_tab_" + data.tab,
-                },
-                () => {
-                    const tab = TABS.find((tab) => tab.name == data.tab);
-                    // a fresh view per tab switch (rid), given the address's query
-                    return t.div({ rid: tab.name, className: "imp-panel-content" }, tab.view({ query: hashQuery() }));
-                },
-            ),
-            t.footer({ className: "page-footer" }, app.components.credits()),
         ),
+    );
+}
+
+function tabPanel(data) {
+    return t.div(
+        {
+            id: "imp_panel",
+            role: "tabpanel",
+            className: "imp-panel",
+            "html-aria-labelledby": () => "imp_tab_" + data.tab,
+        },
+        () => {
+            const tab = TABS.find((tab) => tab.name == data.tab);
+            // a fresh view per tab switch (rid), given the address's query
+            return t.div({ rid: tab.name, className: "imp-panel-content" }, tab.view({ query: hashQuery() }));
+        },
     );
 }

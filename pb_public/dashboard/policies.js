@@ -22,6 +22,8 @@ const FIELDS = [
     "notifyTarget",
 ];
 
+const MODES = ["read", "write"];
+
 export function policiesTab() {
     const uid = "imp_policies_" + app.utils.randomString();
 
@@ -46,11 +48,12 @@ export function policiesTab() {
         }
     }
 
-    function onSaved() {
-        invalidatePolicies();
-        notifyChanged();
-        load();
-    }
+    const edit = (policy) =>
+        openPolicyEditor(policy, data.items, () => {
+            invalidatePolicies();
+            notifyChanged();
+            load();
+        });
 
     return t.div(
         {
@@ -59,101 +62,107 @@ export function policiesTab() {
             onmount: () => load(),
             onunmount: () => app.pb.cancelRequest(uid),
         },
-        t.div(
-            { className: "imp-toolbar" },
-            t.p({ className: "txt-hint m-0 flex-fill" }, () => L("policies.intro")),
-            app.components.refreshButton({
-                tooltip: () => L("dash.refresh"),
-                onclick: () => load(),
+        policiesToolbar(data, load, () => edit(null)),
+        policiesTable(data, edit),
+    );
+}
+
+/** The intro, Refresh and New policy (disabled once every auth collection has one). */
+function policiesToolbar(data, load, onNew) {
+    const allCovered = () => data.loaded && !freeCollections(data.items).length;
+    return t.div(
+        { className: "imp-toolbar" },
+        t.p({ className: "txt-hint m-0 flex-fill" }, () => L("policies.intro")),
+        app.components.refreshButton({
+            tooltip: () => L("dash.refresh"),
+            onclick: () => load(),
+        }),
+        t.button(
+            {
+                type: "button",
+                className: "btn sm",
+                "html-data-testid": "policies-new",
+                disabled: () => !data.loaded || allCovered(),
+                title: () => (allCovered() ? L("policies.allCovered") : ""),
+                onclick: onNew,
+            },
+            t.i({ className: "ri-add-line", ariaHidden: true }),
+            t.span({ className: "txt" }, () => L("policies.new")),
+        ),
+    );
+}
+
+function policiesTable(data, onEdit) {
+    return t.div(
+        { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
+        t.table(
+            { className: "responsive-table imp-table" },
+            t.thead(
+                null,
+                t.tr(
+                    null,
+                    head("ri-database-2-line", "col.collection"),
+                    head("ri-toggle-line", "policies.state"),
+                    head("ri-shield-user-line", "policies.rule"),
+                    head("ri-shield-check-line", "col.consent"),
+                    head("ri-timer-line", "policies.maxMinutes"),
+                    head("ri-eye-line", "policies.modes"),
+                    t.th(
+                        { className: "col-meta" },
+                        t.span({ className: "imp-sr-only" }, () => L("col.actions")),
+                    ),
+                ),
+            ),
+            t.tbody({ "html-data-testid": "policies-rows" }, () => {
+                if (!data.items.length) {
+                    return emptyRow(() => data.isLoading || !data.loaded, "policies.empty");
+                }
+                return data.items.map((p) => policyRow(p, onEdit));
             }),
+        ),
+    );
+}
+
+function policyRow(p, onEdit) {
+    return t.tr(
+        {
+            rid: JSON.stringify(p),
+            className: "imp-row",
+            "html-data-testid": "policies-row",
+            "html-data-collection": p.collection,
+        },
+        cell("col.collection", null, t.strong({ className: "txt-code" }, p.collection)),
+        cell(
+            "policies.state",
+            null,
+            badge(
+                p.enabled ? "success" : "",
+                () => L(p.enabled ? "policies.enabled" : "policies.disabled"),
+                "policies-state",
+            ),
+        ),
+        cell(
+            "policies.rule",
+            { className: "imp-col-path" },
+            p.impersonatorRule
+                ? t.span({ className: "imp-mono imp-path", title: p.impersonatorRule }, p.impersonatorRule)
+                : t.span({ className: "txt-hint" }, () => L("policies.superusersOnly")),
+        ),
+        cell("col.consent", null, () => L(p.consent == "none" ? "consent.notRequired" : "policies.consentRequired")),
+        cell("policies.maxMinutes", null, () => L("dash.minutes", { n: p.maxMinutes })),
+        cell("policies.modes", null, () => (p.modes || []).map((m) => L("mode." + m)).join(", ")),
+        t.td(
+            { className: "col-meta" },
             t.button(
                 {
                     type: "button",
-                    className: "btn sm",
-                    "html-data-testid": "policies-new",
-                    // every auth collection has its policy already
-                    disabled: () => !data.loaded || !freeCollections(data.items).length,
-                    title: () => (data.loaded && !freeCollections(data.items).length ? L("policies.allCovered") : ""),
-                    onclick: () => openPolicyEditor(null, data.items, onSaved),
+                    className: "btn sm secondary",
+                    "html-data-testid": "policies-edit",
+                    ariaLabel: () => L("policies.editFor", { collection: p.collection }),
+                    onclick: () => onEdit(p),
                 },
-                t.i({ className: "ri-add-line", ariaHidden: true }),
-                t.span({ className: "txt" }, () => L("policies.new")),
-            ),
-        ),
-        t.div(
-            { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
-            t.table(
-                { className: "responsive-table imp-table" },
-                t.thead(
-                    null,
-                    t.tr(
-                        null,
-                        head("ri-database-2-line", "col.collection"),
-                        head("ri-toggle-line", "policies.state"),
-                        head("ri-shield-user-line", "policies.rule"),
-                        head("ri-shield-check-line", "col.consent"),
-                        head("ri-timer-line", "policies.maxMinutes"),
-                        head("ri-eye-line", "policies.modes"),
-                        t.th(
-                            { className: "col-meta" },
-                            t.span({ className: "imp-sr-only" }, () => L("col.actions")),
-                        ),
-                    ),
-                ),
-                t.tbody({ "html-data-testid": "policies-rows" }, () => {
-                    if (!data.items.length) {
-                        return emptyRow(() => data.isLoading || !data.loaded, "policies.empty");
-                    }
-                    return data.items.map((p) =>
-                        t.tr(
-                            {
-                                rid: JSON.stringify(p),
-                                className: "imp-row",
-                                "html-data-testid": "policies-row",
-                                "html-data-collection": p.collection,
-                            },
-                            cell("col.collection", null, t.strong({ className: "txt-code" }, p.collection)),
-                            cell(
-                                "policies.state",
-                                null,
-                                badge(
-                                    p.enabled ? "success" : "",
-                                    () => L(p.enabled ? "policies.enabled" : "policies.disabled"),
-                                    "policies-state",
-                                ),
-                            ),
-                            cell(
-                                "policies.rule",
-                                { className: "imp-col-path" },
-                                p.impersonatorRule
-                                    ? t.span(
-                                          { className: "imp-mono imp-path", title: p.impersonatorRule },
-                                          p.impersonatorRule,
-                                      )
-                                    : t.span({ className: "txt-hint" }, () => L("policies.superusersOnly")),
-                            ),
-                            cell("col.consent", null, () =>
-                                L(p.consent == "none" ? "consent.notRequired" : "policies.consentRequired"),
-                            ),
-                            cell("policies.maxMinutes", null, () => L("dash.minutes", { n: p.maxMinutes })),
-                            cell("policies.modes", null, () => (p.modes || []).map((m) => L("mode." + m)).join(", ")),
-                            t.td(
-                                { className: "col-meta" },
-                                t.button(
-                                    {
-                                        type: "button",
-                                        className: "btn sm secondary",
-                                        "html-data-testid": "policies-edit",
-                                        ariaLabel: () => L("policies.editFor", { collection: p.collection }),
-                                        onclick: () => openPolicyEditor(p, data.items, onSaved),
-                                    },
-                                    t.i({ className: "ri-pencil-line", ariaHidden: true }),
-                                    t.span({ className: "txt" }, () => L("dash.edit")),
-                                ),
-                            ),
-                        ),
-                    );
-                }),
+                t.i({ className: "ri-pencil-line", ariaHidden: true }),
+                t.span({ className: "txt" }, () => L("dash.edit")),
             ),
         ),
     );
@@ -161,9 +170,14 @@ export function policiesTab() {
 
 /** Auth collections (not _superusers) without a policy yet. */
 function freeCollections(policies) {
+    return candidateCollections(policies, null);
+}
+
+/** Auth collections (not _superusers) a policy may be for: those without one, and keep's own. */
+function candidateCollections(policies, keep) {
     const used = new Set(policies.map((p) => p.collection));
     return (app.store.collections || []).filter(
-        (c) => c.type == "auth" && c.name != "_superusers" && !used.has(c.name),
+        (c) => c.type == "auth" && c.name != "_superusers" && (!used.has(c.name) || c.name == keep),
     );
 }
 
@@ -188,205 +202,115 @@ function routesValue(text) {
         .filter(Boolean);
 }
 
-/**
- * The edit (or create, when `policy` is null) dialog of one policy.
- */
-export function openPolicyEditor(policy, existing, onSaved) {
-    const uid = "imp_policy_" + app.utils.randomString();
-    const isNew = !policy;
+const num = (v) => (v === "" || v == null ? null : Number(v));
 
-    const usedCollections = new Set(existing.map((p) => p.collection));
-    const candidates = (app.store.collections || []).filter(
-        (c) =>
-            c.type == "auth" &&
-            c.name != "_superusers" &&
-            (!usedCollections.has(c.name) || c.name == policy?.collection),
-    );
-
-    const form = store({
+/** The editor's values for policy (a new policy's defaults when null). */
+function formValues(policy, candidates) {
+    return {
         collection: policy?.collection || candidates[0]?.name || "",
         enabled: policy ? !!policy.enabled : true,
         impersonatorRule: policy?.impersonatorRule || "",
         consent: policy?.consent || "required",
         reasonRequired: policy ? !!policy.reasonRequired : true,
         maxMinutes: policy?.maxMinutes ?? 60,
-        modes: policy?.modes?.length ? [...policy.modes] : ["read", "write"],
+        modes: policy?.modes?.length ? [...policy.modes] : [...MODES],
         attemptsPerMinute: policy?.attemptsPerMinute ?? 5,
         consentMaxHours: policy?.consentMaxHours ?? 168,
         deniedRoutes: routesText(policy?.deniedRoutes),
         allowedRoutes: routesText(policy?.allowedRoutes),
         showLiveSessions: policy ? !!policy.showLiveSessions : true,
         notifyTarget: policy ? !!policy.notifyTarget : true,
-    });
+    };
+}
 
-    const data = store({
-        saving: false,
-        errors: {},
-    });
-
-    function clearError(name) {
-        if (data.errors[name]) {
-            data.errors = Object.assign({}, data.errors, { [name]: "" });
-        }
+/** The records API body of the editor's values (the collection only when new or changed). */
+function requestBody(form, policy) {
+    const body = {
+        enabled: form.enabled,
+        impersonatorRule: form.impersonatorRule.trim(),
+        consent: form.consent,
+        reasonRequired: form.reasonRequired,
+        maxMinutes: num(form.maxMinutes),
+        modes: [...form.modes],
+        attemptsPerMinute: num(form.attemptsPerMinute),
+        consentMaxHours: num(form.consentMaxHours),
+        deniedRoutes: routesValue(form.deniedRoutes),
+        allowedRoutes: routesValue(form.allowedRoutes),
+        showLiveSessions: form.showLiveSessions,
+        notifyTarget: form.notifyTarget,
+    };
+    if (!policy || form.collection != policy.collection) {
+        body.collection = form.collection;
     }
+    return body;
+}
 
-    const num = (v) => (v === "" || v == null ? null : Number(v));
-
-    async function save() {
-        if (data.saving) {
-            return;
-        }
-        data.saving = true;
-        data.errors = {};
-        const body = {
-            enabled: form.enabled,
-            impersonatorRule: form.impersonatorRule.trim(),
-            consent: form.consent,
-            reasonRequired: form.reasonRequired,
-            maxMinutes: num(form.maxMinutes),
-            modes: [...form.modes],
-            attemptsPerMinute: num(form.attemptsPerMinute),
-            consentMaxHours: num(form.consentMaxHours),
-            deniedRoutes: routesValue(form.deniedRoutes),
-            allowedRoutes: routesValue(form.allowedRoutes),
-            showLiveSessions: form.showLiveSessions,
-            notifyTarget: form.notifyTarget,
-        };
-        if (isNew || form.collection != policy.collection) {
-            body.collection = form.collection;
-        }
-        try {
-            if (isNew) {
-                await app.pb.collection(POLICIES).create(body, { requestKey: null });
-            } else {
-                await app.pb.collection(POLICIES).update(policy.id, body, { requestKey: null });
-            }
-            data.saving = false;
-            flashSuccess(L("policies.saved", { collection: form.collection }));
-            app.modals.close(modal, true);
-            onSaved?.();
-        } catch (err) {
-            data.saving = false;
-            const errs = {};
-            const fieldErrs = err?.response?.data || {};
-            for (const k in fieldErrs) {
-                errs[FIELDS.includes(k) ? k : "_other"] = errorMessage(fieldErrs[k]);
-            }
-            data.errors = errs;
-            flashError(err);
-            setTimeout(
-                () =>
-                    modal
-                        .querySelector(
-                            ".imp-has-error input, .imp-has-error select, .imp-has-error textarea, .imp-has-error [contenteditable]",
-                        )
-                        ?.focus(),
-                0,
-            );
-        }
+/** The server's field errors by field ("_other" for the rest), as text. */
+function fieldErrors(err) {
+    const errs = {};
+    const fieldErrs = err?.response?.data || {};
+    for (const k in fieldErrs) {
+        errs[FIELDS.includes(k) ? k : "_other"] = errorMessage(fieldErrs[k]);
     }
+    return errs;
+}
 
-    const err = (name) =>
-        t.div(
-            {
-                className: "field-help error imp-field-error",
-                hidden: () => !data.errors[name],
-                role: "alert",
-                id: uid + "_" + name + "_err",
-                "html-data-testid": "policy-error-" + name,
-            },
-            () => data.errors[name] || "",
-        );
+/**
+ * The edit (or create, when `policy` is null) dialog of one policy.
+ */
+export function openPolicyEditor(policy, existing, onSaved) {
+    const candidates = candidateCollections(existing, policy?.collection);
+    const ed = {
+        uid: "imp_policy_" + app.utils.randomString(),
+        policy,
+        candidates,
+        form: store(formValues(policy, candidates)),
+        data: store({ saving: false, errors: {} }),
+        modal: null,
+    };
+    ed.save = () => savePolicy(ed, onSaved);
+    ed.modal = editorModal(ed);
+    document.body.appendChild(ed.modal);
+    app.modals.open(ed.modal);
+}
 
-    const help = (key) => t.div({ className: "field-help" }, () => L(key));
+async function savePolicy(ed, onSaved) {
+    const { data, form, policy } = ed;
+    if (data.saving) {
+        return;
+    }
+    data.saving = true;
+    data.errors = {};
+    try {
+        const body = requestBody(form, policy);
+        if (policy) {
+            await app.pb.collection(POLICIES).update(policy.id, body, { requestKey: null });
+        } else {
+            await app.pb.collection(POLICIES).create(body, { requestKey: null });
+        }
+        data.saving = false;
+        flashSuccess(L("policies.saved", { collection: form.collection }));
+        app.modals.close(ed.modal, true);
+        onSaved?.();
+    } catch (err) {
+        data.saving = false;
+        data.errors = fieldErrors(err);
+        flashError(err);
+        setTimeout(() => focusFirstError(ed.modal), 0);
+    }
+}
 
-    const wrap = (name, cols, ...children) =>
-        t.div({ className: () => `${cols} ${data.errors[name] ? "imp-has-error" : ""}` }, ...children);
+function focusFirstError(modal) {
+    modal
+        .querySelector(
+            ".imp-has-error input, .imp-has-error select, .imp-has-error textarea, .imp-has-error [contenteditable]",
+        )
+        ?.focus();
+}
 
-    const fieldClass = (name) => () => `field ${data.errors[name] ? "error" : ""}`;
-
-    const switchField = (name, labelKey, helpKey) =>
-        wrap(
-            name,
-            "col-lg-6",
-            t.div(
-                { className: fieldClass(name) },
-                t.input({
-                    type: "checkbox",
-                    id: uid + "_" + name,
-                    className: "switch no-error",
-                    "html-data-testid": "policy-" + name,
-                    "html-aria-describedby": uid + "_" + name + "_err",
-                    checked: () => !!form[name],
-                    onchange: (e) => {
-                        form[name] = e.target.checked;
-                        clearError(name);
-                    },
-                }),
-                t.label({ htmlFor: uid + "_" + name }, () => L(labelKey)),
-            ),
-            helpKey ? help(helpKey) : null,
-            err(name),
-        );
-
-    const numberField = (name, labelKey, helpKey, min, max) =>
-        wrap(
-            name,
-            "col-lg-4",
-            t.div(
-                { className: fieldClass(name) },
-                t.label({ htmlFor: uid + "_" + name }, () => L(labelKey)),
-                t.input({
-                    type: "number",
-                    id: uid + "_" + name,
-                    className: "no-error",
-                    min,
-                    max,
-                    step: 1,
-                    "html-data-testid": "policy-" + name,
-                    "html-aria-describedby": uid + "_" + name + "_err",
-                    "html-aria-invalid": () => (data.errors[name] ? "true" : undefined),
-                    value: () => form[name] ?? "",
-                    oninput: (e) => {
-                        form[name] = e.target.value;
-                        clearError(name);
-                    },
-                }),
-            ),
-            helpKey ? help(helpKey) : null,
-            err(name),
-        );
-
-    const routesField = (name, labelKey, helpKey) =>
-        wrap(
-            name,
-            "col-lg-6",
-            t.div(
-                { className: fieldClass(name) },
-                t.label({ htmlFor: uid + "_" + name }, () => L(labelKey)),
-                t.textarea({
-                    id: uid + "_" + name,
-                    className: "no-error txt-code",
-                    rows: 4,
-                    spellcheck: false,
-                    placeholder: name == "deniedRoutes" ? "POST /api/billing/*" : "POST /api/collections/notes/records",
-                    "html-data-testid": "policy-" + name,
-                    "html-aria-describedby": uid + "_" + name + "_err",
-                    "html-aria-invalid": () => (data.errors[name] ? "true" : undefined),
-                    value: () => form[name],
-                    oninput: (e) => {
-                        form[name] = e.target.value;
-                        clearError(name);
-                    },
-                }),
-            ),
-            help(helpKey),
-            err(name),
-        );
-
-    const targetCollection = () => app.store.collections?.find((c) => c.name == form.collection);
-
-    const modal = t.div(
+function editorModal(ed) {
+    const { uid, data, policy } = ed;
+    return t.div(
         {
             className: "modal popup lg imp-policy-modal",
             role: "dialog",
@@ -400,7 +324,7 @@ export function openPolicyEditor(policy, existing, onSaved) {
         t.header(
             { className: "modal-header" },
             t.h5({ id: uid + "_title", className: "m-auto" }, () =>
-                isNew ? L("policies.newTitle") : L("policies.editTitle", { collection: policy.collection }),
+                policy ? L("policies.editTitle", { collection: policy.collection }) : L("policies.newTitle"),
             ),
         ),
         t.form(
@@ -410,163 +334,293 @@ export function openPolicyEditor(policy, existing, onSaved) {
                 noValidate: true,
                 onsubmit: (e) => {
                     e.preventDefault();
-                    save();
+                    ed.save();
                 },
             },
-            t.div(
-                { className: "grid" },
-                // collection
-                wrap(
-                    "collection",
-                    "col-lg-6",
-                    t.div(
-                        { className: fieldClass("collection") },
-                        t.label({ htmlFor: uid + "_collection" }, () => L("col.collection")),
-                        t.select(
-                            {
-                                id: uid + "_collection",
-                                className: "no-error",
-                                "html-data-testid": "policy-collection",
-                                "html-aria-describedby": uid + "_collection_err",
-                                disabled: !isNew,
-                                onchange: (e) => {
-                                    form.collection = e.target.value;
-                                    clearError("collection");
-                                },
-                            },
-                            ...(candidates.some((c) => c.name == form.collection) || !form.collection
-                                ? []
-                                : [t.option({ value: form.collection, selected: true }, form.collection)]),
-                            ...candidates.map((c) =>
-                                t.option({ value: c.name, selected: () => form.collection == c.name }, c.name),
-                            ),
-                        ),
-                    ),
-                    err("collection"),
-                ),
-                switchField("enabled", "policies.enabled", "policies.enabledHelp"),
-                // impersonator rule
-                wrap(
-                    "impersonatorRule",
-                    "col-lg-12",
-                    t.div(
-                        { className: fieldClass("impersonatorRule") },
-                        t.label({ htmlFor: uid + "_impersonatorRule" }, () => L("policies.rule")),
-                        app.components.codeEditor({
-                            id: uid + "_impersonatorRule",
-                            language: "pbrule",
-                            className: "no-error imp-rule-editor",
-                            placeholder: () => L("policies.rulePlaceholder"),
-                            value: () => form.impersonatorRule,
-                            autocomplete: (word) =>
-                                app.utils.collectionAutocompleteKeys?.(targetCollection(), word) || [],
-                            oninput: (val) => {
-                                form.impersonatorRule = val;
-                                clearError("impersonatorRule");
-                            },
-                        }),
-                    ),
-                    help("policies.ruleHelp"),
-                    err("impersonatorRule"),
-                ),
-                // consent
-                wrap(
-                    "consent",
-                    "col-lg-6",
-                    t.div(
-                        { className: fieldClass("consent") },
-                        t.label({ htmlFor: uid + "_consent" }, () => L("col.consent")),
-                        t.select(
-                            {
-                                id: uid + "_consent",
-                                className: "no-error",
-                                "html-data-testid": "policy-consent",
-                                "html-aria-describedby": uid + "_consent_err",
-                                onchange: (e) => {
-                                    form.consent = e.target.value;
-                                    clearError("consent");
-                                },
-                            },
-                            t.option({ value: "required", selected: () => form.consent == "required" }, () =>
-                                L("policies.consentRequired"),
-                            ),
-                            t.option({ value: "none", selected: () => form.consent == "none" }, () =>
-                                L("consent.notRequired"),
-                            ),
-                        ),
-                    ),
-                    err("consent"),
-                ),
-                switchField("reasonRequired", "policies.reasonRequired", null),
-                // modes
-                wrap(
-                    "modes",
-                    "col-lg-12",
-                    t.fieldset(
-                        {
-                            className: "imp-modes",
-                            "html-data-testid": "policy-modes",
-                            "html-aria-describedby": uid + "_modes_err",
-                        },
-                        t.legend({ className: "imp-legend" }, () => L("policies.modes")),
-                        ...["read", "write"].map((m) =>
-                            t.div(
-                                { className: "field" },
-                                t.input({
-                                    type: "checkbox",
-                                    id: uid + "_mode_" + m,
-                                    className: "no-error",
-                                    "html-data-testid": "policy-mode-" + m,
-                                    checked: () => form.modes.includes(m),
-                                    onchange: (e) => {
-                                        const set = new Set(form.modes);
-                                        e.target.checked ? set.add(m) : set.delete(m);
-                                        form.modes = ["read", "write"].filter((x) => set.has(x));
-                                        clearError("modes");
-                                    },
-                                }),
-                                t.label({ htmlFor: uid + "_mode_" + m }, () => L("mode." + m)),
-                            ),
-                        ),
-                    ),
-                    help("policies.modesHelp"),
-                    err("modes"),
-                ),
-                numberField("maxMinutes", "policies.maxMinutes", "policies.maxMinutesHelp", 1, 10080),
-                numberField("consentMaxHours", "policies.consentMaxHours", "policies.consentMaxHoursHelp", 1, 8760),
-                numberField("attemptsPerMinute", "policies.attemptsPerMinute", "policies.attemptsHelp", 1, 10000),
-                routesField("deniedRoutes", "policies.deniedRoutes", "policies.deniedRoutesHelp"),
-                routesField("allowedRoutes", "policies.allowedRoutes", "policies.allowedRoutesHelp"),
-                switchField("showLiveSessions", "policies.showLiveSessions", "policies.showLiveSessionsHelp"),
-                switchField("notifyTarget", "policies.notifyTarget", "policies.notifyTargetHelp"),
-                t.div({ className: "col-lg-12" }, err("_other")),
-            ),
+            t.div({ className: "grid" }, ...editorFields(ed)),
         ),
-        t.footer(
-            { className: "modal-footer" },
-            t.button(
-                {
-                    type: "button",
-                    className: "btn transparent m-r-auto",
-                    disabled: () => data.saving,
-                    onclick: () => app.modals.close(modal),
-                    "html-data-testid": "policy-cancel",
-                },
-                t.span({ className: "txt" }, () => L("common.cancel")),
-            ),
-            t.button(
-                {
-                    type: "submit",
-                    "html-form": uid + "_form",
-                    className: () => `btn expanded ${data.saving ? "loading" : ""}`,
-                    disabled: () => data.saving,
-                    "html-data-testid": "policy-save",
-                },
-                t.span({ className: "txt" }, () => L("dash.save")),
-            ),
+        editorFooter(ed),
+    );
+}
+
+/** The editor's fields, in order. */
+function editorFields(ed) {
+    return [
+        collectionField(ed),
+        switchField(ed, "enabled", "policies.enabled", "policies.enabledHelp"),
+        ruleField(ed),
+        consentField(ed),
+        switchField(ed, "reasonRequired", "policies.reasonRequired", null),
+        modesField(ed),
+        numberField(ed, "maxMinutes", "policies.maxMinutes", "policies.maxMinutesHelp", 1, 10080),
+        numberField(ed, "consentMaxHours", "policies.consentMaxHours", "policies.consentMaxHoursHelp", 1, 8760),
+        numberField(ed, "attemptsPerMinute", "policies.attemptsPerMinute", "policies.attemptsHelp", 1, 10000),
+        routesField(ed, "deniedRoutes", "policies.deniedRoutes", "policies.deniedRoutesHelp"),
+        routesField(ed, "allowedRoutes", "policies.allowedRoutes", "policies.allowedRoutesHelp"),
+        switchField(ed, "showLiveSessions", "policies.showLiveSessions", "policies.showLiveSessionsHelp"),
+        switchField(ed, "notifyTarget", "policies.notifyTarget", "policies.notifyTargetHelp"),
+        t.div({ className: "col-lg-12" }, errorLine(ed, "_other")),
+    ];
+}
+
+function editorFooter(ed) {
+    const { uid, data } = ed;
+    return t.footer(
+        { className: "modal-footer" },
+        t.button(
+            {
+                type: "button",
+                className: "btn transparent m-r-auto",
+                disabled: () => data.saving,
+                onclick: () => app.modals.close(ed.modal),
+                "html-data-testid": "policy-cancel",
+            },
+            t.span({ className: "txt" }, () => L("common.cancel")),
+        ),
+        t.button(
+            {
+                type: "submit",
+                "html-form": uid + "_form",
+                className: () => `btn expanded ${data.saving ? "loading" : ""}`,
+                disabled: () => data.saving,
+                "html-data-testid": "policy-save",
+            },
+            t.span({ className: "txt" }, () => L("dash.save")),
         ),
     );
+}
 
-    document.body.appendChild(modal);
-    app.modals.open(modal);
+// ---------------------------------------------------------------------------
+// The editor's fields: each takes the editor (ed: uid, form, data) and the
+// name of its value in ed.form.
+
+/** Sets a value and drops its error. */
+function setValue(ed, name, value) {
+    ed.form[name] = value;
+    if (ed.data.errors[name]) {
+        ed.data.errors = Object.assign({}, ed.data.errors, { [name]: "" });
+    }
+}
+
+/** The server's message for the field, under it. */
+function errorLine(ed, name) {
+    return t.div(
+        {
+            className: "field-help error imp-field-error",
+            hidden: () => !ed.data.errors[name],
+            role: "alert",
+            id: ed.uid + "_" + name + "_err",
+            "html-data-testid": "policy-error-" + name,
+        },
+        () => ed.data.errors[name] || "",
+    );
+}
+
+function help(key) {
+    return key ? t.div({ className: "field-help" }, () => L(key)) : null;
+}
+
+/** A grid cell of the field `name`, marked while it has an error. */
+function wrap(ed, name, cols, ...children) {
+    return t.div({ className: () => `${cols} ${ed.data.errors[name] ? "imp-has-error" : ""}` }, ...children);
+}
+
+function fieldClass(ed, name) {
+    return () => `field ${ed.data.errors[name] ? "error" : ""}`;
+}
+
+/** The attributes every control has: id, test id, its error's description. */
+function controlAttrs(ed, name) {
+    return {
+        id: ed.uid + "_" + name,
+        "html-data-testid": "policy-" + name,
+        "html-aria-describedby": ed.uid + "_" + name + "_err",
+        "html-aria-invalid": () => (ed.data.errors[name] ? "true" : undefined),
+    };
+}
+
+function switchField(ed, name, labelKey, helpKey) {
+    return wrap(
+        ed,
+        name,
+        "col-lg-6",
+        t.div(
+            { className: fieldClass(ed, name) },
+            t.input({
+                ...controlAttrs(ed, name),
+                type: "checkbox",
+                className: "switch no-error",
+                checked: () => !!ed.form[name],
+                onchange: (e) => setValue(ed, name, e.target.checked),
+            }),
+            t.label({ htmlFor: ed.uid + "_" + name }, () => L(labelKey)),
+        ),
+        help(helpKey),
+        errorLine(ed, name),
+    );
+}
+
+function numberField(ed, name, labelKey, helpKey, min, max) {
+    return wrap(
+        ed,
+        name,
+        "col-lg-4",
+        t.div(
+            { className: fieldClass(ed, name) },
+            t.label({ htmlFor: ed.uid + "_" + name }, () => L(labelKey)),
+            t.input({
+                ...controlAttrs(ed, name),
+                type: "number",
+                className: "no-error",
+                min,
+                max,
+                step: 1,
+                value: () => ed.form[name] ?? "",
+                oninput: (e) => setValue(ed, name, e.target.value),
+            }),
+        ),
+        help(helpKey),
+        errorLine(ed, name),
+    );
+}
+
+function routesField(ed, name, labelKey, helpKey) {
+    return wrap(
+        ed,
+        name,
+        "col-lg-6",
+        t.div(
+            { className: fieldClass(ed, name) },
+            t.label({ htmlFor: ed.uid + "_" + name }, () => L(labelKey)),
+            t.textarea({
+                ...controlAttrs(ed, name),
+                className: "no-error txt-code",
+                rows: 4,
+                spellcheck: false,
+                placeholder: name == "deniedRoutes" ? "POST /api/billing/*" : "POST /api/collections/notes/records",
+                value: () => ed.form[name],
+                oninput: (e) => setValue(ed, name, e.target.value),
+            }),
+        ),
+        help(helpKey),
+        errorLine(ed, name),
+    );
+}
+
+/** The collection: a choice among the free auth collections, fixed once saved. */
+function collectionField(ed) {
+    const { form, candidates } = ed;
+    const listed = candidates.some((c) => c.name == form.collection) || !form.collection;
+    return wrap(
+        ed,
+        "collection",
+        "col-lg-6",
+        t.div(
+            { className: fieldClass(ed, "collection") },
+            t.label({ htmlFor: ed.uid + "_collection" }, () => L("col.collection")),
+            t.select(
+                {
+                    ...controlAttrs(ed, "collection"),
+                    className: "no-error",
+                    disabled: !!ed.policy,
+                    onchange: (e) => setValue(ed, "collection", e.target.value),
+                },
+                ...(listed ? [] : [t.option({ value: form.collection, selected: true }, form.collection)]),
+                ...candidates.map((c) =>
+                    t.option({ value: c.name, selected: () => form.collection == c.name }, c.name),
+                ),
+            ),
+        ),
+        errorLine(ed, "collection"),
+    );
+}
+
+/** The impersonator rule, in the dashboard's rule editor (autocomplete on the target collection). */
+function ruleField(ed) {
+    const targetCollection = () => app.store.collections?.find((c) => c.name == ed.form.collection);
+    return wrap(
+        ed,
+        "impersonatorRule",
+        "col-lg-12",
+        t.div(
+            { className: fieldClass(ed, "impersonatorRule") },
+            t.label({ htmlFor: ed.uid + "_impersonatorRule" }, () => L("policies.rule")),
+            app.components.codeEditor({
+                id: ed.uid + "_impersonatorRule",
+                language: "pbrule",
+                className: "no-error imp-rule-editor",
+                placeholder: () => L("policies.rulePlaceholder"),
+                value: () => ed.form.impersonatorRule,
+                autocomplete: (word) => app.utils.collectionAutocompleteKeys?.(targetCollection(), word) || [],
+                oninput: (val) => setValue(ed, "impersonatorRule", val),
+            }),
+        ),
+        help("policies.ruleHelp"),
+        errorLine(ed, "impersonatorRule"),
+    );
+}
+
+function consentField(ed) {
+    const option = (value, key) => t.option({ value, selected: () => ed.form.consent == value }, () => L(key));
+    return wrap(
+        ed,
+        "consent",
+        "col-lg-6",
+        t.div(
+            { className: fieldClass(ed, "consent") },
+            t.label({ htmlFor: ed.uid + "_consent" }, () => L("col.consent")),
+            t.select(
+                {
+                    ...controlAttrs(ed, "consent"),
+                    className: "no-error",
+                    onchange: (e) => setValue(ed, "consent", e.target.value),
+                },
+                option("required", "policies.consentRequired"),
+                option("none", "consent.notRequired"),
+            ),
+        ),
+        errorLine(ed, "consent"),
+    );
+}
+
+/** One checkbox per mode. */
+function modesField(ed) {
+    const toggle = (m, on) => {
+        const set = new Set(ed.form.modes);
+        on ? set.add(m) : set.delete(m);
+        setValue(
+            ed,
+            "modes",
+            MODES.filter((x) => set.has(x)),
+        );
+    };
+    return wrap(
+        ed,
+        "modes",
+        "col-lg-12",
+        t.fieldset(
+            {
+                className: "imp-modes",
+                "html-data-testid": "policy-modes",
+                "html-aria-describedby": ed.uid + "_modes_err",
+            },
+            t.legend({ className: "imp-legend" }, () => L("policies.modes")),
+            ...MODES.map((m) =>
+                t.div(
+                    { className: "field" },
+                    t.input({
+                        type: "checkbox",
+                        id: ed.uid + "_mode_" + m,
+                        className: "no-error",
+                        "html-data-testid": "policy-mode-" + m,
+                        checked: () => ed.form.modes.includes(m),
+                        onchange: (e) => toggle(m, e.target.checked),
+                    }),
+                    t.label({ htmlFor: ed.uid + "_mode_" + m }, () => L("mode." + m)),
+                ),
+            ),
+        ),
+        help("policies.modesHelp"),
+        errorLine(ed, "modes"),
+    );
 }

@@ -28,7 +28,6 @@ const FILTER_LABELS = { all: "sessions.filter.all", live: "session.live", ended:
 
 export function sessionsTab(route) {
     const uid = "imp_sessions_" + app.utils.randomString();
-
     const data = store({
         status: route?.query?.status?.[0] || "all",
         page: 1,
@@ -38,69 +37,7 @@ export function sessionsTab(route) {
         isLoading: false,
         loaded: false,
     });
-
-    function filter() {
-        const now = lib.dates.pbDate(Date.now());
-        if (data.status == "live") {
-            return app.pb.filter("ended = '' && expires > {:now}", { now });
-        }
-        if (data.status == "ended") {
-            return app.pb.filter("(ended != '' || expires <= {:now})", { now });
-        }
-        return "";
-    }
-
-    async function load(page = data.page) {
-        data.isLoading = true;
-        try {
-            const res = await app.pb.collection(SESSIONS).getList(page, PER_PAGE, {
-                sort: "-created",
-                filter: filter(),
-                requestKey: uid,
-            });
-            data.items = res.items;
-            data.page = res.page;
-            data.totalPages = res.totalPages;
-            data.totalItems = res.totalItems;
-            data.isLoading = false;
-            data.loaded = true;
-            resolvePeople(
-                res.items.flatMap((s) => [
-                    [s.actorCollection, s.actor],
-                    [s.targetCollection, s.target],
-                ]),
-            ).catch(() => {});
-        } catch (err) {
-            if (err?.isAbort) {
-                return;
-            }
-            data.isLoading = false;
-            data.loaded = true;
-            flashError(err);
-        }
-    }
-
-    function endSession(session) {
-        const target = personText(session.targetCollection, session.target);
-        app.modals.confirm(
-            L("sessions.endConfirm", { name: target }),
-            async () => {
-                try {
-                    await app.pb.send(`/api/impersonation/sessions/${encodeURIComponent(session.id)}/end`, {
-                        method: "POST",
-                        requestKey: null,
-                    });
-                    flashSuccess(L("sessions.ended", { name: target }));
-                } catch (err) {
-                    flashError(err);
-                }
-                notifyChanged();
-            },
-            null,
-            { yesButton: L("sessions.end"), noButton: L("common.cancel") },
-        );
-    }
-
+    const load = (page = data.page) => loadSessions(uid, data, page);
     const onChanged = () => load();
     let stopClock;
 
@@ -119,72 +56,142 @@ export function sessionsTab(route) {
                 document.removeEventListener("impersonation:changed", onChanged);
             },
         },
-        t.div(
-            { className: "imp-toolbar" },
-            t.div(
-                { className: "imp-segmented", role: "group", ariaLabel: () => L("sessions.show") },
-                ...["all", "live", "ended"].map((s) =>
-                    t.button(
-                        {
-                            type: "button",
-                            className: () => `btn sm ${data.status == s ? "" : "secondary"}`,
-                            "html-aria-pressed": () => String(data.status == s),
-                            "html-data-testid": "sessions-filter-" + s,
-                            onclick: () => {
-                                data.status = s;
-                                app.utils.replaceHashQueryParams({ status: s == "all" ? null : s });
-                                load(1);
-                            },
-                        },
-                        () => L(FILTER_LABELS[s]),
-                    ),
-                ),
-            ),
-            t.div({ className: "flex-fill" }),
-            t.span(
-                { className: "txt-hint txt-sm imp-live-hint", "html-data-testid": "sessions-realtime" },
-                t.i({ className: "ri-broadcast-line", ariaHidden: true }),
-                " ",
-                () => L("sessions.realtime"),
-            ),
-            app.components.refreshButton({
-                tooltip: () => L("dash.refresh"),
-                onclick: () => load(),
-            }),
-        ),
-        t.div(
-            { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
-            t.table(
-                { className: "responsive-table imp-table" },
-                t.thead(
-                    null,
-                    t.tr(
-                        null,
-                        head("ri-calendar-line", "col.started"),
-                        head("ri-user-star-line", "col.actor"),
-                        head("ri-user-line", "col.user"),
-                        head("ri-chat-quote-line", "col.reason"),
-                        head("ri-eye-line", "sessions.mode"),
-                        head("ri-timer-line", "col.status"),
-                        t.th(
-                            { className: "col-meta" },
-                            t.span({ className: "imp-sr-only" }, () => L("col.actions")),
-                        ),
-                    ),
-                ),
-                t.tbody({ "html-data-testid": "sessions-rows" }, () => {
-                    if (!data.items.length) {
-                        return emptyRow(() => data.isLoading || !data.loaded, "sessions.empty");
-                    }
-                    return data.items.map((s) => sessionRow(s, endSession));
-                }),
-            ),
-        ),
+        sessionsToolbar(data, load),
+        sessionsTable(data),
         pager(data, (p) => load(p), "sessions-pager"),
     );
 }
 
-function sessionRow(s, endSession) {
+/** The records-API filter of the status shown (all, live, ended). */
+function statusFilter(status) {
+    const now = lib.dates.pbDate(Date.now());
+    if (status == "live") {
+        return app.pb.filter("ended = '' && expires > {:now}", { now });
+    }
+    if (status == "ended") {
+        return app.pb.filter("(ended != '' || expires <= {:now})", { now });
+    }
+    return "";
+}
+
+async function loadSessions(uid, data, page) {
+    data.isLoading = true;
+    try {
+        const res = await app.pb.collection(SESSIONS).getList(page, PER_PAGE, {
+            sort: "-created",
+            filter: statusFilter(data.status),
+            requestKey: uid,
+        });
+        data.items = res.items;
+        data.page = res.page;
+        data.totalPages = res.totalPages;
+        data.totalItems = res.totalItems;
+        data.isLoading = false;
+        data.loaded = true;
+        resolvePeople(
+            res.items.flatMap((s) => [
+                [s.actorCollection, s.actor],
+                [s.targetCollection, s.target],
+            ]),
+        ).catch(() => {});
+    } catch (err) {
+        if (err?.isAbort) {
+            return;
+        }
+        data.isLoading = false;
+        data.loaded = true;
+        flashError(err);
+    }
+}
+
+/** Asks, then ends a live session. */
+function endSession(session) {
+    const target = personText(session.targetCollection, session.target);
+    app.modals.confirm(
+        L("sessions.endConfirm", { name: target }),
+        async () => {
+            try {
+                await lib.api.end(session.id);
+                flashSuccess(L("sessions.ended", { name: target }));
+            } catch (err) {
+                flashError(err);
+            }
+            notifyChanged();
+        },
+        null,
+        { yesButton: L("sessions.end"), noButton: L("common.cancel") },
+    );
+}
+
+/** The status filter, the realtime hint and Refresh. */
+function sessionsToolbar(data, load) {
+    return t.div(
+        { className: "imp-toolbar" },
+        t.div(
+            { className: "imp-segmented", role: "group", ariaLabel: () => L("sessions.show") },
+            ...Object.keys(FILTER_LABELS).map((s) =>
+                t.button(
+                    {
+                        type: "button",
+                        className: () => `btn sm ${data.status == s ? "" : "secondary"}`,
+                        "html-aria-pressed": () => String(data.status == s),
+                        "html-data-testid": "sessions-filter-" + s,
+                        onclick: () => {
+                            data.status = s;
+                            app.utils.replaceHashQueryParams({ status: s == "all" ? null : s });
+                            load(1);
+                        },
+                    },
+                    () => L(FILTER_LABELS[s]),
+                ),
+            ),
+        ),
+        t.div({ className: "flex-fill" }),
+        t.span(
+            { className: "txt-hint txt-sm imp-live-hint", "html-data-testid": "sessions-realtime" },
+            t.i({ className: "ri-broadcast-line", ariaHidden: true }),
+            " ",
+            () => L("sessions.realtime"),
+        ),
+        app.components.refreshButton({
+            tooltip: () => L("dash.refresh"),
+            onclick: () => load(),
+        }),
+    );
+}
+
+function sessionsTable(data) {
+    return t.div(
+        { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
+        t.table(
+            { className: "responsive-table imp-table" },
+            t.thead(
+                null,
+                t.tr(
+                    null,
+                    head("ri-calendar-line", "col.started"),
+                    head("ri-user-star-line", "col.actor"),
+                    head("ri-user-line", "col.user"),
+                    head("ri-chat-quote-line", "col.reason"),
+                    head("ri-eye-line", "sessions.mode"),
+                    head("ri-timer-line", "col.status"),
+                    t.th(
+                        { className: "col-meta" },
+                        t.span({ className: "imp-sr-only" }, () => L("col.actions")),
+                    ),
+                ),
+            ),
+            t.tbody({ "html-data-testid": "sessions-rows" }, () => {
+                if (!data.items.length) {
+                    return emptyRow(() => data.isLoading || !data.loaded, "sessions.empty");
+                }
+                return data.items.map((s) => sessionRow(s));
+            }),
+        ),
+    );
+}
+
+function sessionRow(s) {
     return t.tr(
         {
             rid: s.id + (s.ended || "") + (s.endCause || ""),
@@ -207,56 +214,59 @@ function sessionRow(s, endSession) {
             null,
             badge(s.mode == "write" ? "danger" : "info", () => L("mode." + s.mode), "sessions-mode"),
         ),
-        cell(
-            "col.status",
-            { "html-data-testid": "sessions-status" },
-            t.div({ className: "imp-stack" }, () => {
-                if (isLive(s)) {
-                    return [
-                        badge("success", () => L("session.live"), "sessions-live"),
-                        t.small({ className: "txt-hint", "html-data-testid": "sessions-left" }, () =>
-                            L("sessions.left", { left: fmtDuration(msLeft(s.expires)) }),
-                        ),
-                    ];
-                }
-                return [
-                    badge("", () => endCauseText(s) || L("sessions.endedLabel"), "sessions-cause"),
-                    t.small({ className: "txt-hint" }, dateView(s.ended || s.expires)),
-                ];
-            }),
-        ),
-        t.td(
-            { className: "col-meta imp-col-actions" },
-            t.div(
-                { className: "inline-flex gap-5" },
-                t.button(
-                    {
-                        type: "button",
-                        className: "btn sm secondary",
-                        "html-data-testid": "sessions-timeline",
-                        onclick: () => openSessionTimeline(s.id),
-                    },
-                    t.i({ className: "ri-list-check-3", ariaHidden: true }),
-                    t.span({ className: "txt" }, () => L("sessions.timeline")),
+        cell("col.status", { "html-data-testid": "sessions-status" }, statusView(s)),
+        t.td({ className: "col-meta imp-col-actions" }, rowActions(s)),
+    );
+}
+
+/** Live with the time left, or the end's cause and time. */
+function statusView(s) {
+    return t.div({ className: "imp-stack" }, () => {
+        if (isLive(s)) {
+            return [
+                badge("success", () => L("session.live"), "sessions-live"),
+                t.small({ className: "txt-hint", "html-data-testid": "sessions-left" }, () =>
+                    L("sessions.left", { left: fmtDuration(msLeft(s.expires)) }),
                 ),
-                () => {
-                    if (!isLive(s)) {
-                        return null;
-                    }
-                    // the rid keeps the same button across the clock's ticks (focus stays)
-                    return t.button(
-                        {
-                            rid: "end",
-                            type: "button",
-                            className: "btn sm danger",
-                            "html-data-testid": "sessions-end",
-                            onclick: () => endSession(s),
-                        },
-                        t.i({ className: "ri-stop-circle-line", ariaHidden: true }),
-                        t.span({ className: "txt" }, () => L("sessions.end")),
-                    );
-                },
-            ),
+            ];
+        }
+        return [
+            badge("", () => endCauseText(s) || L("sessions.endedLabel"), "sessions-cause"),
+            t.small({ className: "txt-hint" }, dateView(s.ended || s.expires)),
+        ];
+    });
+}
+
+/** Timeline, and End while live. */
+function rowActions(s) {
+    return t.div(
+        { className: "inline-flex gap-5" },
+        t.button(
+            {
+                type: "button",
+                className: "btn sm secondary",
+                "html-data-testid": "sessions-timeline",
+                onclick: () => openSessionTimeline(s.id),
+            },
+            t.i({ className: "ri-list-check-3", ariaHidden: true }),
+            t.span({ className: "txt" }, () => L("sessions.timeline")),
         ),
+        () => {
+            if (!isLive(s)) {
+                return null;
+            }
+            // the rid keeps the same button across the clock's ticks (focus stays)
+            return t.button(
+                {
+                    rid: "end",
+                    type: "button",
+                    className: "btn sm danger",
+                    "html-data-testid": "sessions-end",
+                    onclick: () => endSession(s),
+                },
+                t.i({ className: "ri-stop-circle-line", ariaHidden: true }),
+                t.span({ className: "txt" }, () => L("sessions.end")),
+            );
+        },
     );
 }

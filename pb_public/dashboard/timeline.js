@@ -38,9 +38,91 @@ export function dataText(data) {
     }
 }
 
-export function openSessionTimeline(sessionId) {
-    const uid = "imp_timeline_" + app.utils.randomString();
+/**
+ * The entries in chain order (seq), except that a session's end comes after
+ * the requests under way when it ended: a request's entry is written once it
+ * is answered, so the request that ended the session (Exit, End) follows the
+ * end it caused in the chain. A request that started after the end stays
+ * after it.
+ */
+export function timelineOrder(entries) {
+    const out = [];
+    let ends = []; // session.ended entries waiting for the requests in flight
+    for (const e of entries) {
+        if (e.event == "session.ended") {
+            ends.push(e);
+            continue;
+        }
+        if (ends.length && !startedBy(e, ends[ends.length - 1])) {
+            out.push(...ends);
+            ends = [];
+        }
+        out.push(e);
+    }
+    return out.concat(ends);
+}
 
+/** Whether e is a request that started by the time of entry `end`. */
+function startedBy(e, end) {
+    const answered = toDate(e.created)?.getTime();
+    const ended = toDate(end.created)?.getTime();
+    if (e.event != "request" || answered == null || ended == null) {
+        return false;
+    }
+    const took = Number(dataObject(e.data)?.durationMs) || 0;
+    return answered - took <= ended;
+}
+
+/** An entry's data as an object (the records API gives it parsed, an export as text). */
+function dataObject(data) {
+    if (typeof data != "string") {
+        return data;
+    }
+    try {
+        return JSON.parse(data);
+    } catch {
+        return null;
+    }
+}
+
+export function openSessionTimeline(sessionId) {
+    const tl = timelineModel(sessionId);
+    let stopClock;
+    const modal = t.div(
+        {
+            className: "modal lg imp-timeline-modal",
+            role: "dialog",
+            ariaModal: "true",
+            "html-aria-labelledby": tl.uid + "_title",
+            "html-data-testid": "timeline-dialog",
+            onbeforeopen: () => {
+                stopClock = startClock();
+                tl.reload();
+            },
+            onkeydown: dialogKeys,
+            onafterclose: (el) => {
+                stopClock?.();
+                app.pb.cancelRequest(tl.uid + "_s");
+                app.pb.cancelRequest(tl.uid + "_e");
+                el?.remove();
+            },
+        },
+        timelineHeader(tl),
+        t.div(
+            { className: "modal-content" },
+            () => sessionSummary(tl.data.session),
+            timelineTable(tl.data),
+            moreButton(tl),
+        ),
+        timelineFooter(tl.data, () => app.modals.close(modal)),
+    );
+    document.body.appendChild(modal);
+    app.modals.open(modal);
+}
+
+/** The timeline's state (the session, its entries so far) and its loaders. */
+function timelineModel(sessionId) {
+    const uid = "imp_timeline_" + app.utils.randomString();
     const data = store({
         session: null,
         entries: [],
@@ -50,147 +132,134 @@ export function openSessionTimeline(sessionId) {
         isLoading: false,
         open: {},
     });
+    const tl = { uid, sessionId, data };
+    tl.loadSession = () => loadSession(tl);
+    tl.loadEntries = (page = 1) => loadEntries(tl, page);
+    tl.reload = () => {
+        tl.loadSession();
+        tl.loadEntries(1);
+    };
+    return tl;
+}
 
-    async function loadSession() {
-        try {
-            const s = await app.pb.collection(SESSIONS).getOne(sessionId, { requestKey: uid + "_s" });
-            data.session = s;
-            resolvePeople([
-                [s.actorCollection, s.actor],
-                [s.targetCollection, s.target],
-            ]).catch(() => {});
-        } catch (err) {
-            if (!err?.isAbort && err?.status != 404) {
-                flashError(err);
-            }
+async function loadSession({ uid, sessionId, data }) {
+    try {
+        const s = await app.pb.collection(SESSIONS).getOne(sessionId, { requestKey: uid + "_s" });
+        data.session = s;
+        resolvePeople([
+            [s.actorCollection, s.actor],
+            [s.targetCollection, s.target],
+        ]).catch(() => {});
+    } catch (err) {
+        if (!err?.isAbort && err?.status != 404) {
+            flashError(err);
         }
     }
+}
 
-    async function loadEntries(page = 1) {
-        data.isLoading = true;
-        try {
-            const res = await app.pb.collection(AUDIT).getList(page, PER_PAGE, {
-                filter: app.pb.filter("session = {:id}", { id: sessionId }),
-                sort: "seq",
-                requestKey: uid + "_e",
-            });
-            data.entries = page == 1 ? res.items : data.entries.concat(res.items);
-            data.page = res.page;
-            data.totalPages = res.totalPages;
-            data.totalItems = res.totalItems;
+async function loadEntries({ uid, sessionId, data }, page) {
+    data.isLoading = true;
+    try {
+        const res = await app.pb.collection(AUDIT).getList(page, PER_PAGE, {
+            filter: app.pb.filter("session = {:id}", { id: sessionId }),
+            sort: "seq",
+            requestKey: uid + "_e",
+        });
+        data.entries = page == 1 ? res.items : data.entries.concat(res.items);
+        data.page = res.page;
+        data.totalPages = res.totalPages;
+        data.totalItems = res.totalItems;
+        data.isLoading = false;
+    } catch (err) {
+        if (!err?.isAbort) {
             data.isLoading = false;
-        } catch (err) {
-            if (!err?.isAbort) {
-                data.isLoading = false;
-                flashError(err);
-            }
+            flashError(err);
         }
     }
+}
 
-    let stopClock;
+function timelineHeader(tl) {
+    return t.header(
+        { className: "modal-header" },
+        t.h5(
+            { id: tl.uid + "_title", className: "m-r-auto" },
+            () => L("timeline.title"),
+            " ",
+            t.small({ className: "txt-hint txt-code" }, tl.sessionId),
+        ),
+        app.components.refreshButton({
+            tooltip: () => L("dash.refresh"),
+            onclick: () => tl.reload(),
+        }),
+    );
+}
 
-    const modal = t.div(
-        {
-            className: "modal lg imp-timeline-modal",
-            role: "dialog",
-            ariaModal: "true",
-            "html-aria-labelledby": uid + "_title",
-            "html-data-testid": "timeline-dialog",
-            onbeforeopen: () => {
-                stopClock = startClock();
-                loadSession();
-                loadEntries(1);
-            },
-            onkeydown: dialogKeys,
-            onafterclose: (el) => {
-                stopClock?.();
-                app.pb.cancelRequest(uid + "_s");
-                app.pb.cancelRequest(uid + "_e");
-                el?.remove();
-            },
-        },
-        t.header(
-            { className: "modal-header" },
-            t.h5(
-                { id: uid + "_title", className: "m-r-auto" },
-                () => L("timeline.title"),
-                " ",
-                t.small({ className: "txt-hint txt-code" }, sessionId),
+function timelineTable(data) {
+    return t.div(
+        { className: "imp-timeline-wrapper" },
+        t.table(
+            { className: "responsive-table imp-table imp-timeline" },
+            t.thead(
+                null,
+                t.tr(
+                    null,
+                    t.th({ className: "min-width" }, "#"),
+                    t.th(null, () => L("col.time")),
+                    t.th(null, () => L("col.method")),
+                    t.th(null, () => L("col.path")),
+                    t.th(null, () => L("col.status")),
+                    t.th(
+                        { className: "col-meta" },
+                        t.span({ className: "imp-sr-only" }, () => L("dash.details")),
+                    ),
+                ),
             ),
-            app.components.refreshButton({
-                tooltip: () => L("dash.refresh"),
-                onclick: () => {
-                    loadSession();
-                    loadEntries(1);
-                },
+            t.tbody({ "html-data-testid": "timeline-rows" }, () => {
+                if (!data.entries.length) {
+                    return t.tr(
+                        null,
+                        t.td({ colSpan: 99, className: "txt-center txt-hint" }, () =>
+                            data.isLoading ? t.span({ className: "loader" }) : L("timeline.empty"),
+                        ),
+                    );
+                }
+                return timelineOrder(data.entries).flatMap((e) => timelineRow(e, data));
             }),
         ),
-        t.div(
-            { className: "modal-content" },
-            () => sessionSummary(data.session),
-            t.div(
-                { className: "imp-timeline-wrapper" },
-                t.table(
-                    { className: "responsive-table imp-table imp-timeline" },
-                    t.thead(
-                        null,
-                        t.tr(
-                            null,
-                            t.th({ className: "min-width" }, "#"),
-                            t.th(null, () => L("col.time")),
-                            t.th(null, () => L("col.method")),
-                            t.th(null, () => L("col.path")),
-                            t.th(null, () => L("col.status")),
-                            t.th(
-                                { className: "col-meta" },
-                                t.span({ className: "imp-sr-only" }, () => L("dash.details")),
-                            ),
-                        ),
-                    ),
-                    t.tbody({ "html-data-testid": "timeline-rows" }, () => {
-                        if (!data.entries.length) {
-                            return t.tr(
-                                null,
-                                t.td({ colSpan: 99, className: "txt-center txt-hint" }, () =>
-                                    data.isLoading ? t.span({ className: "loader" }) : L("timeline.empty"),
-                                ),
-                            );
-                        }
-                        return data.entries.flatMap((e) => timelineRow(e, data));
-                    }),
-                ),
-            ),
-            t.div(
-                { className: "txt-center m-t-sm", hidden: () => data.page >= data.totalPages },
-                t.button(
-                    {
-                        type: "button",
-                        className: () => `btn sm secondary ${data.isLoading ? "loading" : ""}`,
-                        disabled: () => data.isLoading,
-                        onclick: () => loadEntries(data.page + 1),
-                        "html-data-testid": "timeline-more",
-                    },
-                    () => L("dash.loadMore"),
-                ),
-            ),
-        ),
-        t.footer(
-            { className: "modal-footer" },
-            t.span({ className: "txt-hint txt-sm m-r-auto" }, () => L("timeline.count", { count: data.totalItems })),
-            t.button(
-                {
-                    type: "button",
-                    className: "btn transparent",
-                    onclick: () => app.modals.close(modal),
-                    "html-data-testid": "timeline-close",
-                },
-                t.span({ className: "txt" }, () => L("common.close")),
-            ),
+    );
+}
+
+function moreButton(tl) {
+    const data = tl.data;
+    return t.div(
+        { className: "txt-center m-t-sm", hidden: () => data.page >= data.totalPages },
+        t.button(
+            {
+                type: "button",
+                className: () => `btn sm secondary ${data.isLoading ? "loading" : ""}`,
+                disabled: () => data.isLoading,
+                onclick: () => tl.loadEntries(data.page + 1),
+                "html-data-testid": "timeline-more",
+            },
+            () => L("dash.loadMore"),
         ),
     );
+}
 
-    document.body.appendChild(modal);
-    app.modals.open(modal);
+function timelineFooter(data, close) {
+    return t.footer(
+        { className: "modal-footer" },
+        t.span({ className: "txt-hint txt-sm m-r-auto" }, () => L("timeline.count", { count: data.totalItems })),
+        t.button(
+            {
+                type: "button",
+                className: "btn transparent",
+                onclick: close,
+                "html-data-testid": "timeline-close",
+            },
+            t.span({ className: "txt" }, () => L("common.close")),
+        ),
+    );
 }
 
 function sessionSummary(s) {
@@ -232,7 +301,7 @@ function sessionSummary(s) {
 function timelineRow(e, data) {
     const isRequest = e.event == "request";
     const detailsId = "imp_tl_" + e.id;
-    const rows = [
+    return [
         t.tr(
             {
                 rid: e.id,
@@ -260,57 +329,70 @@ function timelineRow(e, data) {
                 { "html-data-name": () => L("col.status") },
                 e.status ? badge(statusKind(e.status), String(e.status), "timeline-status-code") : "",
             ),
-            t.td(
-                { className: "col-meta" },
-                t.button(
-                    {
-                        type: "button",
-                        className: "btn sm circle transparent secondary",
-                        "html-aria-expanded": () => String(!!data.open[e.id]),
-                        "html-aria-controls": detailsId,
-                        ariaLabel: app.attrs.tooltip(() => L("dash.details")),
-                        onclick: () => {
-                            data.open = Object.assign({}, data.open, { [e.id]: !data.open[e.id] });
-                        },
-                    },
-                    t.i({
-                        className: () => (data.open[e.id] ? "ri-arrow-up-s-line" : "ri-arrow-down-s-line"),
-                        ariaHidden: true,
-                    }),
-                ),
-            ),
+            t.td({ className: "col-meta" }, detailsButton(data, e.id, detailsId)),
         ),
-        t.tr(
-            { rid: e.id + "_details", id: detailsId, hidden: () => !data.open[e.id], className: "imp-details-row" },
-            t.td({ colSpan: 99 }, () => (data.open[e.id] ? entryDetails(e) : null)),
-        ),
+        detailsRow(data, e, detailsId),
     ];
-    return rows;
 }
 
-/** Every field of an audit entry, as text. */
+/**
+ * The button that shows or hides an entry's details (data.open[id]), in
+ * the timeline and the Audit tab.
+ */
+export function detailsButton(data, id, detailsId, testid) {
+    return t.button(
+        {
+            type: "button",
+            className: "btn sm circle transparent secondary",
+            "html-aria-expanded": () => String(!!data.open[id]),
+            "html-aria-controls": detailsId,
+            "html-data-testid": testid || undefined,
+            ariaLabel: app.attrs.tooltip(() => L("dash.details")),
+            onclick: () => {
+                data.open = Object.assign({}, data.open, { [id]: !data.open[id] });
+            },
+        },
+        t.i({
+            className: () => (data.open[id] ? "ri-arrow-up-s-line" : "ri-arrow-down-s-line"),
+            ariaHidden: true,
+        }),
+    );
+}
+
+/** The row of an entry's details under its row, while open. */
+export function detailsRow(data, e, detailsId) {
+    return t.tr(
+        { rid: e.id + "_details", id: detailsId, hidden: () => !data.open[e.id], className: "imp-details-row" },
+        t.td({ colSpan: 99 }, () => (data.open[e.id] ? entryDetails(e) : null)),
+    );
+}
+
+/** The fields of an audit entry that its details show, with their labels. */
+const DETAIL_FIELDS = [
+    ["id", "detail.id"],
+    ["seq", "detail.seq"],
+    ["event", "audit.event"],
+    ["session", "col.session"],
+    ["reason", "col.reason"],
+    ["ip", "audit.ip"],
+    ["userAgent", "audit.userAgent"],
+    ["method", "col.method"],
+    ["path", "col.path"],
+    ["status", "col.status"],
+    ["created", "col.time"],
+    ["hash", "detail.hash"],
+];
+
+/** Every field of an audit entry, as text, labelled in the chosen language. */
 export function entryDetails(e) {
-    const pairs = [
-        ["id", e.id],
-        ["seq", e.seq],
-        ["event", e.event],
-        ["session", e.session],
-        ["reason", e.reason],
-        ["ip", e.ip],
-        ["userAgent", e.userAgent],
-        ["method", e.method],
-        ["path", e.path],
-        ["status", e.status],
-        ["created", e.created],
-        ["hash", e.hash],
-    ];
     return t.div(
         { className: "imp-entry-details", "html-data-testid": "entry-details" },
         t.dl(
             { className: "imp-summary" },
-            ...pairs
-                .filter(([, v]) => v !== "" && v != null)
-                .flatMap(([k, v]) => [t.dt(null, k), t.dd({ className: "txt-code" }, String(v))]),
+            ...DETAIL_FIELDS.filter(([k]) => e[k] !== "" && e[k] != null).flatMap(([k, labelKey]) => [
+                t.dt({ "html-data-field": k }, () => L(labelKey)),
+                t.dd({ className: "txt-code" }, String(e[k])),
+            ]),
         ),
         dataText(e.data) ? t.pre({ className: "imp-json" }, dataText(e.data)) : null,
     );

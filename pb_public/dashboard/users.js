@@ -10,8 +10,35 @@ import { openImpersonateDialog } from "./impersonate.js";
 const PER_PAGE = 30;
 
 export function usersTab(route) {
-    const uid = "imp_users_" + app.utils.randomString();
+    const u = usersModel(route);
+    const onChanged = () => u.load();
+    let stopClock;
+    return t.div(
+        {
+            className: "imp-tab imp-users",
+            "html-data-testid": "users-tab",
+            onmount: () => {
+                stopClock = startClock();
+                document.addEventListener("impersonation:changed", onChanged);
+                u.init();
+            },
+            onunmount: () => {
+                stopClock?.();
+                u.stopSearch();
+                app.pb.cancelRequest(u.uid);
+                document.removeEventListener("impersonation:changed", onChanged);
+            },
+        },
+        t.div({ className: "imp-toolbar" }, () => collectionPicker(u), searchForm(u), refresh(u)),
+        () => noPolicyNote(u.data),
+        usersTable(u.data),
+        pager(u.data, (p) => u.load(p), "users-pager"),
+    );
+}
 
+/** The tab's state (the policy collections, the search, the page) and its loaders. */
+function usersModel(route) {
+    const uid = "imp_users_" + app.utils.randomString();
     const data = store({
         collections: [],
         collection: route?.query?.collection?.[0] || "",
@@ -25,184 +52,181 @@ export function usersTab(route) {
         loaded: false,
         error: "",
     });
-
-    async function init() {
-        data.isLoading = true;
-        try {
-            const cache = await loadPolicies();
-            data.collections = [...cache.enabled.keys()];
-            if (!data.collections.includes(data.collection)) {
-                data.collection = data.collections[0] || "";
-            }
-        } catch (err) {
-            data.isLoading = false;
-            data.error = err?.response?.message || err?.message || "";
-            flashError(err);
-            return;
-        }
-        await load(1);
-    }
-
-    async function load(page = data.page) {
-        if (!data.collection) {
-            data.items = [];
-            data.isLoading = false;
-            data.loaded = true;
-            return;
-        }
-        data.isLoading = true;
-        try {
-            const res = await app.pb.send("/api/impersonation/targets", {
-                query: { collection: data.collection, search: data.search, page, perPage: PER_PAGE },
-                requestKey: uid,
-            });
-            data.items = res.items || [];
-            data.page = res.page || page;
-            data.totalPages = res.totalPages || 0;
-            data.totalItems = res.totalItems || 0;
-            data.error = "";
-            data.isLoading = false;
-            data.loaded = true;
-            // actors of live sessions, when the route did not name them
-            const su = app.store.collections?.find((c) => c.name == "_superusers")?.id;
-            resolvePeople(
-                data.items
-                    .filter((i) => i.liveSession?.actor && !i.liveSession.actorName)
-                    .map((i) => [su, i.liveSession.actor]),
-            ).catch(() => {});
-        } catch (err) {
-            if (err?.isAbort) {
-                return;
-            }
-            data.isLoading = false;
-            data.loaded = true;
-            data.items = [];
-            data.error = err?.response?.message || err?.message || "";
-            flashError(err);
-        }
-    }
-
+    const u = { uid, data };
+    u.load = (page = data.page) => loadUsers(u, page);
+    u.init = () => initUsers(u);
     let searchTimer;
-    function scheduleSearch() {
+    u.stopSearch = () => clearTimeout(searchTimer);
+    /** Searches now (submit), or once typing pauses. */
+    u.search = (now) => {
         clearTimeout(searchTimer);
-        searchTimer = setTimeout(() => {
-            if (data.search != data.searchInput.trim()) {
+        const run = () => {
+            if (now || data.search != data.searchInput.trim()) {
                 data.search = data.searchInput.trim();
-                load(1);
+                u.load(1);
             }
-        }, 350);
+        };
+        if (now) {
+            run();
+        } else {
+            searchTimer = setTimeout(run, 350);
+        }
+    };
+    return u;
+}
+
+async function initUsers(u) {
+    const data = u.data;
+    data.isLoading = true;
+    try {
+        const cache = await loadPolicies();
+        data.collections = [...cache.enabled.keys()];
+        if (!data.collections.includes(data.collection)) {
+            data.collection = data.collections[0] || "";
+        }
+    } catch (err) {
+        data.isLoading = false;
+        data.error = err?.response?.message || err?.message || "";
+        flashError(err);
+        return;
     }
+    await u.load(1);
+}
 
-    const onChanged = () => load();
-    let stopClock;
+async function loadUsers({ uid, data }, page) {
+    if (!data.collection) {
+        data.items = [];
+        data.isLoading = false;
+        data.loaded = true;
+        return;
+    }
+    data.isLoading = true;
+    try {
+        const res = await app.pb.send("/api/impersonation/targets", {
+            query: { collection: data.collection, search: data.search, page, perPage: PER_PAGE },
+            requestKey: uid,
+        });
+        data.items = res.items || [];
+        data.page = res.page || page;
+        data.totalPages = res.totalPages || 0;
+        data.totalItems = res.totalItems || 0;
+        data.error = "";
+        data.isLoading = false;
+        data.loaded = true;
+        // actors of live sessions, when the route did not name them
+        const su = app.store.collections?.find((c) => c.name == "_superusers")?.id;
+        resolvePeople(
+            data.items
+                .filter((i) => i.liveSession?.actor && !i.liveSession.actorName)
+                .map((i) => [su, i.liveSession.actor]),
+        ).catch(() => {});
+    } catch (err) {
+        if (err?.isAbort) {
+            return;
+        }
+        data.isLoading = false;
+        data.loaded = true;
+        data.items = [];
+        data.error = err?.response?.message || err?.message || "";
+        flashError(err);
+    }
+}
 
+/** The collection choice, when more than one policy is enabled. */
+function collectionPicker({ uid, data, load }) {
+    if (data.collections.length < 2) {
+        return null;
+    }
     return t.div(
-        {
-            className: "imp-tab imp-users",
-            "html-data-testid": "users-tab",
-            onmount: () => {
-                stopClock = startClock();
-                document.addEventListener("impersonation:changed", onChanged);
-                init();
+        { className: "field imp-collection-field" },
+        t.label({ htmlFor: uid + "_collection", className: "imp-sr-only" }, () => L("col.collection")),
+        t.select(
+            {
+                id: uid + "_collection",
+                "html-data-testid": "users-collection",
+                onchange: (e) => {
+                    data.collection = e.target.value;
+                    load(1);
+                },
             },
-            onunmount: () => {
-                stopClock?.();
-                clearTimeout(searchTimer);
-                app.pb.cancelRequest(uid);
-                document.removeEventListener("impersonation:changed", onChanged);
+            ...data.collections.map((c) => t.option({ value: c, selected: () => data.collection == c }, c)),
+        ),
+    );
+}
+
+function searchForm({ uid, data, search }) {
+    return t.form(
+        {
+            className: "fields searchbar imp-searchbar",
+            role: "search",
+            onsubmit: (e) => {
+                e.preventDefault();
+                search(true);
             },
         },
         t.div(
-            { className: "imp-toolbar" },
-            () => {
-                if (data.collections.length < 2) {
-                    return null;
-                }
-                return t.div(
-                    { className: "field imp-collection-field" },
-                    t.label({ htmlFor: uid + "_collection", className: "imp-sr-only" }, () => L("col.collection")),
-                    t.select(
-                        {
-                            id: uid + "_collection",
-                            "html-data-testid": "users-collection",
-                            onchange: (e) => {
-                                data.collection = e.target.value;
-                                load(1);
-                            },
-                        },
-                        ...data.collections.map((c) => t.option({ value: c, selected: () => data.collection == c }, c)),
-                    ),
-                );
-            },
-            t.form(
-                {
-                    className: "fields searchbar imp-searchbar",
-                    role: "search",
-                    onsubmit: (e) => {
-                        e.preventDefault();
-                        clearTimeout(searchTimer);
-                        data.search = data.searchInput.trim();
-                        load(1);
-                    },
+            { className: "field" },
+            t.label({ htmlFor: uid + "_search", className: "imp-sr-only" }, () => L("users.search")),
+            t.input({
+                id: uid + "_search",
+                type: "search",
+                className: "p-l-20",
+                autocomplete: "off",
+                "html-data-testid": "users-search",
+                placeholder: () => L("users.searchPlaceholder"),
+                value: () => data.searchInput,
+                oninput: (e) => {
+                    data.searchInput = e.target.value;
+                    search(false);
                 },
-                t.div(
-                    { className: "field" },
-                    t.label({ htmlFor: uid + "_search", className: "imp-sr-only" }, () => L("users.search")),
-                    t.input({
-                        id: uid + "_search",
-                        type: "search",
-                        className: "p-l-20",
-                        autocomplete: "off",
-                        "html-data-testid": "users-search",
-                        placeholder: () => L("users.searchPlaceholder"),
-                        value: () => data.searchInput,
-                        oninput: (e) => {
-                            data.searchInput = e.target.value;
-                            scheduleSearch();
-                        },
-                    }),
-                ),
-            ),
-            app.components.refreshButton({
-                tooltip: () => L("dash.refresh"),
-                onclick: () => load(),
             }),
         ),
-        () => {
-            if (data.loaded && !data.isLoading && !data.collections.length) {
-                return t.div(
-                    { className: "alert info m-t-sm", "html-data-testid": "users-no-policy" },
-                    t.div({ className: "content" }, () => L("users.noPolicy")),
-                );
-            }
-        },
-        t.div(
-            { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
-            t.table(
-                { className: "responsive-table imp-table" },
-                t.thead(
+    );
+}
+
+function refresh(u) {
+    return app.components.refreshButton({
+        tooltip: () => L("dash.refresh"),
+        onclick: () => u.load(),
+    });
+}
+
+function noPolicyNote(data) {
+    if (data.loaded && !data.isLoading && !data.collections.length) {
+        return t.div(
+            { className: "alert info m-t-sm", "html-data-testid": "users-no-policy" },
+            t.div({ className: "content" }, () => L("users.noPolicy")),
+        );
+    }
+    return null;
+}
+
+function usersTable(data) {
+    return t.div(
+        { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
+        t.table(
+            { className: "responsive-table imp-table" },
+            t.thead(
+                null,
+                t.tr(
                     null,
-                    t.tr(
-                        null,
-                        head("ri-user-line", "col.user"),
-                        head("ri-key-line", "users.id"),
-                        head("ri-shield-check-line", "col.consent"),
-                        head("ri-broadcast-line", "users.live"),
-                        t.th(
-                            { className: "col-meta" },
-                            t.span({ className: "imp-sr-only" }, () => L("col.actions")),
-                        ),
+                    head("ri-user-line", "col.user"),
+                    head("ri-key-line", "users.id"),
+                    head("ri-shield-check-line", "col.consent"),
+                    head("ri-broadcast-line", "users.live"),
+                    t.th(
+                        { className: "col-meta" },
+                        t.span({ className: "imp-sr-only" }, () => L("col.actions")),
                     ),
                 ),
-                t.tbody({ "html-data-testid": "users-rows" }, () => {
-                    if (!data.items.length) {
-                        return emptyRow(() => data.isLoading || !data.loaded, "users.empty");
-                    }
-                    return data.items.map((item) => userRow(item));
-                }),
             ),
+            t.tbody({ "html-data-testid": "users-rows" }, () => {
+                if (!data.items.length) {
+                    return emptyRow(() => data.isLoading || !data.loaded, "users.empty");
+                }
+                return data.items.map((item) => userRow(item));
+            }),
         ),
-        pager(data, (p) => load(p), "users-pager"),
     );
 }
 

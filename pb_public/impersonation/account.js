@@ -420,26 +420,29 @@ function consentState(c) {
     return "none";
 }
 
+const CONSENT_LABELS = {
+    active: ["success", "user.stActive"],
+    none: ["", "user.stNone"],
+    revoked: ["danger", "user.stRevoked"],
+    expired: ["", "user.stExpired"],
+};
+
 function renderConsent() {
     const c = state.consent;
     if (!c) return null;
-    const st = consentState(c);
-    const labels = {
-        active: ["success", t("user.stActive")],
-        none: ["", t("user.stNone")],
-        revoked: ["danger", t("user.stRevoked")],
-        expired: ["", t("user.stExpired")],
-    };
-    const [cls, label] = labels[st];
-    let detail;
-    if (st === "active")
-        detail = t("user.activeUntil", { date: formatDate(c.expires), rel: formatRelative(c.expires) });
-    else if (st === "expired") detail = t("user.expiredOn", { date: formatDate(c.expires) });
-    else if (st === "revoked") detail = t("user.revokedDetail");
-    else detail = t("user.noneDetail");
-
     const max = c.maxHours || 0;
-    const section = h(
+    if (!max) return consentSection(h("p", { class: "alert info", id: "no-policy", text: t("user.noPolicy") }));
+    const st = consentState(c);
+    return consentSection(
+        c.required ? null : h("p", { class: "alert info", id: "consent-not-required", text: t("user.notRequired") }),
+        renderConsentStatus(c, st),
+        renderPresets(st, max),
+        renderCustomHours(max),
+    );
+}
+
+function consentSection(...children) {
+    return h(
         "section",
         {
             class: "panel",
@@ -449,45 +452,54 @@ function renderConsent() {
         },
         h("h2", { id: "consent-title", text: t("user.consentTitle") }),
         h("p", { class: "hint", text: t("user.consentIntro") }),
+        children,
     );
+}
 
-    if (!max) {
-        section.appendChild(h("p", { class: "alert info", id: "no-policy", text: t("user.noPolicy") }));
-        return section;
-    }
-    if (!c.required)
-        section.appendChild(h("p", { class: "alert info", id: "consent-not-required", text: t("user.notRequired") }));
+function consentDetail(c, st) {
+    if (st === "active") return t("user.activeUntil", { date: formatDate(c.expires), rel: formatRelative(c.expires) });
+    if (st === "expired") return t("user.expiredOn", { date: formatDate(c.expires) });
+    if (st === "revoked") return t("user.revokedDetail");
+    return t("user.noneDetail");
+}
 
-    section.appendChild(
+/** The consent's state, its expiry and Withdraw while it is in force. */
+function renderConsentStatus(c, st) {
+    const [cls, labelKey] = CONSENT_LABELS[st];
+    return h(
+        "div",
+        {
+            class: "consent-status",
+            id: "consent-status",
+            tabIndex: "-1",
+            dataset: { testid: "consent-status", state: st },
+            attrs: { role: "status" },
+        },
         h(
-            "div",
-            {
-                class: "consent-status",
-                id: "consent-status",
-                tabIndex: "-1",
-                dataset: { testid: "consent-status", state: st },
-                attrs: { role: "status" },
-            },
-            h("span", { class: `label ${cls}` }, h("span", { class: "dot", attrs: { "aria-hidden": "true" } }), label),
-            h("span", { text: detail }),
-            st === "active"
-                ? h("button", {
-                      type: "button",
-                      class: "btn sm danger",
-                      id: "consent-revoke",
-                      dataset: { testid: "consent-revoke" },
-                      text: t("user.revoke"),
-                      disabled: state.busy,
-                      on: { click: revoke },
-                  })
-                : null,
+            "span",
+            { class: `label ${cls}` },
+            h("span", { class: "dot", attrs: { "aria-hidden": "true" } }),
+            t(labelKey),
         ),
+        h("span", { text: consentDetail(c, st) }),
+        st === "active"
+            ? h("button", {
+                  type: "button",
+                  class: "btn sm danger",
+                  id: "consent-revoke",
+                  dataset: { testid: "consent-revoke" },
+                  text: t("user.revoke"),
+                  disabled: state.busy,
+                  on: { click: revoke },
+              })
+            : null,
     );
+}
 
-    section.appendChild(
+/** One button per preset (1 h, 24 h, 72 h), those over the policy's maximum disabled. */
+function renderPresets(st, max) {
+    return [
         h("h3", { id: "presets-title", text: st === "active" ? t("user.presetsChange") : t("user.presetsTitle") }),
-    );
-    section.appendChild(
         h(
             "div",
             { class: "presets", attrs: { role: "group", "aria-labelledby": "presets-title" } },
@@ -504,8 +516,11 @@ function renderConsent() {
                 }),
             ),
         ),
-    );
+    ];
+}
 
+/** The custom number of hours, its help and its error. */
+function renderCustomHours(max) {
     const input = h("input", {
         id: "consent-custom-hours",
         type: "number",
@@ -525,7 +540,7 @@ function renderConsent() {
             },
         },
     });
-    section.appendChild(
+    return [
         h(
             "form",
             { class: "custom-hours", id: "consent-custom", attrs: { novalidate: "" }, on: { submit: customSubmit } },
@@ -548,24 +563,20 @@ function renderConsent() {
                 text: t("user.customSubmit"),
             }),
         ),
-    );
-    section.appendChild(
         h("p", {
             class: "field-help",
             id: "consent-custom-help",
             text: t("common.atMost", { max: formatUnit(max, "hour", "long") }),
         }),
-    );
-    if (state.customError)
-        section.appendChild(
-            h("p", {
-                class: "field-error",
-                id: "consent-custom-error",
-                attrs: { role: "alert" },
-                text: state.customError,
-            }),
-        );
-    return section;
+        state.customError
+            ? h("p", {
+                  class: "field-error",
+                  id: "consent-custom-error",
+                  attrs: { role: "alert" },
+                  text: state.customError,
+              })
+            : null,
+    ];
 }
 
 function renderHistory() {
@@ -710,95 +721,82 @@ function renderActions(id, a, domId) {
     const box = h("div", { class: "session-actions", id: domId, dataset: { testid: "session-actions" } });
     if (a.loading && !a.items.length) {
         box.appendChild(h("p", { class: "hint", text: t("common.loading") }));
-        return box;
-    }
-    if (a.error) {
+    } else if (a.error) {
         box.appendChild(h("p", { class: "alert danger", text: a.error }));
-        return box;
-    }
-    if (!a.items.length) {
+    } else if (!a.items.length) {
         box.appendChild(h("p", { class: "hint", dataset: { testid: "actions-empty" }, text: t("user.actionsEmpty") }));
-        return box;
-    }
-    box.appendChild(
-        h(
-            "div",
-            { class: "table-wrap" },
-            h(
-                "table",
-                { class: "table compact responsive" },
-                h("caption", { class: "visually-hidden", text: t("user.actionsCaption") }),
-                h(
-                    "thead",
-                    {},
-                    h(
-                        "tr",
-                        {},
-                        h("th", { scope: "col", text: t("col.time") }),
-                        h("th", { scope: "col", text: t("col.method") }),
-                        h("th", { scope: "col", text: t("col.path") }),
-                        h("th", { scope: "col", text: t("col.status") }),
-                    ),
-                ),
-                h(
-                    "tbody",
-                    {},
-                    a.items.map((e) =>
-                        h(
-                            "tr",
-                            { dataset: { testid: "action" } },
-                            h("td", {
-                                class: "nowrap half",
-                                attrs: { "data-label": t("col.time") },
-                                text: formatDate(e.created, "seconds"),
-                            }),
-                            h(
-                                "td",
-                                { class: "auto", attrs: { "data-label": t("col.method") } },
-                                h("span", { class: "method", text: e.method || "" }),
-                            ),
-                            h("td", {
-                                class: "break mono last",
-                                attrs: { "data-label": t("col.path") },
-                                text: e.path || "",
-                            }),
-                            h(
-                                "td",
-                                { class: "auto", attrs: { "data-label": t("col.status") } },
-                                h("span", {
-                                    class: e.status >= 400 ? "status-bad" : "status-ok",
-                                    text: String(e.status || ""),
-                                }),
-                                e.status >= 400
-                                    ? h("span", { class: "visually-hidden", text: " " + t("user.refused") })
-                                    : null,
-                            ),
-                        ),
-                    ),
-                ),
-            ),
-        ),
-    );
-    if (a.page < a.totalPages) {
-        box.appendChild(
-            h(
-                "div",
-                { class: "pager" },
-                h("span", { class: "hint", text: t("user.shown", { n: a.items.length, total: a.totalItems }) }),
-                h("button", {
-                    type: "button",
-                    class: "btn sm secondary",
-                    id: `actions-more-${id}`,
-                    text: t("common.more"),
-                    on: {
-                        click: async () => {
-                            await loadActions(id, true);
-                            render();
-                        },
-                    },
-                }),
-            ),
-        );
+    } else {
+        fill(box, actionsTable(a.items), a.page < a.totalPages ? moreActions(id, a) : null);
     }
     return box;
+}
+
+function actionsTable(items) {
+    return h(
+        "div",
+        { class: "table-wrap" },
+        h(
+            "table",
+            { class: "table compact responsive" },
+            h("caption", { class: "visually-hidden", text: t("user.actionsCaption") }),
+            h(
+                "thead",
+                {},
+                h(
+                    "tr",
+                    {},
+                    ["col.time", "col.method", "col.path", "col.status"].map((key) =>
+                        h("th", { scope: "col", text: t(key) }),
+                    ),
+                ),
+            ),
+            h("tbody", {}, items.map(actionRow)),
+        ),
+    );
+}
+
+/** One request: time, method, path, status (a refusal said in words too). */
+function actionRow(e) {
+    const refused = e.status >= 400;
+    return h(
+        "tr",
+        { dataset: { testid: "action" } },
+        h("td", {
+            class: "nowrap half",
+            attrs: { "data-label": t("col.time") },
+            text: formatDate(e.created, "seconds"),
+        }),
+        h(
+            "td",
+            { class: "auto", attrs: { "data-label": t("col.method") } },
+            h("span", { class: "method", text: e.method || "" }),
+        ),
+        h("td", { class: "break mono last", attrs: { "data-label": t("col.path") }, text: e.path || "" }),
+        h(
+            "td",
+            { class: "auto", attrs: { "data-label": t("col.status") } },
+            h("span", { class: refused ? "status-bad" : "status-ok", text: String(e.status || "") }),
+            refused ? h("span", { class: "visually-hidden", text: " " + t("user.refused") }) : null,
+        ),
+    );
+}
+
+function moreActions(id, a) {
+    return h(
+        "div",
+        { class: "pager" },
+        h("span", { class: "hint", text: t("user.shown", { n: a.items.length, total: a.totalItems }) }),
+        h("button", {
+            type: "button",
+            class: "btn sm secondary",
+            id: `actions-more-${id}`,
+            text: t("common.more"),
+            on: {
+                click: async () => {
+                    await loadActions(id, true);
+                    render();
+                },
+            },
+        }),
+    );
 }

@@ -22,20 +22,22 @@
  * Nothing is ever written to localStorage by this script, and no token is
  * logged. Every string from a record is set as text.
  */
-(function () {
-    "use strict";
-    if (window.PocketBaseImpersonation) return; // included twice
+"use strict";
 
-    var TAB_KEY = "pocketbase_impersonation";
-    var POLL_MS = 30000;
+// A block, not a function: its declarations (let, const and, in strict
+// mode, functions) stay inside it, and the script included twice keeps the
+// first one.
+if (!window.PocketBaseImpersonation) {
+    const TAB_KEY = "pocketbase_impersonation";
+    const POLL_MS = 30000;
 
-    var script = document.currentScript;
-    var authKey = (script && script.getAttribute("data-auth-key")) || "pocketbase_auth";
-    var scriptURL = script && script.src ? script.src : location.origin + "/impersonation/banner.js";
-    var apiBase = new URL("/", scriptURL).href.replace(/\/$/, "");
+    const script = document.currentScript;
+    const authKey = (script && script.getAttribute("data-auth-key")) || "pocketbase_auth";
+    const scriptURL = script && script.src ? script.src : location.origin + "/impersonation/banner.js";
+    const apiBase = new URL("/", scriptURL).href.replace(/\/$/, "");
 
-    var proto = window.Storage && Storage.prototype;
-    var orig = proto
+    const proto = window.Storage && Storage.prototype;
+    const orig = proto
         ? {
               getItem: proto.getItem,
               setItem: proto.setItem,
@@ -44,17 +46,16 @@
           }
         : null;
 
-    var LS = null;
-    var SS = null;
-    try {
-        LS = window.localStorage;
-    } catch (e) {
-        LS = null;
-    }
-    try {
-        SS = window.sessionStorage;
-    } catch (e) {
-        SS = null;
+    const LS = storageOf("localStorage");
+    const SS = storageOf("sessionStorage");
+
+    // storageOf returns window[name], or null where storage is refused.
+    function storageOf(name) {
+        try {
+            return window[name];
+        } catch (e) {
+            return null;
+        }
     }
 
     function rawGet(store, key) {
@@ -69,10 +70,14 @@
     // ---------------------------------------------------------------------
     // 1. Per-tab auth
 
-    var perTab = rawGet(SS, TAB_KEY) !== null;
-    var listeners = [];
+    const perTab = rawGet(SS, TAB_KEY) !== null;
+    let listeners = [];
 
-    if (perTab && LS && orig) {
+    if (perTab && LS && orig) redirectAuthKey();
+
+    // redirectAuthKey sends this tab's reads and writes of the auth key in
+    // localStorage to the tab's own copy in sessionStorage.
+    function redirectAuthKey() {
         proto.getItem = function (key) {
             if (this === LS && String(key) === authKey) return orig.getItem.call(SS, TAB_KEY);
             return orig.getItem.apply(this, arguments);
@@ -97,7 +102,7 @@
         // the other tabs share
         proto.clear = function () {
             if (this === LS) {
-                var kept = orig.getItem.call(LS, authKey);
+                const kept = orig.getItem.call(LS, authKey);
                 orig.clear.call(LS);
                 if (kept !== null) orig.setItem.call(LS, authKey, kept);
                 orig.removeItem.call(SS, TAB_KEY);
@@ -114,7 +119,7 @@
     function parse(raw) {
         if (!raw) return null;
         try {
-            var v = JSON.parse(raw);
+            const v = JSON.parse(raw);
             return v && typeof v === "object" ? v : null;
         } catch (e) {
             return null;
@@ -123,14 +128,14 @@
 
     function claimsOf(token) {
         try {
-            var part = String(token || "").split(".")[1];
+            const part = String(token || "").split(".")[1];
             if (!part) return null;
-            var b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+            let b64 = part.replace(/-/g, "+").replace(/_/g, "/");
             while (b64.length % 4) b64 += "=";
-            var bin = atob(b64);
-            var bytes = new Uint8Array(bin.length);
-            for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-            var c = JSON.parse(new TextDecoder().decode(bytes));
+            const bin = atob(b64);
+            const bytes = new Uint8Array(bin.length);
+            for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+            const c = JSON.parse(new TextDecoder().decode(bytes));
             return c && typeof c === "object" ? c : null;
         } catch (e) {
             return null;
@@ -140,11 +145,11 @@
     // read returns the tab's effective auth: the per-tab copy, else the
     // shared localStorage login.
     function read() {
-        var raw = perTab ? rawGet(SS, TAB_KEY) : rawGet(LS, authKey);
-        var data = parse(raw) || {};
-        var token = typeof data.token === "string" ? data.token : "";
-        var claims = claimsOf(token);
-        var record = data.record || data.model || null;
+        const raw = perTab ? rawGet(SS, TAB_KEY) : rawGet(LS, authKey);
+        const data = parse(raw) || {};
+        const token = typeof data.token === "string" ? data.token : "";
+        const claims = claimsOf(token);
+        const record = data.record || data.model || null;
         return {
             token: token,
             record: record && typeof record === "object" ? record : null,
@@ -153,7 +158,7 @@
         };
     }
 
-    var state = {
+    const state = {
         cur: read(),
         ended: false, // the session has ended (here or elsewhere)
         endedCause: "", // "exit", "expired", "ended"
@@ -163,12 +168,10 @@
         exiting: false,
         exitError: false,
     };
-    if (state.cur.impersonating) {
-        state.expires = state.cur.claims.exp ? new Date(state.cur.claims.exp * 1000) : null;
-    }
+    state.expires = expiryOf(state.cur);
 
     function emit() {
-        for (var i = 0; i < listeners.length; i++) {
+        for (let i = 0; i < listeners.length; i++) {
             try {
                 listeners[i](api);
             } catch (e) {
@@ -197,7 +200,7 @@
         if (perTab) {
             if (SS && orig) orig.removeItem.call(SS, TAB_KEY);
         } else if (LS && orig) {
-            var now = parse(rawGet(LS, authKey));
+            const now = parse(rawGet(LS, authKey));
             // only when the shared login still is this impersonation token
             if (now && now.token === state.cur.token) orig.removeItem.call(LS, authKey);
         }
@@ -208,18 +211,13 @@
     // logout, a new login): an impersonation token dropped this way ends its
     // session, so nothing stays live without a holder.
     function pageChanged() {
-        var before = state.cur;
-        var now = read();
+        const before = state.cur;
+        const now = read();
         state.cur = now;
         if (now.token !== before.token) {
-            var dropped = before.impersonating && !state.ended;
+            const dropped = before.impersonating && !state.ended;
             if (dropped) endSession(before, true);
-            state.ended = dropped && !now.token; // the page logged out of an impersonation
-            state.endedCause = state.ended ? "exit" : "";
-            state.actor = null;
-            state.mode = "";
-            state.exitError = false;
-            state.expires = now.impersonating && now.claims.exp ? new Date(now.claims.exp * 1000) : null;
+            following(now, dropped && !now.token); // the page logged out of an impersonation
             if (now.impersonating) {
                 loadStrings();
                 check();
@@ -228,6 +226,23 @@
         schedule();
         render();
         emit();
+    }
+
+    // following makes the state follow the tab's new auth now (ended when the
+    // page logged out of an impersonation).
+    function following(now, ended) {
+        state.cur = now;
+        state.ended = ended;
+        state.endedCause = ended ? "exit" : "";
+        state.actor = null;
+        state.mode = "";
+        state.exitError = false;
+        state.expires = expiryOf(now);
+    }
+
+    // expiryOf returns when the impersonation token of auth expires, or null.
+    function expiryOf(auth) {
+        return auth.impersonating && auth.claims.exp ? new Date(auth.claims.exp * 1000) : null;
     }
 
     function request(method, path, token, keepalive) {
@@ -241,7 +256,7 @@
     }
 
     function endSession(cur, keepalive) {
-        var sid = cur && cur.claims && cur.claims.sid;
+        const sid = cur && cur.claims && cur.claims.sid;
         if (!sid) return Promise.resolve(null);
         return request("POST", "/api/impersonation/sessions/" + encodeURIComponent(sid) + "/end", cur.token, keepalive);
     }
@@ -281,7 +296,7 @@
         );
     }
 
-    var checking = false;
+    let checking = false;
     function check() {
         if (!state.cur.impersonating || state.ended || checking) return;
         if (state.expires && state.expires.getTime() <= Date.now()) {
@@ -289,7 +304,7 @@
             return;
         }
         checking = true;
-        var token = state.cur.token;
+        const token = state.cur.token;
         request("GET", "/api/impersonation/current", token).then(
             function (res) {
                 checking = false;
@@ -307,7 +322,7 @@
                     }
                     state.actor = body.actor || null;
                     state.mode = body.mode || "";
-                    var exp = core && core.dates.parseDate(body.expires);
+                    const exp = core && core.dates.parseDate(body.expires);
                     if (exp) state.expires = exp;
                     render();
                     emit();
@@ -319,8 +334,8 @@
         );
     }
 
-    var pollTimer = null;
-    var tickTimer = null;
+    let pollTimer = null;
+    let tickTimer = null;
     function schedule() {
         clearInterval(pollTimer);
         clearInterval(tickTimer);
@@ -344,20 +359,18 @@
     });
     // the shared login changed in another tab: only matters when this tab
     // uses it (no per-tab copy)
-    window.addEventListener("storage", function (e) {
+    window.addEventListener("storage", onSharedLogin);
+
+    function onSharedLogin(e) {
         if (perTab || !e.isTrusted || e.key !== authKey || e.storageArea !== LS) return;
-        var now = read();
+        const now = read();
         if (now.token === state.cur.token) return;
-        state.cur = now;
-        state.ended = false;
-        state.endedCause = "";
-        state.actor = null;
-        state.expires = now.impersonating && now.claims.exp ? new Date(now.claims.exp * 1000) : null;
+        following(now, false);
         schedule();
         render();
         emit();
         check();
-    });
+    }
 
     // ---------------------------------------------------------------------
     // 2. The banner
@@ -365,15 +378,15 @@
     // The UI core (lib/): the catalogue, dates and the pages' renderer,
     // loaded as modules once the tab is impersonating; the bar shows once
     // they are there (its stylesheet loads meanwhile).
-    var core = null;
+    let core = null;
     function tr(key, vars) {
         return core.i18n.t(key, vars);
     }
 
-    var bar = null;
-    var spacer = null;
-    var parts = {};
-    var cssReady = false;
+    let bar = null;
+    let spacer = null;
+    const parts = {};
+    let cssReady = false;
 
     function el(tag, cls, attrs) {
         return core.dom.h(tag, { class: cls || undefined, attrs: attrs });
@@ -381,54 +394,16 @@
 
     function build() {
         if (bar || !document.body) return;
-        var link = el("link", null, { rel: "stylesheet", href: new URL("banner.css", scriptURL).href });
-        var reveal = function () {
-            cssReady = true;
-            if (bar) bar.style.removeProperty("visibility");
-        };
-        link.addEventListener("load", reveal);
-        link.addEventListener("error", reveal);
-        setTimeout(reveal, 1500);
-        (document.head || document.documentElement).appendChild(link);
-
+        loadStylesheet();
         bar = el("div", "pbi-banner", {
             id: "pb-impersonation-banner",
             role: "region",
             "data-testid": "impersonation-banner",
         });
         if (!cssReady) bar.style.setProperty("visibility", "hidden");
-        parts.text = el("p", "pbi-text");
-        parts.active = el("span", "pbi-active");
-        parts.acting = el("span", "pbi-acting");
-        parts.name = el("strong", "pbi-name", { "data-testid": "impersonation-name" });
-        parts.email = el("span", "pbi-email");
-        parts.mode = el("span", "pbi-mode");
-        parts.sep = el("span", "pbi-sep", { "aria-hidden": "true" });
-        parts.sep.textContent = "·";
-        parts.countdown = el("span", "pbi-countdown", { "data-testid": "impersonation-countdown" });
-        parts.active.appendChild(parts.acting);
-        parts.active.appendChild(document.createTextNode(" "));
-        parts.active.appendChild(parts.name);
-        parts.active.appendChild(parts.email);
-        parts.active.appendChild(parts.mode);
-        parts.active.appendChild(parts.sep);
-        parts.active.appendChild(parts.countdown);
-        parts.status = el("span", "pbi-status", { "data-testid": "impersonation-status" });
-        parts.live = el("span", "pbi-live", { "aria-live": "polite" });
-        parts.text.appendChild(parts.active);
-        parts.text.appendChild(parts.status);
-        parts.text.appendChild(parts.live);
-        parts.exit = el("button", "pbi-exit", {
-            type: "button",
-            id: "pb-impersonation-exit",
-            "data-testid": "impersonation-exit",
-        });
-        parts.exit.addEventListener("click", function () {
-            exit();
-        });
+        buildParts();
         bar.appendChild(parts.text);
         bar.appendChild(parts.exit);
-
         spacer = el("div", "pbi-spacer", { "aria-hidden": "true" });
         document.body.insertBefore(spacer, document.body.firstChild);
         document.body.insertBefore(bar, document.body.firstChild);
@@ -439,10 +414,50 @@
         }
     }
 
+    // loadStylesheet adds banner.css; the bar shows once it has loaded (or
+    // failed, or after 1.5 s).
+    function loadStylesheet() {
+        const link = el("link", null, { rel: "stylesheet", href: new URL("banner.css", scriptURL).href });
+        const reveal = function () {
+            cssReady = true;
+            if (bar) bar.style.removeProperty("visibility");
+        };
+        link.addEventListener("load", reveal);
+        link.addEventListener("error", reveal);
+        setTimeout(reveal, 1500);
+        (document.head || document.documentElement).appendChild(link);
+    }
+
+    // buildParts makes the bar's parts: "You are acting as NAME (email) ·
+    // mode · time left", the status line, the live region and Exit.
+    function buildParts() {
+        parts.text = el("p", "pbi-text");
+        parts.active = el("span", "pbi-active");
+        parts.acting = el("span", "pbi-acting");
+        parts.name = el("strong", "pbi-name", { "data-testid": "impersonation-name" });
+        parts.email = el("span", "pbi-email");
+        parts.mode = el("span", "pbi-mode");
+        parts.sep = el("span", "pbi-sep", { "aria-hidden": "true" });
+        parts.sep.textContent = "·";
+        parts.countdown = el("span", "pbi-countdown", { "data-testid": "impersonation-countdown" });
+        core.dom.fill(parts.active, parts.acting, " ", parts.name, parts.email, parts.mode, parts.sep, parts.countdown);
+        parts.status = el("span", "pbi-status", { "data-testid": "impersonation-status" });
+        parts.live = el("span", "pbi-live", { "aria-live": "polite" });
+        core.dom.fill(parts.text, parts.active, parts.status, parts.live);
+        parts.exit = el("button", "pbi-exit", {
+            type: "button",
+            id: "pb-impersonation-exit",
+            "data-testid": "impersonation-exit",
+        });
+        parts.exit.addEventListener("click", function () {
+            exit();
+        });
+    }
+
     function renderCountdown() {
         if (!parts.countdown || !core) return;
         if (state.expires) {
-            var left = Math.max(0, state.expires.getTime() - Date.now());
+            const left = Math.max(0, state.expires.getTime() - Date.now());
             parts.countdown.textContent = tr("banner.left", { time: core.dates.formatDuration(left) });
             parts.countdown.hidden = false;
             parts.sep.hidden = false;
@@ -452,9 +467,8 @@
         }
     }
 
-    var lastLive = "";
     function render() {
-        var show = state.cur.impersonating || state.ended;
+        const show = state.cur.impersonating || state.ended;
         if (!show) {
             if (bar) {
                 bar.hidden = true;
@@ -471,26 +485,31 @@
         bar.setAttribute("aria-label", tr("banner.label"));
         bar.setAttribute("data-state", state.ended ? "ended" : "active");
         bar.setAttribute("lang", core.i18n.getLang());
+        if (state.ended) renderEnded();
+        else renderActive();
+    }
 
-        if (state.ended) {
-            parts.active.hidden = true;
-            parts.exit.hidden = true;
-            parts.status.hidden = false;
-            var key =
-                state.endedCause === "exit"
-                    ? "banner.endedExit"
-                    : state.endedCause === "expired"
-                      ? "banner.expired"
-                      : "banner.ended";
-            parts.status.textContent = tr(key) + " " + tr("banner.closeHint");
-            if (lastLive !== key) {
-                parts.live.textContent = tr(key);
-                lastLive = key;
-            }
-            return;
+    const ENDED_KEYS = { exit: "banner.endedExit", expired: "banner.expired" };
+    let lastLive = "";
+
+    // renderEnded: "This impersonation session has ended", said once in the
+    // live region.
+    function renderEnded() {
+        parts.active.hidden = true;
+        parts.exit.hidden = true;
+        parts.status.hidden = false;
+        const key = ENDED_KEYS[state.endedCause] || "banner.ended";
+        parts.status.textContent = tr(key) + " " + tr("banner.closeHint");
+        if (lastLive !== key) {
+            parts.live.textContent = tr(key);
+            lastLive = key;
         }
-        var rec = state.cur.record || {};
-        var name = rec.name || rec.username || rec.email || rec.id || (state.cur.claims && state.cur.claims.id) || "";
+    }
+
+    // renderActive: who, the mode, the time left and Exit.
+    function renderActive() {
+        const rec = state.cur.record || {};
+        const name = rec.name || rec.username || rec.email || rec.id || (state.cur.claims && state.cur.claims.id) || "";
         parts.active.hidden = false;
         parts.status.hidden = !state.exitError;
         parts.status.textContent = state.exitError ? tr("banner.exitFailed") : "";
@@ -507,10 +526,10 @@
         renderCountdown();
     }
 
-    var coreLoading = null;
+    let coreLoading = null;
     function loadStrings() {
         if (coreLoading) return coreLoading;
-        var lib = function (name) {
+        const lib = function (name) {
             return import(new URL("lib/" + name + ".js", scriptURL).href);
         };
         return (coreLoading = Promise.all([lib("i18n"), lib("dates"), lib("dom")]).then(
@@ -528,32 +547,10 @@
         ));
     }
 
-    function start() {
-        render();
-        if (state.cur.impersonating || state.ended) {
-            loadStrings().then(check);
-            schedule();
-        }
-    }
-
-    // a token that has already expired is noticed at once
-    if (state.cur.impersonating && state.expires && state.expires.getTime() <= Date.now()) {
-        state.ended = true;
-        state.endedCause = "expired";
-        clearTabAuth();
-        state.cur = read();
-    }
-
-    if (document.readyState === "loading") {
-        document.addEventListener("DOMContentLoaded", start);
-    } else {
-        start();
-    }
-
     // ---------------------------------------------------------------------
     // 3. The global
 
-    var api = {
+    const api = {
         get active() {
             return state.cur.impersonating && !state.ended;
         },
@@ -596,4 +593,26 @@
     } catch (e) {
         /* defined twice: keep the first */
     }
-})();
+
+    function start() {
+        render();
+        if (state.cur.impersonating || state.ended) {
+            loadStrings().then(check);
+            schedule();
+        }
+    }
+
+    // a token that has already expired is noticed at once
+    if (state.cur.impersonating && state.expires && state.expires.getTime() <= Date.now()) {
+        state.ended = true;
+        state.endedCause = "expired";
+        clearTabAuth();
+        state.cur = read();
+    }
+
+    if (document.readyState === "loading") {
+        document.addEventListener("DOMContentLoaded", start);
+    } else {
+        start();
+    }
+}

@@ -14,6 +14,7 @@ import {
     FIELDS,
     IDS,
     REASON_MAX_LENGTH,
+    canStart,
     consentState,
     dialogTexts,
     impersonateModel,
@@ -88,13 +89,29 @@ async function start() {
     loadPolicies();
 }
 
-function showLogin() {
+// showLogin shows the sign-in form, with a choice of the collections staff
+// can sign in to (GET sign-in: the same list for anyone, no email looked up).
+async function showLogin() {
+    const token = shownToken;
     who.hidden = true;
+    let collections = [];
+    try {
+        collections = (await api.signInCollections()).collections || [];
+    } catch {
+        // the form still lets one type a collection
+    }
+    if (token !== shownToken) return;
     app.removeAttribute("aria-busy");
     const wrap = h("div", { class: "login-wrap" });
     fill(app, wrap);
     // a successful sign-in changes the store: onChange shows the console
-    renderLogin(wrap, { pb, collection: "users", titleKey: "console.loginTitle", introKey: "console.loginIntro" });
+    renderLogin(wrap, {
+        pb,
+        collection: collections.includes("users") || !collections.length ? "users" : collections[0],
+        collections,
+        titleKey: "console.loginTitle",
+        introKey: "console.loginIntro",
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -185,59 +202,55 @@ function render() {
         h("h1", { text: t("console.title") }),
         h("p", { class: "hint", text: t("console.intro") }),
     );
-    if (state.error) {
-        fill(
-            app,
-            header,
-            h("p", {
-                class: "alert warning",
-                id: "console-error",
-                dataset: { testid: "console-error" },
-                attrs: { role: "alert" },
-                text: state.error,
-            }),
-        );
+    if (state.error || !pol.length) {
+        fill(app, header, consoleNote());
         return;
     }
-    if (!pol.length) {
-        fill(
-            app,
-            header,
-            h("p", {
-                class: "alert info",
-                id: "console-error",
-                dataset: { testid: "console-error" },
-                text: t("console.noAccess"),
-            }),
-        );
-        return;
-    }
-    const tabs =
-        pol.length > 1
-            ? h(
-                  "div",
-                  { class: "tabs", attrs: { role: "tablist", "aria-label": t("console.collections") } },
-                  pol.map((p) =>
-                      h("button", {
-                          type: "button",
-                          id: `tab-${p.collection}`,
-                          dataset: { testid: "collection-tab", collection: p.collection },
-                          attrs: {
-                              role: "tab",
-                              "aria-selected": p.collection === state.current ? "true" : "false",
-                              "aria-controls": "targets-panel",
-                              tabindex: p.collection === state.current ? "0" : "-1",
-                          },
-                          text: p.collection,
-                          on: {
-                              click: () => selectCollection(p.collection),
-                              keydown: (e) => tabKeys(e, pol),
-                          },
-                      }),
-                  ),
-              )
-            : null;
+    fill(app, header, pol.length > 1 ? collectionTabs(pol) : null, targetsPanel(pol));
+    renderList();
+}
 
+// consoleNote says why there is no list: the policies' error, or no policy
+// to act under.
+function consoleNote() {
+    return h("p", {
+        class: state.error ? "alert warning" : "alert info",
+        id: "console-error",
+        dataset: { testid: "console-error" },
+        attrs: state.error ? { role: "alert" } : undefined,
+        text: state.error || t("console.noAccess"),
+    });
+}
+
+// collectionTabs: one tab per policy collection.
+function collectionTabs(pol) {
+    return h(
+        "div",
+        { class: "tabs", attrs: { role: "tablist", "aria-label": t("console.collections") } },
+        pol.map((p) =>
+            h("button", {
+                type: "button",
+                id: `tab-${p.collection}`,
+                dataset: { testid: "collection-tab", collection: p.collection },
+                attrs: {
+                    role: "tab",
+                    "aria-selected": p.collection === state.current ? "true" : "false",
+                    "aria-controls": "targets-panel",
+                    tabindex: p.collection === state.current ? "0" : "-1",
+                },
+                text: p.collection,
+                on: {
+                    click: () => selectCollection(p.collection),
+                    keydown: (e) => tabKeys(e, pol),
+                },
+            }),
+        ),
+    );
+}
+
+// targetsPanel: the policy's summary, the search and the list (filled by
+// renderList).
+function targetsPanel(pol) {
     const search = h("input", {
         type: "search",
         id: "targets-search",
@@ -251,32 +264,25 @@ function render() {
         },
         on: { input: onSearch },
     });
-
-    fill(
-        app,
-        header,
-        tabs,
+    return h(
+        "section",
+        {
+            class: "panel",
+            id: "targets-panel",
+            attrs:
+                pol.length > 1
+                    ? { role: "tabpanel", "aria-labelledby": `tab-${state.current}` }
+                    : { "aria-label": state.current },
+        },
+        h("div", { id: "policy-summary" }),
         h(
-            "section",
-            {
-                class: "panel",
-                id: "targets-panel",
-                attrs:
-                    pol.length > 1
-                        ? { role: "tabpanel", "aria-labelledby": `tab-${state.current}` }
-                        : { "aria-label": state.current },
-            },
-            h("div", { id: "policy-summary" }),
-            h(
-                "div",
-                { class: "section-head" },
-                h("form", { class: "search", role: "search", on: { submit: (e) => e.preventDefault() } }, search),
-                h("span", { class: "hint", id: "targets-count", attrs: { "aria-live": "polite" } }),
-            ),
-            h("div", { id: "targets" }),
+            "div",
+            { class: "section-head" },
+            h("form", { class: "search", role: "search", on: { submit: (e) => e.preventDefault() } }, search),
+            h("span", { class: "hint", id: "targets-count", attrs: { "aria-live": "polite" } }),
         ),
+        h("div", { id: "targets" }),
     );
-    renderList();
 }
 
 function tabKeys(e, pol) {
@@ -351,77 +357,61 @@ function renderList() {
         return;
     }
     if (count) count.textContent = t("console.count", { n: list.totalItems });
-    const rows = (list.items || []).map(renderRow);
-    fill(
-        box,
+    fill(box, targetsTable(list.items || []), list.totalPages > 1 ? listPager(list) : null);
+}
+
+function targetsTable(items) {
+    const rows = items.map(renderRow);
+    const empty = h(
+        "tr",
+        {},
+        h("td", { class: "empty", colspan: "4", text: state.search ? t("console.noMatch") : t("console.empty") }),
+    );
+    return h(
+        "div",
+        { class: "table-wrap" },
         h(
-            "div",
-            { class: "table-wrap" },
+            "table",
+            { class: "table responsive", id: "targets-table", dataset: { testid: "targets-table" } },
+            h("caption", { class: "visually-hidden", text: t("console.tableCaption", { collection: state.current }) }),
             h(
-                "table",
-                { class: "table responsive", id: "targets-table", dataset: { testid: "targets-table" } },
-                h("caption", {
-                    class: "visually-hidden",
-                    text: t("console.tableCaption", { collection: state.current }),
-                }),
+                "thead",
+                {},
                 h(
-                    "thead",
+                    "tr",
                     {},
-                    h(
-                        "tr",
-                        {},
-                        h("th", { scope: "col", text: t("col.user") }),
-                        h("th", { scope: "col", text: t("col.consent") }),
-                        h("th", { scope: "col", text: t("col.session") }),
-                        h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: t("col.actions") })),
-                    ),
-                ),
-                h(
-                    "tbody",
-                    {},
-                    rows.length
-                        ? rows
-                        : h(
-                              "tr",
-                              {},
-                              h("td", {
-                                  class: "empty",
-                                  colspan: "4",
-                                  text: state.search ? t("console.noMatch") : t("console.empty"),
-                              }),
-                          ),
+                    h("th", { scope: "col", text: t("col.user") }),
+                    h("th", { scope: "col", text: t("col.consent") }),
+                    h("th", { scope: "col", text: t("col.session") }),
+                    h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: t("col.actions") })),
                 ),
             ),
+            h("tbody", {}, rows.length ? rows : empty),
         ),
-        list.totalPages > 1
-            ? h(
-                  "nav",
-                  { class: "pager", attrs: { "aria-label": t("common.pagination") } },
-                  h("button", {
-                      type: "button",
-                      class: "btn sm secondary",
-                      id: "page-prev",
-                      dataset: { testid: "page-prev" },
-                      disabled: list.page <= 1,
-                      text: t("common.prev"),
-                      on: { click: () => goPage(list.page - 1) },
-                  }),
-                  h("span", {
-                      class: "hint",
-                      id: "page-info",
-                      text: t("common.pageOf", { page: list.page, pages: list.totalPages }),
-                  }),
-                  h("button", {
-                      type: "button",
-                      class: "btn sm secondary",
-                      id: "page-next",
-                      dataset: { testid: "page-next" },
-                      disabled: list.page >= list.totalPages,
-                      text: t("common.next"),
-                      on: { click: () => goPage(list.page + 1) },
-                  }),
-              )
-            : null,
+    );
+}
+
+function listPager(list) {
+    const button = (id, text, page, disabled) =>
+        h("button", {
+            type: "button",
+            class: "btn sm secondary",
+            id,
+            dataset: { testid: id },
+            disabled,
+            text,
+            on: { click: () => goPage(page) },
+        });
+    return h(
+        "nav",
+        { class: "pager", attrs: { "aria-label": t("common.pagination") } },
+        button("page-prev", t("common.prev"), list.page - 1, list.page <= 1),
+        h("span", {
+            class: "hint",
+            id: "page-info",
+            text: t("common.pageOf", { page: list.page, pages: list.totalPages }),
+        }),
+        button("page-next", t("common.next"), list.page + 1, list.page >= list.totalPages),
     );
 }
 
@@ -508,26 +498,37 @@ function renderRow(item) {
                     "div",
                     {},
                     h("div", { class: "cell-main", dataset: { testid: "target-name" }, text: name }),
-                    item.email && item.email !== name ? h("div", { class: "cell-sub", text: item.email }) : null,
-                    h("div", { class: "cell-sub mono", text: item.id }),
+                    item.email && item.email !== name
+                        ? h("div", { class: "cell-sub unbroken", text: item.email, attrs: { title: item.email } })
+                        : null,
+                    h("div", { class: "cell-sub mono unbroken", text: item.id }),
                 ),
             ),
         ),
         h("td", { class: "half", attrs: { "data-label": t("col.consent") } }, consentCell(item.consent)),
         h("td", { class: "half", attrs: { "data-label": t("col.session") } }, sessionCell(item.liveSession)),
-        h(
-            "td",
-            { class: "actions" },
-            h("button", {
-                type: "button",
-                class: "btn sm",
-                dataset: { testid: "impersonate", recordId: item.id },
-                attrs: { "aria-label": t("dialog.title", { name }) },
-                text: t("dialog.action"),
-                on: { click: () => openDialogFor(item) },
-            }),
-        ),
+        h("td", { class: "actions" }, startAction(item, name)),
     );
+}
+
+// startAction: Impersonate, or, while the user's consent is missing, why
+// not (a start would be refused and count toward the limit all the same).
+function startAction(item, name) {
+    if (!canStart(item)) {
+        return h("span", {
+            class: "hint",
+            dataset: { testid: "needs-consent", recordId: item.id },
+            text: t("console.needsConsent"),
+        });
+    }
+    return h("button", {
+        type: "button",
+        class: "btn sm",
+        dataset: { testid: "impersonate", recordId: item.id },
+        attrs: { "aria-label": t("dialog.title", { name }) },
+        text: t("dialog.action"),
+        on: { click: () => openDialogFor(item) },
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -584,7 +585,9 @@ function dialogFacts(model, tx) {
             "div",
             { class: "alert info", id: "imp-confirm", dataset: { testid: "imp-confirm" } },
             h("p", { text: tx.confirm }),
-            model.email ? h("div", { class: "cell-sub break", text: model.email }) : null,
+            model.email
+                ? h("div", { class: "cell-sub unbroken", text: model.email, attrs: { title: model.email } })
+                : null,
         ),
         h("p", {
             class: state === "missing" ? "alert warning" : "hint",
@@ -600,62 +603,22 @@ function dialogFacts(model, tx) {
 // minutes and one radio per mode, each with its help and error line.
 function dialogFields(model, tx) {
     const errorLine = (id) => h("p", { class: "field-error", id, hidden: true, attrs: { role: "alert" } });
-    const reason = h("textarea", {
-        id: IDS.reason,
-        name: "reason",
-        required: model.reasonRequired,
-        maxlength: String(REASON_MAX_LENGTH),
-        dataset: { testid: "imp-reason" },
-        attrs: { "aria-describedby": `${IDS.reason}-help ${IDS.reasonError}`, placeholder: tx.reasonPlaceholder },
-    });
-    const minutes = h("input", {
-        id: IDS.minutes,
-        name: "minutes",
-        type: "number",
-        min: "1",
-        max: String(model.maxMinutes),
-        step: "1",
-        inputmode: "numeric",
-        value: String(model.initial.minutes),
-        required: true,
-        dataset: { testid: "imp-minutes" },
-        attrs: { "aria-describedby": `${IDS.minutes}-help ${IDS.minutesError}` },
-    });
-    const modes = model.modes.map((m) =>
-        h("input", {
-            type: "radio",
-            name: "imp-mode",
-            id: IDS.mode(m),
-            value: m,
-            checked: m === model.initial.mode,
-            dataset: { testid: IDS.mode(m) },
-        }),
-    );
+    const reason = reasonControl(model, tx);
+    const minutes = minutesControl(model);
+    const modes = model.modes.map((m) => modeControl(model, m));
     const errors = {
         reason: errorLine(IDS.reasonError),
         minutes: errorLine(IDS.minutesError),
         mode: errorLine(IDS.modeError),
     };
     const nodes = [
-        h(
-            "div",
-            { class: "field-group" },
-            h(
-                "div",
-                { class: "field" },
-                h("label", { htmlFor: IDS.reason }, tx.reason, " ", h("small", { class: "hint", text: tx.reasonHint })),
-                reason,
-            ),
-            h("p", { class: "field-help", id: `${IDS.reason}-help`, text: tx.reasonHelp }),
+        fieldGroup(
+            h("label", { htmlFor: IDS.reason }, tx.reason, " ", h("small", { class: "hint", text: tx.reasonHint })),
+            reason,
+            tx.reasonHelp,
             errors.reason,
         ),
-        h(
-            "div",
-            { class: "field-group" },
-            h("div", { class: "field" }, h("label", { htmlFor: IDS.minutes, text: tx.minutes }), minutes),
-            h("p", { class: "field-help", id: `${IDS.minutes}-help`, text: tx.minutesHelp }),
-            errors.minutes,
-        ),
+        fieldGroup(h("label", { htmlFor: IDS.minutes, text: tx.minutes }), minutes, tx.minutesHelp, errors.minutes),
         h(
             "fieldset",
             { class: "choices" },
@@ -674,8 +637,6 @@ function dialogFields(model, tx) {
     return {
         nodes,
         reason,
-        minutes,
-        modes,
         errors,
         values: () => ({
             reason: reason.value,
@@ -685,6 +646,60 @@ function dialogFields(model, tx) {
         control: (name) =>
             name === "mode" ? modes.find((x) => x.checked) || modes[0] : name === "reason" ? reason : minutes,
     };
+}
+
+// fieldGroup: a label and its control, the help under them (its id the
+// control's id + "-help") and the error line.
+function fieldGroup(label, control, help, error) {
+    return h(
+        "div",
+        { class: "field-group" },
+        h("div", { class: "field" }, label, control),
+        h("p", { class: "field-help", id: `${control.id}-help`, text: help }),
+        error,
+    );
+}
+
+function reasonControl(model, tx) {
+    return h("textarea", {
+        id: IDS.reason,
+        name: "reason",
+        rows: "2",
+        maxlength: String(REASON_MAX_LENGTH),
+        dataset: { testid: "imp-reason" },
+        attrs: {
+            // said once, in words ("(required)"), as in the dashboard
+            "aria-required": model.reasonRequired ? "true" : null,
+            "aria-describedby": `${IDS.reason}-help ${IDS.reasonError}`,
+            placeholder: tx.reasonPlaceholder,
+        },
+    });
+}
+
+function minutesControl(model) {
+    return h("input", {
+        id: IDS.minutes,
+        name: "minutes",
+        type: "number",
+        min: "1",
+        max: String(model.maxMinutes),
+        step: "1",
+        inputmode: "numeric",
+        value: String(model.initial.minutes),
+        dataset: { testid: "imp-minutes" },
+        attrs: { "aria-required": "true", "aria-describedby": `${IDS.minutes}-help ${IDS.minutesError}` },
+    });
+}
+
+function modeControl(model, m) {
+    return h("input", {
+        type: "radio",
+        name: "imp-mode",
+        id: IDS.mode(m),
+        value: m,
+        checked: m === model.initial.mode,
+        dataset: { testid: IDS.mode(m) },
+    });
 }
 
 // showErrors puts each field's error (or none) under it; returns the first

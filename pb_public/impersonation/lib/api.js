@@ -13,6 +13,7 @@ export const ROUTES = {
     current: BASE + "/current",
     policies: BASE + "/policies",
     targets: BASE + "/targets",
+    signIn: BASE + "/sign-in",
     sessions: BASE + "/sessions",
     end: (id) => `${BASE}/sessions/${encodeURIComponent(id)}/end`,
     verify: BASE + "/audit/verify",
@@ -26,6 +27,8 @@ export function impersonationApi(pb) {
     return {
         /** The enabled policies the caller may act under, and the product's URL. */
         policies: () => send(ROUTES.policies),
+        /** The auth collections staff can sign in to (anyone may ask). */
+        signInCollections: () => send(ROUTES.signIn),
         /** A page of the records of collection the caller may impersonate. */
         targets: ({ collection, search = "", page = 1, perPage = 20 }) => {
             const query = { collection, page, perPage };

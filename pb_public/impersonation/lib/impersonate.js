@@ -56,11 +56,25 @@ export function impersonateModel(policy, target) {
 
 /** What the dialog says about the target's consent: "missing", "given" or "not-required". */
 export function consentState(model) {
-    const c = model.target.consent;
+    return targetConsent(model.target);
+}
+
+/** The consent of target (an item of GET targets): "missing", "given" or "not-required". */
+export function targetConsent(target) {
+    const c = target.consent;
     if (!c || !c.required) {
         return "not-required";
     }
     return c.active ? "given" : "missing";
+}
+
+/**
+ * Whether a start on target is worth offering: not while its consent is
+ * missing (the server would refuse it, and the attempt would count toward
+ * the rate limit all the same).
+ */
+export function canStart(target) {
+    return targetConsent(target) !== "missing";
 }
 
 /** The live session on the target, or null. */

@@ -56,9 +56,46 @@ const FOCUSABLE =
 // openDialog shows a modal. content: nodes for the body; actions: nodes for
 // the footer. Returns {el, close}. onClose runs once when it closes.
 export function openDialog({ id, title, content = [], actions = [], onClose, testid } = {}) {
-    const titleId = (id || "dialog") + "-title";
     const opener = document.activeElement;
-    const dlg = h(
+    let closed = false;
+    const close = () => {
+        if (closed) return;
+        closed = true;
+        if (dlg.open) dlg.close();
+        dlg.remove();
+        focusOpener(opener);
+        if (onClose) onClose();
+    };
+    const dlg = dialogShell({ id, title, content, actions, testid, close });
+    dlg.addEventListener("cancel", (e) => {
+        e.preventDefault();
+        close();
+    });
+    dlg.addEventListener("keydown", (e) => {
+        if (e.key === "Escape") {
+            e.preventDefault();
+            close();
+        } else if (e.key === "Tab") {
+            keepFocusIn(dlg, e);
+        }
+    });
+    // a click on the backdrop (outside the dialog box) closes it
+    dlg.addEventListener("mousedown", (e) => {
+        if (e.target === dlg) close();
+    });
+    document.body.appendChild(dlg);
+    dlg.showModal();
+    const autofocus =
+        dlg.querySelector("[autofocus]") ||
+        dlg.querySelector(".modal-body " + FOCUSABLE.split(",").join(", .modal-body "));
+    if (autofocus) autofocus.focus();
+    return { el: dlg, close };
+}
+
+// dialogShell builds the <dialog>: header with the title and ×, body, footer.
+function dialogShell({ id, title, content, actions, testid, close }) {
+    const titleId = (id || "dialog") + "-title";
+    return h(
         "dialog",
         {
             class: "modal",
@@ -81,63 +118,40 @@ export function openDialog({ id, title, content = [], actions = [], onClose, tes
         h("div", { class: "modal-body" }, content),
         h("div", { class: "modal-footer" }, actions),
     );
+}
 
-    let closed = false;
-    function close() {
-        if (closed) return;
-        closed = true;
-        if (dlg.open) dlg.close();
-        dlg.remove();
-        let back = opener;
-        if (back && !document.contains(back)) {
-            // the opener was re-rendered meanwhile: find its twin
-            const sel = back.id
-                ? `#${CSS.escape(back.id)}`
-                : back.dataset && back.dataset.testid
-                  ? `[data-testid="${CSS.escape(back.dataset.testid)}"]` +
-                    (back.dataset.recordId ? `[data-record-id="${CSS.escape(back.dataset.recordId)}"]` : "")
-                  : null;
-            back = sel ? document.querySelector(sel) : null;
-        }
-        if (back && typeof back.focus === "function") back.focus();
-        if (onClose) onClose();
+// focusOpener gives the focus back to what opened the dialog, or to its twin
+// when the opener was re-rendered meanwhile.
+function focusOpener(opener) {
+    let back = opener;
+    if (back && !document.contains(back)) {
+        const sel = back.id
+            ? `#${CSS.escape(back.id)}`
+            : back.dataset && back.dataset.testid
+              ? `[data-testid="${CSS.escape(back.dataset.testid)}"]` +
+                (back.dataset.recordId ? `[data-record-id="${CSS.escape(back.dataset.recordId)}"]` : "")
+              : null;
+        back = sel ? document.querySelector(sel) : null;
     }
-    dlg.addEventListener("cancel", (e) => {
+    if (back && typeof back.focus === "function") back.focus();
+}
+
+// keepFocusIn makes Tab and Shift+Tab cycle within dlg.
+function keepFocusIn(dlg, e) {
+    const items = Array.from(dlg.querySelectorAll(FOCUSABLE)).filter(
+        (x) => x.offsetParent !== null || x === document.activeElement,
+    );
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    const outside = !dlg.contains(document.activeElement);
+    if (e.shiftKey && (document.activeElement === first || outside)) {
         e.preventDefault();
-        close();
-    });
-    dlg.addEventListener("keydown", (e) => {
-        if (e.key === "Escape") {
-            e.preventDefault();
-            close();
-            return;
-        }
-        if (e.key !== "Tab") return;
-        const items = Array.from(dlg.querySelectorAll(FOCUSABLE)).filter(
-            (x) => x.offsetParent !== null || x === document.activeElement,
-        );
-        if (!items.length) return;
-        const first = items[0];
-        const last = items[items.length - 1];
-        if (e.shiftKey && (document.activeElement === first || !dlg.contains(document.activeElement))) {
-            e.preventDefault();
-            last.focus();
-        } else if (!e.shiftKey && (document.activeElement === last || !dlg.contains(document.activeElement))) {
-            e.preventDefault();
-            first.focus();
-        }
-    });
-    // a click on the backdrop (outside the dialog box) closes it
-    dlg.addEventListener("mousedown", (e) => {
-        if (e.target === dlg) close();
-    });
-    document.body.appendChild(dlg);
-    dlg.showModal();
-    const autofocus =
-        dlg.querySelector("[autofocus]") ||
-        dlg.querySelector(".modal-body " + FOCUSABLE.split(",").join(", .modal-body "));
-    if (autofocus) autofocus.focus();
-    return { el: dlg, close };
+        last.focus();
+    } else if (!e.shiftKey && (document.activeElement === last || outside)) {
+        e.preventDefault();
+        first.focus();
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-// ESLint (flat config): the plugin's UI (pb_public), the demo product and
-// the browser tests. `npm run lint` runs it with prettier's check; CI too.
+// ESLint (flat config): the plugin's UI (pb_public), the demo product, the
+// browser tests and the example pb_hooks file. `npm run lint` runs it with
+// prettier's check; CI too.
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -37,6 +38,23 @@ export default [
         files: ["pb_public/dashboard/**/*.js"],
         languageOptions: {
             globals: { app: "readonly", t: "readonly", store: "readonly", watch: "readonly" },
+        },
+    },
+    {
+        // pb_hooks files run in PocketBase's JS engine (jsvm), with its
+        // globals and the plugin's (plugin/pbhooks)
+        files: ["examples/pb_hooks/**/*.js"],
+        languageOptions: {
+            ecmaVersion: 2022,
+            sourceType: "script",
+            globals: {
+                $app: "readonly",
+                routerAdd: "readonly",
+                ForbiddenError: "readonly",
+                onImpersonationStart: "readonly",
+                onImpersonationEnd: "readonly",
+                $impersonation: "readonly",
+            },
         },
     },
     {

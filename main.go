@@ -8,6 +8,12 @@
 // superusers may impersonate, the user's consent and a reason are required,
 // sessions last at most 60 minutes in read (default) or write mode, and an
 // actor may attempt 5 starts a minute.
+//
+// PocketBase's jsvm plugin is registered too, with the impersonation
+// plugin's JS bindings: *.pb.js files in pb_hooks (beside pb_data) can bind
+// onImpersonationStart and onImpersonationEnd and ask
+// $impersonation.fromRequest(e). With no pb_hooks directory it loads
+// nothing and makes no runtime.
 package main
 
 import (
@@ -19,10 +25,12 @@ import (
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/plugins/jsvm"
 	"github.com/pocketbase/pocketbase/tools/osutils"
 	"github.com/spf13/cobra"
 
 	"github.com/pbimpersonation/impersonation/plugin"
+	"github.com/pbimpersonation/impersonation/plugin/pbhooks"
 )
 
 // demoFiles holds demo/: Acme Notes, the demo product served at /. It uses
@@ -48,11 +56,14 @@ func newApp() *pocketbase.PocketBase {
 		app.RootCmd.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "go run ."}
 	}
 
-	plugin.MustRegister(app, plugin.Config{
+	imp := plugin.MustRegister(app, plugin.Config{
 		Policies: []plugin.Policy{{Collection: "users"}},
 		// only for an audit whose key is lost for good (see the README)
 		AcceptNewAuditKey: os.Getenv("IMPERSONATION_ACCEPT_NEW_AUDIT_KEY") == "1",
 	})
+	// pb_hooks and pb_migrations beside pb_data, as in PocketBase's own
+	// ready app (examples/base)
+	jsvm.MustRegister(app, pbhooks.Config(imp, jsvm.Config{HooksPoolSize: 15}))
 
 	demo, err := fs.Sub(demoFiles, "demo")
 	if err != nil {

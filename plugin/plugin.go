@@ -49,7 +49,8 @@
 //	@request.headers.x_impersonation_session = ""
 //
 // OnSessionStart and OnSessionEnd of the registered Plugin veto or enrich a
-// start and observe an end.
+// start and observe an end. The JS hooks of pb_hooks files get the same,
+// and FromRequest, through package plugin/pbhooks.
 //
 // The audit key (AuditKeyFile in the data directory, or Config.AuditKey)
 // never travels with the data: PocketBase's backups leave it out, with the

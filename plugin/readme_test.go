@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,11 +27,7 @@ var readmeBlock = regexp.MustCompile("(?ms)^```go\n(.*?)^```")
 const snippetHarness = `package main
 
 import (
-	"github.com/pocketbase/pocketbase"
-	"github.com/pocketbase/pocketbase/core"
-
-	"github.com/pbimpersonation/impersonation/plugin"
-)
+%s)
 
 func onCall(actor *core.Record) bool { return actor != nil }
 
@@ -44,6 +41,36 @@ func main() {
 	%s
 }
 `
+
+// harnessImports are the packages snippetHarness imports.
+var harnessImports = []string{
+	`"github.com/pocketbase/pocketbase"`,
+	`"github.com/pocketbase/pocketbase/core"`,
+	`"github.com/pbimpersonation/impersonation/plugin"`,
+}
+
+// fragmentImports is the import declaration a fragment may start with.
+var fragmentImports = regexp.MustCompile(`(?s)^import (?:\((.*?)\)|("[^"]+"))\n`)
+
+// inHarness returns fragment as the body of snippetHarness's main, the
+// packages it imports (an import declaration it starts with) added to the
+// harness's.
+func inHarness(fragment string) string {
+	imports := slices.Clone(harnessImports)
+	if m := fragmentImports.FindStringSubmatch(fragment); m != nil {
+		for _, spec := range strings.Split(m[1]+"\n"+m[2], "\n") {
+			if spec = strings.TrimSpace(spec); spec != "" && !slices.Contains(imports, spec) {
+				imports = append(imports, spec)
+			}
+		}
+		fragment = fragment[len(m[0]):]
+	}
+	var list strings.Builder
+	for _, spec := range imports {
+		list.WriteString("\t" + spec + "\n")
+	}
+	return fmt.Sprintf(snippetHarness, list.String(), fragment)
+}
 
 // TestTheReadmesGoCompiles compiles every Go block of the README with go
 // vet: a block that is a whole file ("package main ...") as it is, and a
@@ -68,7 +95,7 @@ func TestTheReadmesGoCompiles(t *testing.T) {
 	for i, block := range blocks {
 		src := string(block[1])
 		if !strings.HasPrefix(src, "package ") {
-			src = fmt.Sprintf(snippetHarness, src)
+			src = inHarness(src)
 		}
 		dir := filepath.Join(root, fmt.Sprintf("block%d", i+1))
 		if err := os.Mkdir(dir, 0o755); err != nil {

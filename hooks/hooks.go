@@ -120,6 +120,7 @@ func Bind(app core.App, opts Options) error {
 	app.OnCollectionDeleteRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionDelete})
 	app.OnCollectionUpdateRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionUpdate})
 	app.OnCollectionsImportRequest().Bind(&hook.Handler[*core.CollectionsImportRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionsImport})
+	app.OnCollectionValidate().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.ProtectCollectionsId, Func: keepPluginNames})
 
 	// what decides an impersonator's reach changes only with an audit entry
 	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: p.auditPolicyChange(audit.PolicyCreated)})

@@ -48,19 +48,39 @@ func refuseCollectionDelete(e *core.CollectionRequestEvent) error {
 // its API rules, which the plugin owns (superusers only): an opened rule
 // would let others read, create or change the policies that decide who may
 // impersonate whom.
+// Which collection it is, is read from the stored one (by id): the
+// request's body, which may rename it, is already bound to e.Collection.
 func refuseCollectionUpdate(e *core.CollectionRequestEvent) error {
-	if !slices.Contains(records.Names, e.Collection.Name) {
-		return e.Next()
-	}
-	if e.Collection.Name != records.PoliciesCollection {
-		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
-	}
 	stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
+	if !slices.Contains(records.Names, stored.Name) {
+		return e.Next()
+	}
+	if stored.Name != records.PoliciesCollection {
+		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
+	}
 	if !slices.EqualFunc(apiRuleValues(stored), apiRuleValues(e.Collection), equalRule) {
 		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
+	}
+	return e.Next()
+}
+
+// keepPluginNames refuses to rename one of the plugin's collections, in
+// letter case too, however it is saved (the collections API, an import, a
+// migration, Go code): the plugin's hooks, refusals and checks name them
+// exactly, so a renamed collection would escape them.
+func keepPluginNames(e *core.CollectionEvent) error {
+	if !e.Collection.IsNew() {
+		stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(records.Names, stored.Name) && e.Collection.Name != stored.Name {
+			return validation.Errors{"name": validation.NewError("validation_impersonation_collection_rename",
+				"The impersonation collections cannot be renamed.")}
+		}
 	}
 	return e.Next()
 }

@@ -370,6 +370,16 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 		return deny("invalid_input", refuseBody(bindErr))
 	}
 
+	// a collection without a usable policy is refused before the fields
+	// that only a policy asks for (a reason) are checked: their answers
+	// would tell which collections have one
+	if body.Collection != "" && body.Record != "" && (pol == nil || !pol.Enabled()) {
+		code := policy.CodeNoPolicy
+		if pol != nil {
+			code = policy.CodePolicyDisabled
+		}
+		return deny(string(code), refuse(http.StatusForbidden, refusals.CodeNotAllowed, nil))
+	}
 	start, fieldErrs := p.startFrom(body, pol)
 	if len(fieldErrs) > 0 {
 		return deny("invalid_input", refuseFields(fieldErrs))

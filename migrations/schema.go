@@ -273,6 +273,7 @@ func Ensure(app core.App) error {
 				return err
 			}
 			before := marshal(have)
+			have.Name = w.Name // found in any letter case: the plugin names them exactly
 			own(have, w, true)
 			if marshal(have) == before {
 				continue

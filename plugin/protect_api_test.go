@@ -353,3 +353,97 @@ func policyFields() []any {
 	}
 	return fields
 }
+
+// TestThePluginsCollectionsKeepTheirNames is the attack of a superuser who
+// renames one of the plugin's collections, if only its letter case: the
+// plugin's hooks, refusals and checks name them exactly, so a renamed
+// sessions collection let an ended session's token go on, and a rename
+// there and back through an import unhid its private fields. No door
+// renames them: the collections API, an import (by name or id), Go code.
+func TestThePluginsCollectionsKeepTheirNames(t *testing.T) {
+	superuser := map[string]string{"Authorization": superuserToken}
+	audited := factory(plugin.Config{}, withAuditEntry)
+	namesKept := func(t testing.TB, app *tests.TestApp, _ *http.Response) {
+		for _, name := range []string{"impersonation_policies", "impersonation_consents", "impersonation_sessions", "impersonation_audit"} {
+			var stored string
+			if err := app.DB().NewQuery("SELECT name FROM _collections WHERE LOWER(name) = {:name}").
+				Bind(dbx.Params{"name": name}).Row(&stored); err != nil || stored != name {
+				t.Errorf("the collection %s is now named %q (%v)", name, stored, err)
+			}
+		}
+	}
+	scenarios := []tests.ApiScenario{}
+	for _, c := range []struct{ collection, name string }{
+		{"impersonation_sessions", "Impersonation_Sessions"},
+		{"impersonation_consents", "zz_consents"},
+		{"impersonation_audit", "IMPERSONATION_AUDIT"},
+	} {
+		scenarios = append(scenarios, tests.ApiScenario{
+			Name:            "rename " + c.collection + " to " + c.name,
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/" + c.collection,
+			Body:            jsonBody(map[string]any{"name": c.name}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_collection_change"`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   namesKept,
+		})
+	}
+	scenarios = append(scenarios,
+		tests.ApiScenario{
+			Name:            "rename the policies collection in another letter case",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_policies",
+			Body:            jsonBody(map[string]any{"name": "Impersonation_Policies"}),
+			Headers:         superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"code":"validation_impersonation_collection_rename"`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   namesKept,
+		},
+		tests.ApiScenario{
+			Name:   "rename the policies collection by an import naming its id",
+			Method: http.MethodPut,
+			URL:    "/api/collections/import",
+			Body: jsonBody(map[string]any{"collections": []any{map[string]any{
+				"id": usersPolicyCollectionId(), "name": "zz_policies", "type": "base", "fields": policyFields(),
+			}}}),
+			Headers:         superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"status":400`},
+			TestAppFactory:  audited,
+			AfterTestFunc:   namesKept,
+		},
+	)
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+
+	t.Run("Go code", func(t *testing.T) {
+		app := testapp.New(t)
+		plugin.MustRegister(app, plugin.Config{})
+		c, err := app.FindCollectionByNameOrId("impersonation_sessions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Name = "IMPERSONATION_SESSIONS"
+		if err := app.Save(c); err == nil {
+			t.Error("app.Save renamed the sessions collection")
+		}
+	})
+}
+
+// usersPolicyCollectionId is the id of the policies collection.
+func usersPolicyCollectionId() string {
+	app, err := testapp.NewApp()
+	if err != nil {
+		panic(err)
+	}
+	defer app.Cleanup()
+	c, err := app.FindCollectionByNameOrId("impersonation_policies")
+	if err != nil {
+		panic(err)
+	}
+	return c.Id
+}

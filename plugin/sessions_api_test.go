@@ -358,6 +358,30 @@ func TestSessionStart(t *testing.T) {
 			AfterTestFunc:   expectDenied("session.denied:policy_disabled"),
 		},
 		{
+			// the reason is checked only under a usable policy: its 400 would
+			// tell a disabled policy from none
+			Name:            "403 a disabled policy, before the reason it requires is checked",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, map[string]any{"reason": ""}),
+			Headers:         map[string]string{"Authorization": clientToken},
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{Policies: []plugin.Policy{{Collection: "users", Disabled: true}}}, nil),
+			AfterTestFunc:   expectDenied("session.denied:policy_disabled"),
+		},
+		{
+			Name:            "403 no policy, alike, without a reason",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("nosuchcollection", userId, map[string]any{"reason": ""}),
+			Headers:         map[string]string{"Authorization": clientToken},
+			ExpectedStatus:  403,
+			ExpectedContent: notAllowed,
+			TestAppFactory:  factory(plugin.Config{}, nil),
+			AfterTestFunc:   expectDenied("session.denied:no_policy"),
+		},
+		{
 			Name:            "403 an unverified client fails the rule",
 			Method:          http.MethodPost,
 			URL:             sessionsURL,

@@ -1,9 +1,11 @@
 package hooks
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
+	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
@@ -24,10 +26,25 @@ func validateSettings(e *core.RecordEvent) error {
 			return refuse(http.StatusConflict, refusals.CodeSettingsExist, nil)
 		}
 	}
-	if errs := settings.Validate(s); errs != nil {
+	// PocketBase's own field checks (email format, numbers) run in Next:
+	// their errors and these are answered together
+	err := e.Next()
+	errs := settings.Validate(s)
+	var fieldErrs validation.Errors
+	switch {
+	case err != nil && errors.As(err, &fieldErrs):
+		for field, fieldErr := range errs {
+			if _, ok := fieldErrs[field]; !ok {
+				fieldErrs[field] = fieldErr
+			}
+		}
+		return fieldErrs
+	case err != nil:
+		return err
+	case errs != nil:
 		return errs
 	}
-	return e.Next()
+	return nil
 }
 
 // settingsChange is what a create, update or delete of the settings record

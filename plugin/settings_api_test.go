@@ -236,6 +236,13 @@ func TestSettingsRecord(t *testing.T) {
 			AfterTestFunc:  expectSettingsEntries(nil, nil),
 		})
 	}
+	scenarios = append(scenarios, tests.ApiScenario{
+		Name: "PocketBase's field errors and the plugin's are answered together", Method: http.MethodPatch, URL: settingsRecordURL,
+		Body: strings.NewReader(`{"alertEmail":"nope","productURL":"javascript:alert(1)"}`), Headers: superuser,
+		ExpectedStatus: 400, ExpectedContent: []string{`"alertEmail":{"code":"validation_is_email"`, `"productURL":{"code":"validation_invalid_url"`},
+		TestAppFactory: factory(alerting, nil),
+		AfterTestFunc:  expectSettingsEntries(nil, nil),
+	})
 	for i, keys := range []any{[]any{""}, []any{"_-"}, []any{1}, []any{strings.Repeat("k", 101)}, slices.Repeat([]any{"k"}, 101), map[string]any{"password": false}} {
 		scenarios = append(scenarios, tests.ApiScenario{
 			Name: "invalid extra redaction keys are refused " + string(rune('a'+i)), Method: http.MethodPatch, URL: settingsRecordURL,

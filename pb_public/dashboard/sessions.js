@@ -5,6 +5,7 @@ import { L, fmtDuration, lib, msLeft, startClock } from "./state.js";
 import { SESSIONS, flashError, flashSuccess, notifyChanged, resolvePeople } from "./api.js";
 import { badge, cell, dateView, emptyRow, head, pager, personText, personView } from "./ui.js";
 import { openSessionTimeline } from "./timeline.js";
+import { loadMailPolicies, mailView } from "./mail.js";
 
 const PER_PAGE = 30;
 
@@ -112,6 +113,7 @@ export function sessionsTab(route) {
                 stopClock = startClock();
                 document.addEventListener("impersonation:changed", onChanged);
                 load(1);
+                loadMailPolicies();
             },
             onunmount: () => {
                 stopClock?.();
@@ -166,6 +168,7 @@ export function sessionsTab(route) {
                         head("ri-chat-quote-line", "col.reason"),
                         head("ri-eye-line", "sessions.mode"),
                         head("ri-timer-line", "col.status"),
+                        head("ri-mail-line", "col.mail"),
                         t.th(
                             { className: "col-meta" },
                             t.span({ className: "imp-sr-only" }, () => L("col.actions")),
@@ -187,7 +190,7 @@ export function sessionsTab(route) {
 function sessionRow(s, endSession) {
     return t.tr(
         {
-            rid: s.id + (s.ended || "") + (s.endCause || ""),
+            rid: [s.id, s.ended, s.endCause, s.notified, s.notifyError].join("|"),
             className: "imp-row",
             "html-data-testid": "sessions-row",
             "html-data-id": s.id,
@@ -225,6 +228,7 @@ function sessionRow(s, endSession) {
                 ];
             }),
         ),
+        cell("col.mail", null, mailView(s)),
         t.td(
             { className: "col-meta imp-col-actions" },
             t.div(

@@ -39,7 +39,11 @@ func (p *handlers) collectionChanged(e *core.CollectionEvent) error {
 	if !auditExists(e.App) {
 		return e.Next()
 	}
-	var before map[string]any
+	// a collection that did not exist let no one in: as if its rules were
+	// all nil (superusers only), so creating one that lets no one in
+	// changes nothing (the plugin's own migrations create such collections
+	// before the audit key is stored)
+	before := nilRules(e.Collection)
 	renamedFrom := ""
 	if !e.Collection.IsNew() {
 		stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
@@ -161,6 +165,16 @@ func inTransaction(app *core.App, next func() error, write func(tx core.App) err
 		}
 		return write(tx)
 	})
+}
+
+// nilRules returns the API rules of c's type by name, all nil (superusers
+// only).
+func nilRules(c *core.Collection) map[string]any {
+	out := apiRules(c)
+	for name := range out {
+		out[name] = nil
+	}
+	return out
 }
 
 // apiRules returns the API rules of c by name; nil means superusers only.

@@ -26,6 +26,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
+	"github.com/pbimpersonation/impersonation/internal/settings"
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 )
 
@@ -39,12 +40,11 @@ const guardPriority = apis.DefaultLoadAuthTokenMiddlewarePriority + 1
 type Options struct {
 	ReasonMinLength, ReasonMaxLength int
 	DefaultAttemptsPerMinute         int
-	AuditRetention                   time.Duration
-	// RevokeURL empty means the app URL + pagesPath, read when an email
-	// is sent (the app URL is a setting of the running app).
-	RevokeURL, ProductURL string
-	AlertEmail            string
-	AlertAfterRefusals    int
+	// Settings are the defaults of the settings record (Config's values):
+	// in force while there is no record, and written to it on the first
+	// serve (plugin.Register seeds it). The values in force are read at
+	// use time from handlers.settings.
+	Settings settings.Values
 	// KeyFile is the name, in the data directory, of the audit key's
 	// file, which backups leave out and restores keep.
 	KeyFile string
@@ -54,7 +54,8 @@ type Options struct {
 	// Audit is the app's audit: every entry the plugin writes goes
 	// through it, and the journal of impersonated requests is its Writer.
 	Audit *audit.Log
-	// Redactor copies request data for the audit.
+	// Redactor copies request data for the audit, with Config's key
+	// names; the one in force adds the settings' extra keys to it.
 	Redactor *redact.Redactor
 	// Hooks are the hook points that plugin.Plugin bridges to the app's
 	// handlers.
@@ -76,6 +77,8 @@ type handlers struct {
 	dashboard fs.FS
 	// cache holds the records the per-request check reads
 	cache *sessions.Cache
+	// settings are the settings in force (the record, or opts.Settings)
+	settings *settings.Cache
 	// attempts counts session start attempts per actor, consentChanges
 	// the consent changes per user
 	attempts, consentChanges *attempts.Limiter
@@ -94,6 +97,7 @@ func Bind(app core.App, opts Options) error {
 	p := &handlers{
 		app: app, opts: opts, expiries: expiryTimers{clock: opts.Clock},
 		cache:    sessions.NewCache(app),
+		settings: settings.NewCache(opts.Settings, opts.Redactor),
 		attempts: attempts.New(time.Minute), consentChanges: attempts.New(time.Minute),
 		refused: attempts.NewThrottle(time.Minute),
 	}
@@ -131,6 +135,20 @@ func Bind(app core.App, opts Options) error {
 	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.AuditChangesId, Func: p.auditCollectionDelete})
 
 	app.OnRecordValidate(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ValidatePolicyId, Func: validatePolicy})
+
+	// the settings: one record, validated, every change audited in its
+	// transaction, read again once committed, a weakening alerted
+	app.OnRecordValidate(records.SettingsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ValidateSettingsId, Func: validateSettings})
+	for event, bind := range map[string]func(...string) *hook.TaggedHook[*core.RecordEvent]{
+		audit.SettingsCreated: app.OnRecordCreateExecute, audit.SettingsUpdated: app.OnRecordUpdateExecute, audit.SettingsDeleted: app.OnRecordDeleteExecute,
+	} {
+		bind(records.SettingsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSettingsId, Func: p.auditSettingsChange(event)})
+	}
+	for event, bind := range map[string]func(...string) *hook.TaggedHook[*core.RecordEvent]{
+		audit.SettingsCreated: app.OnRecordAfterCreateSuccess, audit.SettingsUpdated: app.OnRecordAfterUpdateSuccess, audit.SettingsDeleted: app.OnRecordAfterDeleteSuccess,
+	} {
+		bind(records.SettingsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SettingsChangedId, Func: p.settingsChanged(event)})
+	}
 	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuthRecordDeletedId, Func: p.authRecordDeleted})
@@ -167,9 +185,8 @@ func Bind(app core.App, opts Options) error {
 	})
 	app.Cron().MustAdd(ids.AnchorAuditJobId, "* * * * *", p.anchorAudit)
 	opts.Audit.OnAnchorLost(p.auditLost)
-	if opts.AuditRetention > 0 {
-		app.Cron().MustAdd(ids.PruneAuditJobId, "@hourly", p.pruneAudit)
-	}
+	// always: the retention in force is read when the job runs
+	app.Cron().MustAdd(ids.PruneAuditJobId, "@hourly", p.pruneAudit)
 	// the journal's leftovers from a killed process are in the table before
 	// the first request
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.AuditWriterId, Func: func(e *core.ServeEvent) error {

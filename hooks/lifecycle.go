@@ -171,21 +171,35 @@ func (p *handlers) anchorAudit() {
 func (p *handlers) auditLost(loss audit.Loss) {
 	p.app.Logger().Error("impersonation: the audit chain no longer reaches its anchored head: committed entries were deleted or rewritten",
 		"anchoredSeq", loss.Anchored.Seq, "anchoredHash", loss.Anchored.Hash, "headSeq", loss.Head.Seq, "headHash", loss.Head.Hash)
-	if p.opts.AlertEmail == "" {
+	app := p.app
+	current, err := p.settings.Get(app)
+	if err != nil {
+		app.Logger().Error("impersonation: read the settings for the audit loss alert", "error", err)
 		return
 	}
-	app := p.app
+	if current.AlertEmail == "" {
+		return
+	}
 	p.inBackground(func() {
-		if err := notify.AuditLoss(app, p.opts.AlertEmail, loss.Anchored.Seq, loss.Anchored.Hash, loss.Head.Seq); err != nil {
+		if err := notify.AuditLoss(app, current.AlertEmail, loss.Anchored.Seq, loss.Anchored.Hash, loss.Head.Seq); err != nil {
 			app.Logger().Error("impersonation: email the audit loss alert", "error", err)
 		}
 	})
 }
 
-// pruneAudit deletes the audit entries older than the retention, leaving a
-// checkpoint so the rest of the chain verifies.
+// pruneAudit deletes the audit entries older than the retention in force,
+// leaving a checkpoint so the rest of the chain verifies; with none (kept
+// for ever) it does nothing.
 func (p *handlers) pruneAudit() {
-	pruned, err := p.opts.Audit.Prune(p.opts.Clock.Now().Add(-p.opts.AuditRetention))
+	current, err := p.settings.Get(p.app)
+	if err != nil {
+		p.app.Logger().Error("impersonation: read the settings for pruning", "error", err)
+		return
+	}
+	if current.Retention() <= 0 {
+		return
+	}
+	pruned, err := p.opts.Audit.Prune(p.opts.Clock.Now().Add(-current.Retention()))
 	if err != nil {
 		p.app.Logger().Error("impersonation: prune the audit", "error", err)
 		return

@@ -16,12 +16,11 @@ import (
 // start. The outcome is logged and recorded on the session (notified, or
 // notifyError).
 func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target *core.Record) {
-	revokeURL := p.opts.RevokeURL
-	if revokeURL == "" {
-		revokeURL = app.Settings().Meta.AppURL + "/impersonation/"
-	}
 	p.inBackground(func() {
-		err := notify.SessionStarted(app, s, actor, target, revokeURL)
+		current, err := p.settings.Get(app)
+		if err == nil {
+			err = notify.SessionStarted(app, s, actor, target, current.Revoke(app.Settings().Meta.AppURL))
+		}
 		if err != nil {
 			app.Logger().Error("impersonation: email the user about a session", "session", s.Id, "error", err)
 		}
@@ -42,18 +41,23 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 // actor's refusals within refusalWindow reach AlertAfterRefusals (once per
 // such run, not on every refusal after it).
 func (p *handlers) alertRefusals(app core.App, key attempts.Key, added int) {
-	if p.opts.AlertEmail == "" {
+	current, err := p.settings.Get(app)
+	if err != nil {
+		app.Logger().Error("impersonation: read the settings for the refusals alert", "error", err)
+		return
+	}
+	if current.AlertEmail == "" {
 		return
 	}
 	since, _ := types.ParseDateTime(p.opts.Clock.Now().Add(-refusalWindow))
 	var refused int
-	err := app.RecordQuery(records.AuditCollection).
+	err = app.RecordQuery(records.AuditCollection).
 		Select("COALESCE(SUM(CASE WHEN [[event]] = {:throttled} THEN CAST(json_extract([[data]], '$.count') AS INTEGER) ELSE 1 END), 0)").
 		AndWhere(dbx.In("event", audit.SessionDenied, audit.SessionThrottled)).
 		AndWhere(dbx.HashExp{"actor": key.Id, "actorCollection": key.Collection}).
 		AndWhere(dbx.NewExp("[[created]] >= {:since}", dbx.Params{"since": since.String(), "throttled": audit.SessionThrottled})).
 		Row(&refused)
-	threshold := p.opts.AlertAfterRefusals
+	threshold := current.AlertAfterRefusals
 	if err != nil || refused < threshold || refused-added >= threshold {
 		return
 	}
@@ -63,7 +67,7 @@ func (p *handlers) alertRefusals(app core.App, key attempts.Key, added int) {
 		return
 	}
 	p.inBackground(func() {
-		if err := notify.Refusals(app, p.opts.AlertEmail, actor, refused, refusalWindow); err != nil {
+		if err := notify.Refusals(app, current.AlertEmail, actor, refused, refusalWindow); err != nil {
 			app.Logger().Error("impersonation: email the refusals alert", "error", err)
 		}
 	})

@@ -24,13 +24,20 @@ const maxAuditedBody = 1 << 20
 // gets a 500 and nothing of the handler's response.
 func (p *handlers) audited(e *core.RequestEvent, s *records.Session, next func() error) error {
 	started := p.opts.Clock.Now()
+	// the redaction in force when the request came: fail closed without it
+	current, err := p.settings.Get(e.App)
+	if err != nil {
+		e.App.Logger().Error("impersonation: read the settings for the request's audit entry", "error", err)
+		return e.InternalServerError("", nil)
+	}
+	r := current.Redactor
 	gate := &responseGate{real: e.Response, header: http.Header{}}
 	gate.commit = func(status int) error {
-		return p.opts.Audit.Writer.Write(p.requestEntry(e, s, status, p.opts.Clock.Now().Sub(started)))
+		return p.opts.Audit.Writer.Write(p.requestEntry(e, r, s, status, p.opts.Clock.Now().Sub(started)))
 	}
 
 	e.Response = gate
-	err := next()
+	err = next()
 	e.Response = gate.real
 
 	if gate.err == nil && !gate.committed {
@@ -48,14 +55,14 @@ func (p *handlers) audited(e *core.RequestEvent, s *records.Session, next func()
 }
 
 // requestEntry is the audit entry of a request made with s's token.
-func (p *handlers) requestEntry(e *core.RequestEvent, s *records.Session, status int, took time.Duration) audit.Entry {
+func (p *handlers) requestEntry(e *core.RequestEvent, r *redact.Redactor, s *records.Session, status int, took time.Duration) audit.Entry {
 	entry := audit.ForSession(audit.Request, s)
 	entry.Reason = ""
 	entry.Client = audit.ClientOf(e, status)
 	entry.Data = map[string]any{
 		"route":      e.Request.Pattern,
-		"query":      p.opts.Redactor.Values(e.Request.URL.Query()),
-		"body":       p.auditedBody(e),
+		"query":      r.Values(e.Request.URL.Query()),
+		"body":       auditedBody(e, r),
 		"durationMs": float64(took.Microseconds()) / 1000,
 	}
 	return entry
@@ -67,9 +74,9 @@ func (p *handlers) requestEntry(e *core.RequestEvent, s *records.Session, status
 // request body can be read again, so the handler, or anyone after it, still
 // sees the body unchanged). A body over maxAuditedBody, or one that cannot
 // be read, is kept by its size and media type only.
-func (p *handlers) auditedBody(e *core.RequestEvent) any {
+func auditedBody(e *core.RequestEvent, r *redact.Redactor) any {
 	if form := e.Request.MultipartForm; form != nil {
-		return p.opts.Redactor.Multipart(form)
+		return r.Multipart(form)
 	}
 	if e.Request.ContentLength == 0 {
 		return nil // no body (most requests): spare io.Copy's buffer
@@ -89,7 +96,7 @@ func (p *handlers) auditedBody(e *core.RequestEvent) any {
 	case n > maxAuditedBody:
 		return map[string]any{"size": n, "type": redact.MediaType(contentType), "truncated": true}
 	default:
-		return p.opts.Redactor.Body(contentType, capped.data)
+		return r.Body(contentType, capped.data)
 	}
 }
 

@@ -50,7 +50,11 @@ func (p *handlers) policiesList(e *core.RequestEvent) error {
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	return e.JSON(http.StatusOK, policiesResponse{ProductURL: p.opts.ProductURL, Policies: pols})
+	current, err := p.settings.Get(e.App)
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, policiesResponse{ProductURL: current.Product(), Policies: pols})
 }
 
 // signInResponse is the answer of GET signInPath.

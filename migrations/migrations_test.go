@@ -426,8 +426,8 @@ func TestExistingDatabaseRunsNoStepTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := appliedRows(t, a)
-	if len(rows) != 8 {
-		t.Fatalf("%d steps applied, want 8: %v", len(rows), rows)
+	if len(rows) != 9 {
+		t.Fatalf("%d steps applied, want 9: %v", len(rows), rows)
 	}
 	updated := map[string]types.DateTime{}
 	for _, name := range records.Names {
@@ -491,8 +491,8 @@ func TestStepsRunAgainKeepData(t *testing.T) {
 	if err := again.serve(t); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(appliedRows(t, again)); n != 8 {
-		t.Errorf("%d steps recorded, want 8", n)
+	if n := len(appliedRows(t, again)); n != 9 {
+		t.Errorf("%d steps recorded, want 9", n)
 	}
 	sameOwned(t, again, want)
 	var seq int

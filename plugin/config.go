@@ -2,13 +2,14 @@ package plugin
 
 import (
 	"fmt"
-	"github.com/spf13/cobra"
-	"net/url"
-	"strings"
 	"time"
+
+	"github.com/pocketbase/ozzo-validation/v4/is"
+	"github.com/spf13/cobra"
 
 	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/redact"
+	"github.com/pbimpersonation/impersonation/internal/settings"
 )
 
 // Config defines the options of the impersonation plugin.
@@ -43,7 +44,8 @@ type Config struct {
 	// guessable one), matched case-insensitively as
 	// parts of a key's name ("token" matches "accessToken"). Nil means the
 	// built-in list (password, token, secret, otp and the like: see the
-	// README); a list given replaces it.
+	// README); a list given replaces it. The settings' extra keys
+	// (dashboard) are redacted besides these, never instead of them.
 	RedactKeys []string
 
 	// AuditKey is the secret that keys the audit chain and the hashes of
@@ -68,9 +70,21 @@ type Config struct {
 	// restored from where it was backed up rather than silently replaced.
 	AcceptNewAuditKey bool
 
+	// The settings below (RevokeURL, ProductURL, AlertEmail,
+	// AlertAfterRefusals, AuditRetention) and the extra redaction keys are
+	// written to the impersonation_settings record when the server first
+	// starts: after that the dashboard owns them (Impersonation → Settings),
+	// where a superuser changes them without a restart, and the record's
+	// values are in force, not these. Every change is audited
+	// (settings.updated), and one that weakens the evidence (a shorter
+	// retention, another or no alert address, a higher threshold, fewer
+	// extra redaction keys) is also alerted. With the record deleted, these
+	// values are in force again (and written again at the next start).
+
 	// RevokeURL is the page, linked from the email a user gets when a
-	// session on them starts, where they withdraw consent. Empty means the
-	// app URL (Settings → Application URL) + "/impersonation/".
+	// session on them starts, where they withdraw consent: a path of the
+	// app (made absolute with the app URL) or an http(s) URL. Empty means
+	// the app URL (Settings → Application URL) + "/impersonation/".
 	RevokeURL string
 
 	// ProductURL is the product page a new impersonation tab opens, logged
@@ -81,17 +95,18 @@ type Config struct {
 	ProductURL string
 
 	// AlertEmail gets an email when one actor's session starts are refused
-	// AlertAfterRefusals times within ten minutes, and once when the audit
+	// AlertAfterRefusals times within ten minutes, once when the audit
 	// chain is found not to reach its anchored head (committed entries
-	// were deleted). Empty means no email (the loss is still logged).
+	// were deleted), and when a change of the settings weakens the
+	// evidence. Empty means no email (the loss is still logged).
 	AlertEmail string
 
 	// AlertAfterRefusals is how many refusals alert. Zero means 5.
 	AlertAfterRefusals int
 
-	// AuditRetention is how long audit entries are kept: every hour, older
-	// ones are pruned and a checkpoint entry keeps the rest verifiable.
-	// Zero means they are kept for ever.
+	// AuditRetention is how long audit entries are kept, in whole hours
+	// (rounded up): every hour, older ones are pruned and a checkpoint
+	// entry keeps the rest verifiable. Zero means they are kept for ever.
 	AuditRetention time.Duration
 
 	// RootCmd is the command the plugin's "impersonation" command (audit
@@ -202,8 +217,17 @@ func (c *Config) fillDefaults() error {
 	if c.ProductURL == "" {
 		c.ProductURL = "/"
 	}
-	if !validProductURL(c.ProductURL) {
+	if !settings.ValidURL(c.ProductURL) {
 		return fmt.Errorf("impersonation: ProductURL %q: want a path (\"/app/\") or an http(s) URL", c.ProductURL)
+	}
+	if c.RevokeURL != "" && !settings.ValidURL(c.RevokeURL) {
+		return fmt.Errorf("impersonation: RevokeURL %q: want a path (\"/account/\") or an http(s) URL", c.RevokeURL)
+	}
+	if c.AlertEmail != "" && is.EmailFormat.Validate(c.AlertEmail) != nil {
+		return fmt.Errorf("impersonation: AlertEmail %q is not an email address", c.AlertEmail)
+	}
+	if c.AuditRetention < 0 || c.AlertAfterRefusals < 0 {
+		return fmt.Errorf("impersonation: AuditRetention and AlertAfterRefusals cannot be negative")
 	}
 	if c.RedactKeys == nil {
 		c.RedactKeys = redact.DefaultNames()
@@ -233,17 +257,14 @@ func (c *Config) fillDefaults() error {
 	return nil
 }
 
-// validProductURL reports whether u is a path of the app ("/", "/app/",
-// not "//host") or an absolute http(s) URL: never a script or data URL.
-func validProductURL(u string) bool {
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return false
+// settings are the values of c written to the settings record on the first
+// serve, and in force while there is none.
+func (c *Config) settings() settings.Values {
+	return settings.Values{
+		AlertEmail: c.AlertEmail, AlertAfterRefusals: c.AlertAfterRefusals,
+		AuditRetentionHours: settings.HoursOf(c.AuditRetention),
+		RevokeURL:           c.RevokeURL, ProductURL: c.ProductURL,
 	}
-	if parsed.Scheme == "" {
-		return parsed.Host == "" && strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\")
-	}
-	return (parsed.Scheme == "http" || parsed.Scheme == "https") && parsed.Host != ""
 }
 
 func orDefault(v, def int) int {

@@ -49,6 +49,9 @@ const (
 // usersPolicyId is the id the seeded policy of users gets in newTestApp.
 const usersPolicyId = "policyusers0001"
 
+// settingsId is the id the seeded settings record gets in newTestApp.
+const settingsId = "settings0000001"
+
 // consentId is the id of the consent record grantConsent makes for user id.
 func consentId(id string) string { return "consent" + id[:8] }
 
@@ -209,9 +212,14 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 		Bind(dbx.Params{"id": usersPolicyId}).Execute(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := app.DB().NewQuery("UPDATE impersonation_settings SET id = {:id}").
+		Bind(dbx.Params{"id": settingsId}).Execute(); err != nil {
+		t.Fatal(err)
+	}
 
 	// the fixtures start with an empty audit: the seeded policy's
-	// policy.created entry is setup, not what a test exercises
+	// policy.created entry (and the settings' settings.created) is setup,
+	// not what a test exercises
 	if _, err := app.DB().NewQuery("DELETE FROM impersonation_audit").Execute(); err != nil {
 		t.Fatal(err)
 	}

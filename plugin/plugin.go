@@ -14,8 +14,8 @@
 // do (read-only by default, account takeover never), and writes a durable,
 // redacted audit entry of the request before its response is delivered.
 //
-// The plugin adds four collections (impersonation_policies, _consents,
-// _sessions and _audit), the /api/impersonation routes, and hooks that keep
+// The plugin adds five collections (impersonation_policies, _consents,
+// _sessions, _audit and _settings), the /api/impersonation routes, and hooks that keep
 // sessions, consents and audit entries out of reach of the records API and
 // close PocketBase's own impersonate route for collections under a policy.
 // It serves its pages, embedded in the binary, at /impersonation/ (the
@@ -79,6 +79,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
+	"github.com/pbimpersonation/impersonation/internal/settings"
 	"github.com/pbimpersonation/impersonation/migrations"
 )
 
@@ -163,14 +164,12 @@ func Register(app core.App, config Config) (*Plugin, error) {
 	err = hooks.Bind(app, hooks.Options{
 		ReasonMinLength: c.ReasonMinLength, ReasonMaxLength: c.ReasonMaxLength,
 		DefaultAttemptsPerMinute: c.DefaultAttemptsPerMinute,
-		AuditRetention:           c.AuditRetention,
-		RevokeURL:                c.RevokeURL, ProductURL: c.ProductURL,
-		AlertEmail: c.AlertEmail, AlertAfterRefusals: c.AlertAfterRefusals,
-		KeyFile:  AuditKeyFile,
-		Clock:    c.Clock,
-		Audit:    p.audit,
-		Redactor: redact.New(audit.RedactKey(key), c.RedactKeys),
-		Hooks:    coreHooks,
+		Settings:                 c.settings(),
+		KeyFile:                  AuditKeyFile,
+		Clock:                    c.Clock,
+		Audit:                    p.audit,
+		Redactor:                 redact.New(audit.RedactKey(key), c.RedactKeys),
+		Hooks:                    coreHooks,
 	})
 	if err != nil {
 		return nil, err
@@ -198,6 +197,15 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		Func: func(e *core.ServeEvent) error {
 			if err := seedPolicies(e.App, p.config.Policies, p.config.StrictPolicies); err != nil {
 				return err
+			}
+			return e.Next()
+		},
+	})
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
+		Id: ids.SeedSettingsId,
+		Func: func(e *core.ServeEvent) error {
+			if _, err := settings.Seed(e.App, p.config.settings()); err != nil {
+				return fmt.Errorf("impersonation: write Config's settings to the settings record: %w", err)
 			}
 			return e.Next()
 		},

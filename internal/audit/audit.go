@@ -35,6 +35,12 @@ const (
 	PolicyCreated = "policy.created"
 	PolicyUpdated = "policy.updated"
 	PolicyDeleted = "policy.deleted"
+	// SettingsCreated, SettingsUpdated and SettingsDeleted record a change
+	// of the settings record (data: the values in force before and after,
+	// and "weakened", the ways it weakens the evidence, when it does).
+	SettingsCreated = "settings.created"
+	SettingsUpdated = "settings.updated"
+	SettingsDeleted = "settings.deleted"
 	// CollectionRulesChanged records a change of a collection's API rules
 	// (data: the collection, its rules before and after; nil: none).
 	CollectionRulesChanged = "collection.rules_changed"

@@ -11,6 +11,11 @@ const (
 	ProtectRecordsId     = "impersonationProtectRecords"
 	ProtectCollectionsId = "impersonationProtectCollections"
 	ValidatePolicyId     = "impersonationValidatePolicy"
+	ValidateSettingsId   = "impersonationValidateSettings"
+	SettingsChangedId    = "impersonationSettingsChanged"
+	// AuditSettingsId writes a change of the settings record to the audit
+	// (one id per underlying hook: AuditChangesId is the policies').
+	AuditSettingsId      = "impersonationAuditSettings"
 	PolicyChangedId      = "impersonationPolicyChanged"
 	AuthRecordDeletedId  = "impersonationAuthRecordDeleted"
 	AuthRecordUpdatedId  = "impersonationAuthRecordUpdated"
@@ -50,4 +55,7 @@ const (
 	CommandOutputId = "impersonationCommandOutput"
 	// SeedPoliciesId writes Config.Policies (OnServe).
 	SeedPoliciesId = "impersonationSeedPolicies"
+	// SeedSettingsId writes Config's settings to the settings record when
+	// there is none (OnServe).
+	SeedSettingsId = "impersonationSeedSettings"
 )

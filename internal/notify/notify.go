@@ -142,3 +142,32 @@ func nameOf(r *core.Record) string {
 	}
 	return r.Email()
 }
+
+var settingsWeakenedTemplate = template.Must(template.New("settingsWeakened").Parse(`<p>A superuser changed the
+impersonation settings of {{.App}} in a way that weakens the evidence they keep: {{range $i, $c := .Changes}}{{if $i}}, {{end}}{{$c}}{{end}}.</p>
+<table>{{range .Rows}}<tr><td>{{.Field}}</td><td>{{.Before}}</td><td>→ {{.After}}</td></tr>{{end}}</table>
+<p>The change is in the impersonation audit as a settings entry (settings.created, settings.updated or
+settings.deleted) with the values before and after. If nobody meant it, set the values back in the dashboard
+(Impersonation → Settings).</p>`))
+
+// SettingsWeakened emails to that a change of the settings weakened the
+// evidence (changes: settings.RetentionShortened...), with the values
+// before and after, by field name.
+func SettingsWeakened(app core.App, to string, changes []string, before, after map[string]any) error {
+	type row struct{ Field, Before, After string }
+	var rows []row
+	for _, field := range []string{"alertEmail", "alertAfterRefusals", "auditRetentionHours", "revokeURL", "productURL", "extraRedactKeys"} {
+		b, a := fmt.Sprint(before[field]), fmt.Sprint(after[field])
+		if b != a {
+			rows = append(rows, row{field, b, a})
+		}
+	}
+	var body bytes.Buffer
+	err := settingsWeakenedTemplate.Execute(&body, map[string]any{
+		"App": app.Settings().Meta.AppName, "Changes": changes, "Rows": rows,
+	})
+	if err != nil {
+		return err
+	}
+	return send(app, to, fmt.Sprintf("Impersonation settings weakened on %s", app.Settings().Meta.AppName), body.String())
+}

@@ -1,5 +1,5 @@
 // Package records holds typed wrappers around the plugin's collections of
-// policies, consents and sessions, and the names of all four, so that no
+// policies, consents, sessions and settings, and the names of all five, so that no
 // collection or field name is spelled out twice in the rest of the code
 // (audit entries are written by package audit).
 //
@@ -25,10 +25,11 @@ const (
 	ConsentsCollection = "impersonation_consents"
 	SessionsCollection = "impersonation_sessions"
 	AuditCollection    = "impersonation_audit"
+	SettingsCollection = "impersonation_settings"
 )
 
 // Names lists every collection of the plugin.
-var Names = []string{PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection}
+var Names = []string{PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection, SettingsCollection}
 
 // Mode is what an impersonation session may do: read only, or read and write.
 type Mode string

@@ -67,6 +67,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -130,6 +131,23 @@ func New(key []byte, names []string) *Redactor {
 		}
 	}
 	return r
+}
+
+// Fold returns name as a Redactor compares it (see fold): two names that
+// fold alike redact the same keys, and a name that folds to "" redacts
+// nothing.
+func Fold(name string) string { return fold(name) }
+
+// With returns a Redactor with r's key and names and names added to them:
+// it redacts every key r redacts, and more. r is not changed.
+func (r *Redactor) With(names ...string) *Redactor {
+	out := &Redactor{key: r.key, names: append([]string(nil), r.names...)}
+	for _, n := range names {
+		if n = fold(n); n != "" && !slices.Contains(out.names, n) {
+			out.names = append(out.names, n)
+		}
+	}
+	return out
 }
 
 // fold drops name's '_' and '-' and maps every other rune to the smallest

@@ -79,6 +79,7 @@ const (
 	CodeNoCollectionDelete Code = "no_collection_delete"
 	CodeNoCollectionChange Code = "no_collection_change"
 	CodeNoImport           Code = "no_import"
+	CodeSettingsExist      Code = "settings_exist"
 )
 
 // refusalMessages holds each code's fixed English message.
@@ -123,6 +124,7 @@ var refusalMessages = map[Code]string{
 	CodeNoCollectionDelete: "The impersonation collections cannot be deleted while the plugin is registered.",
 	CodeNoCollectionChange: "The impersonation collections cannot be changed while the plugin is registered.",
 	CodeNoImport:           "The import would delete or change the impersonation collections.",
+	CodeSettingsExist:      "The impersonation settings are one record, which exists already: edit it.",
 }
 
 // Codes returns every refusal code, for documentation and tests.

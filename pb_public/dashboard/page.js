@@ -1,18 +1,22 @@
-// The dashboard page #/impersonation: tabs Users, Sessions, Audit and
-// Policies, a language switch, and one realtime subscription (sessions and
-// consents) that tells the open tab to refresh.
+// The dashboard page #/impersonation: the mail warning and the audit's
+// health, tabs Users, Sessions, Audit, Policies and Settings, a language
+// switch, and one realtime subscription (sessions and consents) that tells
+// the open tab to refresh.
 import { L, getLang, setLang, ui } from "./state.js";
 import { SESSIONS, notifyChanged } from "./api.js";
 import { usersTab } from "./users.js";
 import { sessionsTab } from "./sessions.js";
 import { auditTab } from "./audit.js";
 import { policiesTab } from "./policies.js";
+import { settingsTab } from "./settings.js";
+import { healthPanel, mailWarning } from "./health.js";
 
 const TABS = [
     { name: "users", icon: "ri-group-line", view: usersTab },
     { name: "sessions", icon: "ri-time-line", view: sessionsTab },
     { name: "audit", icon: "ri-file-list-3-line", view: auditTab },
     { name: "policies", icon: "ri-shield-keyhole-line", view: policiesTab },
+    { name: "settings", icon: "ri-settings-4-line", view: settingsTab },
 ];
 
 /** The hash's query as the router gives it: {key: [values]}. */
@@ -60,6 +64,8 @@ export function impersonationPage(route) {
                 ),
                 langSwitch(),
             ),
+            mailWarning(),
+            healthPanel(),
             tabList(data),
             tabPanel(data),
             t.footer({ className: "page-footer" }, app.components.credits()),

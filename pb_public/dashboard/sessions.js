@@ -5,6 +5,7 @@ import { L, fmtDuration, lib, msLeft, startClock } from "./state.js";
 import { SESSIONS, flashError, flashSuccess, notifyChanged, resolvePeople } from "./api.js";
 import { badge, cell, dateView, emptyRow, head, pager, personText, personView } from "./ui.js";
 import { openSessionTimeline } from "./timeline.js";
+import { loadMailPolicies, mailView } from "./mail.js";
 
 const PER_PAGE = 30;
 
@@ -49,6 +50,7 @@ export function sessionsTab(route) {
                 stopClock = startClock();
                 document.addEventListener("impersonation:changed", onChanged);
                 load(1);
+                loadMailPolicies();
             },
             onunmount: () => {
                 stopClock?.();
@@ -175,6 +177,7 @@ function sessionsTable(data) {
                     head("ri-chat-quote-line", "col.reason"),
                     head("ri-eye-line", "sessions.mode"),
                     head("ri-timer-line", "col.status"),
+                    head("ri-mail-line", "col.mail"),
                     t.th(
                         { className: "col-meta" },
                         t.span({ className: "imp-sr-only" }, () => L("col.actions")),
@@ -194,7 +197,7 @@ function sessionsTable(data) {
 function sessionRow(s) {
     return t.tr(
         {
-            rid: s.id + (s.ended || "") + (s.endCause || ""),
+            rid: [s.id, s.ended, s.endCause, s.notified, s.notifyError].join("|"),
             className: "imp-row",
             "html-data-testid": "sessions-row",
             "html-data-id": s.id,
@@ -215,6 +218,7 @@ function sessionRow(s) {
             badge(s.mode == "write" ? "danger" : "info", () => L("mode." + s.mode), "sessions-mode"),
         ),
         cell("col.status", { "html-data-testid": "sessions-status" }, statusView(s)),
+        cell("col.mail", null, mailView(s)),
         t.td({ className: "col-meta imp-col-actions" }, rowActions(s)),
     );
 }

@@ -18,6 +18,7 @@ export const ROUTES = {
     end: (id) => `${BASE}/sessions/${encodeURIComponent(id)}/end`,
     verify: BASE + "/audit/verify",
     export: BASE + "/audit/export",
+    health: BASE + "/health",
 };
 
 /** The calls of the plugin's routes through the SDK client pb. */
@@ -47,6 +48,8 @@ export function impersonationApi(pb) {
         consent: () => send(ROUTES.consent),
         grantConsent: (hours) => send(ROUTES.consent, { method: "PUT", body: { hours } }),
         revokeConsent: () => send(ROUTES.consent, { method: "DELETE" }),
+        /** The audit's state: the journal's backlog and lag, its size, the last verify (superusers). */
+        health: (options = {}) => send(ROUTES.health, options),
         /** Whether the audit chain is whole (superusers). */
         verifyAudit: (options = {}) => send(ROUTES.verify, options),
         /** The URL of the audit export (superusers; the token goes in a header, never in it). */

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -76,6 +77,14 @@ func (f *fixtures) views() target {
 		t.paths = append(t.paths, "/api/collections/users/records/"+id)
 	}
 	return t
+}
+
+// noteCreates are a superuser's creates of notes owned by the first user of
+// f: another user's writes, beside the reads of the others.
+func (f *fixtures) noteCreates() target {
+	body, _ := json.Marshal(map[string]any{"owner": f.userIds[0], "title": "written under load", "body": "some text"})
+	return target{srv: f.srv, tokens: []string{f.srv.superuser}, paths: []string{"/api/collections/notes/records"},
+		method: http.MethodPost, body: body}
 }
 
 // lists are requests for a filtered page of each user's notes.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"io"
 	"net/http"
 	"slices"
@@ -10,11 +12,14 @@ import (
 )
 
 // target is one kind of request a round sends: a path on a server, sent
-// by client i with tokens[i % len(tokens)] and paths[i % len(paths)].
+// by client i with tokens[i % len(tokens)] and paths[i % len(paths)]; a GET,
+// unless method is set (then with body, JSON, when not nil).
 type target struct {
 	srv    *server
 	paths  []string
 	tokens []string
+	method string
+	body   []byte
 }
 
 // round is what one round of load measured.
@@ -44,9 +49,13 @@ func load(t target, clients int, d time.Duration) round {
 			path := t.srv.base + t.paths[i%len(t.paths)]
 			token := t.tokens[i%len(t.tokens)]
 			var mine []time.Duration
+			method := cmp.Or(t.method, http.MethodGet)
 			for time.Now().Before(stop) {
-				req, _ := http.NewRequest(http.MethodGet, path, nil)
+				req, _ := http.NewRequest(method, path, bytes.NewReader(t.body))
 				req.Header.Set("Authorization", token)
+				if t.body != nil {
+					req.Header.Set("Content-Type", "application/json")
+				}
 				sent := time.Now()
 				res, err := t.srv.client.Do(req)
 				if err != nil {
@@ -137,4 +146,36 @@ func compareThroughput(name, aName, bName string, a, b target, o options, goal f
 		c.Failures += r.failures
 	}
 	return c, as, bs
+}
+
+// compareUnderReads alternates rounds in which writes are sent from
+// writers clients while o.clients clients send aReads (A) or bReads (B), and
+// compares the writes' median rate: ratio = B / A, met when it is at least
+// goal. It also returns the rounds of bReads, whose answers the audit
+// counts.
+func compareUnderReads(name, aName, bName string, writes, aReads, bReads target, writers int, o options, goal float64) (comparison, []round) {
+	var aRates, bRates []float64
+	var bReadRounds []round
+	c := comparison{Name: name, A: aName, B: bName, Unit: "writes/s", Goal: "≥ " + ftoa(goal)}
+	for range o.rounds {
+		for i, reads := range []target{aReads, bReads} {
+			var read round
+			var wg sync.WaitGroup
+			wg.Go(func() { read = load(reads, o.clients, o.roundTime) })
+			w := load(writes, writers, o.roundTime)
+			wg.Wait()
+			if i == 0 {
+				aRates = append(aRates, w.perSecond)
+			} else {
+				bRates = append(bRates, w.perSecond)
+				bReadRounds = append(bReadRounds, read)
+			}
+			c.Requests += w.requests + read.requests
+			c.Failures += w.failures + read.failures
+		}
+	}
+	c.AValue, c.BValue = median(aRates), median(bRates)
+	c.Ratio = c.BValue / c.AValue
+	c.Met = c.Ratio >= goal
+	return c, bReadRounds
 }

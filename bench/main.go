@@ -26,6 +26,10 @@ import (
 	"time"
 )
 
+// writers are the clients that write while others read, in the write
+// contention comparison.
+const writers = 2
+
 // options are the command's flags.
 type options struct {
 	smoke     bool
@@ -187,6 +191,10 @@ func run(o options) (rep report, err error) {
 	rep.Comparisons = append(rep.Comparisons, c)
 	rep.Audit.Responses += responses(imp)
 	c, _, imp = compareThroughput("impersonated filtered list", "normal", "impersonated", lists, impLists, o, 0.90)
+	rep.Comparisons = append(rep.Comparisons, c)
+	rep.Audit.Responses += responses(imp)
+	c, imp = compareUnderReads("other users' writes while reading", "own tokens read", "impersonation tokens read",
+		jf.noteCreates(), views, impViews, writers, o, 0.95)
 	rep.Comparisons = append(rep.Comparisons, c)
 	rep.Audit.Responses += responses(imp)
 

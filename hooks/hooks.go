@@ -87,6 +87,11 @@ type handlers struct {
 	refused *attempts.Throttle
 	// expiries are the timers that end the sessions of realtime clients
 	expiries expiryTimers
+	// serving is set once the app serves: from then on the plugin's
+	// collections keep their shape (keepPluginShape); before, the app's
+	// migrations and snapshots may apply theirs, which the serve's restore
+	// of the plugin's schema then corrects
+	serving atomic.Bool
 	// restoring is set while a backup restore replaces the data directory
 	// (until the restart), when the anchor must not be written
 	restoring atomic.Bool
@@ -124,7 +129,18 @@ func Bind(app core.App, opts Options) error {
 	app.OnCollectionDeleteRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionDelete})
 	app.OnCollectionUpdateRequest().Bind(&hook.Handler[*core.CollectionRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionUpdate})
 	app.OnCollectionsImportRequest().Bind(&hook.Handler[*core.CollectionsImportRequestEvent]{Id: ids.ProtectCollectionsId, Func: refuseCollectionsImport})
-	app.OnCollectionValidate().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.ProtectCollectionsId, Func: keepPluginNames})
+	app.OnCollectionUpdateExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.ProtectCollectionsId, Func: func(e *core.CollectionEvent) error {
+		if err := p.keepPluginShape(e.App, e.Collection, e.Context, false); err != nil {
+			return err
+		}
+		return e.Next()
+	}})
+	app.OnCollectionDeleteExecute().Bind(&hook.Handler[*core.CollectionEvent]{Id: ids.ProtectCollectionsId, Func: func(e *core.CollectionEvent) error {
+		if err := p.keepPluginShape(e.App, e.Collection, e.Context, true); err != nil {
+			return err
+		}
+		return e.Next()
+	}})
 
 	// what decides an impersonator's reach changes only with an audit entry
 	app.OnRecordCreateExecute(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditChangesId, Func: p.auditPolicyChange(audit.PolicyCreated)})

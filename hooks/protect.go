@@ -1,6 +1,10 @@
 package hooks
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -43,11 +47,12 @@ func refuseCollectionDelete(e *core.CollectionRequestEvent) error {
 	return e.Next()
 }
 
-// refuseCollectionUpdate keeps the schema of the collections whose records
-// only the plugin writes. The policies collection stays editable but for
-// its API rules, which the plugin owns (superusers only): an opened rule
-// would let others read, create or change the policies that decide who may
-// impersonate whom.
+// refuseCollectionUpdate answers, with its code, an update that
+// keepPluginShape would refuse: a change of the collections whose records
+// only the plugin writes, or of what the plugin owns of the policies
+// collection (its API rules: an opened rule would let others read, create
+// or change the policies that decide who may impersonate whom; its fields
+// and indexes, which its checks read).
 // Which collection it is, is read from the stored one (by id): the
 // request's body, which may rename it, is already bound to e.Collection.
 func refuseCollectionUpdate(e *core.CollectionRequestEvent) error {
@@ -61,28 +66,57 @@ func refuseCollectionUpdate(e *core.CollectionRequestEvent) error {
 	if stored.Name != records.PoliciesCollection {
 		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
 	}
-	if !slices.EqualFunc(apiRuleValues(stored), apiRuleValues(e.Collection), equalRule) {
+	if reshapes(stored, e.Collection) {
 		return refuse(http.StatusForbidden, refusals.CodeNoCollectionChange, nil)
 	}
 	return e.Next()
 }
 
-// keepPluginNames refuses to rename one of the plugin's collections, in
-// letter case too, however it is saved (the collections API, an import, a
-// migration, Go code): the plugin's hooks, refusals and checks name them
-// exactly, so a renamed collection would escape them.
-func keepPluginNames(e *core.CollectionEvent) error {
-	if !e.Collection.IsNew() {
-		stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
-		if err != nil {
-			return err
-		}
-		if slices.Contains(records.Names, stored.Name) && e.Collection.Name != stored.Name {
-			return validation.Errors{"name": validation.NewError("validation_impersonation_collection_rename",
-				"The impersonation collections cannot be renamed.")}
+// keepPluginShape refuses, however a collection is saved or deleted (the
+// collections API, an import, which saves without validating, Go code), to
+// delete one of the plugin's collections or to reshape it: to rename it
+// (in letter case too: its hooks, refusals and checks name it exactly), to
+// change the rules, fields or indexes of the sessions, consents, audit and
+// settings collections, or to change the rules, or an existing field or
+// index, of the policies collection (an app may add its own fields and
+// indexes there). Only the plugin's own schema saves, marked with
+// records.SchemaChange, reshape them. It holds once the app serves: the
+// app's migrations and snapshots, applied before, may hold older shapes of
+// the plugin's collections, which the plugin puts back on serve.
+func (p *handlers) keepPluginShape(app core.App, c *core.Collection, ctx context.Context, deleting bool) error {
+	if !p.serving.Load() || c.IsNew() || records.IsSchemaChange(ctx) {
+		return nil
+	}
+	stored, err := app.FindCollectionByNameOrId(c.Id)
+	if err != nil || !slices.Contains(records.Names, stored.Name) {
+		return err
+	}
+	if deleting || reshapes(stored, c) {
+		return errors.New("impersonation: the impersonation collections keep their name, rules, fields and indexes while the plugin is registered")
+	}
+	return nil
+}
+
+// reshapes reports whether next changes what the plugin owns of stored,
+// one of its collections (see keepPluginShape).
+func reshapes(stored, next *core.Collection) bool {
+	if next.Name != stored.Name || !slices.EqualFunc(apiRuleValues(stored), apiRuleValues(next), equalRule) {
+		return true
+	}
+	for _, f := range stored.Fields {
+		was, _ := json.Marshal(f)
+		now, _ := json.Marshal(next.Fields.GetById(f.GetId()))
+		if !bytes.Equal(was, now) {
+			return true
 		}
 	}
-	return e.Next()
+	for _, index := range stored.Indexes {
+		if !slices.Contains(next.Indexes, index) {
+			return true
+		}
+	}
+	extended := len(next.Fields) != len(stored.Fields) || len(next.Indexes) != len(stored.Indexes)
+	return extended && stored.Name != records.PoliciesCollection
 }
 
 // apiRuleValues returns c's five API rules.
@@ -114,10 +148,25 @@ func refuseCollectionsImport(e *core.CollectionsImportRequestEvent) error {
 			return refuse(http.StatusForbidden, refusals.CodeNoImport, nil)
 		}
 	}
-	if imported[records.PoliciesCollection] && importOpensPolicies(e) {
+	if imported[records.PoliciesCollection] && (importOpensPolicies(e) || importRenames(e)) {
 		return refuse(http.StatusForbidden, refusals.CodeNoImport, nil)
 	}
 	return e.Next()
+}
+
+// importRenames reports whether e names one of the plugin's collections
+// (by id or name, in any letter case) by another name than its own.
+func importRenames(e *core.CollectionsImportRequestEvent) bool {
+	for _, data := range e.CollectionsData {
+		name := fmt.Sprint(data["name"])
+		for _, key := range []string{"id", "name"} {
+			c, err := e.App.FindCachedCollectionByNameOrId(fmt.Sprint(data[key]))
+			if err == nil && slices.Contains(records.Names, c.Name) && name != c.Name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // importOpensPolicies reports whether e's data for the policies collection

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ const (
 
 // bindRoutes adds the plugin's routes and middleware to the router.
 func (p *handlers) bindRoutes(e *core.ServeEvent) error {
+	p.serving.Store(true)
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.GuardId, Priority: guardPriority, Func: p.guard})
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.ProtectTruncateId, Func: refuseTruncate})
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.AuditReadId, Func: p.flushBeforeAuditRead})
@@ -395,7 +397,12 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	var began bool
 	var beginErr error
 	event := &sessions.StartEvent{App: e.App, Request: e, Start: &start}
+	var invalidAfterHooks validation.Errors
 	hookErr := p.opts.Hooks.Start.Trigger(event, func(se *sessions.StartEvent) error {
+		// a handler may have changed the reason: the policy still asks for one
+		if invalidAfterHooks = p.reasonErrors(se.Start.Reason, se.Start.Policy); len(invalidAfterHooks) > 0 {
+			return invalidAfterHooks
+		}
 		began = true
 		started, beginErr = sessions.Begin(p.opts.Audit, se.App, *se.Start)
 		return beginErr
@@ -403,6 +410,8 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	var refusal *policy.Refusal
 	var apiErr *router.ApiError
 	switch {
+	case len(invalidAfterHooks) > 0:
+		return deny("invalid_input", refuseFields(invalidAfterHooks))
 	case !began && errors.As(hookErr, &apiErr):
 		return deny("vetoed", apiErr)
 	case !began:
@@ -465,6 +474,21 @@ func (p *handlers) writeThrottled(app core.App, runs []attempts.Run, client audi
 // startFrom validates body against the policy (nil when the collection has
 // none; such a start is refused later, alike to an unknown target) and
 // returns the start it asks for, or the errors of its fields.
+// reasonErrors returns the error of reason, trimmed, under pol (nil: no
+// policy): too long, or missing or too short where pol requires one.
+func (p *handlers) reasonErrors(reason string, pol *records.Policy) validation.Errors {
+	n := utf8.RuneCountInString(strings.TrimSpace(reason))
+	switch {
+	case n > p.opts.ReasonMaxLength:
+		return validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})}
+	case pol != nil && pol.ReasonRequired() && n == 0:
+		return validation.Errors{"reason": validation.ErrRequired}
+	case pol != nil && pol.ReasonRequired() && n < p.opts.ReasonMinLength:
+		return validation.Errors{"reason": validation.ErrLengthTooShort.SetParams(map[string]any{"min": p.opts.ReasonMinLength})}
+	}
+	return nil
+}
+
 func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Start, validation.Errors) {
 	errs := validation.Errors{}
 	start := sessions.Start{Reason: strings.TrimSpace(body.Reason), Mode: records.ModeRead}
@@ -476,15 +500,7 @@ func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Star
 		errs["record"] = validation.ErrRequired
 	}
 
-	reasonLen := utf8.RuneCountInString(start.Reason)
-	switch {
-	case reasonLen > p.opts.ReasonMaxLength:
-		errs["reason"] = validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})
-	case pol != nil && pol.ReasonRequired() && reasonLen == 0:
-		errs["reason"] = validation.ErrRequired
-	case pol != nil && pol.ReasonRequired() && reasonLen < p.opts.ReasonMinLength:
-		errs["reason"] = validation.ErrLengthTooShort.SetParams(map[string]any{"min": p.opts.ReasonMinLength})
-	}
+	maps.Copy(errs, p.reasonErrors(start.Reason, pol))
 
 	if body.Minutes != nil {
 		minutes, ok := wholeNumber(body.Minutes)

@@ -1,7 +1,10 @@
 package migrations
 
 import (
+	"context"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pocketbase/pocketbase/tools/types"
 )
 
@@ -26,7 +29,7 @@ func init() {
 				if err != nil {
 					continue
 				}
-				if err := app.Delete(c); err != nil {
+				if err := app.DeleteWithContext(records.SchemaChange(context.Background()), c); err != nil {
 					return err
 				}
 			}

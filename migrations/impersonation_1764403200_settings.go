@@ -1,7 +1,10 @@
 package migrations
 
 import (
+	"context"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pocketbase/pocketbase/tools/types"
 )
 
@@ -19,7 +22,7 @@ func init() {
 			if err != nil {
 				return nil
 			}
-			return app.Delete(c)
+			return app.DeleteWithContext(records.SchemaChange(context.Background()), c)
 		},
 	})
 }

@@ -83,6 +83,7 @@
 package migrations
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -93,6 +94,8 @@ import (
 	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pocketbase/pocketbase/tools/dbutils"
 )
 
@@ -212,7 +215,7 @@ func apply(app core.App, up func(s *shape) error, fill func(core.App, addedFunc)
 		if old, ok := saved[c]; ok && old == now {
 			return nil
 		}
-		if err := app.Save(c); err != nil {
+		if err := app.SaveWithContext(records.SchemaChange(context.Background()), c); err != nil {
 			return fmt.Errorf("impersonation: save collection %s: %w", c.Name, err)
 		}
 		saved[c] = marshal(c)
@@ -265,7 +268,7 @@ func Ensure(app core.App) error {
 			have, err := tx.FindCollectionByNameOrId(w.Name)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				if err := tx.Save(w); err != nil {
+				if err := tx.SaveWithContext(records.SchemaChange(context.Background()), w); err != nil {
 					return fmt.Errorf("impersonation: create collection %s: %w", w.Name, err)
 				}
 				continue
@@ -278,7 +281,7 @@ func Ensure(app core.App) error {
 			if marshal(have) == before {
 				continue
 			}
-			if err := tx.Save(have); err != nil {
+			if err := tx.SaveWithContext(records.SchemaChange(context.Background()), have); err != nil {
 				return fmt.Errorf("impersonation: restore the schema of collection %s: %w", w.Name, err)
 			}
 		}

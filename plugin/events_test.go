@@ -55,6 +55,40 @@ func TestOnSessionStart(t *testing.T) {
 			AfterTestFunc: expectDenied("session.denied:vetoed"),
 		},
 		{
+			// the event's policy is a copy: the decision, and every later
+			// start, read the policy as stored
+			Name:            "a handler that changes its copy of the policy changes nothing",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", user3Id, nil), // no consent
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"consent_required"`},
+			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
+				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
+					e.Policy.Set("consent", "none")
+					return e.Next()
+				})
+			}),
+			AfterTestFunc: expectDenied("session.denied:consent_required"),
+		},
+		{
+			Name:            "a handler that blanks the reason the policy requires",
+			Method:          http.MethodPost,
+			URL:             sessionsURL,
+			Body:            startBody("users", userId, nil),
+			Headers:         map[string]string{"Authorization": superuserToken},
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"reason":{"code":"validation_required"`},
+			TestAppFactory: registered(func(t testing.TB, p *plugin.Plugin) {
+				p.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
+					e.Reason = "  "
+					return e.Next()
+				})
+			}),
+			AfterTestFunc: expectDenied("session.denied:invalid_input"),
+		},
+		{
 			Name:            "a handler enriches the start",
 			Method:          http.MethodPost,
 			URL:             sessionsURL,

@@ -3,6 +3,8 @@ package plugin_test
 import (
 	"encoding/json"
 	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/router"
 	"net/http"
 	"strings"
 	"testing"
@@ -250,6 +252,26 @@ func TestCollectionsApiCannotRemovePluginData(t *testing.T) {
 			AfterTestFunc:   policiesStayClosed,
 		},
 		{
+			Name:            "rename a field of the policies collection the plugin reads",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_policies",
+			Body:            jsonBody(map[string]any{"fields": renamedPolicyField("deniedRoutes", "_deniedRoutes")}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_collection_change"`},
+			TestAppFactory:  audited,
+		},
+		{
+			Name:            "drop the policies collection's indexes",
+			Method:          http.MethodPatch,
+			URL:             "/api/collections/impersonation_policies",
+			Body:            jsonBody(map[string]any{"indexes": []string{}}),
+			Headers:         superuser,
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_collection_change"`},
+			TestAppFactory:  audited,
+		},
+		{
 			Name:            "the policies collection takes an app's field",
 			Method:          http.MethodPatch,
 			URL:             "/api/collections/impersonation_policies",
@@ -397,8 +419,8 @@ func TestThePluginsCollectionsKeepTheirNames(t *testing.T) {
 			URL:             "/api/collections/impersonation_policies",
 			Body:            jsonBody(map[string]any{"name": "Impersonation_Policies"}),
 			Headers:         superuser,
-			ExpectedStatus:  400,
-			ExpectedContent: []string{`"code":"validation_impersonation_collection_rename"`},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_collection_change"`},
 			TestAppFactory:  audited,
 			AfterTestFunc:   namesKept,
 		},
@@ -410,8 +432,8 @@ func TestThePluginsCollectionsKeepTheirNames(t *testing.T) {
 				"id": usersPolicyCollectionId(), "name": "zz_policies", "type": "base", "fields": policyFields(),
 			}}}),
 			Headers:         superuser,
-			ExpectedStatus:  400,
-			ExpectedContent: []string{`"status":400`},
+			ExpectedStatus:  403,
+			ExpectedContent: []string{`"code":"no_import"`},
 			TestAppFactory:  audited,
 			AfterTestFunc:   namesKept,
 		},
@@ -423,6 +445,10 @@ func TestThePluginsCollectionsKeepTheirNames(t *testing.T) {
 	t.Run("Go code", func(t *testing.T) {
 		app := testapp.New(t)
 		plugin.MustRegister(app, plugin.Config{})
+		e := &core.ServeEvent{App: app, Router: router.NewRouter[*core.RequestEvent](nil)}
+		if err := app.OnServe().Trigger(e, func(*core.ServeEvent) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
 		c, err := app.FindCollectionByNameOrId("impersonation_sessions")
 		if err != nil {
 			t.Fatal(err)
@@ -430,6 +456,17 @@ func TestThePluginsCollectionsKeepTheirNames(t *testing.T) {
 		c.Name = "IMPERSONATION_SESSIONS"
 		if err := app.Save(c); err == nil {
 			t.Error("app.Save renamed the sessions collection")
+		}
+		policies, err := app.FindCollectionByNameOrId("impersonation_policies")
+		if err != nil {
+			t.Fatal(err)
+		}
+		policies.Fields.GetByName("deniedRoutes").SetName("_deniedRoutes")
+		if err := app.SaveNoValidate(policies); err == nil {
+			t.Error("app.SaveNoValidate (as an import saves) renamed a field of the policies collection")
+		}
+		if err := app.Delete(policies); err == nil {
+			t.Error("app.Delete deleted the policies collection")
 		}
 	})
 }
@@ -446,4 +483,16 @@ func usersPolicyCollectionId() string {
 		panic(err)
 	}
 	return c.Id
+}
+
+// renamedPolicyField returns the fields of the policies collection with
+// the field from renamed to.
+func renamedPolicyField(from, to string) []any {
+	fields := policyFields()
+	for _, f := range fields {
+		if m := f.(map[string]any); m["name"] == from {
+			m["name"] = to
+		}
+	}
+	return fields
 }

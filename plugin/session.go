@@ -55,22 +55,32 @@ func sessionOf(s *records.Session) Session {
 	}
 }
 
-// policyRecord returns p's record, nil for no policy.
+// cloneOf returns a copy of r, nil for nil.
+func cloneOf(r *core.Record) *core.Record {
+	if r == nil {
+		return nil
+	}
+	return r.Clone()
+}
+
+// policyRecord returns a copy of p's record, nil for no policy: the
+// record itself is the one the plugin's checks read (cached), which a
+// handler's change must not reach.
 func policyRecord(p *records.Policy) *core.Record {
 	if p == nil {
 		return nil
 	}
-	return p.Record
+	return cloneOf(p.Record)
 }
 
 // Impersonation is the impersonation a request is made under.
 type Impersonation struct {
 	// Session is the live session whose token the request carries.
 	Session Session
-	// Actor is the impersonator's auth record.
+	// Actor is the impersonator's auth record (a copy).
 	Actor *core.Record
 	// Policy is the impersonation_policies record of the target's
-	// collection.
+	// collection (a copy: changing it changes nothing).
 	Policy *core.Record
 }
 
@@ -83,7 +93,7 @@ func FromRequest(e *core.RequestEvent) *Impersonation {
 	if c == nil {
 		return nil
 	}
-	return &Impersonation{Session: sessionOf(c.Session), Actor: c.Actor, Policy: policyRecord(c.Policy)}
+	return &Impersonation{Session: sessionOf(c.Session), Actor: cloneOf(c.Actor), Policy: policyRecord(c.Policy)}
 }
 
 // StartEvent is the event of OnSessionStart: a start whose input is valid,
@@ -93,10 +103,12 @@ type StartEvent struct {
 	App     core.App
 	Request *core.RequestEvent
 
-	// Actor is the impersonator's auth record.
+	// Actor is the impersonator's auth record (a copy: the decision reads
+	// the actor as they signed in).
 	Actor *core.Record
-	// Policy is the impersonation_policies record of the collection named
-	// in the request; nil when it has none (the start is then refused).
+	// Policy is a copy of the impersonation_policies record of the
+	// collection named in the request (changing it changes nothing); nil
+	// when it has none (the start is then refused).
 	Policy *core.Record
 	// Now is the time of the start, on Config.Clock.
 	Now time.Time
@@ -130,11 +142,17 @@ func (p *Plugin) bridge(core sessions.Hooks) {
 		s := se.Start
 		e := &StartEvent{
 			App: se.App, Request: se.Request,
-			Actor: s.Actor, Target: s.Target, Policy: policyRecord(s.Policy), Now: s.Now,
+			Actor: cloneOf(s.Actor), Target: cloneOf(s.Target), Policy: policyRecord(s.Policy), Now: s.Now,
 			Mode: Mode(s.Mode), Reason: s.Reason, Minutes: s.Minutes, Data: s.Data,
 		}
 		return p.onStart.Trigger(e, func(e *StartEvent) error {
-			s.Target, s.Mode, s.Reason, s.Minutes, s.Data = e.Target, records.Mode(e.Mode), e.Reason, e.Minutes, e.Data
+			// the decision reads the target as stored: a handler chooses
+			// whom, never what the rule sees of them
+			s.Target = nil
+			if e.Target != nil {
+				s.Target, _ = se.App.FindRecordById(e.Target.Collection(), e.Target.Id)
+			}
+			s.Mode, s.Reason, s.Minutes, s.Data = records.Mode(e.Mode), e.Reason, e.Minutes, e.Data
 			return se.Next()
 		})
 	})

@@ -141,19 +141,36 @@ func TestSettingsRecord(t *testing.T) {
 		{
 			Name: "a stronger change is audited and not alerted", Method: http.MethodPatch, URL: settingsRecordURL,
 			Body: jsonBody(map[string]any{"alertAfterRefusals": 3, "productURL": "/app/", "revokeURL": "https://app.example.com/account",
-				"extraRedactKeys": []string{"iban"}, "auditRetentionHours": 0}),
-			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"productURL":"/app/"`, `"extraRedactKeys":["iban"]`},
+				"auditRetentionHours": 0}),
+			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"productURL":"/app/"`},
 			TestAppFactory: factory(alerting, nil),
 			AfterTestFunc:  expectSettingsEntries([]string{"settings.updated"}, nil),
+		},
+		{
+			// a key matches as a part of a name: more keys hide more of every
+			// request from the audit
+			Name: "an added redaction key is audited and alerted", Method: http.MethodPatch, URL: settingsRecordURL,
+			Body:    jsonBody(map[string]any{"extraRedactKeys": []string{"iban"}}),
+			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"extraRedactKeys":["iban"]`},
+			TestAppFactory: factory(alerting, nil),
+			AfterTestFunc:  expectSettingsEntries([]string{"settings.updated"}, []string{"redact_keys_added"}, "security@example.com"),
+		},
+		{
+			Name: "a redaction key shorter than 3 characters is refused", Method: http.MethodPatch, URL: settingsRecordURL,
+			Body:    jsonBody(map[string]any{"extraRedactKeys": []string{"a_"}}),
+			Headers: superuser, ExpectedStatus: 400, ExpectedContent: []string{`"code":"validation_invalid_redact_keys"`},
+			TestAppFactory: factory(alerting, nil),
+			AfterTestFunc:  expectSettingsEntries(nil, nil),
 		},
 		{
 			Name: "a weakening change is audited and alerted to the old address", Method: http.MethodPatch, URL: settingsRecordURL,
 			Body:    jsonBody(map[string]any{"alertEmail": "", "alertAfterRefusals": 50, "auditRetentionHours": 24, "extraRedactKeys": []string{}}),
 			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"alertEmail":""`},
 			TestAppFactory: factory(alerting, saveSettings(func(s *records.Settings) { s.SetExtraRedactKeys([]string{"iban"}) })),
+			// the setup's own change (a key added) is alerted too
 			AfterTestFunc: expectSettingsEntries([]string{"settings.updated", "settings.updated"},
 				[]string{"retention_shortened", "alert_email_removed", "alert_threshold_raised", "redact_keys_removed"},
-				"security@example.com"),
+				"security@example.com", "security@example.com"),
 		},
 		{
 			Name: "changing the alert address alerts the old one", Method: http.MethodPatch, URL: settingsRecordURL,

@@ -33,6 +33,10 @@ import (
 const (
 	MaxExtraKeys   = 100
 	MaxExtraKeyLen = 100
+	// MinExtraKeyLen is the shortest key name, as folded (the shortest
+	// built-in ones, "otp" and "key", are 3): a key matches as a part of a
+	// name, so a shorter one would redact most of every request
+	MinExtraKeyLen = 3
 )
 
 // Values are the settings in force.
@@ -151,8 +155,9 @@ const (
 
 // Validate returns the errors of a settings record's fields that
 // PocketBase's field options do not check: the URLs and the extra
-// redaction keys (a list of at most MaxExtraKeys names, each a string of 1
-// to MaxExtraKeyLen characters that is not only '_' and '-').
+// redaction keys (a list of at most MaxExtraKeys names, each a string of at
+// most MaxExtraKeyLen characters, of at least MinExtraKeyLen once '_' and
+// '-' are left out).
 func Validate(s *records.Settings) validation.Errors {
 	errs := validation.Errors{}
 	for field, u := range map[string]string{"revokeURL": s.RevokeURL(), "productURL": s.ProductURL()} {
@@ -171,8 +176,8 @@ func Validate(s *records.Settings) validation.Errors {
 
 func validateKeys(raw any) error {
 	invalid := validation.NewError(CodeInvalidRedactKeys,
-		"Must be a list of at most {{.max}} key names, each of 1 to {{.len}} characters.").
-		SetParams(map[string]any{"max": MaxExtraKeys, "len": MaxExtraKeyLen})
+		"Must be a list of at most {{.max}} key names, each of {{.min}} to {{.len}} characters.").
+		SetParams(map[string]any{"max": MaxExtraKeys, "min": MinExtraKeyLen, "len": MaxExtraKeyLen})
 	if raw == nil {
 		return nil
 	}
@@ -182,7 +187,7 @@ func validateKeys(raw any) error {
 	}
 	for _, item := range list {
 		name, ok := item.(string)
-		if !ok || redact.Fold(name) == "" || len([]rune(name)) > MaxExtraKeyLen {
+		if !ok || len([]rune(redact.Fold(name))) < MinExtraKeyLen || len([]rune(name)) > MaxExtraKeyLen {
 			return invalid
 		}
 	}
@@ -196,11 +201,14 @@ const (
 	AlertEmailChanged    = "alert_email_changed"
 	AlertThresholdRaised = "alert_threshold_raised"
 	RedactKeysRemoved    = "redact_keys_removed"
+	// RedactKeysAdded: more of every request is hidden from the audit
+	RedactKeysAdded = "redact_keys_added"
 )
 
 // Weakened lists how going from before to after weakens the evidence: the
 // audit kept for less time (or no longer for ever), the alerts sent to no
-// one or someone else, sent later, or fewer keys redacted. Nil: it does not.
+// one or someone else, sent later, fewer keys redacted (secrets kept), or
+// more (evidence hidden). Nil: it does not.
 func Weakened(before, after Values) []string {
 	var out []string
 	if after.AuditRetentionHours > 0 && (before.AuditRetentionHours == 0 || after.AuditRetentionHours < before.AuditRetentionHours) {
@@ -219,11 +227,15 @@ func Weakened(before, after Values) []string {
 	for _, k := range after.ExtraRedactKeys {
 		kept = append(kept, redact.Fold(k))
 	}
+	had := make([]string, 0, len(before.ExtraRedactKeys))
 	for _, k := range before.ExtraRedactKeys {
-		if !slices.Contains(kept, redact.Fold(k)) {
-			out = append(out, RedactKeysRemoved)
-			break
-		}
+		had = append(had, redact.Fold(k))
+	}
+	if slices.ContainsFunc(had, func(k string) bool { return !slices.Contains(kept, k) }) {
+		out = append(out, RedactKeysRemoved)
+	}
+	if slices.ContainsFunc(kept, func(k string) bool { return !slices.Contains(had, k) }) {
+		out = append(out, RedactKeysAdded)
 	}
 	return out
 }

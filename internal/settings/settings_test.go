@@ -33,7 +33,7 @@ func TestWeakened(t *testing.T) {
 		{"threshold lowered", with(func(v *Values) { v.AlertAfterRefusals = 1 }), nil},
 		{"key removed", with(func(v *Values) { v.ExtraRedactKeys = nil }), []string{RedactKeysRemoved}},
 		{"key respelled", with(func(v *Values) { v.ExtraRedactKeys = []string{"I_BAN"} }), nil},
-		{"key added", with(func(v *Values) { v.ExtraRedactKeys = append(v.ExtraRedactKeys, "ssn") }), nil},
+		{"key added", with(func(v *Values) { v.ExtraRedactKeys = append(v.ExtraRedactKeys, "ssn") }), []string{RedactKeysAdded}},
 	} {
 		if got := Weakened(base, tc.after); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

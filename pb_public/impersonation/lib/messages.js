@@ -422,7 +422,7 @@ export const messages = {
             "One key name per line, redacted in the request audit besides the configured ones (which cannot be removed here).",
         "field.validation_is_email": "Must be a valid email address.",
         "field.validation_invalid_url": 'Must be a path of the app ("/app/") or an http(s) URL.',
-        "field.validation_invalid_redact_keys": "At most {max} key names, each of 1 to {len} characters.",
+        "field.validation_invalid_redact_keys": "At most {max} key names, each of {min} to {len} characters.",
         "error.settings_exist": "The settings are one record, which exists already: edit it.",
         "event.settings.created": "Settings created",
         "event.settings.updated": "Settings changed",
@@ -848,7 +848,8 @@ export const messages = {
             "Un nombre de clave por línea, oculto en la auditoría de peticiones además de los configurados (que aquí no se pueden quitar).",
         "field.validation_is_email": "Debe ser una dirección de correo válida.",
         "field.validation_invalid_url": 'Debe ser una ruta de la app ("/app/") o una URL http(s).',
-        "field.validation_invalid_redact_keys": "Como máximo {max} nombres de clave, de 1 a {len} caracteres cada uno.",
+        "field.validation_invalid_redact_keys":
+            "Como máximo {max} nombres de clave, de {min} a {len} caracteres cada uno.",
         "error.settings_exist": "Los ajustes son un único registro, que ya existe: edítalo.",
         "event.settings.created": "Ajustes creados",
         "event.settings.updated": "Ajustes cambiados",

@@ -53,6 +53,11 @@ function fakeSMTP() {
     );
 }
 
+/** Waits until the Impersonation page's realtime subscription is in place. */
+async function realtimeReady(dash) {
+    await dash.locator('[data-testid="imp-page"][data-live="true"]').waitFor();
+}
+
 async function setSMTP(smtp) {
     await h.server.ok("PATCH", "/api/settings", { token: s.superToken, body: { smtp } });
 }
@@ -110,6 +115,7 @@ test("mail: the page warns while mail is off; Sessions shows whether the user wa
         await dash.reload();
         await byTestId(dash, "sessions-tab").waitFor();
         await byTestId(dash, "sessions-row").first().or(byTestId(dash, "sessions-rows")).first().waitFor();
+        await realtimeReady(dash); // the rows below come by realtime
         assert.equal(await warning.isVisible(), false, "no warning once mail is set up");
         const failed = await start(s.users.alice, "mail check: refused");
         const failedRow = dash.locator(`[data-testid="sessions-row"][data-id="${failed.session.id}"]`);
@@ -135,6 +141,7 @@ test("mail: the page warns while mail is off; Sessions shows whether the user wa
         });
         await dash.reload();
         await byTestId(dash, "sessions-tab").waitFor();
+        await realtimeReady(dash);
         const quiet = await start(s.users.xss, "mail check: not asked");
         const quietRow = dash.locator(`[data-testid="sessions-row"][data-id="${quiet.session.id}"]`);
         await byTestId(quietRow, "sessions-mail-not-asked").waitFor();

@@ -15,7 +15,7 @@ import {
     peopleCollectionIds,
     resolvePeople,
 } from "./api.js";
-import { badge, cell, dateView, emptyRow, head, pager, personView } from "./ui.js";
+import { badge, cell, dateView, listTable, pager, personView } from "./ui.js";
 import { detailsButton, detailsRow, eventText, openSessionTimeline, statusKind } from "./timeline.js";
 
 const PER_PAGE = 50;
@@ -395,33 +395,24 @@ function filterActions(a) {
 function auditTable(data) {
     return t.div(
         { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
-        t.table(
-            { className: "responsive-table imp-table imp-audit-table" },
-            t.thead(
-                null,
-                t.tr(
-                    null,
-                    t.th({ className: "min-width" }, "#"),
-                    head("ri-calendar-line", "col.time"),
-                    head("ri-bookmark-line", "audit.event"),
-                    head("ri-user-star-line", "col.actor"),
-                    head("ri-user-line", "col.user"),
-                    head("ri-links-line", "col.session"),
-                    head("ri-route-line", "audit.request"),
-                    head("ri-pulse-line", "col.status"),
-                    t.th(
-                        { className: "col-meta" },
-                        t.span({ className: "imp-sr-only" }, () => L("dash.details")),
-                    ),
-                ),
-            ),
-            t.tbody({ "html-data-testid": "audit-rows" }, () => {
-                if (!data.items.length) {
-                    return emptyRow(() => data.isLoading || !data.loaded, "audit.empty");
-                }
-                return data.items.flatMap((e) => auditRow(e, data));
-            }),
-        ),
+        listTable({
+            name: "audit",
+            data,
+            lead: [t.th({ className: "min-width" }, "#")],
+            heads: [
+                ["ri-calendar-line", "col.time"],
+                ["ri-bookmark-line", "audit.event"],
+                ["ri-user-star-line", "col.actor"],
+                ["ri-user-line", "col.user"],
+                ["ri-links-line", "col.session"],
+                ["ri-route-line", "audit.request"],
+                ["ri-pulse-line", "col.status"],
+            ],
+            metaKey: "dash.details",
+            emptyKey: "audit.empty",
+            row: (e) => auditRow(e, data),
+            className: "imp-audit-table",
+        }),
     );
 }
 

@@ -47,6 +47,8 @@ export function impersonationPage(route) {
         {
             className: "page imp-page",
             "html-data-testid": "imp-page",
+            // "true" once the sessions' realtime subscription is in place
+            "html-data-live": () => String(data.live),
             "html-lang": () => ui.lang,
             onmount: () => realtime.start(),
             onunmount: () => {

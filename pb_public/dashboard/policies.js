@@ -4,7 +4,7 @@
 // message for each field is shown next to it.
 import { L } from "./state.js";
 import { POLICIES, flashError, flashSuccess, invalidatePolicies, notifyChanged } from "./api.js";
-import { badge, cell, emptyRow, errorMessage, head, dialogKeys } from "./ui.js";
+import { badge, cell, dialogKeys, errorMessage, listTable } from "./ui.js";
 
 const FIELDS = [
     "collection",
@@ -95,31 +95,21 @@ function policiesToolbar(data, load, onNew) {
 function policiesTable(data, onEdit) {
     return t.div(
         { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
-        t.table(
-            { className: "responsive-table imp-table" },
-            t.thead(
-                null,
-                t.tr(
-                    null,
-                    head("ri-database-2-line", "col.collection"),
-                    head("ri-toggle-line", "policies.state"),
-                    head("ri-shield-user-line", "policies.rule"),
-                    head("ri-shield-check-line", "col.consent"),
-                    head("ri-timer-line", "policies.maxMinutes"),
-                    head("ri-eye-line", "policies.modes"),
-                    t.th(
-                        { className: "col-meta" },
-                        t.span({ className: "imp-sr-only" }, () => L("col.actions")),
-                    ),
-                ),
-            ),
-            t.tbody({ "html-data-testid": "policies-rows" }, () => {
-                if (!data.items.length) {
-                    return emptyRow(() => data.isLoading || !data.loaded, "policies.empty");
-                }
-                return data.items.map((p) => policyRow(p, onEdit));
-            }),
-        ),
+        listTable({
+            name: "policies",
+            data,
+            heads: [
+                ["ri-database-2-line", "col.collection"],
+                ["ri-toggle-line", "policies.state"],
+                ["ri-shield-user-line", "policies.rule"],
+                ["ri-shield-check-line", "col.consent"],
+                ["ri-timer-line", "policies.maxMinutes"],
+                ["ri-eye-line", "policies.modes"],
+            ],
+            metaKey: "col.actions",
+            emptyKey: "policies.empty",
+            row: (p) => policyRow(p, onEdit),
+        }),
     );
 }
 

@@ -3,7 +3,7 @@
 // and an End button. The page's realtime subscription keeps it current.
 import { L, fmtDuration, lib, msLeft, startClock } from "./state.js";
 import { SESSIONS, flashError, flashSuccess, notifyChanged, resolvePeople } from "./api.js";
-import { badge, cell, dateView, emptyRow, head, pager, personText, personView } from "./ui.js";
+import { badge, cell, dateView, listTable, pager, personText, personView } from "./ui.js";
 import { openSessionTimeline } from "./timeline.js";
 import { loadMailPolicies, mailView } from "./mail.js";
 
@@ -165,32 +165,22 @@ function sessionsToolbar(data, load) {
 function sessionsTable(data) {
     return t.div(
         { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
-        t.table(
-            { className: "responsive-table imp-table" },
-            t.thead(
-                null,
-                t.tr(
-                    null,
-                    head("ri-calendar-line", "col.started"),
-                    head("ri-user-star-line", "col.actor"),
-                    head("ri-user-line", "col.user"),
-                    head("ri-chat-quote-line", "col.reason"),
-                    head("ri-eye-line", "sessions.mode"),
-                    head("ri-timer-line", "col.status"),
-                    head("ri-mail-line", "col.mail"),
-                    t.th(
-                        { className: "col-meta" },
-                        t.span({ className: "imp-sr-only" }, () => L("col.actions")),
-                    ),
-                ),
-            ),
-            t.tbody({ "html-data-testid": "sessions-rows" }, () => {
-                if (!data.items.length) {
-                    return emptyRow(() => data.isLoading || !data.loaded, "sessions.empty");
-                }
-                return data.items.map((s) => sessionRow(s));
-            }),
-        ),
+        listTable({
+            name: "sessions",
+            data,
+            heads: [
+                ["ri-calendar-line", "col.started"],
+                ["ri-user-star-line", "col.actor"],
+                ["ri-user-line", "col.user"],
+                ["ri-chat-quote-line", "col.reason"],
+                ["ri-eye-line", "sessions.mode"],
+                ["ri-timer-line", "col.status"],
+                ["ri-mail-line", "col.mail"],
+            ],
+            metaKey: "col.actions",
+            emptyKey: "sessions.empty",
+            row: (s) => sessionRow(s),
+        }),
     );
 }
 

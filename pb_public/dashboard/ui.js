@@ -77,6 +77,36 @@ export function head(icon, labelKey, className = "") {
     );
 }
 
+/**
+ * A list's table: a header cell per [icon, label key] of `heads` (after the
+ * cells of `lead`), a last header for the rows' actions named by
+ * `metaKey`, and a body of `row(item)` for each of `data.items`, or the
+ * loading / `emptyKey` row. `name` makes the body's test id (NAME-rows).
+ */
+export function listTable({ name, data, heads, metaKey, emptyKey, row, lead = [], className = "" }) {
+    return t.table(
+        { className: ("responsive-table imp-table " + className).trim() },
+        t.thead(
+            null,
+            t.tr(
+                null,
+                ...lead,
+                ...heads.map(([icon, key]) => head(icon, key)),
+                t.th(
+                    { className: "col-meta" },
+                    t.span({ className: "imp-sr-only" }, () => L(metaKey)),
+                ),
+            ),
+        ),
+        t.tbody({ "html-data-testid": name + "-rows" }, () => {
+            if (!data.items.length) {
+                return emptyRow(() => data.isLoading || !data.loaded, emptyKey);
+            }
+            return data.items.flatMap(row);
+        }),
+    );
+}
+
 /** The table's "nothing here" / loading row. */
 export function emptyRow(isLoading, emptyKey) {
     return t.tr(

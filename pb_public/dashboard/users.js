@@ -4,7 +4,7 @@
 // Impersonate action.
 import { L, fmtDate, fmtDuration, msLeft, startClock } from "./state.js";
 import { flashError, loadPolicies, peopleVersion, resolvePeople } from "./api.js";
-import { badge, cell, emptyRow, head, pager, personText } from "./ui.js";
+import { badge, cell, listTable, pager, personText } from "./ui.js";
 import { openImpersonateDialog } from "./impersonate.js";
 
 const PER_PAGE = 30;
@@ -204,29 +204,19 @@ function noPolicyNote(data) {
 function usersTable(data) {
     return t.div(
         { className: "page-table-wrapper imp-table-wrapper m-t-sm" },
-        t.table(
-            { className: "responsive-table imp-table" },
-            t.thead(
-                null,
-                t.tr(
-                    null,
-                    head("ri-user-line", "col.user"),
-                    head("ri-key-line", "users.id"),
-                    head("ri-shield-check-line", "col.consent"),
-                    head("ri-broadcast-line", "users.live"),
-                    t.th(
-                        { className: "col-meta" },
-                        t.span({ className: "imp-sr-only" }, () => L("col.actions")),
-                    ),
-                ),
-            ),
-            t.tbody({ "html-data-testid": "users-rows" }, () => {
-                if (!data.items.length) {
-                    return emptyRow(() => data.isLoading || !data.loaded, "users.empty");
-                }
-                return data.items.map((item) => userRow(item));
-            }),
-        ),
+        listTable({
+            name: "users",
+            data,
+            heads: [
+                ["ri-user-line", "col.user"],
+                ["ri-key-line", "users.id"],
+                ["ri-shield-check-line", "col.consent"],
+                ["ri-broadcast-line", "users.live"],
+            ],
+            metaKey: "col.actions",
+            emptyKey: "users.empty",
+            row: (item) => userRow(item),
+        }),
     );
 }
 

@@ -20,6 +20,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -41,17 +42,20 @@ type options struct {
 	samples   int
 	out       string
 	keep      bool
+	// only selects the comparisons whose name it matches
+	only *regexp.Regexp
 }
 
 func parseOptions() (options, error) {
 	var o options
-	var sizes string
+	var sizes, only string
 	flag.BoolVar(&o.smoke, "smoke", false, "a run of seconds on small data, to check that the command works")
 	flag.IntVar(&o.clients, "clients", 8, "concurrent clients of the throughput rounds")
 	flag.IntVar(&o.rounds, "rounds", 7, "rounds of each side of a comparison")
 	flag.DurationVar(&o.roundTime, "round", 4*time.Second, "length of one throughput round")
 	flag.IntVar(&o.starts, "starts", 30, "session starts (and built-in impersonate calls) per round")
-	flag.StringVar(&sizes, "sizes", "250000,500000,1000000", "audit sizes measured, in entries, ascending")
+	flag.StringVar(&sizes, "sizes", "250000,500000,1000000", "audit sizes measured, in entries, ascending (\"\" for none)")
+	flag.StringVar(&only, "only", "", "a regexp: run only the comparisons whose name it matches")
 	flag.IntVar(&o.samples, "samples", 50, "answers timed per audit query")
 	flag.StringVar(&o.out, "out", "bench-results.json", "where the JSON report goes")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories (their path is printed)")
@@ -59,7 +63,14 @@ func parseOptions() (options, error) {
 	if o.smoke {
 		o.clients, o.rounds, o.roundTime, o.starts, sizes, o.samples = 4, 2, 300*time.Millisecond, 3, "2000,4000", 5
 	}
+	var err error
+	if o.only, err = regexp.Compile(only); err != nil {
+		return o, fmt.Errorf("-only: %w", err)
+	}
 	for _, s := range strings.Split(sizes, ",") {
+		if sizes == "" {
+			break
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < seedBatch || (len(o.sizes) > 0 && n <= o.sizes[len(o.sizes)-1]) {
 			return o, fmt.Errorf("-sizes: %q is not an ascending list of sizes of at least %d", sizes, seedBatch)
@@ -181,29 +192,53 @@ func run(o options) (rep report, err error) {
 		return rep, err
 	}
 
-	log.Print("throughput rounds")
-	add := func(c comparison, _, _ []round) { rep.Comparisons = append(rep.Comparisons, c) }
-	add(compareThroughput("ordinary view", "plain", "project", pf.views(), jf.views(), o, 0.98))
-	add(compareThroughput("ordinary filtered list", "plain", "project", pf.lists(), jf.lists(), o, 0.98))
+	log.Print("comparisons")
 	views, impViews := jf.views(), impersonated.views()
 	lists, impLists := jf.lists(), impersonated.lists()
-	c, _, imp := compareThroughput("impersonated view", "normal", "impersonated", views, impViews, o, 0.90)
-	rep.Comparisons = append(rep.Comparisons, c)
-	rep.Audit.Responses += responses(imp)
-	c, _, imp = compareThroughput("impersonated filtered list", "normal", "impersonated", lists, impLists, o, 0.90)
-	rep.Comparisons = append(rep.Comparisons, c)
-	rep.Audit.Responses += responses(imp)
-	c, imp = compareUnderReads("other users' writes while reading", "own tokens read", "impersonation tokens read",
-		jf.noteCreates(), views, impViews, writers, o, 0.95)
-	rep.Comparisons = append(rep.Comparisons, c)
-	rep.Audit.Responses += responses(imp)
-
-	log.Print("session starts")
-	starts, err := compareStarts(pf, jf, o)
-	if err != nil {
-		return rep, err
+	// each returns its comparison and the rounds of impersonated requests,
+	// whose answers the audit counts
+	comparisons := []struct {
+		name string
+		run  func(name string) (comparison, []round, error)
+	}{
+		{"ordinary view", func(name string) (comparison, []round, error) {
+			c, _, _ := compareThroughput(name, "plain", "project", pf.views(), jf.views(), o, 0.98)
+			return c, nil, nil
+		}},
+		{"ordinary filtered list", func(name string) (comparison, []round, error) {
+			c, _, _ := compareThroughput(name, "plain", "project", pf.lists(), jf.lists(), o, 0.98)
+			return c, nil, nil
+		}},
+		{"impersonated view", func(name string) (comparison, []round, error) {
+			c, _, imp := compareThroughput(name, "normal", "impersonated", views, impViews, o, 0.90)
+			return c, imp, nil
+		}},
+		{"impersonated filtered list", func(name string) (comparison, []round, error) {
+			c, _, imp := compareThroughput(name, "normal", "impersonated", lists, impLists, o, 0.90)
+			return c, imp, nil
+		}},
+		{"other users' writes while reading", func(name string) (comparison, []round, error) {
+			c, imp := compareUnderReads(name, "own tokens read", "impersonation tokens read",
+				jf.noteCreates(), views, impViews, writers, o, 0.95)
+			return c, imp, nil
+		}},
+		{"session start", func(string) (comparison, []round, error) {
+			c, err := compareStarts(pf, jf, o)
+			return c, nil, err
+		}},
 	}
-	rep.Comparisons = append(rep.Comparisons, starts)
+	for _, c := range comparisons {
+		if !o.only.MatchString(c.name) {
+			continue
+		}
+		log.Print(c.name)
+		got, imp, err := c.run(c.name)
+		if err != nil {
+			return rep, err
+		}
+		rep.Comparisons = append(rep.Comparisons, got)
+		rep.Audit.Responses += responses(imp)
+	}
 
 	if rep.Audit.Entries, err = countRequestEntries(project); err != nil {
 		return rep, err
@@ -212,7 +247,9 @@ func run(o options) (rep report, err error) {
 	plain.stop()
 	project.stop()
 
-	rep.Scale, err = runScale(project, o)
+	if len(o.sizes) > 0 {
+		rep.Scale, err = runScale(project, o)
+	}
 	return rep, err
 }
 

@@ -20,6 +20,8 @@ type target struct {
 	tokens []string
 	method string
 	body   []byte
+	// watch, when set, samples the audit journal while a round of t runs
+	watch *journalWatch
 }
 
 // round is what one round of load measured.
@@ -40,6 +42,10 @@ func load(t target, clients int, d time.Duration) round {
 		all      []time.Duration
 		failures atomic.Int64
 	)
+	if t.watch != nil {
+		t.watch.start()
+		defer t.watch.end()
+	}
 	stop := time.Now().Add(d)
 	begin := time.Now()
 	for i := range clients {

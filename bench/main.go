@@ -93,7 +93,10 @@ type report struct {
 	RoundTime   string       `json:"roundTime"`
 	Comparisons []comparison `json:"comparisons"`
 	Audit       entryCount   `json:"audit"`
-	Scale       []scaleStep  `json:"scale"`
+	// Mover is how far the audit table lagged the journal, and how large
+	// the journal grew, while impersonated rounds ran.
+	Mover mover       `json:"mover"`
+	Scale []scaleStep `json:"scale"`
 }
 
 // entryCount compares the impersonated responses the clients received with
@@ -193,8 +196,10 @@ func run(o options) (rep report, err error) {
 	}
 
 	log.Print("comparisons")
+	watch := &journalWatch{srv: project}
 	views, impViews := jf.views(), impersonated.views()
 	lists, impLists := jf.lists(), impersonated.lists()
+	impViews.watch, impLists.watch = watch, watch
 	// each returns its comparison and the rounds of impersonated requests,
 	// whose answers the audit counts
 	comparisons := []struct {
@@ -240,6 +245,7 @@ func run(o options) (rep report, err error) {
 		rep.Audit.Responses += responses(imp)
 	}
 
+	rep.Mover = watch.report()
 	if rep.Audit.Entries, err = countRequestEntries(project); err != nil {
 		return rep, err
 	}

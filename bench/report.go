@@ -20,6 +20,10 @@ func printReport(w io.Writer, rep report) {
 	t.Flush()
 	fmt.Fprintf(w, "\naudit: %d impersonated responses, %d request entries: %s\n\n",
 		rep.Audit.Responses, rep.Audit.Entries, map[bool]string{true: "equal", false: "NOT EQUAL"}[rep.Audit.Equal])
+	if m := rep.Mover; m.Samples > 0 {
+		fmt.Fprintf(w, "mover, while impersonated rounds ran (%d samples): the table lagged the journal by %.0f ms p50, %.0f ms p99, %.0f ms at most; the journal held %d KiB at most\n\n",
+			m.Samples, m.LagP50ms, m.LagP99ms, m.LagMaxms, m.MaxJournalBytes/1024)
+	}
 
 	if len(rep.Scale) == 0 {
 		return

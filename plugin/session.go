@@ -145,11 +145,17 @@ func (p *Plugin) bridge(core sessions.Hooks) {
 			Actor: cloneOf(s.Actor), Target: cloneOf(s.Target), Policy: policyRecord(s.Policy), Now: s.Now,
 			Mode: Mode(s.Mode), Reason: s.Reason, Minutes: s.Minutes, Data: s.Data,
 		}
+		stored := s.Target
 		return p.onStart.Trigger(e, func(e *StartEvent) error {
 			// the decision reads the target as stored: a handler chooses
-			// whom, never what the rule sees of them
-			s.Target = nil
-			if e.Target != nil {
+			// whom, never what the rule sees of them (the handlers had a
+			// copy of the stored record; another target is read afresh)
+			switch {
+			case e.Target == nil:
+				s.Target = nil
+			case stored != nil && e.Target.Id == stored.Id && e.Target.Collection().Id == stored.Collection().Id:
+				s.Target = stored
+			default:
 				s.Target, _ = se.App.FindRecordById(e.Target.Collection(), e.Target.Id)
 			}
 			s.Mode, s.Reason, s.Minutes, s.Data = records.Mode(e.Mode), e.Reason, e.Minutes, e.Data

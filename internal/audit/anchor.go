@@ -98,16 +98,17 @@ func (l *Log) OnAnchorLost(fn func(Loss)) {
 // anchor is left as it is, the loss is alerted once (see OnAnchorLost), and
 // the error wraps ErrAnchorNotReached.
 func (l *Log) WriteAnchor() error {
-	return l.anchor.advance(nil)
+	return l.anchor.advance(nil, nil)
 }
 
-// advanceAfter moves the anchor forward to head once app's transaction, if
-// app is one, has committed, and keeps the table's planner statistics in
-// step (see statsKeeper); a rollback leaves both alone. Errors are logged:
-// the entries are committed, and a loss is alerted and reported by Verify.
-func (l *Log) advanceAfter(app core.App, head Head) {
+// advanceAfter moves the anchor forward to head, the last of entries
+// chained after prev, once app's transaction, if app is one, has
+// committed, and keeps the table's planner statistics in step (see
+// statsKeeper); a rollback leaves both alone. Errors are logged: the
+// entries are committed, and a loss is alerted and reported by Verify.
+func (l *Log) advanceAfter(app core.App, prev, head Head) {
 	advance := func() {
-		if err := l.anchor.advance(&head); err != nil && !errors.Is(err, ErrAnchorNotReached) {
+		if err := l.anchor.advance(&head, &prev); err != nil && !errors.Is(err, ErrAnchorNotReached) {
 			l.app.Logger().Error("impersonation: anchor the audit chain", "error", err)
 		}
 		l.stats.refresh(l.app, head.Seq)
@@ -126,8 +127,11 @@ func (l *Log) advanceAfter(app core.App, head Head) {
 
 // advance moves the anchor to head (nil: the table's head) if that is
 // further along the chain than the anchored head, which the chain must
-// still reach.
-func (a *anchorer) advance(head *Head) error {
+// still reach. prev, when not nil, is the head the entries up to head were
+// chained after in the transaction that wrote them: when it is the
+// anchored head, the chain reached it, and the table is not asked again
+// (the anchor follows every commit, so it nearly always is).
+func (a *anchorer) advance(head, prev *Head) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	anchored, err := a.read()
@@ -142,7 +146,10 @@ func (a *anchorer) advance(head *Head) error {
 		head = &h
 	}
 	if anchored != nil {
-		reached, err := reaches(a.app, *anchored)
+		reached := prev != nil && *prev == *anchored
+		if !reached {
+			reached, err = reaches(a.app, *anchored)
+		}
 		if err != nil {
 			return err
 		}
@@ -212,13 +219,17 @@ func reaches(app core.App, h Head) (bool, error) {
 // tableHead returns the entry of app's audit with the highest seq (seq 0
 // when there is none).
 func tableHead(app core.App) (Head, error) {
-	var head row
-	err := app.DB().NewQuery("SELECT [[seq]], [[hash]] FROM {{" + records.AuditCollection + "}} ORDER BY [[seq]] DESC LIMIT 1").One(&head)
+	var head Head
+	err := app.DB().NewQuery(tableHeadSQL).Row(&head.Seq, &head.Hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Head{}, err
 	}
-	return Head{Seq: head.Seq, Hash: head.Hash}, nil
+	return head, nil
 }
+
+// tableHeadSQL selects the seq and hash of the newest entry; a NULL (which
+// only a write from outside the plugin leaves) reads as the zero value.
+const tableHeadSQL = "SELECT COALESCE([[seq]], 0), COALESCE([[hash]], '') FROM {{" + records.AuditCollection + "}} ORDER BY [[seq]] DESC LIMIT 1"
 
 // writeAnchorFile writes h to AnchorFile. Its line has one length (seq is
 // padded to 20 digits, a hash is 64 hex digits), so each write after the

@@ -64,14 +64,31 @@ func newLinkerV2(id string, chainKey []byte) *linker {
 // sum returns the hash of r chained after prev, as stored, in l's own
 // buffer: it holds until the next call.
 func (l *linker) sum(prev string, r row) []byte {
-	l.mac.Reset()
+	l.buf = canonical(l.prefix(prev), r)
+	return l.seal()
+}
+
+// sumCanonical returns, as sum does, the hash chained after prev of the
+// entry whose canonical encoding is canon.
+func (l *linker) sumCanonical(prev string, canon []byte) []byte {
+	l.buf = append(l.prefix(prev), canon...)
+	return l.seal()
+}
+
+// prefix returns l's buffer holding what the hashed bytes start with: the
+// format (and in v2 the key's id), then prev.
+func (l *linker) prefix(prev string) []byte {
 	if l.id == "" {
 		l.buf = append(l.buf[:0], chainVersion+"\n"...)
 	} else {
 		l.buf = append(append(append(l.buf[:0], hashV2+"\n"...), l.id...), '\n')
 	}
-	l.buf = append(append(l.buf, prev...), '\n')
-	l.buf = canonical(l.buf, r)
+	return append(append(l.buf, prev...), '\n')
+}
+
+// seal returns the hash of the bytes in l's buffer, as stored.
+func (l *linker) seal() []byte {
+	l.mac.Reset()
 	l.mac.Write(l.buf)
 	hex.Encode(l.hex[:], l.mac.Sum(l.buf[:0]))
 	if l.id == "" {
@@ -86,14 +103,22 @@ func (l *linker) link(prev string, r row) string { return string(l.sum(prev, r))
 
 // matches reports, in constant time, whether r's stored hash is the hash of
 // r chained after prev.
-func (l *linker) matches(prev string, r row) bool {
-	want := l.sum(prev, r)
-	if len(r.Hash) != len(want) {
+func (l *linker) matches(prev string, r row) bool { return sameHash(r.Hash, l.sum(prev, r)) }
+
+// matchesCanonical reports, as matches does, whether hash is the hash
+// chained after prev of the entry whose canonical encoding is canon.
+func (l *linker) matchesCanonical(prev, hash string, canon []byte) bool {
+	return sameHash(hash, l.sumCanonical(prev, canon))
+}
+
+// sameHash reports, in constant time, whether stored is want.
+func sameHash(stored string, want []byte) bool {
+	if len(stored) != len(want) {
 		return false
 	}
 	var diff byte
 	for i := range want {
-		diff |= want[i] ^ r.Hash[i]
+		diff |= want[i] ^ stored[i]
 	}
 	return diff == 0
 }
@@ -140,7 +165,7 @@ func rowOf(e Entry, created string) (row, error) {
 		data = string(raw)
 	}
 	return row{
-		Id: core.GenerateDefaultRandomId(), Event: cut(e.Event, 100),
+		Id: newEntryId(), Event: cut(e.Event, 100),
 		Actor: cut(e.Actor, 255), ActorCollection: cut(e.ActorCollection, 255),
 		Target: cut(e.Target, 255), TargetCollection: cut(e.TargetCollection, 255),
 		Session: cut(e.Session, 255), Reason: cut(e.Reason, 1000),
@@ -179,12 +204,13 @@ func (l *Log) appendRows(app core.App, rows []row) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	var prev Head
 	err := app.RunInTransaction(func(tx core.App) error {
-		head, err := tableHead(tx)
-		if err != nil {
+		var err error
+		if prev, err = tableHead(tx); err != nil {
 			return err
 		}
-		if rows, err = l.chainAfter(head, rows); err != nil {
+		if rows, err = l.chainAfter(prev, rows); err != nil {
 			return err
 		}
 		return insertRows(tx, rows)
@@ -193,7 +219,7 @@ func (l *Log) appendRows(app core.App, rows []row) error {
 		return err
 	}
 	last := rows[len(rows)-1]
-	l.advanceAfter(app, Head{Seq: last.Seq, Hash: last.Hash})
+	l.advanceAfter(app, prev, Head{Seq: last.Seq, Hash: last.Hash})
 	return nil
 }
 
@@ -224,12 +250,18 @@ func (l *Log) chainAfter(head Head, rows []row) ([]row, error) {
 	return rows, nil
 }
 
+// insertAuditSQL inserts an entry.
+var insertAuditSQL = insertSQL(records.AuditCollection)
+
 // insertRows inserts rows with one prepared statement, a row at a time:
 // the driver binds a statement's parameters in time quadratic in their
 // number, so one statement of many rows costs more than many of one.
 func insertRows(tx core.App, rows []row) error {
-	q := tx.DB().NewQuery(insertSQL(records.AuditCollection)).Prepare()
-	defer q.Close()
+	q := tx.DB().NewQuery(insertAuditSQL)
+	if len(rows) > 1 {
+		q = q.Prepare()
+		defer q.Close()
+	}
 	params := make(dbx.Params, len(columns))
 	for i := range rows {
 		for _, c := range columns {
@@ -383,6 +415,7 @@ type chainCheck struct {
 	prev     string // its hash
 	v2       bool   // a v2 entry came before: no v1 entry may follow
 	res      Result
+	buf      []byte // the canonical encoding of the entry being checked
 }
 
 // verifiers are the linkers of a keyring: one per master key in v1, one
@@ -406,41 +439,48 @@ func (k *keyring) verifiers() *verifiers {
 // add checks r, the entry after the last good one, and reports whether it
 // is good; when not, res says why.
 func (c *chainCheck) add(r row) bool {
-	if r.Seq != c.lastSeq+1 {
-		c.res = broken(c.res, r, fmt.Sprintf("entry #%d follows #%d: entries were deleted, inserted or reordered", r.Seq, c.lastSeq))
+	c.buf = canonical(c.buf[:0], r)
+	return c.addCanonical(r.Seq, r.Id, r.Hash, c.buf)
+}
+
+// addCanonical checks, as add does, the entry numbered seq whose id is id,
+// stored hash hash and canonical encoding canon.
+func (c *chainCheck) addCanonical(seq int, id, hash string, canon []byte) bool {
+	if seq != c.lastSeq+1 {
+		c.res = broken(c.res, id, fmt.Sprintf("entry #%d follows #%d: entries were deleted, inserted or reordered", seq, c.lastSeq))
 		return false
 	}
 	matched := false
-	if id, v2 := hashKeyId(r.Hash); v2 {
-		l := c.keys.v2[id]
+	if keyId, v2 := hashKeyId(hash); v2 {
+		l := c.keys.v2[keyId]
 		if l == nil {
-			c.res = broken(c.res, r, fmt.Sprintf("entry #%d was written under the audit key %s, which this install does not have (%s): "+
-				"restore that key, or give it as a previous key", r.Seq, id, CauseKeyMismatch))
+			c.res = broken(c.res, id, fmt.Sprintf("entry #%d was written under the audit key %s, which this install does not have (%s): "+
+				"restore that key, or give it as a previous key", seq, keyId, CauseKeyMismatch))
 			c.res.Cause = CauseKeyMismatch
 			return false
 		}
-		matched, c.v2 = l.matches(c.prev, r), true
+		matched, c.v2 = l.matchesCanonical(c.prev, hash, canon), true
 	} else {
 		if c.v2 {
-			c.res = broken(c.res, r, fmt.Sprintf("entry #%d is in the v1 format after v2 entries: the chain was rewritten from there", r.Seq))
+			c.res = broken(c.res, id, fmt.Sprintf("entry #%d is in the v1 format after v2 entries: the chain was rewritten from there", seq))
 			return false
 		}
 		for _, l := range c.keys.v1 {
-			if matched = l.matches(c.prev, r); matched {
+			if matched = l.matchesCanonical(c.prev, hash, canon); matched {
 				break
 			}
 		}
 	}
 	switch {
 	case !matched:
-		c.res = broken(c.res, r, fmt.Sprintf("entry #%d does not match its hash: it, or the entry before it, was changed", r.Seq))
+		c.res = broken(c.res, id, fmt.Sprintf("entry #%d does not match its hash: it, or the entry before it, was changed", seq))
 		return false
-	case c.anchored != nil && r.Seq == c.anchored.Seq && r.Hash != c.anchored.Hash:
-		c.res = broken(c.res, r, fmt.Sprintf("entry #%d is not the one the anchor recorded: the chain was rewritten from there", r.Seq))
+	case c.anchored != nil && seq == c.anchored.Seq && hash != c.anchored.Hash:
+		c.res = broken(c.res, id, fmt.Sprintf("entry #%d is not the one the anchor recorded: the chain was rewritten from there", seq))
 		c.res.Code, c.res.Anchored = CodeAnchorNotReached, c.anchored
 		return false
 	}
-	c.prev, c.lastSeq = r.Hash, r.Seq
+	c.prev, c.lastSeq = hash, seq
 	c.res.Entries++
 	return true
 }
@@ -475,6 +515,44 @@ func scanRows(query interface{ Rows() (*dbx.Rows, error) }, fn func(r row) bool)
 			return err
 		}
 		if !fn(r) {
+			return nil
+		}
+	}
+	return rows.Err()
+}
+
+// scanCanonical runs query, which selects canonicalSQLSelect, and calls fn
+// with each entry's seq, id, hash and canonical encoding until it returns
+// false. An entry whose encoding fromSQLiteJSON cannot make is read again,
+// by its rowid, and encoded by canonical.
+func scanCanonical(app core.App, query *dbx.Query, fn func(seq int, id, hash string, canon []byte) bool) error {
+	rows, err := query.Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		rowid    int64
+		seq      int
+		id, hash string
+		array    string
+		buf      []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&rowid, &seq, &id, &hash, &array); err != nil {
+			return err
+		}
+		var made bool
+		if buf, made = fromSQLiteJSON(buf[:0], array); !made {
+			var r row
+			err := scanRows(app.DB().NewQuery("SELECT "+selectColumns(records.AuditCollection)+" FROM {{"+records.AuditCollection+"}} WHERE [[rowid]] = {:rowid}").
+				Bind(dbx.Params{"rowid": rowid}), func(found row) bool { r = found; return false })
+			if err != nil {
+				return err
+			}
+			buf = canonical(buf[:0], r)
+		}
+		if !fn(seq, id, hash, buf) {
 			return nil
 		}
 	}
@@ -520,10 +598,10 @@ func verifyStored(app core.App, newCheck func() *chainCheck, total int, progress
 				}
 			}
 			ok[i] = true
-			part := app.DB().NewQuery("SELECT " + selectColumns(records.AuditCollection) + " FROM {{" + records.AuditCollection + "}} WHERE [[rowid]] BETWEEN {:lo} AND {:hi} ORDER BY [[rowid]]").
+			part := app.DB().NewQuery("SELECT " + canonicalSQLSelect(records.AuditCollection) + " FROM {{" + records.AuditCollection + "}} WHERE [[rowid]] BETWEEN {:lo} AND {:hi} ORDER BY [[rowid]]").
 				Bind(dbx.Params{"lo": lo, "hi": hi})
-			errs[i] = scanRows(part, func(r row) bool {
-				if ok[i] = check.add(r); ok[i] && check.res.Entries%verifyPage == 0 {
+			errs[i] = scanCanonical(app, part, func(seq int, id, hash string, canon []byte) bool {
+				if ok[i] = check.addCanonical(seq, id, hash, canon); ok[i] && check.res.Entries%verifyPage == 0 {
 					progress(verifyPage)
 				}
 				return ok[i]
@@ -547,8 +625,8 @@ func verifyStored(app core.App, newCheck func() *chainCheck, total int, progress
 	return whole.end(total), true, nil
 }
 
-func broken(res Result, r row, problem string) Result {
-	return Result{Entries: res.Entries, FirstBadId: r.Id, Problem: problem, Code: CodeChainBroken}
+func broken(res Result, id, problem string) Result {
+	return Result{Entries: res.Entries, FirstBadId: id, Problem: problem, Code: CodeChainBroken}
 }
 
 func unmarshalJSON(raw string, v any) error { return json.Unmarshal([]byte(raw), v) }

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,9 +26,14 @@ const JournalLockFile = "impersonation_audit.journal.lock"
 const maxPending = 100_000
 
 // gatherFor is how long the mover lets entries gather before it moves them,
-// unless a Flush or Close waits: each move is a transaction whose commit
-// costs as much as many rows, and no response waits for a move.
-const gatherFor = 20 * time.Millisecond
+// unless a Flush or Close waits. Each move is a transaction on PocketBase's
+// single write connection, and its commit writes every page the move
+// changed (the table's and seven indexes'): gathering a quarter of a second
+// makes a page written once hold many entries, so the audit keeps the
+// connection, which every other write of the app waits for, far less of
+// the time than with small moves (BENCHMARKS.md). It bounds how far the
+// table lags the journal: by gatherFor and the move itself.
+const gatherFor = 250 * time.Millisecond
 
 // ErrWriterClosed is returned by Write after Close.
 var ErrWriterClosed = errors.New("audit: the writer is closed")
@@ -125,11 +129,7 @@ func (w *Writer) Write(e Entry) error {
 	if err != nil {
 		return err
 	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("audit: encode the entry: %w", err)
-	}
-	line = append(line, '\n')
+	line := journalLine(make([]byte, 0, 1024), &r)
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -254,7 +254,6 @@ func (w *Writer) wake() {
 // truncated.
 func (w *Writer) mover() {
 	defer close(w.done)
-	retry := 10 * time.Millisecond
 	for {
 		w.mu.Lock()
 		for len(w.queue) == 0 && !w.closed {
@@ -277,33 +276,47 @@ func (w *Writer) mover() {
 		w.moving = batch[0].Created
 		w.mu.Unlock()
 
-		err := w.insert(batch)
-		for err != nil {
+		retry := 10 * time.Millisecond
+		for len(batch) > 0 {
+			n := min(moveChunk, len(batch))
+			err := w.insert(batch[:n])
 			w.mu.Lock()
+			if err == nil {
+				w.moved += n
+				batch = batch[n:]
+				if len(batch) > 0 {
+					w.moving = batch[0].Created
+				}
+			}
 			w.moveErr = err
 			closed := w.closed
 			w.progress.Broadcast()
 			w.mu.Unlock()
+			if err == nil {
+				retry = 10 * time.Millisecond
+				continue
+			}
 			w.app.Logger().Error("impersonation: move journalled audit entries into the audit table", "entries", len(batch), "error", err)
 			if closed {
 				return // the entries stay in the journal for the next start
 			}
 			time.Sleep(retry)
 			retry = min(2*retry, 5*time.Second)
-			err = w.insert(batch)
 		}
-		retry = 10 * time.Millisecond
 		if err := w.files[full].Truncate(0); err != nil {
 			w.app.Logger().Error("impersonation: truncate the audit journal", "error", err)
 		}
 		w.mu.Lock()
-		w.moved += len(batch)
 		w.moving = ""
-		w.moveErr = nil
-		w.progress.Broadcast()
 		w.mu.Unlock()
 	}
 }
+
+// moveChunk is the most entries one transaction of the mover inserts, so
+// that a move that fell behind holds PocketBase's write connection for tens
+// of milliseconds at a time, not seconds, and the writes waiting meanwhile
+// go in between two chunks.
+const moveChunk = 1000
 
 // insert appends rows to the chain in one transaction.
 func (w *Writer) insert(rows []row) error { return w.log.appendRows(w.app, rows) }

@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
@@ -95,8 +96,32 @@ type Policy struct {
 	Allowed []Rule
 }
 
-// FromPolicy parses the route rules of policy record p.
+// FromPolicy returns the route rules of policy record p, parsed. The
+// sessions cache hands every request the same record of a policy until the
+// policy changes, so the rules parsed from a record are kept with it (by
+// the policy's id, one record each) and not parsed again.
 func FromPolicy(p *records.Policy) (Policy, error) {
+	if kept, ok := parsedPolicies.Load(p.Id); ok && kept.(*parsedPolicy).record == p {
+		return kept.(*parsedPolicy).limits, kept.(*parsedPolicy).err
+	}
+	lim, err := parsePolicy(p)
+	parsedPolicies.Store(p.Id, &parsedPolicy{record: p, limits: lim, err: err})
+	return lim, err
+}
+
+// parsedPolicies holds, by policy id, a *parsedPolicy: the route rules of
+// the record of the policy last parsed.
+var parsedPolicies sync.Map
+
+// parsedPolicy is a policy record and what its route rules parse to.
+type parsedPolicy struct {
+	record *records.Policy
+	limits Policy
+	err    error
+}
+
+// parsePolicy parses the route rules of policy record p.
+func parsePolicy(p *records.Policy) (Policy, error) {
 	var out Policy
 	denied, err := p.DeniedRoutes()
 	if err != nil {

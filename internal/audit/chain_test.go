@@ -20,6 +20,10 @@ import (
 
 // chained returns a test app whose audit holds n entries, written half by
 // Write and half by a Writer, concurrently.
+// userAgents are what the entries of chained hold, in turn: every kind of
+// string the canonical encoding escapes, or does not.
+var userAgents = []string{"", "Mozilla/5.0 (X11) <b>&amp;", "é 漢字 \u2028", "tab\tand\x01", `quote " back \ slash`}
+
 func chained(t *testing.T, n int) *testApp {
 	t.Helper()
 	app := newTestApp(t)
@@ -27,8 +31,9 @@ func chained(t *testing.T, n int) *testApp {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			e := audit.Entry{Event: audit.Request, Target: fmt.Sprintf("t%03d", i), Client: audit.Client{Status: 200},
-				Data: map[string]any{"i": i, "nested": map[string]any{"b": []any{1, "two"}}}}
+			e := audit.Entry{Event: audit.Request, Target: fmt.Sprintf("t%03d", i),
+				Client: audit.Client{Status: 200, UserAgent: userAgents[i%len(userAgents)], Path: "/api/x?a=1&b=<2>"},
+				Data:   map[string]any{"i": i, "nested": map[string]any{"b": []any{1, "two"}}}}
 			var err error
 			if i%2 == 0 {
 				err = app.log.Write(app, e)
@@ -71,6 +76,22 @@ func TestVerify(t *testing.T) {
 		{"edited data", func(t *testing.T, app core.App, ids []string) string {
 			exec(t, app, `UPDATE impersonation_audit SET data = '{"i":0}' WHERE id = {:id}`, dbx.Params{"id": ids[7]})
 			return ids[7]
+		}},
+		{"a field stored as a blob", func(t *testing.T, app core.App, ids []string) string {
+			exec(t, app, "UPDATE impersonation_audit SET userAgent = x'00ff' WHERE id = {:id}", dbx.Params{"id": ids[12]})
+			return ids[12]
+		}},
+		{"a number stored as text", func(t *testing.T, app core.App, ids []string) string {
+			exec(t, app, "UPDATE impersonation_audit SET status = 'two hundred' WHERE id = {:id}", dbx.Params{"id": ids[13]})
+			return ids[13]
+		}},
+		{"a non-ASCII field edited", func(t *testing.T, app core.App, ids []string) string {
+			exec(t, app, "UPDATE impersonation_audit SET userAgent = replace(userAgent, 'é', 'e') WHERE userAgent LIKE '%漢字%' AND seq > 40", nil)
+			var first string
+			if err := app.DB().NewQuery("SELECT id FROM impersonation_audit WHERE userAgent LIKE '%漢字%' AND seq > 40 ORDER BY seq LIMIT 1").Row(&first); err != nil {
+				t.Fatal(err)
+			}
+			return first
 		}},
 		{"an edited hash", func(t *testing.T, app core.App, ids []string) string {
 			exec(t, app, "UPDATE impersonation_audit SET hash = 'ff' || substr(hash, 3) WHERE id = {:id}", dbx.Params{"id": ids[33]})

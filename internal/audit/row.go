@@ -117,12 +117,16 @@ func (c column) field(r *row) any {
 	return c.str(r)
 }
 
-// zeroSQL is the SQL of c's zero value, which a NULL reads as.
-func (c column) zeroSQL() string {
+// readSQL is the SQL that reads c of an entry of table: a NULL reads as
+// the zero value, a text column as text, and a number column holding
+// anything but an integer as -1, which no entry holds (all these only a
+// write from outside the plugin leaves: each reads, and fails its hash).
+func (c column) readSQL(table string) string {
+	v := "[[" + table + "." + c.name + "]]"
 	if c.kind == number {
-		return "0"
+		return "CASE WHEN typeof(" + v + ") = 'integer' THEN " + v + " WHEN " + v + " IS NULL THEN 0 ELSE -1 END"
 	}
-	return "''"
+	return "CAST(COALESCE(" + v + ", '') AS TEXT)"
 }
 
 // cell returns r's value of c as CSV text, as stored.
@@ -239,27 +243,33 @@ func insertSQL(table string) string {
 }
 
 // selectColumns selects the columns of row, named with their table (a
-// filter may join others); a NULL (which only a write from outside the
-// plugin leaves) reads as the zero value.
+// filter may join others), each as readSQL reads it.
 func selectColumns(table string) string {
 	quoted := make([]string, len(columns))
 	for i, c := range columns {
-		quoted[i] = "COALESCE([[" + table + "." + c.name + "]], " + c.zeroSQL() + ") AS [[" + c.name + "]]"
+		quoted[i] = c.readSQL(table) + " AS [[" + c.name + "]]"
 	}
 	return strings.Join(quoted, ", ")
 }
 
 // canonicalSQLSelect selects an entry's rowid, seq, id and hash, and
-// SQLite's json_array of its hashed values (a NULL as the zero value):
+// SQLite's json_array of its hashed values (each as readSQL reads it):
 // verifying a million entries reads four columns of each rather than
 // seventeen. fromSQLiteJSON makes the canonical encoding of that array.
 func canonicalSQLSelect(table string) string {
 	values := make([]string, len(hashed))
 	for i, c := range hashed {
-		values[i] = "COALESCE([[" + table + "." + c.name + "]], " + c.zeroSQL() + ")"
+		values[i] = c.readSQL(table)
 	}
-	return "[[" + table + ".rowid]], COALESCE([[" + table + ".seq]], 0), COALESCE([[" + table + ".id]], ''), " +
-		"COALESCE([[" + table + ".hash]], ''), json_array(" + strings.Join(values, ", ") + ")"
+	read := func(name string) string {
+		for _, c := range columns {
+			if c.name == name {
+				return c.readSQL(table)
+			}
+		}
+		panic("audit: no column " + name)
+	}
+	return "[[" + table + ".rowid]], " + read("seq") + ", " + read("id") + ", " + read("hash") + ", json_array(" + strings.Join(values, ", ") + ")"
 }
 
 // fromSQLiteJSON appends to buf the canonical encoding of an entry made

@@ -31,7 +31,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -115,9 +114,6 @@ type Listing map[string][]string
 
 // MarshalJSON encodes l with its collections sorted.
 func (l Listing) MarshalJSON() ([]byte, error) { return json.Marshal(map[string][]string(l)) }
-
-// Collections returns the names of the collections with masked fields, sorted.
-func (m Masks) Collections() []string { return slices.Sorted(maps.Keys(m.fields)) }
 
 // named reports whether name is a masked field's name, in any letter case.
 func (m Masks) named(name string) bool { return m.names[strings.ToLower(name)] }

@@ -36,9 +36,6 @@ func TestNew(t *testing.T) {
 	if got := policyMasks.Fields("orders"); got != nil {
 		t.Errorf("Fields(orders): %v", got)
 	}
-	if got := policyMasks.Collections(); !slices.Equal(got, []string{"payments", "users"}) {
-		t.Errorf("Collections: %v", got)
-	}
 }
 
 func TestFilterReads(t *testing.T) {

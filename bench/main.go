@@ -222,6 +222,9 @@ func run(o options) (rep report, err error) {
 			c, _, imp := compareThroughput(name, "normal", "impersonated", lists, impLists, o, 0.90)
 			return c, imp, nil
 		}},
+		{"impersonated view, two masked fields", func(name string) (comparison, []round, error) {
+			return compareMasked(name, jf, impViews, o)
+		}},
 		{"other users' writes while reading", func(name string) (comparison, []round, error) {
 			c, imp := compareUnderReads(name, "own tokens read", "impersonation tokens read",
 				jf.noteCreates(), views, impViews, writers, o, 0.95)

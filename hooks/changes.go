@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -30,11 +31,12 @@ func (p *handlers) auditPolicyChange(event string) func(e *core.RecordEvent) err
 
 // collectionChanged writes to the audit a change of a collection's API
 // rules (they decide what an impersonator may do: a rule may read
-// @request.headers.x_impersonation_session), and carries a rename into the
-// policies that name the collection (their collection and route rules), in
-// the transaction of the change: a rule denying a collection's records
-// must not lapse because the collection got another name. A save that
-// changes neither writes nothing.
+// @request.headers.x_impersonation_session), and carries a rename of the
+// collection or of its fields into the policies that name them (their
+// collection, route rules and masked fields), in the transaction of the
+// change: a rule denying a collection's records, or a mask hiding a field,
+// must not lapse because it got another name. A save that changes neither
+// writes nothing.
 func (p *handlers) collectionChanged(e *core.CollectionEvent) error {
 	if !auditExists(e.App) {
 		return e.Next()
@@ -45,6 +47,7 @@ func (p *handlers) collectionChanged(e *core.CollectionEvent) error {
 	// before the audit key is stored)
 	before := nilRules(e.Collection)
 	renamedFrom := ""
+	var renamedFields map[string]string
 	if !e.Collection.IsNew() {
 		stored, err := e.App.FindCollectionByNameOrId(e.Collection.Id)
 		if err != nil {
@@ -54,10 +57,11 @@ func (p *handlers) collectionChanged(e *core.CollectionEvent) error {
 		if stored.Name != e.Collection.Name {
 			renamedFrom = stored.Name
 		}
+		renamedFields = fieldRenames(stored, e.Collection)
 	}
 	after := apiRules(e.Collection)
 	rulesChanged := !rulesEqual(before, after)
-	if !rulesChanged && renamedFrom == "" {
+	if !rulesChanged && renamedFrom == "" && len(renamedFields) == 0 {
 		return e.Next()
 	}
 	data := map[string]any{"collection": e.Collection.Name, "collectionId": e.Collection.Id, "before": before, "after": after}
@@ -67,17 +71,32 @@ func (p *handlers) collectionChanged(e *core.CollectionEvent) error {
 				return err
 			}
 		}
-		if renamedFrom != "" {
-			return renameInPolicies(tx, renamedFrom, e.Collection.Name)
+		if renamedFrom != "" || len(renamedFields) > 0 {
+			return renameInPolicies(tx, cmp.Or(renamedFrom, e.Collection.Name), e.Collection.Name, renamedFields)
 		}
 		return nil
 	})
 }
 
-// renameInPolicies carries the rename of collection from to to into every
-// policy: its collection, and the paths of its route rules that name it
-// (each change saved, and so audited, as a policy edit).
-func renameInPolicies(tx core.App, from, to string) error {
+// fieldRenames returns the fields of stored that next names otherwise
+// (the same field id), old name to new.
+func fieldRenames(stored, next *core.Collection) map[string]string {
+	renamed := map[string]string{}
+	for _, f := range stored.Fields {
+		if now := next.Fields.GetById(f.GetId()); now != nil && now.GetName() != f.GetName() {
+			renamed[f.GetName()] = now.GetName()
+		}
+	}
+	return renamed
+}
+
+// renameInPolicies carries the rename of collection from to to (the same
+// when only fields are renamed) and of its fields (old name to new) into
+// every policy: its collection, the paths of its route rules that name the
+// collection, and its masked fields (each change saved, and so audited, as
+// a policy edit). Masks that cannot be read are left as they are: the
+// guard refuses every request under them until they are fixed.
+func renameInPolicies(tx core.App, from, to string, fields map[string]string) error {
 	all, err := tx.FindAllRecords(records.PoliciesCollection)
 	if err != nil {
 		return err
@@ -85,7 +104,7 @@ func renameInPolicies(tx core.App, from, to string) error {
 	for _, r := range all {
 		pol := &records.Policy{Record: r}
 		changed := false
-		if pol.Collection() == from {
+		if pol.Collection() == from && from != to {
 			pol.SetCollection(to)
 			changed = true
 		}
@@ -98,10 +117,14 @@ func renameInPolicies(tx core.App, from, to string) error {
 				return err
 			}
 			renamed, n := renameInRules(rules, from, to)
-			if n > 0 {
+			if n > 0 && from != to {
 				field.set(renamed)
 				changed = true
 			}
+		}
+		if masked, err := pol.MaskedFields(); err == nil && renameMasks(masked, from, to, fields) {
+			pol.SetMaskedFields(masked)
+			changed = true
 		}
 		if changed {
 			if err := tx.Save(pol); err != nil {
@@ -110,6 +133,30 @@ func renameInPolicies(tx core.App, from, to string) error {
 		}
 	}
 	return nil
+}
+
+// renameMasks carries into masked (by collection name) the rename of
+// collection from to to and of its fields, and reports whether it changed
+// anything.
+func renameMasks(masked map[string][]string, from, to string, fields map[string]string) bool {
+	list, ok := masked[from]
+	if !ok {
+		return false
+	}
+	changed := from != to
+	renamed := make([]string, len(list))
+	for i, f := range list {
+		renamed[i] = f
+		if now, ok := fields[f]; ok {
+			renamed[i], changed = now, true
+		}
+	}
+	if !changed {
+		return false
+	}
+	delete(masked, from)
+	masked[to] = append(masked[to], renamed...)
+	return true
 }
 
 // renameInRules returns rules with the collection from named as to in their

@@ -16,6 +16,12 @@ func refuse(status int, c refusals.Code, cause error) *router.ApiError {
 	return router.NewApiError(status, c.Message(), refusal{code: c, cause: cause})
 }
 
+// refuseWith is refuse with params, which the client sees beside the code
+// (data.impersonation.params), as PocketBase shows a field error's.
+func refuseWith(status int, c refusals.Code, params map[string]any, cause error) *router.ApiError {
+	return router.NewApiError(status, c.Message(), refusal{code: c, params: params, cause: cause})
+}
+
 // refuseFields is the answer to a request with invalid fields: 400 with
 // their errors in PocketBase's shape (data.<field>) and no other code, the
 // message being refusals.CodeInvalidData's.
@@ -33,8 +39,9 @@ func refuseBody(cause error) *router.ApiError {
 // which As answers with the code under refusals.Key; Unwrap keeps the cause
 // for errors.Is and the logs.
 type refusal struct {
-	code  refusals.Code
-	cause error
+	code   refusals.Code
+	params map[string]any
+	cause  error
 }
 
 func (r refusal) Error() string {
@@ -52,6 +59,10 @@ func (r refusal) As(target any) bool {
 	if !ok {
 		return false
 	}
-	*errs = validation.Errors{refusals.Key: validation.NewError(string(r.code), r.code.Message())}
+	err := validation.NewError(string(r.code), r.code.Message())
+	if len(r.params) > 0 {
+		err = err.SetParams(r.params)
+	}
+	*errs = validation.Errors{refusals.Key: err}
 	return true
 }

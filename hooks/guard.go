@@ -130,6 +130,9 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	if err := limitQuery(e.App, current, e.Request.PathValue("collection"), e.Request.URL.Query()); err != nil {
 		return limitError(e, err)
 	}
+	if err := p.limitMasks(e, current); err != nil {
+		return err
+	}
 
 	sessions.MarkRequest(e, current)
 	setLogMeta(e, current)
@@ -221,6 +224,9 @@ func (p *handlers) limitBatch(e *core.BatchRequestEvent) error {
 		}
 		if err := limitQuery(e.App, current, collection, query); err != nil {
 			return limitError(e.RequestEvent, err)
+		}
+		if err := p.limitMaskedBatch(e.App, current, ir.Method, path, query, call.Fields); err != nil {
+			return err
 		}
 	}
 	return e.Next()

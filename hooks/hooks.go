@@ -180,6 +180,9 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordAuthRequest().Bind(&hook.Handler[*core.RecordAuthRequestEvent]{Id: ids.BuiltinImpersonateId, Func: p.builtinImpersonate})
 
 	app.OnFileTokenRequest().Bind(&hook.Handler[*core.FileTokenRequestEvent]{Id: ids.FileTokenId, Func: p.sessionFileToken})
+	// a policy's masked fields, hidden from every record served while impersonating
+	app.OnRecordEnrich().Bind(&hook.Handler[*core.RecordEnrichEvent]{Id: ids.HideMaskedId, Func: p.hideMasked})
+	app.OnFileDownloadRequest().Bind(&hook.Handler[*core.FileDownloadRequestEvent]{Id: ids.MaskedFileId, Func: p.refuseMaskedFile})
 	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: ids.LimitBatchId, Func: p.limitBatch})
 	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{Id: ids.RealtimeRulesId, Func: p.obeyHeaderRules})
 	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: ids.RealtimeId, Func: p.markRealtimeClient})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 
@@ -196,8 +197,9 @@ func isPluginCollection(app core.App, nameOrId string) bool {
 }
 
 // validatePolicy refuses a policy whose collection is not an auth collection
-// that may be impersonated, or whose impersonatorRule does not compile
-// against it.
+// that may be impersonated, whose impersonatorRule does not compile
+// against it, whose route rules could never match, or whose maskedFields
+// name what does not exist.
 func validatePolicy(e *core.RecordEvent) error {
 	pol := &records.Policy{Record: e.Record}
 	c, err := e.App.FindCollectionByNameOrId(pol.Collection())
@@ -217,7 +219,49 @@ func validatePolicy(e *core.RecordEvent) error {
 			return validation.Errors{field: validation.NewError("validation_invalid_route_rules", err.Error())}
 		}
 	}
+	if err := validateMasks(e.App, pol); err != nil {
+		return validation.Errors{"maskedFields": err}
+	}
 	return e.Next()
+}
+
+// validateMasks returns the validation error of a policy's maskedFields:
+// not a JSON object of arrays of field names; a collection named otherwise
+// than by its exact name, or a field it does not have (a mask that would
+// hide nothing: a misspelt name would leave the real field visible); or a
+// record's id, which every client needs. A mask the stored policy holds
+// already may name what no longer exists (a field deleted since): it stays,
+// as the Policies tab reports it, so that the policy can still be saved.
+func validateMasks(app core.App, pol *records.Policy) error {
+	masked, err := pol.MaskedFields()
+	if err != nil {
+		return validation.NewError("validation_invalid_masked_fields", "Must be a JSON object of arrays of field names: {\"payments\": [\"cardNumber\"]}.")
+	}
+	var stored map[string][]string
+	if original := pol.Original(); original != nil && !pol.IsNew() {
+		stored, _ = (&records.Policy{Record: original}).MaskedFields()
+	}
+	for _, name := range slices.Sorted(maps.Keys(masked)) {
+		// from the database: a rename carried into the policies is saved
+		// before the cache knows the new name
+		c, err := app.FindCollectionByNameOrId(name)
+		for _, field := range masked[name] {
+			params := map[string]any{"collection": name, "field": field}
+			switch {
+			case field == core.FieldNameId:
+				return validation.NewError("validation_masked_id", "A record's id cannot be masked.").SetParams(params)
+			case slices.Contains(stored[name], field):
+				continue
+			case err != nil || c.Name != name:
+				return validation.NewError("validation_unknown_masked_collection",
+					fmt.Sprintf("There is no collection named %q.", name)).SetParams(params)
+			case c.Fields.GetByName(field) == nil:
+				return validation.NewError("validation_unknown_masked_field",
+					fmt.Sprintf("The collection %q has no field %q.", name, field)).SetParams(params)
+			}
+		}
+	}
+	return nil
 }
 
 // validateRouteRules returns the first error of a policy's route rules:

@@ -36,6 +36,9 @@ func (p *handlers) markRealtimeClient(e *core.RealtimeSubscribeRequestEvent) err
 	if err := limitSubscriptions(e, current); err != nil {
 		return err
 	}
+	if err := p.limitMaskedSubscriptions(e, current); err != nil {
+		return err
+	}
 	s := current.Session
 	if e.Client.Get(realtimeSessionKey) == s.Id {
 		return e.Next() // already marked, and its expiry already scheduled

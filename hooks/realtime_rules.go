@@ -79,7 +79,8 @@ type realtimeEvent struct {
 // lets the client see the record with the session header set, as its HTTP
 // requests are checked: PocketBase checks realtime events with the
 // subscription's own options, which carry no session header. A message it
-// cannot check is dropped.
+// cannot check is dropped. The policy's masked fields are left out of the
+// events it lets go (maskEvent).
 func (p *handlers) obeyHeaderRules(e *core.RealtimeMessageEvent) error {
 	sid, _ := e.Client.Get(realtimeSessionKey).(string)
 	if sid == "" {
@@ -126,6 +127,9 @@ func (p *handlers) obeyHeaderRules(e *core.RealtimeMessageEvent) error {
 		Auth:    auth,
 	}
 	if allowed, err := e.App.CanAccessRecord(record, info, rule); err != nil || !allowed {
+		return nil
+	}
+	if !p.maskEvent(e, sid, collection) {
 		return nil
 	}
 	return e.Next()

@@ -19,6 +19,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/consent"
 	"github.com/pbimpersonation/impersonation/internal/ids"
+	"github.com/pbimpersonation/impersonation/internal/masks"
 	"github.com/pbimpersonation/impersonation/internal/policy"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/refusals"
@@ -220,14 +221,21 @@ type consentResponse struct {
 	Revoked  bool   `json:"revoked"`
 	Required bool   `json:"required"`
 	MaxHours int    `json:"maxHours"`
+	// MaskedFields are what support cannot see while acting as the user,
+	// by collection: the masks of the enabled policy of the user's
+	// collection ({} for none).
+	MaskedFields masks.Listing `json:"maskedFields"`
 }
 
 // newConsentResponse describes consent c (nil: none) under policy p (nil: none).
 func newConsentResponse(p *records.Policy, c *records.Consent, live bool) consentResponse {
-	out := consentResponse{Active: live}
+	out := consentResponse{Active: live, MaskedFields: masks.Listing{}}
 	if p != nil {
 		out.Required = p.Enabled() && p.Consent() == records.ConsentRequired
 		out.MaxHours = p.ConsentMaxHours()
+		if masked, err := p.MaskedFields(); err == nil && p.Enabled() {
+			out.MaskedFields = masks.New(masked).ByCollection()
+		}
 	}
 	if c != nil && !c.IsNew() {
 		out.Id = c.Id
@@ -431,6 +439,13 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 
 	target := start.Target.Clone()
 	target.IgnoreEmailVisibility(true) // the impersonator sees what the user sees
+	if m, err := p.cache.Masks(start.Policy); err == nil {
+		target.Hide(m.Fields(target.Collection().Name)...) // and not what the policy masks
+	} else {
+		// the session's requests are refused (denied) until the masks are fixed
+		e.App.Logger().Error("impersonation: read the masked fields of a policy", "collection", start.Policy.Collection(), "error", err)
+		target = nil
+	}
 	return e.JSON(http.StatusOK, startResponse{Token: started.Token, Record: target, Session: started.Session})
 }
 
@@ -585,6 +600,9 @@ type currentResponse struct {
 	// Actors name, with LiveSessions, everyone who has acted as the user,
 	// so their history can say who (the sessions records hold only ids).
 	Actors []*actorResponse `json:"actors,omitzero"`
+	// MaskedFields are, for an impersonation token, the fields hidden from
+	// it, by collection (left out when none are).
+	MaskedFields masks.Listing `json:"maskedFields,omitzero"`
 }
 
 // currentSession names the session an impersonation token belongs to.
@@ -622,13 +640,17 @@ func (p *handlers) current(e *core.RequestEvent) error {
 		}
 		return e.JSON(http.StatusOK, res)
 	}
-	return e.JSON(http.StatusOK, currentResponse{
+	res := currentResponse{
 		Impersonating: true,
 		Session:       &currentSession{Id: current.Session.Id},
 		Actor:         actorOf(current.Actor),
 		Mode:          current.Session.Mode(),
 		Expires:       current.Session.GetDateTime("expires").String(),
-	})
+	}
+	if m, err := p.cache.Masks(current.Policy); err == nil && !m.Empty() {
+		res.MaskedFields = m.ByCollection()
+	}
+	return e.JSON(http.StatusOK, res)
 }
 
 // liveSessionsOn returns the sessions live on user when their policy shows

@@ -179,6 +179,15 @@ type Policy struct {
 	// /api/impersonation/current, while a session on them is live. Zero:
 	// they are told.
 	HideLiveSessions bool
+
+	// MaskedFields are the fields hidden while impersonating under the
+	// policy, by collection name: {"payments": {"cardNumber", "iban"},
+	// "users": {"phone"}}. A masked field is left out of every record
+	// served while impersonating, and cannot be written, nor read through
+	// a filter, sort, expand or API rule (see the README's Masked fields).
+	// Each collection and field must exist, by its exact name. Nil: nothing
+	// is masked.
+	MaskedFields map[string][]string
 }
 
 // Mode is what a session may do: ModeRead or ModeWrite.

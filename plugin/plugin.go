@@ -340,6 +340,7 @@ func seedPolicies(app core.App, policies []Policy, strict bool) error {
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
 		pol.SetShowLiveSessions(!seed.HideLiveSessions)
 		pol.SetNotifyTarget(!seed.NoStartEmail)
+		pol.SetMaskedFields(seed.MaskedFields)
 		err = app.Save(pol)
 		var invalid validation.Errors
 		switch {
@@ -361,7 +362,7 @@ func unseedable(collection string, err error) error {
 	return fmt.Errorf("impersonation: the policy of %q in Config.Policies cannot be written (%w); until it is, "+
 		"only the policy records a superuser adds in the dashboard (Impersonation → Policies) let anyone impersonate "+
 		"these records. Fix it in Config.Policies and restart: Collection must name an auth collection other than "+
-		"_superusers, and ImpersonatorRule must compile against it (each plain field name is the target's, and must "+
-		"be one of its fields)",
+		"_superusers, ImpersonatorRule must compile against it (each plain field name is the target's, and must "+
+		"be one of its fields), and MaskedFields must name existing collections and their fields",
 		collection, err)
 }

@@ -177,7 +177,8 @@ function facts() {
         h("dt", { text: t("product.id") }),
         h("dd", { class: "mono", dataset: { testid: "user-id" }, text: record.id }),
         h("dt", { text: t("product.email") }),
-        h("dd", { text: record.email || t("product.hidden") }),
+        // absent when the user hides it, or when support may not see it (a masked field)
+        h("dd", { dataset: { testid: "user-email-fact" }, text: record.email || t("product.hidden") }),
         h("dt", { text: t("product.verified") }),
         h("dd", { text: record.verified ? t("common.yes") : t("common.no") }),
         record.created

@@ -41,6 +41,12 @@ const (
 	RealtimeRulesId      = "impersonationRealtimeRules"
 	BackupCreateId       = "impersonationBackupCreate"
 	BackupRestoreId      = "impersonationBackupRestore"
+	// HideMaskedId hides a policy's masked fields from every record served
+	// while impersonating (OnRecordEnrich).
+	HideMaskedId = "impersonationHideMasked"
+	// MaskedFileId refuses the download of a masked file field's files
+	// while impersonating (OnFileDownloadRequest).
+	MaskedFileId = "impersonationMaskedFile"
 	// AuditKeyCheckId makes the audit key of a fresh install, or refuses to
 	// start without a lost one (OnBootstrap), and logs an error when the
 	// chain was not written with the key (OnServe).

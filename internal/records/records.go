@@ -249,6 +249,25 @@ func (p *Policy) AllowedRoutes() ([]string, error) { return p.routes("allowedRou
 // SetAllowedRoutes sets the route rules a read-only session may call.
 func (p *Policy) SetAllowedRoutes(rules []string) { p.Set("allowedRoutes", rules) }
 
+// MaskedFields returns the fields hidden while impersonating under the
+// policy, by collection name (nil for none), or an error when the field is
+// not a JSON object of arrays of strings.
+func (p *Policy) MaskedFields() (map[string][]string, error) {
+	raw, _ := p.GetRaw("maskedFields").(types.JSONRaw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var masked map[string][]string
+	if err := p.UnmarshalJSONField("maskedFields", &masked); err != nil {
+		return nil, fmt.Errorf("maskedFields: want a JSON object of arrays of field names: %w", err)
+	}
+	return masked, nil
+}
+
+// SetMaskedFields sets the fields hidden while impersonating under the
+// policy, by collection name.
+func (p *Policy) SetMaskedFields(masked map[string][]string) { p.Set("maskedFields", masked) }
+
 func (p *Policy) routes(field string) ([]string, error) {
 	raw, _ := p.GetRaw(field).(types.JSONRaw)
 	if len(raw) == 0 || string(raw) == "null" {

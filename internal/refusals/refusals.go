@@ -12,7 +12,9 @@ import "github.com/pbimpersonation/impersonation/internal/sessions"
 //   - an error of one field keeps PocketBase's shape, data.<field> =
 //     {code, message, params} (codes "validation_...");
 //   - any other refusal has its code under data.impersonation (Key),
-//     as {code, message}, the message being the one of the error itself.
+//     as {code, message}, the message being the one of the error itself,
+//     and params when the refusal names something (the masked field a
+//     request reads or writes, and where).
 //
 // For example:
 //
@@ -71,6 +73,13 @@ const (
 	CodeRealtimeExpand  Code = "realtime_expand"
 	CodeNoRefresh       Code = "no_refresh"
 
+	// the guard, on what a policy's maskedFields hide (params: the field,
+	// and where it was found)
+	CodeMaskedRead  Code = "masked_read"
+	CodeMaskedRule  Code = "masked_rule"
+	CodeMaskedWrite Code = "masked_write"
+	CodeMaskedFile  Code = "masked_file"
+
 	// PocketBase's own routes on the plugin's collections
 	CodeBuiltinImpersonate Code = "builtin_impersonate"
 	CodeAuditAppendOnly    Code = "audit_append_only"
@@ -116,6 +125,11 @@ var refusalMessages = map[Code]string{
 	CodeSessionHeader:   "The " + sessions.Header + " header is set by the server only.",
 	CodeRealtimeExpand:  "Realtime subscriptions cannot expand relations while impersonating.",
 	CodeNoRefresh:       "An impersonation token cannot be refreshed.",
+
+	CodeMaskedRead:  "The filter, sort or expand reads a field that is hidden while impersonating.",
+	CodeMaskedRule:  "The collection's API rule compares a field that is hidden while impersonating with data of the request.",
+	CodeMaskedWrite: "A field that is hidden while impersonating cannot be written.",
+	CodeMaskedFile:  "This file is hidden while impersonating.",
 
 	CodeBuiltinImpersonate: "Records of this collection are impersonated through POST /api/impersonation/sessions.",
 	CodeAuditAppendOnly:    "Impersonation audit entries are append-only and cannot be changed through the API.",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pbimpersonation/impersonation/internal/masks"
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
 
@@ -72,6 +73,7 @@ func notFound(err error) error {
 }
 
 func sessionKey(id string) string                   { return "session/" + id }
+func masksKey(collectionName string) string         { return "masks/" + collectionName }
 func recordKey(collectionId, id string) string      { return "record/" + collectionId + "/" + id }
 func policyKey(collectionName string) string        { return "policy/" + collectionName }
 func consentKey(collectionId, userId string) string { return "consent/" + collectionId + "/" + userId }
@@ -118,6 +120,32 @@ func (c *Cache) EnabledPolicies() ([]*records.Policy, error) {
 // enabledPoliciesKey is the cache key of EnabledPolicies.
 const enabledPoliciesKey = "policies:enabled"
 
+// policyMasks are the masks read from one policy record.
+type policyMasks struct {
+	policy *records.Policy
+	masks  masks.Masks
+}
+
+// Masks returns the masks of policy p, read from its maskedFields once per
+// policy record (the records Policy returns are shared until the policy
+// changes), or an error when its maskedFields are not a JSON object of
+// arrays of field names.
+func (c *Cache) Masks(p *records.Policy) (masks.Masks, error) {
+	key := masksKey(p.Collection())
+	c.mu.RLock()
+	hit, ok := c.entries[key]
+	c.mu.RUnlock()
+	if m, _ := hit.value.(policyMasks); ok && m.policy == p {
+		return m.masks, hit.err
+	}
+	byCollection, err := p.MaskedFields()
+	m := policyMasks{policy: p, masks: masks.New(byCollection)}
+	c.mu.Lock()
+	c.entries[key] = cached{m, err}
+	c.mu.Unlock()
+	return m.masks, err
+}
+
 // Consent returns the consent record of user.
 func (c *Cache) Consent(user *core.Record) (*records.Consent, error) {
 	v, err := c.get(consentKey(user.Collection().Id, user.Id), func() (any, error) {
@@ -141,6 +169,7 @@ func (c *Cache) Forget(r *core.Record) {
 	case records.PoliciesCollection:
 		for _, name := range []string{r.GetString("collection"), originalOf(r).GetString("collection")} {
 			delete(c.entries, policyKey(name))
+			delete(c.entries, masksKey(name))
 		}
 		delete(c.entries, enabledPoliciesKey)
 	default:

@@ -97,6 +97,9 @@ func Begin(log *audit.Log, app core.App, s Start) (*Started, error) {
 		}
 		entry.Data["mode"] = string(s.Mode)
 		entry.Data["expires"] = session.GetDateTime("expires").String()
+		if masked, _ := s.Policy.MaskedFields(); len(masked) > 0 {
+			entry.Data["maskedFields"] = masked
+		}
 		return log.Write(tx, entry)
 	})
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/search"
 	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/pbimpersonation/impersonation/internal/masks"
 	"github.com/pbimpersonation/impersonation/internal/policy"
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
@@ -136,7 +137,9 @@ type Page struct {
 }
 
 // Target is a record the actor may impersonate. Name and Avatar (the file
-// name) are empty when the collection has no such field.
+// name) are empty when the collection has no such field; Email, Name and
+// Avatar are empty when the policy masks them from an actor who is not a
+// superuser.
 type Target struct {
 	Id             string       `json:"id"`
 	CollectionId   string       `json:"collectionId"`
@@ -185,8 +188,16 @@ func List(app core.App, pol *records.Policy, collection *core.Collection, actor 
 	case err != nil:
 		return nil, err
 	}
+	hidden, err := maskedFrom(pol, collection, actor)
+	if err != nil {
+		return nil, err
+	}
 	if q.Search != "" {
-		query.AndWhere(searchExpr(collection, q.Search))
+		query.AndWhere(searchExpr(collection, q.Search, hidden))
+	}
+	order := []search.SortField{{Name: core.FieldNameEmail, Direction: search.SortAsc}, {Name: core.FieldNameId, Direction: search.SortAsc}}
+	if slices.Contains(hidden, core.FieldNameEmail) {
+		order = order[1:] // the order would tell the masked emails apart
 	}
 
 	found := []*core.Record{}
@@ -195,7 +206,7 @@ func List(app core.App, pol *records.Policy, collection *core.Collection, actor 
 		CountCol("_rowid_").
 		Page(q.Page).
 		PerPage(q.PerPage).
-		Sort([]search.SortField{{Name: core.FieldNameEmail, Direction: search.SortAsc}, {Name: core.FieldNameId, Direction: search.SortAsc}}).
+		Sort(order).
 		Exec(&found)
 	if err != nil {
 		return nil, fmt.Errorf("list the targets of %s: %w", collection.Name, err)
@@ -214,7 +225,7 @@ func List(app core.App, pol *records.Policy, collection *core.Collection, actor 
 		}
 	}
 
-	items, err := describe(app, pol, collection, found, now)
+	items, err := describe(app, pol, collection, found, hidden, now)
 	if err != nil {
 		return nil, err
 	}
@@ -230,12 +241,30 @@ func List(app core.App, pol *records.Policy, collection *core.Collection, actor 
 // searchParam is the name of the search text's placeholder.
 const searchParam = "impersonationTargetsSearch"
 
+// maskedFrom returns the fields of collection that pol masks from actor:
+// the staff who are not superusers see the users they may impersonate as
+// they would while impersonating them, and search them by those fields
+// alone. An error means that pol's maskedFields cannot be read.
+func maskedFrom(pol *records.Policy, collection *core.Collection, actor *core.Record) ([]string, error) {
+	if actor.IsSuperuser() {
+		return nil, nil
+	}
+	masked, err := pol.MaskedFields()
+	if err != nil {
+		return nil, fmt.Errorf("read the masked fields of %s: %w", pol.Collection(), err)
+	}
+	return masks.New(masked).Fields(collection.Name), nil
+}
+
 // searchExpr matches the records whose id, email or name contains text as
 // plain text: LIKE's wildcards in it are escaped, and it is bound as a
-// parameter, never parsed as a filter.
-func searchExpr(c *core.Collection, text string) dbx.Expression {
-	columns := []string{core.FieldNameId, core.FieldNameEmail}
-	if f := c.Fields.GetByName(NameField); f != nil && f.Type() == core.FieldTypeText {
+// parameter, never parsed as a filter. A hidden field is not searched.
+func searchExpr(c *core.Collection, text string, hidden []string) dbx.Expression {
+	columns := []string{core.FieldNameId}
+	if !slices.Contains(hidden, core.FieldNameEmail) {
+		columns = append(columns, core.FieldNameEmail)
+	}
+	if f := c.Fields.GetByName(NameField); f != nil && f.Type() == core.FieldTypeText && !slices.Contains(hidden, NameField) {
 		columns = append(columns, NameField)
 	}
 	escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(text)
@@ -246,8 +275,9 @@ func searchExpr(c *core.Collection, text string) dbx.Expression {
 	return dbx.NewExp("("+strings.Join(parts, " OR ")+")", dbx.Params{searchParam: "%" + escaped + "%"})
 }
 
-// describe returns the targets of rs with their consent and live session.
-func describe(app core.App, pol *records.Policy, c *core.Collection, rs []*core.Record, now time.Time) ([]Target, error) {
+// describe returns the targets of rs with their consent and live session,
+// their hidden fields left empty.
+func describe(app core.App, pol *records.Policy, c *core.Collection, rs []*core.Record, hidden []string, now time.Time) ([]Target, error) {
 	ids := make([]string, len(rs))
 	for i, r := range rs {
 		ids[i] = r.Id
@@ -261,17 +291,20 @@ func describe(app core.App, pol *records.Policy, c *core.Collection, rs []*core.
 		return nil, err
 	}
 
-	hasName := c.Fields.GetByName(NameField) != nil
-	hasAvatar := c.Fields.GetByName(AvatarField) != nil
+	hasName := c.Fields.GetByName(NameField) != nil && !slices.Contains(hidden, NameField)
+	hasAvatar := c.Fields.GetByName(AvatarField) != nil && !slices.Contains(hidden, AvatarField)
+	hasEmail := !slices.Contains(hidden, core.FieldNameEmail)
 	items := make([]Target, len(rs))
 	for i, r := range rs {
 		t := Target{
 			Id:             r.Id,
 			CollectionId:   c.Id,
 			CollectionName: c.Name,
-			Email:          r.Email(),
 			Consent:        Consent{Required: pol.Consent() == records.ConsentRequired},
 			LiveSession:    live[r.Id],
+		}
+		if hasEmail {
+			t.Email = r.Email()
 		}
 		if hasName {
 			t.Name = r.GetString(NameField)

@@ -1,7 +1,10 @@
 // Policies tab: one impersonation_policies record per collection, edited
 // through the records API; the plugin validates a policy (its collection,
-// rule and route rules, besides the fields' own limits) and the server's
-// message for each field is shown next to it.
+// rule, route rules and masked fields, besides the fields' own limits) and
+// the server's message for each field is shown next to it. The masked
+// fields are chosen among the collections' real fields; a mask of a field
+// or collection that does not exist (any more) is reported, in the table
+// and in the editor.
 import { L } from "./state.js";
 import { POLICIES, flashError, flashSuccess, invalidatePolicies, notifyChanged } from "./api.js";
 import { badge, cell, dialogKeys, errorMessage, listTable } from "./ui.js";
@@ -20,6 +23,7 @@ const FIELDS = [
     "allowedRoutes",
     "showLiveSessions",
     "notifyTarget",
+    "maskedFields",
 ];
 
 const MODES = ["read", "write"];
@@ -105,6 +109,7 @@ function policiesTable(data, onEdit) {
                 ["ri-shield-check-line", "col.consent"],
                 ["ri-timer-line", "policies.maxMinutes"],
                 ["ri-eye-line", "policies.modes"],
+                ["ri-eye-off-line", "policies.masked"],
             ],
             metaKey: "col.actions",
             emptyKey: "policies.empty",
@@ -141,6 +146,7 @@ function policyRow(p, onEdit) {
         cell("col.consent", null, () => L(p.consent == "none" ? "consent.notRequired" : "policies.consentRequired")),
         cell("policies.maxMinutes", null, () => L("dash.minutes", { n: p.maxMinutes })),
         cell("policies.modes", null, () => (p.modes || []).map((m) => L("mode." + m)).join(", ")),
+        cell("policies.masked", null, maskedSummary(p.maskedFields)),
         t.td(
             { className: "col-meta" },
             t.button(
@@ -210,6 +216,7 @@ function formValues(policy, candidates) {
         allowedRoutes: routesText(policy?.allowedRoutes),
         showLiveSessions: policy ? !!policy.showLiveSessions : true,
         notifyTarget: policy ? !!policy.notifyTarget : true,
+        maskedFields: masksOf(policy?.maskedFields),
     };
 }
 
@@ -228,6 +235,7 @@ function requestBody(form, policy) {
         allowedRoutes: routesValue(form.allowedRoutes),
         showLiveSessions: form.showLiveSessions,
         notifyTarget: form.notifyTarget,
+        maskedFields: masksOf(form.maskedFields),
     };
     if (!policy || form.collection != policy.collection) {
         body.collection = form.collection;
@@ -349,6 +357,7 @@ function editorFields(ed) {
         routesField(ed, "allowedRoutes", "policies.allowedRoutes", "policies.allowedRoutesHelp"),
         switchField(ed, "showLiveSessions", "policies.showLiveSessions", "policies.showLiveSessionsHelp"),
         switchField(ed, "notifyTarget", "policies.notifyTarget", "policies.notifyTargetHelp"),
+        maskedField(ed),
         t.div({ className: "col-lg-12" }, errorLine(ed, "_other")),
     ];
 }
@@ -612,5 +621,197 @@ function modesField(ed) {
         ),
         help("policies.modesHelp"),
         errorLine(ed, "modes"),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Masked fields: {collection: [field, ...]}, hidden while impersonating.
+
+/** A copy of a policy's masks without empty lists ({} for none). */
+function masksOf(value) {
+    const out = {};
+    if (value && typeof value == "object" && !Array.isArray(value)) {
+        for (const [c, fields] of Object.entries(value)) {
+            if (Array.isArray(fields) && fields.length) {
+                out[c] = fields.map(String);
+            }
+        }
+    }
+    return out;
+}
+
+/** The collection of the dashboard's store named exactly `name`, or undefined. */
+function collectionNamed(name) {
+    return (app.store.collections || []).find((c) => c.name == name);
+}
+
+/** The fields of a collection a mask may name: all but the id and the secrets PocketBase never serves. */
+function maskableFields(collection) {
+    return (collection?.fields || [])
+        .map((f) => f.name)
+        .filter((name) => !["id", "password", "tokenKey"].includes(name));
+}
+
+/** The masks that hide nothing: of a collection or a field that does not exist (any more). */
+function unknownMasks(masked) {
+    const out = [];
+    for (const [name, fields] of Object.entries(masksOf(masked))) {
+        const c = collectionNamed(name);
+        for (const field of fields) {
+            if (!c?.fields?.some((f) => f.name == field)) {
+                out.push({ collection: name, field, missing: !c });
+            }
+        }
+    }
+    return out;
+}
+
+/** The table's cell: how many fields are masked, and how many masks hide nothing. */
+function maskedSummary(value) {
+    const masked = masksOf(value);
+    const n = Object.values(masked).reduce((sum, fields) => sum + fields.length, 0);
+    const unknown = unknownMasks(masked).length;
+    const names = Object.entries(masked)
+        .flatMap(([c, fields]) => fields.map((f) => c + "." + f))
+        .join(", ");
+    return t.div(
+        { className: "imp-stack", "html-data-testid": "policies-masked", title: names },
+        t.span({ className: n ? "" : "txt-hint" }, () =>
+            n ? L("policies.maskedCount", { n }) : L("policies.maskedNone"),
+        ),
+        unknown ? badge("warning", () => L("policies.maskedUnknown", { n: unknown }), "policies-masked-unknown") : null,
+    );
+}
+
+/** The editor's masks: one block per masked collection, and a choice of a collection to add. */
+function maskedField(ed) {
+    return wrap(
+        ed,
+        "maskedFields",
+        "col-lg-12",
+        t.fieldset(
+            {
+                className: "imp-masks",
+                "html-data-testid": "policy-maskedFields",
+                "html-aria-describedby": ed.uid + "_maskedFields_err",
+            },
+            t.legend({ className: "imp-legend" }, () => L("policies.masked")),
+            () =>
+                Object.keys(ed.form.maskedFields)
+                    .sort()
+                    .map((name) => maskedCollection(ed, name)),
+            addMaskedCollection(ed),
+        ),
+        help("policies.maskedHelp"),
+        errorLine(ed, "maskedFields"),
+    );
+}
+
+/** Sets the masks of one collection (null: none). */
+function setMasked(ed, name, fields) {
+    const next = Object.assign({}, ed.form.maskedFields);
+    if (fields) {
+        next[name] = fields;
+    } else {
+        delete next[name];
+    }
+    setValue(ed, "maskedFields", next);
+}
+
+/** The block of one masked collection: a checkbox per field, and what hides nothing. */
+function maskedCollection(ed, name) {
+    const collection = collectionNamed(name);
+    const masked = () => ed.form.maskedFields[name] || [];
+    const toggle = (field, on) => setMasked(ed, name, on ? [...masked(), field] : masked().filter((f) => f != field));
+    return t.div(
+        { rid: "mask_" + name, className: "imp-mask", "html-data-testid": "policy-mask", "html-data-collection": name },
+        t.div(
+            { className: "imp-mask-head" },
+            t.strong({ className: "txt-code" }, name),
+            t.button(
+                {
+                    type: "button",
+                    className: "btn sm secondary transparent",
+                    ariaLabel: () => L("policies.maskedRemove", { collection: name }),
+                    "html-data-testid": "policy-mask-remove",
+                    onclick: () => setMasked(ed, name, null),
+                },
+                t.i({ className: "ri-close-line", ariaHidden: true }),
+            ),
+        ),
+        t.div(
+            {
+                className: "imp-mask-fields",
+                role: "group",
+                ariaLabel: () => L("policies.maskedFieldsOf", { collection: name }),
+            },
+            ...maskableFields(collection).map((field) => {
+                const id = ed.uid + "_mask_" + name + "_" + field;
+                return t.div(
+                    { className: "field" },
+                    t.input({
+                        type: "checkbox",
+                        id,
+                        className: "no-error",
+                        "html-data-testid": "policy-mask-field",
+                        "html-data-field": field,
+                        checked: () => masked().includes(field),
+                        onchange: (e) => toggle(field, e.target.checked),
+                    }),
+                    t.label({ htmlFor: id, className: "txt-code" }, field),
+                );
+            }),
+        ),
+        () =>
+            unknownMasks({ [name]: masked() }).map((u) =>
+                t.div(
+                    {
+                        rid: "unknown_" + u.field,
+                        className: "imp-mask-unknown",
+                        "html-data-testid": "policy-mask-unknown",
+                    },
+                    t.i({ className: "ri-error-warning-line", ariaHidden: true }),
+                    t.span(null, () =>
+                        u.missing
+                            ? L("policies.maskedUnknownCollection", { collection: u.collection })
+                            : L("policies.maskedUnknownField", { collection: u.collection, field: u.field }),
+                    ),
+                    t.button(
+                        {
+                            type: "button",
+                            className: "btn sm secondary",
+                            "html-data-testid": "policy-mask-drop",
+                            onclick: () => toggle(u.field, false),
+                        },
+                        t.span({ className: "txt" }, () => L("policies.maskedDrop")),
+                    ),
+                ),
+            ),
+    );
+}
+
+/** A choice among the collections not masked yet; choosing one adds its block. */
+function addMaskedCollection(ed) {
+    const free = () =>
+        (app.store.collections || []).filter((c) => !c.system && !(c.name in ed.form.maskedFields)).map((c) => c.name);
+    return t.div(
+        { className: "field imp-mask-add" },
+        t.select(
+            {
+                id: ed.uid + "_mask_add",
+                className: "no-error",
+                ariaLabel: () => L("policies.maskedAdd"),
+                "html-data-testid": "policy-mask-add",
+                onchange: (e) => {
+                    const name = e.target.value;
+                    e.target.value = "";
+                    if (name) {
+                        setMasked(ed, name, []);
+                    }
+                },
+            },
+            t.option({ value: "", selected: true }, () => L("policies.maskedAdd") + "…"),
+            () => free().map((name) => t.option({ rid: name, value: name }, name)),
+        ),
     );
 }

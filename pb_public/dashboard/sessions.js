@@ -1,11 +1,12 @@
 // Sessions tab: live and past impersonation sessions (records API, newest
-// first, paged) with actor, target, reason, mode, a countdown, the end cause
-// and an End button. The page's realtime subscription keeps it current.
+// first, paged) with actor, target, reason, mode (and, while live, the
+// fields its policy masks), a countdown, the end cause and an End button. The page's realtime subscription keeps it current.
 import { L, fmtDuration, lib, msLeft, startClock } from "./state.js";
 import { SESSIONS, flashError, flashSuccess, notifyChanged, resolvePeople } from "./api.js";
 import { badge, cell, dateView, listTable, pager, personText, personView } from "./ui.js";
 import { openSessionTimeline } from "./timeline.js";
 import { loadMailPolicies, mailView } from "./mail.js";
+import { loadSessionMasks, maskedView } from "./masked.js";
 
 const PER_PAGE = 30;
 
@@ -51,6 +52,7 @@ export function sessionsTab(route) {
                 document.addEventListener("impersonation:changed", onChanged);
                 load(1);
                 loadMailPolicies();
+                loadSessionMasks();
             },
             onunmount: () => {
                 stopClock?.();
@@ -205,7 +207,11 @@ function sessionRow(s) {
         cell(
             "sessions.mode",
             null,
-            badge(s.mode == "write" ? "danger" : "info", () => L("mode." + s.mode), "sessions-mode"),
+            t.div(
+                { className: "imp-stack" },
+                badge(s.mode == "write" ? "danger" : "info", () => L("mode." + s.mode), "sessions-mode"),
+                maskedView(s, () => isLive(s)),
+            ),
         ),
         cell("col.status", { "html-data-testid": "sessions-status" }, statusView(s)),
         cell("col.mail", null, mailView(s)),

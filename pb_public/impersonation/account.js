@@ -357,6 +357,7 @@ function render() {
         state.error ? h("p", { class: "alert danger", attrs: { role: "alert" }, text: state.error }) : null,
         renderLive(),
         renderConsent(),
+        renderMasked(),
         renderHistory(),
     );
     if (active && !["main"].includes(active)) {
@@ -438,6 +439,36 @@ function renderConsent() {
         renderConsentStatus(c, st),
         renderPresets(st, max),
         renderCustomHours(max),
+    );
+}
+
+/** What support cannot see while acting as the user: the policy's masked fields, by collection. */
+function renderMasked() {
+    const masked = (state.consent && state.consent.maskedFields) || {};
+    const collections = Object.keys(masked)
+        .filter((c) => Array.isArray(masked[c]) && masked[c].length)
+        .sort();
+    if (!collections.length) return null;
+    return h(
+        "section",
+        {
+            class: "panel",
+            id: "masked-fields",
+            dataset: { testid: "masked-fields" },
+            attrs: { "aria-labelledby": "masked-title" },
+        },
+        h("h2", { id: "masked-title", text: t("user.maskedTitle") }),
+        h("p", { class: "hint", text: t("user.maskedIntro") }),
+        h(
+            "ul",
+            { class: "masked-list" },
+            collections.map((c) =>
+                h("li", {
+                    dataset: { collection: c },
+                    text: t("user.maskedCollection", { collection: c, fields: masked[c].join(", ") }),
+                }),
+            ),
+        ),
     );
 }
 

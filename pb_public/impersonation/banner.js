@@ -17,7 +17,9 @@
  *    when it has ended the bar says so. Exit ends the session and clears
  *    the tab's auth. Styled with the --pbi-* custom properties (banner.css).
  * 3. window.PocketBaseImpersonation = {active, token, record, actor, mode,
- *    expires, session, ended, exit(), onChange(fn)}.
+ *    masked, expires, session, ended, exit(), onChange(fn)}; masked names,
+ *    by collection, the fields the policy hides from the session (the bar
+ *    then says "some data hidden").
  *
  * Nothing is ever written to localStorage by this script, and no token is
  * logged. Every string from a record is set as text.
@@ -164,6 +166,7 @@ if (!window.PocketBaseImpersonation) {
         endedCause: "", // "exit", "expired", "ended"
         actor: null, // from /current
         mode: "",
+        masked: null, // from /current: the fields hidden from the session, by collection
         expires: null, // Date
         exiting: false,
         exitError: false,
@@ -236,6 +239,7 @@ if (!window.PocketBaseImpersonation) {
         state.endedCause = ended ? "exit" : "";
         state.actor = null;
         state.mode = "";
+        state.masked = null;
         state.exitError = false;
         state.expires = expiryOf(now);
     }
@@ -322,6 +326,7 @@ if (!window.PocketBaseImpersonation) {
                     }
                     state.actor = body.actor || null;
                     state.mode = body.mode || "";
+                    state.masked = body.maskedFields || null;
                     const exp = core && core.dates.parseDate(body.expires);
                     if (exp) state.expires = exp;
                     render();
@@ -437,10 +442,21 @@ if (!window.PocketBaseImpersonation) {
         parts.name = el("strong", "pbi-name", { "data-testid": "impersonation-name" });
         parts.email = el("span", "pbi-email");
         parts.mode = el("span", "pbi-mode");
+        parts.masked = el("span", "pbi-masked", { "data-testid": "impersonation-masked" });
         parts.sep = el("span", "pbi-sep", { "aria-hidden": "true" });
         parts.sep.textContent = "·";
         parts.countdown = el("span", "pbi-countdown", { "data-testid": "impersonation-countdown" });
-        core.dom.fill(parts.active, parts.acting, " ", parts.name, parts.email, parts.mode, parts.sep, parts.countdown);
+        core.dom.fill(
+            parts.active,
+            parts.acting,
+            " ",
+            parts.name,
+            parts.email,
+            parts.mode,
+            parts.masked,
+            parts.sep,
+            parts.countdown,
+        );
         parts.status = el("span", "pbi-status", { "data-testid": "impersonation-status" });
         parts.live = el("span", "pbi-live", { "aria-live": "polite" });
         core.dom.fill(parts.text, parts.active, parts.status, parts.live);
@@ -520,10 +536,25 @@ if (!window.PocketBaseImpersonation) {
         parts.mode.textContent = state.mode ? tr(state.mode === "write" ? "banner.write" : "banner.readOnly") : "";
         parts.mode.hidden = !state.mode;
         if (state.mode) parts.mode.setAttribute("data-mode", state.mode);
+        renderMasked();
         parts.exit.hidden = false;
         parts.exit.disabled = state.exiting;
         parts.exit.textContent = state.exiting ? tr("banner.exiting") : tr("banner.exit");
         renderCountdown();
+    }
+
+    // renderMasked: "some data hidden" while the policy masks fields, which
+    // its title names ("payments.cardNumber, users.phone").
+    function renderMasked() {
+        const fields = [];
+        for (const collection in state.masked || {}) {
+            const names = state.masked[collection] || [];
+            for (let i = 0; i < names.length; i++) fields.push(collection + "." + names[i]);
+        }
+        parts.masked.hidden = !fields.length;
+        parts.masked.textContent = fields.length ? tr("banner.masked") : "";
+        if (fields.length) parts.masked.setAttribute("title", tr("banner.maskedTitle", { fields: fields.join(", ") }));
+        else parts.masked.removeAttribute("title");
     }
 
     let coreLoading = null;
@@ -565,6 +596,9 @@ if (!window.PocketBaseImpersonation) {
         },
         get mode() {
             return state.mode;
+        },
+        get masked() {
+            return state.masked;
         },
         get expires() {
             return state.expires;

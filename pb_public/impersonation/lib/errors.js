@@ -22,7 +22,9 @@ export function errorText(err) {
     }
     const code = refusalCode(err);
     if (code && has("error." + code)) {
-        return t("error." + code);
+        // a refusal that names something (a masked field) has params
+        const params = err.response.data.impersonation.params;
+        return t("error." + code, params && typeof params === "object" ? params : {});
     }
     if (err.status === 0) {
         return t("common.network");

@@ -69,6 +69,8 @@ export const messages = {
         "banner.expired": "This impersonation session has expired.",
         "banner.closeHint": "You can close this tab.",
         "banner.write": "can change data",
+        "banner.masked": "some data hidden",
+        "banner.maskedTitle": "Hidden from you while acting as this user: {fields}",
 
         "handoff.title": "Opening the app…",
         "handoff.failedTitle": "Could not open the session",
@@ -132,6 +134,10 @@ export const messages = {
         "user.actionsCaption": "Requests made in this session",
         "user.actionsEmpty": "No actions were recorded in this session.",
         "user.refused": "(refused)",
+        "user.maskedTitle": "What support cannot see",
+        "user.maskedIntro":
+            "While acting as you, support staff do not see these fields of your data, cannot search or sort by them, and cannot change them:",
+        "user.maskedCollection": "{collection}: {fields}",
 
         "col.started": "Started",
         "col.reason": "Reason",
@@ -254,6 +260,8 @@ export const messages = {
         "sessions.endConfirm": "End the session on {name} now? Its token stops working at once.",
         "sessions.ended": "The session on {name} has ended.",
         "sessions.empty": "No sessions found.",
+        "sessions.fieldHidden": "{field} hidden",
+        "sessions.maskedTitle": "Hidden from this session by its policy (in {collection})",
 
         "timeline.title": "Session timeline",
         "timeline.empty": "No entries for this session.",
@@ -335,6 +343,18 @@ export const messages = {
         "policies.showLiveSessionsHelp": 'Their own pages can show "support is viewing your account".',
         "policies.notifyTarget": "Email users when a session on them starts",
         "policies.notifyTargetHelp": "With the reason, the duration and a link to withdraw consent.",
+        "policies.masked": "Masked fields",
+        "policies.maskedHelp":
+            "Hidden while impersonating under this policy: left out of every record served, and never filtered, sorted, expanded, downloaded or written.",
+        "policies.maskedNone": "None",
+        "policies.maskedCount": "{n} field|{n} fields",
+        "policies.maskedAdd": "Mask fields of a collection",
+        "policies.maskedRemove": "Remove the masks of {collection}",
+        "policies.maskedFieldsOf": "Fields of {collection}",
+        "policies.maskedUnknownField": "{collection} has no field {field} (any more): this mask hides nothing.",
+        "policies.maskedUnknownCollection": "There is no collection {collection} (any more): its masks hide nothing.",
+        "policies.maskedUnknown": "{n} unknown|{n} unknown",
+        "policies.maskedDrop": "Remove",
 
         "error.auth_required": "The request requires valid record authorization token.",
         "error.invalid_body": "An error occurred while loading the submitted data.",
@@ -364,6 +384,11 @@ export const messages = {
         "error.session_header": "The X-Impersonation-Session header is set by the server only.",
         "error.realtime_expand": "Realtime subscriptions cannot expand relations while impersonating.",
         "error.no_refresh": "An impersonation token cannot be refreshed.",
+        "error.masked_read": "The filter, sort or expand reads {field}, which is hidden while impersonating.",
+        "error.masked_rule":
+            "The API rule {in} compares {field}, which is hidden while impersonating, with data of the request.",
+        "error.masked_write": "{field} is hidden while impersonating and cannot be written.",
+        "error.masked_file": "This file ({field}) is hidden while impersonating.",
         "error.builtin_impersonate":
             "Records of this collection are impersonated through POST /api/impersonation/sessions.",
         "error.audit_append_only": "Impersonation audit entries are append-only and cannot be changed through the API.",
@@ -423,6 +448,11 @@ export const messages = {
         "field.validation_is_email": "Must be a valid email address.",
         "field.validation_invalid_url": 'Must be a path of the app ("/app/") or an http(s) URL.',
         "field.validation_invalid_redact_keys": "At most {max} key names, each of {min} to {len} characters.",
+        "field.validation_invalid_masked_fields":
+            'Must be a JSON object of arrays of field names: {"payments": ["cardNumber"]}.',
+        "field.validation_unknown_masked_collection": "There is no collection named {collection}.",
+        "field.validation_unknown_masked_field": "The collection {collection} has no field {field}.",
+        "field.validation_masked_id": "A record's id cannot be masked.",
         "error.settings_exist": "The settings are one record, which exists already: edit it.",
         "event.settings.created": "Settings created",
         "event.settings.updated": "Settings changed",
@@ -491,6 +521,8 @@ export const messages = {
         "banner.expired": "Esta sesión de suplantación ha caducado.",
         "banner.closeHint": "Puedes cerrar esta pestaña.",
         "banner.write": "puede cambiar datos",
+        "banner.masked": "datos ocultos",
+        "banner.maskedTitle": "Oculto para ti mientras actúas como este usuario: {fields}",
 
         "handoff.title": "Abriendo la aplicación…",
         "handoff.failedTitle": "No se pudo abrir la sesión",
@@ -554,6 +586,10 @@ export const messages = {
         "user.actionsCaption": "Peticiones hechas en esta sesión",
         "user.actionsEmpty": "No se registró ninguna acción en esta sesión.",
         "user.refused": "(rechazada)",
+        "user.maskedTitle": "Lo que soporte no puede ver",
+        "user.maskedIntro":
+            "Mientras actúa como tú, el personal de soporte no ve estos campos de tus datos, no puede buscar ni ordenar por ellos y no puede cambiarlos:",
+        "user.maskedCollection": "{collection}: {fields}",
 
         "col.started": "Inicio",
         "col.reason": "Motivo",
@@ -677,6 +713,8 @@ export const messages = {
         "sessions.endConfirm": "¿Terminar ahora la sesión sobre {name}? Su token dejará de funcionar al instante.",
         "sessions.ended": "La sesión sobre {name} ha terminado.",
         "sessions.empty": "No se encontraron sesiones.",
+        "sessions.fieldHidden": "{field} oculto",
+        "sessions.maskedTitle": "Oculto para esta sesión por su política (en {collection})",
 
         "timeline.title": "Cronología de la sesión",
         "timeline.empty": "No hay entradas de esta sesión.",
@@ -758,6 +796,18 @@ export const messages = {
         "policies.showLiveSessionsHelp": "Sus páginas pueden mostrar «soporte está viendo tu cuenta».",
         "policies.notifyTarget": "Enviar un correo a los usuarios cuando empiece una sesión sobre ellos",
         "policies.notifyTargetHelp": "Con el motivo, la duración y un enlace para retirar el consentimiento.",
+        "policies.masked": "Campos ocultos",
+        "policies.maskedHelp":
+            "Ocultos al suplantar bajo esta política: fuera de todo registro servido, y nunca filtrados, ordenados, expandidos, descargados ni escritos.",
+        "policies.maskedNone": "Ninguno",
+        "policies.maskedCount": "{n} campo|{n} campos",
+        "policies.maskedAdd": "Ocultar campos de una colección",
+        "policies.maskedRemove": "Quitar los campos ocultos de {collection}",
+        "policies.maskedFieldsOf": "Campos de {collection}",
+        "policies.maskedUnknownField": "{collection} no tiene (ya) el campo {field}: esta máscara no oculta nada.",
+        "policies.maskedUnknownCollection": "No hay (ya) ninguna colección {collection}: sus máscaras no ocultan nada.",
+        "policies.maskedUnknown": "{n} desconocido|{n} desconocidos",
+        "policies.maskedDrop": "Quitar",
 
         "error.auth_required": "La petición requiere un token de autorización válido.",
         "error.invalid_body": "Hubo un error al leer los datos enviados.",
@@ -788,6 +838,11 @@ export const messages = {
         "error.realtime_expand":
             "Las suscripciones en tiempo real no pueden expandir relaciones durante una suplantación.",
         "error.no_refresh": "Un token de suplantación no se puede renovar.",
+        "error.masked_read": "El filtro, el orden o la expansión leen {field}, que está oculto al suplantar.",
+        "error.masked_rule":
+            "La regla de API {in} compara {field}, que está oculto al suplantar, con datos de la petición.",
+        "error.masked_write": "{field} está oculto al suplantar y no se puede escribir.",
+        "error.masked_file": "Este archivo ({field}) está oculto al suplantar.",
         "error.builtin_impersonate":
             "Los registros de esta colección se suplantan mediante POST /api/impersonation/sessions.",
         "error.audit_append_only": "Las entradas de auditoría solo se añaden: no se pueden cambiar mediante la API.",
@@ -850,6 +905,11 @@ export const messages = {
         "field.validation_invalid_url": 'Debe ser una ruta de la app ("/app/") o una URL http(s).',
         "field.validation_invalid_redact_keys":
             "Como máximo {max} nombres de clave, de {min} a {len} caracteres cada uno.",
+        "field.validation_invalid_masked_fields":
+            'Debe ser un objeto JSON de listas de nombres de campo: {"payments": ["cardNumber"]}.',
+        "field.validation_unknown_masked_collection": "No hay ninguna colección llamada {collection}.",
+        "field.validation_unknown_masked_field": "La colección {collection} no tiene el campo {field}.",
+        "field.validation_masked_id": "El id de un registro no se puede ocultar.",
         "error.settings_exist": "Los ajustes son un único registro, que ya existe: edítalo.",
         "event.settings.created": "Ajustes creados",
         "event.settings.updated": "Ajustes cambiados",

@@ -172,8 +172,8 @@ func expandedCollections(app core.App, collection, expand string) []string {
 			next := ""
 			if f, ok := c.Fields.GetByName(segment).(*core.RelationField); ok {
 				next = f.CollectionId
-			} else if back, _, found := strings.Cut(segment, "_via_"); found {
-				next = back
+			} else if i := strings.LastIndex(segment, "_via_"); i > 0 {
+				next = segment[:i] // PocketBase's ^(\w+)_via_(\w+)$ splits at the last
 			}
 			if c, err = app.FindCachedCollectionByNameOrId(next); next == "" || err != nil {
 				break

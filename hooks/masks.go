@@ -124,12 +124,17 @@ func maskedCallOf(e *core.RequestEvent) (maskedCall, error) {
 	}
 	call.collection = c
 	method, pattern := e.Request.Method, e.Request.Pattern
+	// Go's router serves HEAD with the GET route: its pattern says GET
+	routed := method
+	if method == http.MethodHead {
+		routed = http.MethodGet
+	}
 	switch {
 	case pattern == fileDownloadPattern:
 		call.rules = []string{"viewRule"}
 	case strings.HasSuffix(pattern, "/{collection}/auth-refresh"):
 		call.rules = []string{"authRule"}
-	case strings.HasPrefix(pattern, method+" /api/collections/{collection}/records"):
+	case strings.HasPrefix(pattern, routed+" /api/collections/{collection}/records"):
 		call.rules = rulesFor(c, method, e.Request.PathValue("id") != "")
 		if !writes(method) {
 			break
@@ -214,11 +219,7 @@ func checkSubscription(app core.App, m masks.Masks, sub string) error {
 	if err != nil {
 		return nil // a custom topic
 	}
-	rules := []string{"listRule"}
-	if id != "" {
-		rules = []string{"viewRule"}
-	}
-	return checkMasked(app, m, maskedCall{collection: c, rules: rules, query: optionsOf(sub).Query})
+	return checkMasked(app, m, maskedCall{collection: c, rules: rulesFor(c, http.MethodGet, id != ""), query: optionsOf(sub).Query})
 }
 
 // maskEvent hides the masked fields of collection from a record event on
@@ -293,7 +294,9 @@ func checkMasked(app core.App, m masks.Masks, call maskedCall) error {
 	}
 	for _, name := range expandedCollections(app, call.collection.Name, expand) {
 		if c, err := app.FindCachedCollectionByNameOrId(name); err == nil {
-			rules = append(rules, ruleOf{c, "viewRule"})
+			for _, rule := range rulesFor(c, http.MethodGet, true) {
+				rules = append(rules, ruleOf{c, rule})
+			}
 		}
 	}
 	read := fieldPaths(filter) + "," + fieldPaths(sort)
@@ -307,7 +310,8 @@ func checkMasked(app core.App, m masks.Masks, call maskedCall) error {
 		}
 	}
 	for _, r := range rules {
-		if field, ok := m.RuleSteered(ruleText(r.collection, r.rule), sessionHeaderKey); ok {
+		// a create rule's own fields are the values the caller sends
+		if field, ok := m.RuleSteered(ruleText(r.collection, r.rule), sessionHeaderKey, r.rule == "createRule"); ok {
 			return &masks.Error{Err: masks.ErrRule, Field: field, Where: r.collection.Name + "." + r.rule}
 		}
 	}
@@ -318,15 +322,17 @@ func checkMasked(app core.App, m masks.Masks, call maskedCall) error {
 // evaluates with the data of a records API request: the list or view rule
 // of a read (one: of a record), the create, update or delete rule of a
 // write with the view rule of the record it answers with, and the manage
-// rule of a write to an auth collection's records. PUT is a batch upsert.
+// rule of any request to an auth collection's records (PocketBase
+// evaluates it on reads too, to decide whether each record's email is
+// shown). PUT is a batch upsert.
 func rulesFor(c *core.Collection, method string, one bool) []string {
 	var rules []string
 	switch method {
 	case http.MethodGet, http.MethodHead:
+		rules = []string{"listRule"}
 		if one {
-			return []string{"viewRule"}
+			rules = []string{"viewRule"}
 		}
-		return []string{"listRule"}
 	case http.MethodPost:
 		rules = []string{"createRule", "viewRule"}
 	case http.MethodPatch:

@@ -149,7 +149,7 @@ func setRule(collection, name, rule string) func(testing.TB, *testApp) {
 		}
 		rules := map[string]**string{
 			"listRule": &c.ListRule, "viewRule": &c.ViewRule, "createRule": &c.CreateRule,
-			"updateRule": &c.UpdateRule, "deleteRule": &c.DeleteRule,
+			"updateRule": &c.UpdateRule, "deleteRule": &c.DeleteRule, "manageRule": &c.ManageRule,
 		}
 		*rules[name] = types.Pointer(rule)
 		mustSave(t, app, c)
@@ -474,6 +474,38 @@ func TestMaskedFieldsAreNoOracleThroughRules(t *testing.T) {
 			ExpectedStatus: 200, ExpectedContent: []string{`"title":"Rent (paid)"`}, NotExpectedContent: hidden,
 			TestAppFactory: factory(plugin.Config{}, withPaymentsAnd(setRule("payments", "updateRule",
 				`owner = @request.auth.id && @request.body.cardNumber:isset = false`))),
+		},
+		// found by the adversarial pass: a HEAD request is routed to GET's
+		// route, a create rule's own fields are what the caller sends, and
+		// PocketBase evaluates an auth collection's manage rule on reads
+		{
+			// a HEAD answer has no body: its status is the refusal (200 before)
+			Name: "a HEAD of the list steered by the query", Method: http.MethodHead, URL: query("/api/collections/payments/records", "guess", "4111"),
+			Headers: write, ExpectedStatus: 403,
+			TestAppFactory: factory(plugin.Config{}, withPaymentsAnd(guess)),
+		},
+		{
+			Name: "a HEAD of a record steered by a header", Method: http.MethodHead, URL: "/api/collections/PAYMENTS/records/" + paymentId,
+			Headers: map[string]string{"Authorization": writeToken, "X-Guess": iban}, ExpectedStatus: 403,
+			TestAppFactory: factory(plugin.Config{}, withPaymentsAnd(header)),
+		},
+		{
+			Name: "a create rule that compares the record sent with a masked field", Method: http.MethodPost, URL: "/api/collections/payments/records",
+			Headers: write, Body: jsonBody(map[string]any{"owner": userId, "title": phone}),
+			ExpectedStatus: 403, ExpectedContent: refusedRule("phone", "payments.createRule"),
+			TestAppFactory: factory(plugin.Config{}, withPaymentsAnd(setRule("payments", "createRule", `owner = @request.auth.id && title != @request.auth.phone`))),
+		},
+		{
+			Name: "a list of an auth collection whose manage rule the query steers", Method: http.MethodGet,
+			URL: query("/api/collections/users/records", "m", "555"), Headers: write, ExpectedStatus: 403,
+			ExpectedContent: refusedRule("phone", "users.manageRule"),
+			TestAppFactory:  factory(plugin.Config{}, withPaymentsAnd(setRule("users", "manageRule", `@request.query.m != "" && phone ~ @request.query.m`))),
+		},
+		{
+			Name: "an expand that reaches that manage rule", Method: http.MethodGet,
+			URL: query("/api/collections/payments/records/"+paymentId, "expand", "owner", "m", "555"), Headers: write, ExpectedStatus: 403,
+			ExpectedContent: refusedRule("phone", "users.manageRule"),
+			TestAppFactory:  factory(plugin.Config{}, withPaymentsAnd(setRule("users", "manageRule", `@request.query.m != "" && phone ~ @request.query.m`))),
 		},
 		{
 			Name: "the user's own request under the steered rule", Method: http.MethodGet, URL: query("/api/collections/payments/records", "guess", "4111"),

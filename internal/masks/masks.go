@@ -208,18 +208,20 @@ func (m Masks) QueryReads(filter, sort, expand string) error {
 // RuleSteered returns the first masked field's name that an API rule
 // compares with data the caller sends: a rule that reads a masked field
 // and also reads @request.query, @request.body or @request.headers (but
-// trusted, the header the server sets itself, as API rules name it). The
-// caller would learn the field's value one guess at a time from whether
-// the rule lets it in. A body field is the caller's own value, unless it
-// is read with :changed (compared with the stored one) or through a
-// relation (the related record's fields).
-func (m Masks) RuleSteered(rule, trusted string) (string, bool) {
+// trusted, the header the server sets itself, as API rules name it), or,
+// when fieldsSent (a create rule, whose record is the one the caller
+// sends), any field of its own record. The caller would learn the field's
+// value one guess at a time from whether the rule lets it in. A body field
+// is the caller's own value, unless it is read with :changed (compared
+// with the stored one) or through a relation (the related record's
+// fields).
+func (m Masks) RuleSteered(rule, trusted string, fieldsSent bool) (string, bool) {
 	if m.Empty() || strings.TrimSpace(rule) == "" {
 		return "", false
 	}
 	steered, masked := false, ""
 	for _, id := range identifiers(rule) {
-		if isSteered(id, trusted) {
+		if isSteered(id, trusted) || (fieldsSent && !strings.HasPrefix(id, "@")) {
 			steered = true
 		}
 		for _, name := range readNames(id) {
@@ -277,8 +279,10 @@ func readNames(path string) []string {
 	var names []string
 	for _, s := range segments {
 		names = append(names, s)
-		if back, field, ok := strings.Cut(s, "_via_"); ok && back != "" {
-			names = append(names, field)
+		// PocketBase splits a back-relation at its last "_via_"; every
+		// part counts, so a name holding "_via_" is read either way
+		if parts := strings.Split(s, "_via_"); len(parts) > 1 && parts[0] != "" {
+			names = append(names, parts[1:]...)
 		}
 	}
 	return names

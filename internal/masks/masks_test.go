@@ -121,24 +121,31 @@ func TestRuleSteered(t *testing.T) {
 	const trusted = "x_impersonation_session"
 	cases := []struct {
 		rule, want string
+		fieldsSent bool // a create rule
 	}{
-		{`owner = @request.auth.id && cardNumber ~ @request.query.guess`, "cardNumber"},
-		{`@request.query.guess = "" || iban = @request.query.guess`, "iban"},
-		{`@request.headers.x_guess != cardNumber`, "cardNumber"},
-		{`@request.body.confirm = iban`, "iban"},
-		{`@request.body.cardNumber:changed = false`, "cardNumber"},
-		{`@request.body.owner.phone = "1"`, "phone"},
-		{`@request.query.p != @request.auth.phone`, "phone"},
-		{`@request.query.p != @collection.payments.iban`, "iban"},
-		{`cardNumber != ""`, "" /* nothing the caller sends */},
-		{`@request.headers.x_impersonation_session = "" || cardNumber != ""`, "" /* set by the server */},
-		{`@request.headers.X_Impersonation_Session = "" || cardNumber != ""`, ""},
-		{`@request.body.cardNumber:isset = false && owner = @request.auth.id`, "" /* the body's own value */},
-		{`@request.query.guess = title`, ""},
-		{``, ""},
+		{rule: `owner = @request.auth.id && cardNumber ~ @request.query.guess`, want: "cardNumber"},
+		{rule: `@request.query.guess = "" || iban = @request.query.guess`, want: "iban"},
+		{rule: `@request.headers.x_guess != cardNumber`, want: "cardNumber"},
+		{rule: `@request.body.confirm = iban`, want: "iban"},
+		{rule: `@request.body.cardNumber:changed = false`, want: "cardNumber"},
+		{rule: `@request.body.owner.phone = "1"`, want: "phone"},
+		{rule: `@request.query.p != @request.auth.phone`, want: "phone"},
+		{rule: `@request.query.p != @collection.payments.iban`, want: "iban"},
+		{rule: `cardNumber != ""`, want: "" /* nothing the caller sends */},
+		{rule: `@request.headers.x_impersonation_session = "" || cardNumber != ""`, want: "" /* set by the server */},
+		{rule: `@request.headers.X_Impersonation_Session = "" || cardNumber != ""`, want: ""},
+		{rule: `@request.body.cardNumber:isset = false && owner = @request.auth.id`, want: "" /* the body's own value */},
+		{rule: `@request.query.guess = title`, want: ""},
+		{rule: ``, want: ""},
+		// a create rule's own fields are what the caller sends
+		{rule: `owner = @request.auth.id && email != @request.auth.phone`, want: "phone", fieldsSent: true},
+		{rule: `owner = @request.auth.id && email != @request.auth.phone`, want: "" /* stored values */},
+		{rule: `owner = @request.auth.id`, want: "", fieldsSent: true},
+		// PocketBase splits a back-relation at its last _via_
+		{rule: `@request.query.g = "" || a_via_b_via_phone.x ~ @request.query.g`, want: "phone"},
 	}
 	for _, c := range cases {
-		got, ok := policyMasks.RuleSteered(c.rule, trusted)
+		got, ok := policyMasks.RuleSteered(c.rule, trusted, c.fieldsSent)
 		if got != c.want || ok != (c.want != "") {
 			t.Errorf("RuleSteered(%q) = %q, %v; want %q", c.rule, got, ok, c.want)
 		}

@@ -117,6 +117,11 @@ func (f *fixtures) impersonate() (*fixtures, error) {
 // relaxPolicy lets the bench start as many sessions as it needs, and sends
 // no start emails (there is no mail server).
 func (f *fixtures) relaxPolicy() error {
+	return f.updateUsersPolicy(map[string]any{"attemptsPerMinute": 10000, "notifyTarget": false})
+}
+
+// updateUsersPolicy sets fields of the users policy of f's server.
+func (f *fixtures) updateUsersPolicy(fields map[string]any) error {
 	var list struct{ Items []struct{ Id string } }
 	path := "/api/collections/impersonation_policies/records?" + url.Values{"filter": {`collection = "users"`}}.Encode()
 	if err := f.srv.call(http.MethodGet, path, f.srv.superuser, nil, &list); err != nil {
@@ -125,8 +130,7 @@ func (f *fixtures) relaxPolicy() error {
 	if len(list.Items) != 1 {
 		return fmt.Errorf("the project has %d policies for users", len(list.Items))
 	}
-	return f.srv.call(http.MethodPatch, "/api/collections/impersonation_policies/records/"+list.Items[0].Id, f.srv.superuser,
-		map[string]any{"attemptsPerMinute": 10000, "notifyTarget": false}, nil)
+	return f.srv.call(http.MethodPatch, "/api/collections/impersonation_policies/records/"+list.Items[0].Id, f.srv.superuser, fields, nil)
 }
 
 // start starts a read session on user id as the superuser and returns its

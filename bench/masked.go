@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"net/http"
-	"net/url"
 )
 
 // twoMasks mask two fields of the viewed collection: the name and the
@@ -52,14 +49,5 @@ func compareMasked(name string, f *fixtures, views target, o options) (compariso
 
 // setMasks sets the maskedFields of the users policy of f's server.
 func (f *fixtures) setMasks(masks map[string][]string) error {
-	var list struct{ Items []struct{ Id string } }
-	path := "/api/collections/impersonation_policies/records?" + url.Values{"filter": {`collection = "users"`}}.Encode()
-	if err := f.srv.call(http.MethodGet, path, f.srv.superuser, nil, &list); err != nil {
-		return err
-	}
-	if len(list.Items) != 1 {
-		return fmt.Errorf("the project has %d policies for users", len(list.Items))
-	}
-	return f.srv.call(http.MethodPatch, "/api/collections/impersonation_policies/records/"+list.Items[0].Id, f.srv.superuser,
-		map[string]any{"maskedFields": masks}, nil)
+	return f.updateUsersPolicy(map[string]any{"maskedFields": masks})
 }

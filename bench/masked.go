@@ -1,7 +1,6 @@
 package main
 
-import (
-)
+import ()
 
 // twoMasks mask two fields of the viewed collection: the name and the
 // avatar of the users the impersonated views read.

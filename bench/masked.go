@@ -1,7 +1,5 @@
 package main
 
-import ()
-
 // twoMasks mask two fields of the viewed collection: the name and the
 // avatar of the users the impersonated views read.
 var twoMasks = map[string][]string{"users": {"name", "avatar"}}

@@ -284,6 +284,7 @@ func (w *Writer) mover() {
 			if err == nil {
 				w.moved += n
 				batch = batch[n:]
+				w.moving = ""
 				if len(batch) > 0 {
 					w.moving = batch[0].Created
 				}
@@ -306,9 +307,6 @@ func (w *Writer) mover() {
 		if err := w.files[full].Truncate(0); err != nil {
 			w.app.Logger().Error("impersonation: truncate the audit journal", "error", err)
 		}
-		w.mu.Lock()
-		w.moving = ""
-		w.mu.Unlock()
 	}
 }
 

@@ -73,6 +73,7 @@ func TestConsentView(t *testing.T) {
 }
 
 func TestConsentGrant(t *testing.T) {
+	t.Parallel()
 	hours := func(body string) *strings.Reader { return strings.NewReader(body) }
 	badHours := func(name, body string) tests.ApiScenario {
 		return tests.ApiScenario{

@@ -60,6 +60,7 @@ func enableBatch(t testing.TB, app *testApp) {
 // whatever spelling of the header a client sends, directly, in a batch
 // sub-request or in a realtime subscription's options.
 func TestSessionHeaderCannotBeForgedOrCleared(t *testing.T) {
+	t.Parallel()
 	var scenarios []tests.ApiScenario
 	for _, name := range forgedSpellings {
 		scenarios = append(scenarios,
@@ -207,6 +208,7 @@ func TestRealtimeOptionsCannotSetTheSessionHeader(t *testing.T) {
 // by name and reaches them by every other name PocketBase accepts: the
 // rule holds for each, directly and in a batch.
 func TestRouteRulesMatchEveryCollectionSpelling(t *testing.T) {
+	t.Parallel()
 	const demo2Id = "sz5l5z67tg7gku0"
 	denyDemo2 := func(t testing.TB, app *testApp) {
 		enableBatch(t, app)
@@ -268,6 +270,7 @@ func TestRouteRulesThatCannotMatchAreRefused(t *testing.T) {
 // impersonator never touches the account's keys: PocketBase's OAuth2
 // links, login origins, MFA and OTP records, in any mode, by any name.
 func TestSystemAuthCollectionsAreNeverReachable(t *testing.T) {
+	t.Parallel()
 	never := []string{`"status":403`, `"message":"This action is never allowed while impersonating."`, `"code":"never_allowed"`}
 	var scenarios []tests.ApiScenario
 	for _, name := range []string{core.CollectionNameExternalAuths, core.CollectionNameAuthOrigins, core.CollectionNameMFAs, core.CollectionNameOTPs, "_EXTERNALAUTHS", "pbc_4275539003"} {
@@ -667,6 +670,7 @@ func TestRouteRulesCoverExpand(t *testing.T) {
 // request is bound as a multipart form, which takes the query's values) and
 // expand, filter and sort.
 func TestBatchURLQueryIsTheRequests(t *testing.T) {
+	t.Parallel()
 	batch := func(method, url string, body map[string]any) io.Reader {
 		return jsonBody(map[string]any{"requests": []map[string]any{{"method": method, "url": url, "body": body}}})
 	}

@@ -25,6 +25,7 @@ import (
 // once with the cause that names the change, one that does not leaves it
 // running, and a database failure while rechecking ends nothing.
 func TestSessionEndsWithItsGrounds(t *testing.T) {
+	t.Parallel()
 	userURL := "/api/collections/users/records/" + user2Id
 	ended := []string{`"status":401`, `"message":"The impersonation session has ended."`, `"code":"session_ended"`}
 	update := func(collection, id string, set func(t testing.TB, app *testApp, r recordSetter)) func(testing.TB, *testApp) {

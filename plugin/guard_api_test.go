@@ -18,6 +18,7 @@ import (
 // TestGuard checks that every request made with an impersonation token is
 // checked against its session, with the decision that allowed its start.
 func TestGuard(t *testing.T) {
+	t.Parallel()
 	userURL := "/api/collections/users/records/" + userId
 	asUser := []string{`"id":"` + userId + `"`, `"email":"test@example.com"`}
 	ended := []string{`"status":401`, `"message":"The impersonation session has ended."`, `"code":"session_ended"`}

@@ -47,6 +47,7 @@ func restoredData(t *testing.T, keyFile []byte) string {
 // silently, whether the plugin registers on a bootstrapped app or on one
 // that bootstraps later (as serve does); a fresh install makes its key.
 func TestMissingAuditKey(t *testing.T) {
+	t.Parallel()
 	otherKey := bytes.Repeat([]byte{7}, 32)
 	cases := []struct {
 		name       string

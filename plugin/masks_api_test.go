@@ -172,6 +172,7 @@ func query(path string, pairs ...string) string {
 // (the start's record; /current and the user's consent say what is
 // masked). The user's own token still sees everything.
 func TestMaskedFieldsAreNeverServed(t *testing.T) {
+	t.Parallel()
 	write := map[string]string{"Authorization": writeToken}
 	rent := []string{`"title":"Rent"`}
 	masked := factory(plugin.Config{}, withPayments)
@@ -285,6 +286,7 @@ func refusedRead(field, param string) []string {
 // refused with a clear 400, in a request and in a batch sub-request; a
 // string literal that spells a masked name is no read.
 func TestMaskedFieldsAreNoOracle(t *testing.T) {
+	t.Parallel()
 	write := map[string]string{"Authorization": writeToken}
 	masked := factory(plugin.Config{}, withPayments)
 	refusals := []struct {
@@ -399,6 +401,7 @@ func refusedRule(field, in string) []string {
 // the session header, or a body field as the caller's own value, is
 // evaluated as usual.
 func TestMaskedFieldsAreNoOracleThroughRules(t *testing.T) {
+	t.Parallel()
 	write := map[string]string{"Authorization": writeToken}
 	guess := setRule("payments", "listRule", `owner = @request.auth.id && (@request.query.guess = "" || cardNumber ~ @request.query.guess)`)
 	header := setRule("payments", "viewRule", `owner = @request.auth.id && @request.headers.x_guess != iban`)
@@ -540,6 +543,7 @@ func multipartBody(fields map[string]string, fileField string) (*bytes.Reader, s
 // file, the query a multipart body takes in, on a create, an update or a
 // batch. The stored values stay as they were.
 func TestMaskedFieldsCannotBeWritten(t *testing.T) {
+	t.Parallel()
 	masked := factory(plugin.Config{}, withPayments)
 	paymentURL := "/api/collections/payments/records/" + paymentId
 	unchanged := func(t testing.TB, app *tests.TestApp, _ *http.Response) {
@@ -822,6 +826,7 @@ func TestMasksApplyFromTheNextRequest(t *testing.T) {
 // field deleted since) is kept on the next save, and a rename of the
 // collection or the field is carried into the masks.
 func TestMaskedFieldsAreValidated(t *testing.T) {
+	t.Parallel()
 	policyURL := "/api/collections/impersonation_policies/records/" + usersPolicyId
 	superuser := map[string]string{"Authorization": superuserToken}
 	invalid := func(name string, masked any, code string) tests.ApiScenario {

@@ -78,6 +78,7 @@ func expectRequestAudit(sessionId string, status int) func(testing.TB, *tests.Te
 }
 
 func TestReadAndWriteModes(t *testing.T) {
+	t.Parallel()
 	read := map[string]string{"Authorization": liveToken}
 	write := map[string]string{"Authorization": writeToken}
 	userURL := "/api/collections/users/records/" + userId

@@ -13,6 +13,7 @@ import (
 // TestListRules checks who reads which sessions, consents and audit
 // entries through the records API.
 func TestListRules(t *testing.T) {
+	t.Parallel()
 	sessionsURL := "/api/collections/impersonation_sessions/records"
 	auditURL := "/api/collections/impersonation_audit/records"
 	consentsURL := "/api/collections/impersonation_consents/records"

@@ -117,6 +117,7 @@ func expectDenied(events ...string) func(testing.TB, *tests.TestApp, *http.Respo
 const sessionsURL = "/api/impersonation/sessions"
 
 func TestSessionStart(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	notAllowed := []string{`"status":403`, `"message":"You are not allowed to impersonate this record."`, `"code":"not_allowed"`}
 	secrets := []string{`"tokenKey"`, `"password"`}
@@ -704,6 +705,7 @@ func request(method, url, body, token string) *http.Request {
 }
 
 func TestSessionEnd(t *testing.T) {
+	t.Parallel()
 	endURL := func(id string) string { return sessionsURL + "/" + id + "/end" }
 	endedBy := func(id string, cause records.EndCause) func(testing.TB, *tests.TestApp, *http.Response) {
 		return func(t testing.TB, app *tests.TestApp, _ *http.Response) {
@@ -984,6 +986,7 @@ func TestCurrent(t *testing.T) {
 // and email error, and an entry's IP and user agent, reach superusers only,
 // and nobody else can filter on them to guess them.
 func TestClientDetailsStayWithSuperusers(t *testing.T) {
+	t.Parallel()
 	sessionsList := "/api/collections/impersonation_sessions/records"
 	auditList := "/api/collections/impersonation_audit/records"
 	hidden := func(name, url, token string, want ...string) tests.ApiScenario {

@@ -116,6 +116,7 @@ func saveSettings(change func(s *records.Settings)) func(testing.TB, *testApp) {
 // transaction, and a change that weakens the evidence is alerted to the
 // address in force before it.
 func TestSettingsRecord(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	scenarios := []tests.ApiScenario{
 		{

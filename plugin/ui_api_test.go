@@ -271,6 +271,7 @@ func breakRule(t testing.TB, app *testApp) {
 }
 
 func TestUITargets(t *testing.T) {
+	t.Parallel()
 	get := func(query string) string { return "/api/impersonation/targets?" + query }
 	badQuery := func(name, query, field string) tests.ApiScenario {
 		return tests.ApiScenario{
@@ -597,6 +598,7 @@ func expectOrder(t testing.TB, res *http.Response, want ...string) {
 // users never sees the others, whatever the search or page, and a search is
 // plain text, never filter syntax or a LIKE wildcard.
 func TestUITargetsNeverReveal(t *testing.T) {
+	t.Parallel()
 	// the verified client may impersonate user2, user3 and the extra
 	// verified users: 6, sorted by email test-a1..a4, test2, test3
 	allowed := append(append([]string{}, extraVerified...), user2Id, user3Id)

@@ -456,34 +456,20 @@ func TestFileTokensDieWithTheirSession(t *testing.T) {
 	}
 	fileURL := "/api/files/users/" + userId + "/" + mustFind(app, "users", userId).GetString("secretDoc")
 	mux := serveMux(t, app.TestApp)
-	call := func(method, url, token string) *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, request(method, url, "", token))
-		return rec
-	}
-	fileToken := func(token string) string {
-		t.Helper()
-		rec := call(http.MethodPost, "/api/files/token", token)
-		var out struct{ Token string }
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
-			t.Fatalf("file token: %d %s", rec.Code, rec.Body)
-		}
-		return out.Token
-	}
 
-	own := fileToken(userToken)
-	if rec := call(http.MethodGet, fileURL+"?token="+own, ""); rec.Code != 200 || rec.Body.String() != "the user's secret" {
+	own := fileToken(t, mux, userToken)
+	if rec := send(mux, http.MethodGet, fileURL+"?token="+own, ""); rec.Code != 200 || rec.Body.String() != "the user's secret" {
 		t.Fatalf("the user's own download: %d %s", rec.Code, rec.Body)
 	}
 
-	token := fileToken(liveToken)
+	token := fileToken(t, mux, liveToken)
 	if claims, ok, err := tokens.Peek(token); !ok || err != nil || claims.Session != liveSessionId || !claims.File {
 		t.Fatalf("the file token got while impersonating does not name its session: %+v %v %v", claims, ok, err)
 	}
-	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != 200 || rec.Body.String() != "the user's secret" {
+	if rec := send(mux, http.MethodGet, fileURL+"?token="+token, ""); rec.Code != 200 || rec.Body.String() != "the user's secret" {
 		t.Fatalf("download while the session is live: %d %s", rec.Code, rec.Body)
 	}
-	if rec := call(http.MethodGet, "/api/collections/users/records/"+userId, token); rec.Code != http.StatusUnauthorized {
+	if rec := send(mux, http.MethodGet, "/api/collections/users/records/"+userId, token); rec.Code != http.StatusUnauthorized {
 		t.Errorf("the file token as an auth token: %d, want 401", rec.Code)
 	}
 	var downloads int
@@ -499,7 +485,7 @@ func TestFileTokensDieWithTheirSession(t *testing.T) {
 	app.updatePolicy(t, "users", func(p *records.Policy) {
 		p.SetDeniedRoutes([]string{"GET /api/collections/users/records/" + userId})
 	})
-	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusForbidden {
+	if rec := send(mux, http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusForbidden {
 		t.Errorf("download of a denied record's file: %d, want 403", rec.Code)
 	}
 	app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes(nil) })
@@ -507,7 +493,7 @@ func TestFileTokensDieWithTheirSession(t *testing.T) {
 	if err := sessions.End(logOf(app), app, app.session(t, liveSessionId), records.EndStopped, app.clock.Now(), audit.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	if rec := call(http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "secret") {
+	if rec := send(mux, http.MethodGet, fileURL+"?token="+token, ""); rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "secret") {
 		t.Errorf("download after the session ended: %d %s, want 401", rec.Code, rec.Body)
 	}
 }

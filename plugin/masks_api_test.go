@@ -625,31 +625,17 @@ func TestMaskedFilesCannotBeDownloaded(t *testing.T) {
 	defer app.Cleanup()
 	withPayments(t, app)
 	mux := serveMux(t, app.TestApp)
-	call := func(method, url, token string) *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, request(method, url, "", token))
-		return rec
-	}
-	fileToken := func(token string) string {
-		t.Helper()
-		rec := call(http.MethodPost, "/api/files/token", token)
-		var out struct{ Token string }
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
-			t.Fatalf("file token: %d %s", rec.Code, rec.Body)
-		}
-		return out.Token
-	}
 	fileURL := "/api/files/payments/" + paymentId + "/" + mustFind(app, "payments", paymentId).GetString("receipt")
 
-	if rec := call(http.MethodGet, fileURL+"?token="+fileToken(userToken), ""); rec.Code != 200 || rec.Body.String() != receipt {
+	if rec := send(mux, http.MethodGet, fileURL+"?token="+fileToken(t, mux, userToken), ""); rec.Code != 200 || rec.Body.String() != receipt {
 		t.Fatalf("the user's own download: %d %s", rec.Code, rec.Body)
 	}
 	for _, token := range []string{liveToken, writeToken} {
-		rec := call(http.MethodGet, fileURL+"?token="+fileToken(token), "")
+		rec := send(mux, http.MethodGet, fileURL+"?token="+fileToken(t, mux, token), "")
 		if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), receipt) || !strings.Contains(rec.Body.String(), `"code":"masked_file"`) {
 			t.Errorf("a download with the session's file token: %d %s, want 403 masked_file", rec.Code, rec.Body)
 		}
-		rec = call(http.MethodGet, fileURL+"?thumb=100x100&token="+fileToken(token), "")
+		rec = send(mux, http.MethodGet, fileURL+"?thumb=100x100&token="+fileToken(t, mux, token), "")
 		if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), receipt) {
 			t.Errorf("a thumb with the session's file token: %d %s, want 403", rec.Code, rec.Body)
 		}

@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -200,6 +201,25 @@ func TestConcurrentStartsRaceTheAttemptLimit(t *testing.T) {
 	if err != nil || throttled != attempts-limit || strings.Count(events, "session.throttled") > 2 {
 		t.Errorf("session.throttled entries %q count %d (%v), want at most 2 counting %d", events, throttled, err, attempts-limit)
 	}
+}
+
+// send sends mux a request made with token (none when "") and returns its
+// answer.
+func send(mux http.Handler, method, url, token string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, request(method, url, "", token))
+	return rec
+}
+
+// fileToken returns the file token mux gives the holder of token.
+func fileToken(t testing.TB, mux http.Handler, token string) string {
+	t.Helper()
+	rec := send(mux, http.MethodPost, "/api/files/token", token)
+	var out struct{ Token string }
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+		t.Fatalf("file token: %d %s", rec.Code, rec.Body)
+	}
+	return out.Token
 }
 
 // serveMux returns the app's full HTTP handler, as `serve` builds it.

@@ -87,18 +87,24 @@ var exported = columnsNamed("id", "seq", "hash", "created", "event", "actor", "a
 // columnsNamed returns the columns of names, in that order; every column
 // must be named once.
 func columnsNamed(names ...string) []column {
-	out := make([]column, 0, len(names))
-	for _, name := range names {
-		for _, c := range columns {
-			if c.name == name {
-				out = append(out, c)
-			}
-		}
+	out := make([]column, len(names))
+	for i, name := range names {
+		out[i] = columnNamed(name)
 	}
 	if len(out) != len(columns) {
 		panic("audit: the export does not name each column once")
 	}
 	return out
+}
+
+// columnNamed returns the column of that name.
+func columnNamed(name string) column {
+	for _, c := range columns {
+		if c.name == name {
+			return c
+		}
+	}
+	panic("audit: no column " + name)
 }
 
 // value returns r's value of c.
@@ -261,14 +267,7 @@ func canonicalSQLSelect(table string) string {
 	for i, c := range hashed {
 		values[i] = c.readSQL(table)
 	}
-	read := func(name string) string {
-		for _, c := range columns {
-			if c.name == name {
-				return c.readSQL(table)
-			}
-		}
-		panic("audit: no column " + name)
-	}
+	read := func(name string) string { return columnNamed(name).readSQL(table) }
 	return "[[" + table + ".rowid]], " + read("seq") + ", " + read("id") + ", " + read("hash") + ", json_array(" + strings.Join(values, ", ") + ")"
 }
 

@@ -2,8 +2,8 @@
 // superuser may impersonate (GET /api/impersonation/targets), searchable and
 // paged, with consent status, expiry, whether a session is live, and the
 // Impersonate action.
-import { L, fmtDate, fmtDuration, msLeft, startClock } from "./state.js";
-import { flashError, loadPolicies, peopleVersion, resolvePeople } from "./api.js";
+import { L, fmtDate, fmtDuration, lib, msLeft, startClock } from "./state.js";
+import { cachedPolicies, flashError, loadPolicies, peopleVersion, resolvePeople } from "./api.js";
 import { badge, cell, listTable, pager, personText } from "./ui.js";
 import { openImpersonateDialog } from "./impersonate.js";
 
@@ -245,10 +245,11 @@ function userRow(item) {
             ),
         ),
         cell("users.id", null, t.span({ className: "label sm txt-code" }, item.id)),
-        cell("col.consent", { "html-data-testid": "users-consent" }, consentView(item.consent)),
+        cell("col.consent", { "html-data-testid": "users-consent" }, consentView(item.consent), requestView(item)),
         cell("users.live", { "html-data-testid": "users-live" }, liveView(item.liveSession)),
         t.td(
             { className: "col-meta imp-col-actions" },
+            askButtons(item, displayName),
             t.button(
                 {
                     type: "button",
@@ -267,6 +268,54 @@ function userRow(item) {
             ),
         ),
     );
+}
+
+/** Where the superuser's newest request about the user stands (pending, approved...), if any. */
+function requestView(item) {
+    return t.div({ className: "imp-stack" }, () => {
+        const state = lib.impersonate.requestState(item);
+        if (!state) {
+            return null;
+        }
+        const kind = { pending: "warning", approved: "success", declined: "danger" }[state] || "";
+        return badge(kind, () => L("request." + state), "request-" + state);
+    });
+}
+
+/** Ask (consent missing, nothing asked) and Break glass (when the policy allows it). */
+function askButtons(item, displayName) {
+    const ask = lib.impersonate.canAsk(item);
+    const policy = cachedPolicies()?.enabled.get(item.collectionName);
+    const breakGlass = policy?.breakGlass && lib.impersonate.targetConsent(item) == "missing";
+    const open = (kind) => openImpersonateDialog({ collection: item.collectionName, id: item.id, target: item, kind });
+    return [
+        ask
+            ? t.button(
+                  {
+                      type: "button",
+                      className: "btn sm secondary m-r-5",
+                      "html-data-testid": "users-ask",
+                      ariaLabel: () => L("dialog.askTitle", { name: displayName }),
+                      onclick: () => open("ask"),
+                  },
+                  t.i({ className: "ri-mail-send-line", ariaHidden: true }),
+                  t.span({ className: "txt" }, () => L("dialog.ask")),
+              )
+            : null,
+        breakGlass
+            ? t.button(
+                  {
+                      type: "button",
+                      className: "btn sm danger m-r-5",
+                      "html-data-testid": "users-break-glass",
+                      ariaLabel: () => L("dialog.breakGlassTitle", { name: displayName }),
+                      onclick: () => open("breakGlass"),
+                  },
+                  t.i({ className: "ri-alarm-warning-line", ariaHidden: true }),
+                  t.span({ className: "txt" }, () => L("dialog.breakGlass")),
+              )
+            : null,
+    ];
 }
 
 function consentView(consent) {

@@ -1,0 +1,133 @@
+// Access by request: staff ask in the support console, the user answers on
+// their page (approve, shortened and read-only; or decline), and an
+// approved request starts exactly one session, which the user ends.
+import { test, before, after } from "node:test";
+import { Harness, seed, assert, expectBannerActing } from "./harness.mjs";
+
+let h;
+let s;
+before(async () => {
+    h = await Harness.start();
+    s = await seed(h.server);
+});
+after(() => h?.close());
+
+async function openConsole(r, page, user) {
+    await page.goto(`${r.url}/impersonation/console/`);
+    await r.login(page, user);
+    await page.locator('[data-testid="target-row"]').first().waitFor();
+}
+
+async function openUserPage(r, page, user) {
+    await page.goto(`${r.url}/impersonation/`);
+    await r.login(page, user);
+    await page.locator('[data-testid="consent-status"]').waitFor();
+}
+
+const rowOf = (page, user) => page.locator(`[data-testid="target-row"][data-record-id="${user.id}"]`);
+
+test("ask → approve (shortened, read-only) → one session → the user ends it", { timeout: 90000 }, (t) =>
+    h.test(async (r) => {
+        const { staff, bob } = s.users;
+        const ctx = await r.context();
+        const console_ = await ctx.newPage();
+        await openConsole(r, console_, staff);
+
+        // Bob has not consented: Ask is offered, Impersonate is not
+        const row = rowOf(console_, bob);
+        await row.locator('[data-testid="needs-consent"]').waitFor();
+        assert.equal(await row.locator('[data-testid="impersonate"]').count(), 0);
+        await row.locator('[data-testid="ask"]').click();
+        const dlg = console_.locator('[data-testid="imp-dialog"]');
+        await dlg.waitFor();
+        assert.match(await dlg.innerText(), /Ask Bob for access/);
+        await dlg.locator('[data-testid="imp-reason"]').fill("ticket 88: invoices missing");
+        await dlg.locator('[data-testid="imp-minutes"]').fill("20");
+        await dlg.locator('[data-testid="imp-mode-write"]').check();
+        await dlg.locator('[data-testid="imp-submit"]').click();
+        await console_.locator('[data-testid="flash"]').filter({ hasText: "Request sent to Bob" }).waitFor();
+        await row.locator('[data-testid="request-state"][data-state="pending"]').waitFor();
+        assert.equal(await row.locator('[data-testid="ask"]').count(), 0, "one pending request per user");
+
+        // Bob sees it on his page, without reloading, and approves 10 minutes, read-only
+        const bobCtx = await r.context({ label: "bob" });
+        const bobPage = await bobCtx.newPage();
+        await openUserPage(r, bobPage, bob);
+        const request = bobPage.locator('[data-testid="requests"] [data-testid="request"]');
+        await request.waitFor();
+        assert.match(
+            await request.innerText(),
+            /Sam Staff \(staff@example\.com\) asks to act as you for up to 20 minutes/,
+        );
+        assert.match(await request.innerText(), /ticket 88: invoices missing/);
+        await request.locator('[data-testid="request-minutes"]').fill("10");
+        await request.locator('[data-testid="request-mode"]').selectOption("read");
+        await r.screenshot(bobPage, "user-page-request.png");
+        await request.locator('[data-testid="request-approve"]').click();
+        await bobPage.locator('[data-testid="flash"]').filter({ hasText: "Approved." }).waitFor();
+        await bobPage
+            .locator('[data-testid="request"][data-status="approved"] [data-testid="request-withdraw"]')
+            .waitFor();
+
+        // staff: Impersonate is offered now, for at most 10 minutes, read-only
+        await console_.reload();
+        await row.locator('[data-testid="request-state"][data-state="approved"]').waitFor();
+        await row.locator('[data-testid="impersonate"]').click();
+        await dlg.waitFor();
+        assert.equal(await dlg.locator('[data-testid="imp-mode-write"]').count(), 0);
+        assert.equal(await dlg.locator('[data-testid="imp-minutes"]').getAttribute("max"), "10");
+        await dlg.locator('[data-testid="imp-reason"]').fill("ticket 88: invoices missing");
+        await dlg.locator('[data-testid="imp-minutes"]').fill("10");
+        const popup = ctx.waitForEvent("page");
+        await dlg.locator('[data-testid="imp-submit"]').click();
+        const imp = await popup;
+        await expectBannerActing(imp, bob);
+
+        // exactly one session: the approval is used
+        const again = await h.server.api("POST", "/api/impersonation/sessions", {
+            token: staff.token,
+            body: { collection: "users", record: bob.id, reason: "ticket 88: again" },
+        });
+        assert.equal(again.status, 403);
+
+        // Bob sees the live session and ends it
+        await bobPage.locator('[data-testid="live-sessions"]').waitFor();
+        await bobPage.locator("#live-revoke").click();
+        await bobPage.locator('[data-testid="live-sessions"]').waitFor({ state: "detached" });
+        const sessions = await h.server.ok(
+            "GET",
+            `/api/collections/impersonation_sessions/records?filter=${encodeURIComponent(`target = "${bob.id}"`)}`,
+            { token: s.superToken },
+        );
+        assert.equal(sessions.items.length, 1);
+        assert.equal(sessions.items[0].endCause, "consent_revoked");
+    })(t),
+);
+
+test("ask → decline, in Spanish", { timeout: 60000 }, (t) =>
+    h.test(async (r) => {
+        const { staff, alice } = s.users;
+        const asked = await h.server.ok("POST", "/api/impersonation/requests", {
+            token: staff.token,
+            body: { collection: "users", record: alice.id, reason: "ticket 91: perfil", minutes: 15 },
+        });
+        const ctx = await r.context({ locale: "es-ES", label: "alice" });
+        const page = await ctx.newPage();
+        await openUserPage(r, page, alice);
+        const request = page.locator(`[data-testid="request"][data-request-id="${asked.id}"]`);
+        await request.waitFor();
+        assert.match(await request.innerText(), /pide actuar como tú durante un máximo de 15 minutos/);
+        await r.screenshot(page, "user-page-request-es.png");
+        await request.locator('[data-testid="request-decline"]').click();
+        await page.locator('[data-testid="flash"]').filter({ hasText: "Rechazada." }).waitFor();
+        await request.waitFor({ state: "detached" });
+
+        const list = await h.server.ok("GET", "/api/impersonation/requests", { token: staff.token });
+        assert.equal(list.asked.find((x) => x.id === asked.id).status, "declined");
+        const start = await h.server.api("POST", "/api/impersonation/sessions", {
+            token: staff.token,
+            body: { collection: "users", record: alice.id, reason: "ticket 91: perfil" },
+        });
+        assert.equal(start.status, 403);
+    })(t),
+);

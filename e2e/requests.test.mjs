@@ -131,3 +131,54 @@ test("ask → decline, in Spanish", { timeout: 60000 }, (t) =>
         assert.equal(start.status, 403);
     })(t),
 );
+
+test("the dashboard: Ask where consent is missing, the request's state, and break-glass", { timeout: 90000 }, (t) =>
+    h.test(async (r) => {
+        const { xss, carol } = s.users;
+        const ctx = await r.context();
+        const page = await ctx.newPage();
+        await r.loginDashboard(page);
+        await r.openImpersonation(page, "users");
+
+        const row = r.usersRow(page, carol);
+        await row.locator('[data-testid="users-ask"]').click();
+        const dlg = page.locator('[data-testid="imp-dialog"]');
+        await dlg.waitFor();
+        assert.match(await dlg.innerText(), /Ask Carol for access/);
+        await dlg.locator('[data-testid="imp-reason"]').fill("ticket 95: billing address");
+        await dlg.locator('[data-testid="imp-submit"]').click();
+        await r.dashboardToast(page, "Request sent to Carol");
+        await row.locator('[data-testid="request-pending"]').waitFor();
+        assert.equal(await row.locator('[data-testid="users-ask"]').count(), 0);
+        assert.equal(
+            await row.locator('[data-testid="users-break-glass"]').count(),
+            0,
+            "break-glass is off by default",
+        );
+        await r.screenshot(page, "dashboard-users-request.png");
+
+        // break-glass, once the policy allows it
+        await h.server.ok("PATCH", `/api/collections/impersonation_policies/records/${s.policy.id}`, {
+            token: s.superToken,
+            body: { breakGlass: true },
+        });
+        await page.reload();
+        await page.locator('[data-testid="users-tab"]').waitFor();
+        const xssRow = r.usersRow(page, xss);
+        await xssRow.locator('[data-testid="users-break-glass"]').click();
+        await dlg.waitFor();
+        assert.equal(await dlg.locator('[data-testid="imp-mode-write"]').count(), 0, "read-only by default");
+        await dlg.locator('[data-testid="imp-reason"]').fill("too short");
+        await dlg.locator('[data-testid="imp-submit"]').click();
+        await dlg.locator('[data-testid="imp-error-reason"]').filter({ hasText: "At least 20 characters" }).waitFor();
+        const imp = await r.submitImpersonateDialog(page, { reason: "outage INC-7: the user's orders fail" });
+        await expectBannerActing(imp, xss);
+        const sessions = await h.server.ok(
+            "GET",
+            `/api/collections/impersonation_sessions/records?filter=${encodeURIComponent("breakGlass = true")}`,
+            { token: s.superToken },
+        );
+        assert.equal(sessions.items.length, 1);
+        assert.equal(sessions.items[0].target, xss.id);
+    })(t),
+);

@@ -53,7 +53,9 @@ func (a *testApp) addRequest(t testing.TB, actorCollection, actorId string, stat
 }
 
 // clientAsks adds the fixture request of clientId, pending.
-func clientAsks(t testing.TB, app *testApp) { app.addRequest(t, "clients", clientId, records.RequestPending) }
+func clientAsks(t testing.TB, app *testApp) {
+	app.addRequest(t, "clients", clientId, records.RequestPending)
+}
 
 // approvers makes user2Id the one approver of the users policy, whose
 // approval counts the answers of approval.

@@ -21,18 +21,24 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 		if err == nil {
 			err = notify.SessionStarted(app, s, actor, target, current.Revoke(app.Settings().Meta.AppURL))
 		}
-		if err != nil {
-			app.Logger().Error("impersonation: email the user about a session", "session", s.Id, "error", err)
-		}
-		fresh, findErr := records.FindSession(app, s.Id)
-		if findErr != nil {
-			return
-		}
-		fresh.SetNotified(p.opts.Clock.Now(), err)
-		if err := app.Save(fresh); err != nil {
-			app.Logger().Error("impersonation: record a session's email", "session", s.Id, "error", err)
-		}
+		p.recordNotified(app, s, err)
 	})
+}
+
+// recordNotified logs the outcome err of the email to the user about
+// session s, and records it on the session (notified, or notifyError).
+func (p *handlers) recordNotified(app core.App, s *records.Session, err error) {
+	if err != nil {
+		app.Logger().Error("impersonation: email the user about a session", "session", s.Id, "error", err)
+	}
+	fresh, findErr := records.FindSession(app, s.Id)
+	if findErr != nil {
+		return
+	}
+	fresh.SetNotified(p.opts.Clock.Now(), err)
+	if err := app.Save(fresh); err != nil {
+		app.Logger().Error("impersonation: record a session's email", "session", s.Id, "error", err)
+	}
 }
 
 // alertRefusals emails the configured address when the refusals of the

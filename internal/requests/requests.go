@@ -284,8 +284,8 @@ func answer(log *audit.Log, app core.App, a Answer, change func(tx core.App, r *
 		if err != nil {
 			return err
 		}
-		if r.Status() == records.RequestExpired {
-			return ErrExpired
+		if r.Status() == records.RequestExpired || (r.Status() == records.RequestPending && !r.PendingAt(a.Now)) {
+			return ErrExpired // lapsed now: the minute job writes its entry
 		}
 		return change(tx, r)
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/mailer"
 
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
@@ -101,14 +102,18 @@ func expectRequest(status records.RequestStatus, events ...string) func(testing.
 	}
 }
 
-// mailedTo fails t unless the test mailer's last message went to to with
-// subject.
-func mailedTo(t testing.TB, app *tests.TestApp, to, subject string) {
+// mailedTo returns the email sent to to whose subject has subject, and
+// fails t when there is none (emails go out in the background, in any
+// order).
+func mailedTo(t testing.TB, app *tests.TestApp, to, subject string) *mailer.Message {
 	t.Helper()
-	msg := app.TestMailer.LastMessage()
-	if app.TestMailer.TotalSend() == 0 || msg.To[0].Address != to || !strings.Contains(msg.Subject, subject) {
-		t.Errorf("last email to %v %q (of %d), want to %s %q", msg.To, msg.Subject, app.TestMailer.TotalSend(), to, subject)
+	for _, msg := range app.TestMailer.Messages() {
+		if msg.To[0].Address == to && strings.Contains(msg.Subject, subject) {
+			return msg
+		}
 	}
+	t.Errorf("no email to %s %q among %d", to, subject, app.TestMailer.TotalSend())
+	return &mailer.Message{}
 }
 
 func TestRequestAsk(t *testing.T) {
@@ -200,8 +205,7 @@ func TestRequestAsk(t *testing.T) {
 					t.Errorf("the request waits %v, want the default 24 hours", left)
 				}
 				wrap(app).expectAudit(t, "request.created")
-				mailedTo(t, app, "test3@example.com", "Support asks to act as you")
-				if html := app.TestMailer.LastMessage().HTML; !strings.Contains(html, "/impersonation/") || strings.Contains(html, out.Id) {
+				if html := mailedTo(t, app, "test3@example.com", "Support asks to act as you").HTML; !strings.Contains(html, "/impersonation/") || strings.Contains(html, out.Id) {
 					t.Errorf("the email links the user's page, never the request: %s", html)
 				}
 			},
@@ -393,8 +397,7 @@ func TestRequestApprove(t *testing.T) {
 			TestAppFactory:  factory(plugin.Config{}, both(approvers(records.ApprovalApprover), clientAsks)),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
 				expectRequest(records.RequestApproved, "request.approved")(t, app, res)
-				mailedTo(t, app, "test3@example.com", "was approved")
-				if html := app.TestMailer.LastMessage().HTML; !strings.Contains(html, "test2@example.com") {
+				if html := mailedTo(t, app, "test3@example.com", "was approved").HTML; !strings.Contains(html, "test2@example.com") {
 					t.Errorf("the user's email does not name the approver: %s", html)
 				}
 			},

@@ -284,38 +284,27 @@ function requestView(item) {
 
 /** Ask (consent missing, nothing asked) and Break glass (when the policy allows it). */
 function askButtons(item, displayName) {
-    const ask = lib.impersonate.canAsk(item);
     const policy = cachedPolicies()?.enabled.get(item.collectionName);
     const breakGlass = policy?.breakGlass && lib.impersonate.targetConsent(item) == "missing";
-    const open = (kind) => openImpersonateDialog({ collection: item.collectionName, id: item.id, target: item, kind });
     return [
-        ask
-            ? t.button(
-                  {
-                      type: "button",
-                      className: "btn sm secondary m-r-5",
-                      "html-data-testid": "users-ask",
-                      ariaLabel: () => L("dialog.askTitle", { name: displayName }),
-                      onclick: () => open("ask"),
-                  },
-                  t.i({ className: "ri-mail-send-line", ariaHidden: true }),
-                  t.span({ className: "txt" }, () => L("dialog.ask")),
-              )
-            : null,
-        breakGlass
-            ? t.button(
-                  {
-                      type: "button",
-                      className: "btn sm danger m-r-5",
-                      "html-data-testid": "users-break-glass",
-                      ariaLabel: () => L("dialog.breakGlassTitle", { name: displayName }),
-                      onclick: () => open("breakGlass"),
-                  },
-                  t.i({ className: "ri-alarm-warning-line", ariaHidden: true }),
-                  t.span({ className: "txt" }, () => L("dialog.breakGlass")),
-              )
-            : null,
+        lib.impersonate.canAsk(item) ? kindButton(item, displayName, "ask", "secondary", "ri-mail-send-line") : null,
+        breakGlass ? kindButton(item, displayName, "breakGlass", "danger", "ri-alarm-warning-line") : null,
     ];
+}
+
+/** The button that opens the dialog of kind ("ask", "breakGlass") on item. */
+function kindButton(item, displayName, kind, className, icon) {
+    return t.button(
+        {
+            type: "button",
+            className: `btn sm ${className} m-r-5`,
+            "html-data-testid": kind == "ask" ? "users-ask" : "users-break-glass",
+            ariaLabel: () => L(`dialog.${kind}Title`, { name: displayName }),
+            onclick: () => openImpersonateDialog({ collection: item.collectionName, id: item.id, target: item, kind }),
+        },
+        t.i({ className: icon, ariaHidden: true }),
+        t.span({ className: "txt" }, () => L("dialog." + kind)),
+    );
 }
 
 function consentView(consent) {

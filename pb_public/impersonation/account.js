@@ -501,19 +501,20 @@ function renderRequest(r) {
             ? h("p", { class: "hint", text: t("user.requestApprovedBy", { approver: actorLabel(r.approver) }) })
             : null,
         waiting ? h("p", { class: "hint", dataset: { testid: "request-waiting" }, text: waiting }) : null,
-        approved ? withdrawButton(r) : answeredMine ? null : answerForm(r),
+        approved ? answerButton(r, "withdraw", "btn sm danger") : answeredMine ? null : answerForm(r),
     );
 }
 
-function withdrawButton(r) {
+/** The button that answers r how ("withdraw", "decline"). */
+function answerButton(r, how, cls) {
     return h("button", {
         type: "button",
-        class: "btn sm danger",
-        id: `request-withdraw-${r.id}`,
-        dataset: { testid: "request-withdraw" },
+        class: cls,
+        id: `request-${how}-${r.id}`,
+        dataset: { testid: `request-${how}` },
         disabled: state.busy,
-        text: t("user.withdraw"),
-        on: { click: () => answer(r, "withdraw") },
+        text: t("user." + how),
+        on: { click: () => answer(r, how) },
     });
 }
 
@@ -582,15 +583,7 @@ function answerForm(r) {
             disabled: state.busy,
             text: t("user.approve"),
         }),
-        h("button", {
-            type: "button",
-            class: "btn secondary",
-            id: `request-decline-${r.id}`,
-            dataset: { testid: "request-decline" },
-            disabled: state.busy,
-            text: t("user.decline"),
-            on: { click: () => answer(r, "decline") },
-        }),
+        answerButton(r, "decline", "btn secondary"),
     );
 }
 

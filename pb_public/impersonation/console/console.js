@@ -544,25 +544,9 @@ function startAction(item, name) {
                 dataset: { testid: "needs-consent", recordId: item.id },
                 text: t("console.needsConsent"),
             }),
-            canAsk(item)
-                ? h("button", {
-                      type: "button",
-                      class: "btn sm secondary",
-                      dataset: { testid: "ask", recordId: item.id },
-                      attrs: { "aria-label": t("dialog.askTitle", { name }) },
-                      text: t("dialog.ask"),
-                      on: { click: () => openDialogFor(item, "ask") },
-                  })
-                : null,
+            canAsk(item) ? kindButton(item, name, "ask", "btn sm secondary") : null,
             p && p.breakGlass && targetConsent(item) === "missing"
-                ? h("button", {
-                      type: "button",
-                      class: "btn sm danger",
-                      dataset: { testid: "break-glass", recordId: item.id },
-                      attrs: { "aria-label": t("dialog.breakGlassTitle", { name }) },
-                      text: t("dialog.breakGlass"),
-                      on: { click: () => openDialogFor(item, "breakGlass") },
-                  })
+                ? kindButton(item, name, "breakGlass", "btn sm danger")
                 : null,
         ];
     }
@@ -573,6 +557,18 @@ function startAction(item, name) {
         attrs: { "aria-label": t("dialog.title", { name }) },
         text: t("dialog.action"),
         on: { click: () => openDialogFor(item) },
+    });
+}
+
+// kindButton opens the dialog of kind ("ask", "breakGlass") on item.
+function kindButton(item, name, kind, cls) {
+    return h("button", {
+        type: "button",
+        class: cls,
+        dataset: { testid: kind === "ask" ? "ask" : "break-glass", recordId: item.id },
+        attrs: { "aria-label": t(`dialog.${kind}Title`, { name }) },
+        text: t("dialog." + kind),
+        on: { click: () => openDialogFor(item, kind) },
     });
 }
 

@@ -182,3 +182,49 @@ test("the dashboard: Ask where consent is missing, the request's state, and brea
         assert.equal(sessions.items[0].target, xss.id);
     })(t),
 );
+
+test("an approver answers on their own page; the user is told who approved", { timeout: 60000 }, (t) =>
+    h.test(async (r) => {
+        const { staff, carol, xss } = s.users;
+        await h.server.ok("PATCH", `/api/collections/impersonation_policies/records/${s.policy.id}`, {
+            token: s.superToken,
+            // the earlier tests spent the staff member's attempts of this minute
+            body: {
+                approval: "approver",
+                approverRule: '@request.auth.email = "carol@example.com"',
+                attemptsPerMinute: 100,
+            },
+        });
+        const asked = await h.server.ok("POST", "/api/impersonation/requests", {
+            token: staff.token,
+            body: { collection: "users", record: xss.id, reason: "ticket 99: settings", minutes: 30 },
+        });
+        try {
+            const carolPage = await r.page({ label: "carol" });
+            await openUserPage(r, carolPage, carol);
+            const mine = carolPage.locator(`[data-testid="approver-requests"] [data-request-id="${asked.id}"]`);
+            await mine.waitFor();
+            // the user's name is rendered as text, never as HTML
+            assert.match(await mine.innerText(), /asks to act as <img src=x onerror=alert\(1\)> \(xss@example\.com\)/);
+            await r.screenshot(carolPage, "approver-page.png");
+            await mine.locator('[data-testid="request-approve"]').click();
+            await carolPage.locator('[data-testid="flash"]').filter({ hasText: "Approved." }).waitFor();
+            await mine.waitFor({ state: "detached" });
+
+            // the user sees who approved, and may withdraw it
+            const userPage = await r.page({ label: "xss" });
+            await openUserPage(r, userPage, xss);
+            const theirs = userPage.locator(`[data-testid="requests"] [data-request-id="${asked.id}"]`);
+            await theirs.filter({ hasText: "Approved by Carol (carol@example.com)" }).waitFor();
+            await theirs.locator('[data-testid="request-withdraw"]').click();
+            await userPage.locator('[data-testid="flash"]').filter({ hasText: "Approval withdrawn." }).waitFor();
+            const list = await h.server.ok("GET", "/api/impersonation/requests", { token: staff.token });
+            assert.equal(list.asked.find((x) => x.id === asked.id).status, "withdrawn");
+        } finally {
+            await h.server.ok("PATCH", `/api/collections/impersonation_policies/records/${s.policy.id}`, {
+                token: s.superToken,
+                body: { approval: "user", approverRule: "", attemptsPerMinute: s.policy.attemptsPerMinute },
+            });
+        }
+    })(t),
+);

@@ -207,6 +207,9 @@ func (p *handlers) requestApprove(e *core.RequestEvent) error {
 	if err != nil {
 		return err
 	}
+	if !requests.Counts(pol, role) {
+		return refuse(http.StatusForbidden, refusals.CodeApprovalNotCounted, nil)
+	}
 	var body approveBody
 	if err := e.BindBody(&body); err != nil {
 		return refuseBody(err)
@@ -279,6 +282,8 @@ func answerError(e *core.RequestEvent, err error) error {
 		return refuse(http.StatusConflict, refusals.CodeRequestExpired, nil)
 	case errors.Is(err, requests.ErrAnswered):
 		return refuse(http.StatusConflict, refusals.CodeRequestAnswered, nil)
+	case errors.Is(err, requests.ErrNotCounted):
+		return refuse(http.StatusForbidden, refusals.CodeApprovalNotCounted, nil)
 	case errors.Is(err, requests.ErrWidening):
 		return refuseFields(validation.Errors{"minutes": validation.NewError("validation_request_widening",
 			"An approval may shorten the time or allow reading only, never more than asked.")})
@@ -389,12 +394,8 @@ func (p *handlers) requestsOn(app core.App, user *core.Record, pol *records.Poli
 	if err != nil {
 		app.Logger().Error("impersonation: list the requests about a user", "error", err)
 	}
-	role := requests.RoleUser
-	if pol != nil && pol.Approval() == records.ApprovalApprover {
-		role = requests.RoleNone
-	}
 	for _, r := range open {
-		out = append(out, describeRequest(app, pol, r, role))
+		out = append(out, describeRequest(app, pol, r, requests.RoleUser))
 	}
 	return out
 }

@@ -371,7 +371,7 @@ func TestRequestApprove(t *testing.T) {
 		},
 		{
 			Name: "the user, where an approver's answer counts", Method: http.MethodPost, URL: approveURL(fixtureRequestId), Headers: user3,
-			ExpectedStatus: 404, ExpectedContent: []string{`"code":"not_found"`},
+			ExpectedStatus: 403, ExpectedContent: []string{`"code":"approval_not_counted"`},
 			TestAppFactory: factory(plugin.Config{}, both(approvers(records.ApprovalApprover), clientAsks)),
 			AfterTestFunc:  expectRequest(records.RequestPending),
 		},
@@ -476,6 +476,19 @@ func TestRequestDecline(t *testing.T) {
 				expectRequest(records.RequestDeclined, "request.declined")(t, app, res)
 				mailedTo(t, app, "test@example.com", "was declined")
 			},
+		},
+		{
+			Name: "the user declines where an approver approves", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 200, ExpectedContent: []string{`"status":"declined"`, `"role":"user"`},
+			TestAppFactory: factory(plugin.Config{}, both(approvers(records.ApprovalApprover), clientAsks)),
+			AfterTestFunc:  expectRequest(records.RequestDeclined, "request.declined"),
+		},
+		{
+			Name: "an approver outside the approverRule", Method: http.MethodPost, URL: declineURL(fixtureRequestId),
+			Headers:        map[string]string{"Authorization": userToken},
+			ExpectedStatus: 404, ExpectedContent: []string{`"code":"not_found"`},
+			TestAppFactory: factory(plugin.Config{}, both(approvers(records.ApprovalApprover), clientAsks)),
+			AfterTestFunc:  expectRequest(records.RequestPending),
 		},
 		{
 			Name: "declined twice", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,

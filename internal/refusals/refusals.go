@@ -49,11 +49,12 @@ const (
 	CodeBreakGlassOff   Code = "break_glass_off"
 
 	// /api/impersonation/requests
-	CodeRequestNotNeeded Code = "request_not_needed"
-	CodeRequestPending   Code = "request_pending"
-	CodeRequestAnswered  Code = "request_answered"
-	CodeRequestExpired   Code = "request_expired"
-	CodeOwnRequest       Code = "own_request"
+	CodeRequestNotNeeded   Code = "request_not_needed"
+	CodeRequestPending     Code = "request_pending"
+	CodeRequestAnswered    Code = "request_answered"
+	CodeRequestExpired     Code = "request_expired"
+	CodeOwnRequest         Code = "own_request"
+	CodeApprovalNotCounted Code = "approval_not_counted"
 
 	// /api/impersonation/consent
 	CodeConsentWhileImpersonating Code = "consent_while_impersonating"
@@ -113,11 +114,12 @@ var refusalMessages = map[Code]string{
 	CodeRateLimited:     "Too many impersonation attempts; try again in a minute.",
 	CodeBreakGlassOff:   "The policy does not allow break-glass sessions.",
 
-	CodeRequestNotNeeded: "The user's consent is in force or not required: start a session instead.",
-	CodeRequestPending:   "You have a request about this user waiting for its answer already.",
-	CodeRequestAnswered:  "The request has been answered already.",
-	CodeRequestExpired:   "The request has expired.",
-	CodeOwnRequest:       "You cannot answer your own request.",
+	CodeRequestNotNeeded:   "The user's consent is in force or not required: start a session instead.",
+	CodeRequestPending:     "You have a request about this user waiting for its answer already.",
+	CodeRequestAnswered:    "The request has been answered already.",
+	CodeRequestExpired:     "The request has expired.",
+	CodeOwnRequest:         "You cannot answer your own request.",
+	CodeApprovalNotCounted: "Under this policy an approver approves the request; you may decline it.",
 
 	CodeConsentWhileImpersonating: "Consent cannot be managed while impersonating.",
 	CodeNotEnabled:                "Impersonation is not enabled for your account.",

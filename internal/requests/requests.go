@@ -32,6 +32,9 @@ var (
 	ErrAnswered = errors.New("the request is answered already")
 	// ErrExpired: the request lapsed before this answer.
 	ErrExpired = errors.New("the request has expired")
+	// ErrNotCounted: the user's approval, where the policy counts an
+	// approver's alone.
+	ErrNotCounted = errors.New("this approval does not count under the policy")
 	// ErrWidening: an approval asked for more minutes, or write for read.
 	ErrWidening = errors.New("an approval may only narrow a request")
 )
@@ -53,16 +56,14 @@ const (
 
 // RoleOf returns the role in which caller may answer r, a request about
 // user under p: the asker first (never an approver of their own request,
-// superuser or not), then the user, then an approver; RoleNone when their
-// answer does not count under p's approval.
+// superuser or not), then the user (who may always decline, and approve
+// where p's approval counts them: see Counts), then an approver; RoleNone
+// when their answer does not count under p's approval.
 func RoleOf(app core.App, p *records.Policy, r *records.Request, caller, user *core.Record) (Role, error) {
 	switch {
 	case caller.Id == r.Actor() && caller.Collection().Id == r.ActorCollection():
 		return RoleAsker, nil
 	case caller.Id == user.Id && caller.Collection().Id == user.Collection().Id:
-		if p.Approval() == records.ApprovalApprover {
-			return RoleNone, nil
-		}
 		return RoleUser, nil
 	case p.Approval() == records.ApprovalUser:
 		return RoleNone, nil
@@ -72,6 +73,12 @@ func RoleOf(app core.App, p *records.Policy, r *records.Request, caller, user *c
 		return RoleNone, err
 	}
 	return RoleApprover, nil
+}
+
+// Counts reports whether an approval in role counts under p: the user's
+// does unless p's approval is an approver's alone.
+func Counts(p *records.Policy, role Role) bool {
+	return role == RoleApprover || (role == RoleUser && p.Approval() != records.ApprovalApprover)
 }
 
 // Asking is what an actor asks for.
@@ -159,6 +166,8 @@ func Approve(log *audit.Log, app core.App, p *records.Policy, a Answer) (*record
 			r.SetMode(a.Mode)
 		}
 		switch {
+		case !Counts(p, a.Role):
+			return ErrNotCounted
 		case a.Role == RoleUser && r.UserAnswered().IsZero():
 			r.SetUserAnswered(a.Now)
 		case a.Role == RoleApprover && r.ApproverAnswered().IsZero():

@@ -485,6 +485,8 @@ function renderRequest(r) {
         if (r.approverAnswered && !r.userAnswered) waiting = t("user.awaitingUser");
     }
     const answeredMine = (r.role === "user" && r.userAnswered) || (r.role === "approver" && r.approverAnswered);
+    // under an approver's approval the user's answer can only be no
+    const declineOnly = r.role === "user" && r.approval === "approver";
     const until = approved ? new Date(parseDate(r.approved).getTime() + 60 * 60 * 1000).toISOString() : r.expires;
     return h(
         "li",
@@ -501,8 +503,16 @@ function renderRequest(r) {
             ? h("p", { class: "hint", text: t("user.requestApprovedBy", { approver: actorLabel(r.approver) }) })
             : null,
         waiting ? h("p", { class: "hint", dataset: { testid: "request-waiting" }, text: waiting }) : null,
-        approved ? answerButton(r, "withdraw", "btn sm danger") : answeredMine ? null : answerForm(r),
+        declineOnly && !approved ? h("p", { class: "hint", text: t("user.approverAnswers") }) : null,
+        requestAnswer(r, approved, answeredMine, declineOnly),
     );
+}
+
+/** What the caller may do with r: withdraw an approval, decline, or approve (narrowed) or decline. */
+function requestAnswer(r, approved, answeredMine, declineOnly) {
+    if (approved) return answerButton(r, "withdraw", "btn sm danger");
+    if (declineOnly) return answerButton(r, "decline", "btn sm secondary");
+    return answeredMine ? null : answerForm(r);
 }
 
 /** The button that answers r how ("withdraw", "decline"). */

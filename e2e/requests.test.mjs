@@ -157,12 +157,29 @@ test("the dashboard: Ask where consent is missing, the request's state, and brea
         );
         await r.screenshot(page, "dashboard-users-request.png");
 
-        // break-glass, once the policy allows it
-        await h.server.ok("PATCH", `/api/collections/impersonation_policies/records/${s.policy.id}`, {
+        // break-glass, once the policy allows it: in the Policies tab
+        await page.locator('[data-testid="imp-tab-policies"]').click();
+        await page
+            .locator('[data-testid="policies-row"]')
+            .filter({ hasText: "users" })
+            .locator('[data-testid="policies-edit"]')
+            .click();
+        const editor = page.locator('[data-testid="policy-dialog"]');
+        await editor.locator('[data-testid="policy-breakGlass"]').check();
+        await editor.locator('[data-testid="policy-oversightEmail"]').fill("oversight@example.com");
+        await editor.locator('[data-testid="policy-breakGlassMinutes"]').fill("10");
+        await r.screenshot(page, "policy-break-glass.png");
+        await editor.locator('[data-testid="policy-save"]').click();
+        await editor.waitFor({ state: "detached" });
+        const saved = await h.server.ok("GET", `/api/collections/impersonation_policies/records/${s.policy.id}`, {
             token: s.superToken,
-            body: { breakGlass: true },
         });
-        await page.reload();
+        assert.equal(saved.breakGlass, true);
+        assert.equal(saved.oversightEmail, "oversight@example.com");
+        assert.equal(saved.breakGlassMinutes, 10);
+        assert.deepEqual(saved.breakGlassModes, ["read"]);
+        assert.equal(saved.approval, "user");
+        await page.locator('[data-testid="imp-tab-users"]').click();
         await page.locator('[data-testid="users-tab"]').waitFor();
         const xssRow = r.usersRow(page, xss);
         await xssRow.locator('[data-testid="users-break-glass"]').click();

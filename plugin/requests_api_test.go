@@ -792,3 +792,31 @@ func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestConfigSeedsRequestAndBreakGlassFields: Config.Policies writes the
+// policy fields of access by request and break-glass, with their defaults.
+func TestConfigSeedsRequestAndBreakGlassFields(t *testing.T) {
+	t.Parallel()
+	seeded := usersPolicy()
+	seeded.Approval = plugin.ApprovalBoth
+	seeded.ApproverRule = `@request.auth.collectionName = "users"`
+	seeded.BreakGlass = true
+	seeded.BreakGlassModes = []plugin.Mode{plugin.ModeRead, plugin.ModeWrite}
+	seeded.OversightEmail = "oversight@example.com"
+	app := newTestApp(t, plugin.Config{Policies: []plugin.Policy{seeded, {Collection: "clients"}}})
+	defer app.Cleanup()
+	p := app.policy(t, "users")
+	if p.Approval() != records.ApprovalBoth || p.ApproverRule() != seeded.ApproverRule || !p.BreakGlass() ||
+		!p.AllowsBreakGlassMode(records.ModeWrite) || p.OversightEmail() != seeded.OversightEmail ||
+		p.RequestHours() != 24 || p.BreakGlassMinutes() != 15 {
+		t.Errorf("users policy %v", p.PublicExport())
+	}
+	c := app.policy(t, "clients")
+	if c.Approval() != records.ApprovalUser || c.BreakGlass() || c.AllowsBreakGlassMode(records.ModeWrite) ||
+		c.GetInt("requestHours") != 24 || c.GetInt("breakGlassMinutes") != 15 {
+		t.Errorf("clients policy %v", c.PublicExport())
+	}
+	if _, err := plugin.Register(app, plugin.Config{Policies: []plugin.Policy{{Collection: "users", OversightEmail: "not an email"}}}); err == nil {
+		t.Error("a policy's OversightEmail that is not an email address was accepted")
+	}
+}

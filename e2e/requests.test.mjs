@@ -197,6 +197,21 @@ test("the dashboard: Ask where consent is missing, the request's state, and brea
         );
         assert.equal(sessions.items.length, 1);
         assert.equal(sessions.items[0].target, xss.id);
+
+        // the user sees it flagged in their history, and ends it from their page
+        const userPage = await r.page({ label: "xss" });
+        await openUserPage(r, userPage, xss);
+        await userPage.locator('[data-testid="session"] [data-testid="session-break-glass"]').waitFor();
+        await userPage.locator("#live-revoke").click();
+        await userPage.locator('[data-testid="live-sessions"]').waitFor({ state: "detached" });
+        const ended = await h.server.ok(
+            "GET",
+            `/api/collections/impersonation_sessions/records/${sessions.items[0].id}`,
+            {
+                token: s.superToken,
+            },
+        );
+        assert.equal(ended.endCause, "consent_revoked");
     })(t),
 );
 

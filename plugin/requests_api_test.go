@@ -820,3 +820,29 @@ func TestConfigSeedsRequestAndBreakGlassFields(t *testing.T) {
 		t.Error("a policy's OversightEmail that is not an email address was accepted")
 	}
 }
+
+// TestApprovalIsCheckedOnEveryRequest: a session on an approved request
+// runs under that approval, as one under consent runs under the consent:
+// an approval withdrawn by any path (Go code here, which ends nothing
+// itself) ends the session on its next request.
+func TestApprovalIsCheckedOnEveryRequest(t *testing.T) {
+	f := newFlow(t, nil)
+	id := f.askAndApprove(t, "")
+	started := f.must(t, 200, http.MethodPost, sessionsURL, startUser3+`}`, clientToken)
+	token := started["token"].(string)
+	session := started["session"].(map[string]any)["id"].(string)
+	f.must(t, 200, http.MethodGet, "/api/collections/users/records/"+user3Id, "", token)
+
+	r, err := records.FindRequest(f, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetStatus(records.RequestWithdrawn)
+	if err := f.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, out := f.do(t, http.MethodGet, "/api/collections/users/records/"+user3Id, "", token); !strings.Contains(jsonOf(out), "no_longer_allowed") {
+		t.Errorf("a request after the withdrawal: %v", out)
+	}
+	f.expectEnded(t, session, records.EndConsentRevoked)
+}

@@ -164,3 +164,31 @@ func TestBreakGlassSessionIsFlaggedThroughout(t *testing.T) {
 	f.updatePolicy(t, "users", func(p *records.Policy) { p.SetBreakGlass(false) })
 	f.expectEnded(t, again["session"].(map[string]any)["id"].(string), records.EndPolicyChanged)
 }
+
+// TestHooksSeeBreakGlassAndRequests: OnSessionStart is told a start is
+// break-glass, and the sessions the hooks report say how they started.
+func TestHooksSeeBreakGlassAndRequests(t *testing.T) {
+	f := newFlow(t, breakGlass(nil))
+	var asked []bool
+	var ended []plugin.Session
+	f.plugin.OnSessionStart().BindFunc(func(e *plugin.StartEvent) error {
+		asked = append(asked, e.BreakGlass)
+		return e.Next()
+	})
+	f.plugin.OnSessionEnd().BindFunc(func(e *plugin.EndEvent) error {
+		ended = append(ended, e.Session)
+		return e.Next()
+	})
+	glass := f.must(t, 200, http.MethodPost, sessionsURL,
+		`{"collection":"users","record":"`+user3Id+`","reason":"`+emergency+`","breakGlass":true}`, clientToken)
+	f.must(t, 204, http.MethodPost, sessionsURL+"/"+glass["session"].(map[string]any)["id"].(string)+"/end", "", clientToken)
+	id := f.askAndApprove(t, "")
+	approved := f.must(t, 200, http.MethodPost, sessionsURL, startUser3+`}`, clientToken)
+	f.must(t, 204, http.MethodPost, sessionsURL+"/"+approved["session"].(map[string]any)["id"].(string)+"/end", "", clientToken)
+	if len(asked) != 2 || !asked[0] || asked[1] {
+		t.Errorf("OnSessionStart saw breakGlass %v, want [true false]", asked)
+	}
+	if len(ended) != 2 || !ended[0].BreakGlass || ended[0].Request != "" || ended[1].BreakGlass || ended[1].Request != id {
+		t.Errorf("OnSessionEnd saw %+v", ended)
+	}
+}

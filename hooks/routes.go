@@ -361,7 +361,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	if current != nil {
 		actor = current.Actor
 	}
-	denial := sessions.Denial{Actor: actor, TargetCollection: body.Collection, Target: body.Record, Client: client}
+	denial := sessions.Denial{Actor: actor, TargetCollection: body.Collection, Target: body.Record, Client: client, BreakGlass: body.BreakGlass}
 	collection, _ := e.App.FindCachedCollectionByNameOrId(body.Collection)
 	if collection != nil {
 		denial.TargetCollection = collection.Id

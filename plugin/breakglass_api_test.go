@@ -47,7 +47,14 @@ func TestBreakGlassStart(t *testing.T) {
 			Name: "off by default", Method: http.MethodPost, URL: sessionsURL, Body: start(nil), Headers: client,
 			ExpectedStatus: 403, ExpectedContent: []string{`"code":"break_glass_off"`},
 			TestAppFactory: factory(plugin.Config{}, nil),
-			AfterTestFunc:  expectDenied("session.denied:break_glass_off"),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectDenied("session.denied:break_glass_off")(t, app, res)
+				var flagged bool
+				_ = app.RecordQuery(records.AuditCollection).Select("json_extract(data, '$.breakGlass')").Row(&flagged)
+				if !flagged {
+					t.Error("the refused break-glass start is not flagged")
+				}
+			},
 		},
 		{
 			Name: "a reason under 20 characters", Method: http.MethodPost, URL: sessionsURL,

@@ -167,6 +167,9 @@ type Denial struct {
 	Code             string
 	Reason           string
 	Client           audit.Client
+	// BreakGlass: the start asked to begin without consent (its entry is
+	// flagged as a break-glass session's entries are).
+	BreakGlass bool
 }
 
 // Deny writes the session.denied entry of a refused start.
@@ -178,6 +181,9 @@ func Deny(log *audit.Log, app core.App, d Denial) error {
 		Reason:           d.Reason,
 		Client:           d.Client,
 		Data:             map[string]any{"code": d.Code},
+	}
+	if d.BreakGlass {
+		entry.Data["breakGlass"] = true
 	}
 	if d.Actor != nil {
 		entry.Actor = d.Actor.Id

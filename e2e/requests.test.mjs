@@ -198,6 +198,21 @@ test("the dashboard: Ask where consent is missing, the request's state, and brea
         assert.equal(sessions.items.length, 1);
         assert.equal(sessions.items[0].target, xss.id);
 
+        // one filter of the Audit tab lists the break-glass session's entries
+        await page.locator('[data-testid="imp-tab-audit"]').click();
+        await page.locator('[data-testid="audit-filter-breakGlass"]').check();
+        await page.locator('[data-testid="audit-apply"]').click();
+        await page.locator('[data-testid="audit-row"]').filter({ hasText: "Session started" }).waitFor();
+        await r.screenshot(page, "audit-break-glass.png");
+        const shown = await page.locator('[data-testid="audit-row"]').count();
+        const flagged = await h.server.ok(
+            "GET",
+            `/api/collections/impersonation_audit/records?filter=${encodeURIComponent("data.breakGlass = true")}`,
+            { token: s.superToken },
+        );
+        assert.equal(shown, flagged.totalItems);
+        assert.ok(flagged.items.every((e) => e.session === sessions.items[0].id || e.event === "session.denied"));
+
         // the user sees it flagged in their history, and ends it from their page
         const userPage = await r.page({ label: "xss" });
         await openUserPage(r, userPage, xss);

@@ -368,7 +368,10 @@ function editorFields(ed) {
         collectionField(ed),
         switchField(ed, "enabled", "policies.enabled", "policies.enabledHelp"),
         ruleField(ed, "impersonatorRule", "policies.rule", "policies.ruleHelp"),
-        consentField(ed),
+        selectField(ed, "consent", "col.consent", null, [
+            ["required", "policies.consentRequired"],
+            ["none", "consent.notRequired"],
+        ]),
         switchField(ed, "reasonRequired", "policies.reasonRequired", null),
         modesField(ed, "modes", "policies.modes", "policies.modesHelp"),
         numberField(ed, "maxMinutes", "policies.maxMinutes", "policies.maxMinutesHelp", 1, 10080),
@@ -381,7 +384,11 @@ function editorFields(ed) {
         maskedField(ed),
         // access by request and break-glass
         numberField(ed, "requestHours", "policies.requestHours", "policies.requestHoursHelp", 1, 720),
-        approvalField(ed),
+        selectField(ed, "approval", "policies.approval", "policies.approvalHelp", [
+            ["user", "policies.approval_user"],
+            ["approver", "policies.approval_approver"],
+            ["both", "policies.approval_both"],
+        ]),
         ruleField(ed, "approverRule", "policies.approverRule", "policies.approverRuleHelp"),
         switchField(ed, "breakGlass", "policies.breakGlass", "policies.breakGlassHelp"),
         numberField(ed, "breakGlassMinutes", "policies.breakGlassMinutes", "policies.breakGlassMinutesHelp", 1, 1440),
@@ -588,33 +595,6 @@ function ruleField(ed, name, labelKey, helpKey) {
     );
 }
 
-/** Whose answer approves a request for access. */
-function approvalField(ed) {
-    const option = (value) =>
-        t.option({ value, selected: () => ed.form.approval == value }, () => L("policies.approval_" + value));
-    return wrap(
-        ed,
-        "approval",
-        "col-lg-6",
-        t.div(
-            { className: fieldClass(ed, "approval") },
-            t.label({ htmlFor: ed.uid + "_approval" }, () => L("policies.approval")),
-            t.select(
-                {
-                    ...controlAttrs(ed, "approval"),
-                    className: "no-error",
-                    onchange: (e) => setValue(ed, "approval", e.target.value),
-                },
-                option("user"),
-                option("approver"),
-                option("both"),
-            ),
-        ),
-        help("policies.approvalHelp"),
-        errorLine(ed, "approval"),
-    );
-}
-
 function emailField(ed, name, labelKey, helpKey) {
     return wrap(
         ed,
@@ -636,26 +616,28 @@ function emailField(ed, name, labelKey, helpKey) {
     );
 }
 
-function consentField(ed) {
-    const option = (value, key) => t.option({ value, selected: () => ed.form.consent == value }, () => L(key));
+/** A choice of field name among options ([value, label key]). */
+function selectField(ed, name, labelKey, helpKey, options) {
     return wrap(
         ed,
-        "consent",
+        name,
         "col-lg-6",
         t.div(
-            { className: fieldClass(ed, "consent") },
-            t.label({ htmlFor: ed.uid + "_consent" }, () => L("col.consent")),
+            { className: fieldClass(ed, name) },
+            t.label({ htmlFor: ed.uid + "_" + name }, () => L(labelKey)),
             t.select(
                 {
-                    ...controlAttrs(ed, "consent"),
+                    ...controlAttrs(ed, name),
                     className: "no-error",
-                    onchange: (e) => setValue(ed, "consent", e.target.value),
+                    onchange: (e) => setValue(ed, name, e.target.value),
                 },
-                option("required", "policies.consentRequired"),
-                option("none", "consent.notRequired"),
+                ...options.map(([value, key]) =>
+                    t.option({ value, selected: () => ed.form[name] == value }, () => L(key)),
+                ),
             ),
         ),
-        errorLine(ed, "consent"),
+        help(helpKey),
+        errorLine(ed, name),
     );
 }
 

@@ -583,3 +583,28 @@ func TestDigestsRoute(t *testing.T) {
 		s.Test(t)
 	}
 }
+
+// TestDigestOfAnExpiredSession: a session ended by the expiry job after its
+// time was up ran until its expiry, not until the job ran.
+func TestDigestOfAnExpiredSession(t *testing.T) {
+	t.Parallel()
+	app, mux := jobTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	body := `{"collection":"users","record":"` + userId + `","reason":"ticket 9","minutes":1}`
+	rec := sendJSON(mux, http.MethodPost, sessionsURL, body, superuserToken)
+	var started struct{ Session struct{ Id string } }
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &started) != nil {
+		t.Fatalf("start: %d %s", rec.Code, rec.Body)
+	}
+	app.clock.Advance(10 * time.Minute)
+	for _, j := range app.Cron().Jobs() {
+		if j.Id() == ids.ExpireSessionsJobId {
+			j.Run()
+		}
+	}
+	app.clock.Wait()
+	app.expectEnded(t, started.Session.Id, records.EndExpired)
+	if d := storedDigest(t, app, started.Session.Id); d == nil || d.Seconds > 60 || d.Seconds < 50 || d.EndCause != records.EndExpired {
+		t.Fatalf("digest %+v, want about 60 seconds", d)
+	}
+}

@@ -44,7 +44,8 @@ type Digest struct {
 	Started  string           `json:"started"`
 	Ended    string           `json:"ended"`
 	EndCause records.EndCause `json:"endCause"`
-	// Seconds is how long the session ran, from its start to its end.
+	// Seconds is how long the session ran, from its start to its end or,
+	// when it was ended after its expiry (by the expiry job), its expiry.
 	Seconds int `json:"seconds"`
 	// Requests counts every request made with the session's token.
 	Requests int `json:"requests"`
@@ -117,7 +118,7 @@ func Build(app core.App, s *records.Session, upTo time.Time) (*Digest, error) {
 		Started:     s.GetDateTime("created").String(),
 		Ended:       s.GetDateTime("ended").String(),
 		EndCause:    s.EndCause(),
-		Seconds:     max(0, int(s.Ended().Sub(started)/time.Second)),
+		Seconds:     max(0, int(earliest(s.Ended(), s.Expires()).Sub(started)/time.Second)),
 		Requests:    len(entries),
 		Collections: []Count{},
 		Writes:      []Write{},
@@ -146,6 +147,14 @@ func Build(app core.App, s *records.Session, upTo time.Time) (*Digest, error) {
 		return cmp.Or(cmp.Compare(b.Requests, a.Requests), strings.Compare(a.Collection, b.Collection))
 	})
 	return d, nil
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // actorOf names the actor of s as it is now; only its ids once deleted.

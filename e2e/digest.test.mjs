@@ -21,9 +21,18 @@ test("ended: the user's page shows the digest, live", { timeout: 90000 }, (t) =>
     h.test(async (r) => {
         const { alice } = s.users;
         const page = await r.page();
+        // the page's realtime subscription to the sessions is in place before the session starts
+        const subscribed = page.waitForResponse(
+            (res) =>
+                res.request().method() === "POST" &&
+                res.url().endsWith("/api/realtime") &&
+                (res.request().postData() || "").includes("impersonation_sessions") &&
+                res.ok(),
+        );
         await page.goto(`${r.url}/impersonation/`);
         await r.login(page, alice);
         await page.locator('[data-testid="consent-status"]').waitFor();
+        await subscribed;
 
         const started = await h.server.ok("POST", "/api/impersonation/sessions", {
             token: s.superToken,

@@ -199,15 +199,7 @@ func (p *handlers) emailDigest(app core.App, s *records.Session, d *digest.Diges
 	if err != nil {
 		app.Logger().Error("impersonation: email the user a session's digest", "session", s.Id, "error", err)
 	}
-	// read again: the session may have changed while the mail was sent
-	fresh, findErr := records.FindSession(app, s.Id)
-	if findErr != nil {
-		return
-	}
-	fresh.SetDigestEmailed(p.opts.Clock.Now(), err)
-	if err := app.Save(fresh); err != nil {
-		app.Logger().Error("impersonation: record a session's digest email", "session", s.Id, "error", err)
-	}
+	recordMailOutcome(app, s.Id, func(fresh *records.Session) { fresh.SetDigestEmailed(p.opts.Clock.Now(), err) })
 }
 
 // buildMissingDigests starts the digests of the ended sessions that have

@@ -87,6 +87,12 @@ type handlers struct {
 	refused *attempts.Throttle
 	// expiries are the timers that end the sessions of realtime clients
 	expiries expiryTimers
+	// pending counts the requests of each session whose audit entry is not
+	// yet journalled, which its digest waits for
+	pending pendingEntries
+	// digesting holds the ids of the sessions whose digest is being
+	// waited for or built
+	digesting sync.Map
 	// serving is set once the app serves: from then on the plugin's
 	// collections keep their shape (keepPluginShape); before, the app's
 	// migrations and snapshots may apply theirs, which the serve's restore
@@ -203,6 +209,7 @@ func Bind(app core.App, opts Options) error {
 		p.writeThrottled(p.app, p.refused.Due(opts.Clock.Now()), countedAttempts())
 	})
 	app.Cron().MustAdd(ids.AnchorAuditJobId, "* * * * *", p.anchorAudit)
+	app.Cron().MustAdd(ids.DigestsJobId, "* * * * *", p.buildMissingDigests)
 	opts.Audit.OnAnchorLost(p.auditLost)
 	// always: the retention in force is read when the job runs
 	app.Cron().MustAdd(ids.PruneAuditJobId, "@hourly", p.pruneAudit)
@@ -212,6 +219,12 @@ func Bind(app core.App, opts Options) error {
 		if err := opts.Audit.Writer.Open(); err != nil {
 			return err
 		}
+		return e.Next()
+	}})
+	// the digests of the sessions that ended while the server was down,
+	// or before their digest was built
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.DigestsJobId, Func: func(e *core.ServeEvent) error {
+		p.buildMissingDigests()
 		return e.Next()
 	}})
 	// the key, the anchor and the journal never travel with the data

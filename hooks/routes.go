@@ -51,6 +51,7 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.POST(sessionsPath, p.sessionStart)
 	e.Router.POST(sessionEndPath, p.sessionEnd)
 	e.Router.GET(currentPath, p.current)
+	e.Router.GET(digestsPath, p.digestsList)
 	e.Router.GET(verifyPath, p.verifyAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.POST(acknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(exportPath, p.exportAudit).Bind(apis.RequireSuperuserAuth())

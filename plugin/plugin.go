@@ -340,6 +340,7 @@ func seedPolicies(app core.App, policies []Policy, strict bool) error {
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
 		pol.SetShowLiveSessions(!seed.HideLiveSessions)
 		pol.SetNotifyTarget(!seed.NoStartEmail)
+		pol.SetDigestEmail(!seed.NoDigestEmail)
 		pol.SetMaskedFields(seed.MaskedFields)
 		err = app.Save(pol)
 		var invalid validation.Errors

@@ -64,4 +64,8 @@ const (
 	// SeedSettingsId writes Config's settings to the settings record when
 	// there is none (OnServe).
 	SeedSettingsId = "impersonationSeedSettings"
+	// DigestsJobId builds the digests of ended sessions that have none yet
+	// (after a restart, or while the audit journal could not be moved),
+	// every minute and on serve (OnServe and a cron job).
+	DigestsJobId = "impersonationBuildDigests"
 )

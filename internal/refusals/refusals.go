@@ -52,6 +52,9 @@ const (
 	CodeNotEnabled                Code = "not_enabled"
 	CodeConsentRateLimited        Code = "consent_rate_limited"
 
+	// GET /api/impersonation/digests
+	CodeDigestsWhileImpersonating Code = "digests_while_impersonating"
+
 	// GET /api/impersonation/policies and /targets
 	CodeStaffWhileImpersonating Code = "staff_while_impersonating"
 	CodeNoTargets               Code = "no_targets"
@@ -107,6 +110,8 @@ var refusalMessages = map[Code]string{
 	CodeConsentWhileImpersonating: "Consent cannot be managed while impersonating.",
 	CodeNotEnabled:                "Impersonation is not enabled for your account.",
 	CodeConsentRateLimited:        "Too many consent changes; try again in a minute.",
+
+	CodeDigestsWhileImpersonating: "A user's session digests cannot be read while impersonating.",
 
 	CodeStaffWhileImpersonating: "Staff lists are not available while impersonating.",
 	CodeNoTargets:               "You are not allowed to impersonate any record of this collection.",

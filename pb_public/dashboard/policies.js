@@ -23,6 +23,7 @@ const FIELDS = [
     "allowedRoutes",
     "showLiveSessions",
     "notifyTarget",
+    "digestEmail",
     "maskedFields",
 ];
 
@@ -216,6 +217,7 @@ function formValues(policy, candidates) {
         allowedRoutes: routesText(policy?.allowedRoutes),
         showLiveSessions: policy ? !!policy.showLiveSessions : true,
         notifyTarget: policy ? !!policy.notifyTarget : true,
+        digestEmail: policy ? !!policy.digestEmail : true,
         maskedFields: masksOf(policy?.maskedFields),
     };
 }
@@ -235,6 +237,7 @@ function requestBody(form, policy) {
         allowedRoutes: routesValue(form.allowedRoutes),
         showLiveSessions: form.showLiveSessions,
         notifyTarget: form.notifyTarget,
+        digestEmail: form.digestEmail,
         maskedFields: masksOf(form.maskedFields),
     };
     if (!policy || form.collection != policy.collection) {
@@ -357,6 +360,7 @@ function editorFields(ed) {
         routesField(ed, "allowedRoutes", "policies.allowedRoutes", "policies.allowedRoutesHelp"),
         switchField(ed, "showLiveSessions", "policies.showLiveSessions", "policies.showLiveSessionsHelp"),
         switchField(ed, "notifyTarget", "policies.notifyTarget", "policies.notifyTargetHelp"),
+        switchField(ed, "digestEmail", "policies.digestEmail", "policies.digestEmailHelp"),
         maskedField(ed),
         t.div({ className: "col-lg-12" }, errorLine(ed, "_other")),
     ];

@@ -11,6 +11,7 @@ const BASE = "/api/impersonation";
 export const ROUTES = {
     consent: BASE + "/consent",
     current: BASE + "/current",
+    digests: BASE + "/digests",
     policies: BASE + "/policies",
     targets: BASE + "/targets",
     signIn: BASE + "/sign-in",
@@ -44,6 +45,8 @@ export function impersonationApi(pb) {
         end: (id) => send(ROUTES.end(id), { method: "POST" }),
         /** Who the caller is acting as, or the sessions live on them. */
         current: () => send(ROUTES.current),
+        /** A page of the digests of the ended sessions on the caller, the latest first. */
+        digests: ({ page = 1, perPage = 30 } = {}) => send(ROUTES.digests, { query: { page, perPage } }),
         /** The caller's own consent. */
         consent: () => send(ROUTES.consent),
         grantConsent: (hours) => send(ROUTES.consent, { method: "PUT", body: { hours } }),

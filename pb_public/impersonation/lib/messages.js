@@ -138,6 +138,13 @@ export const messages = {
         "user.maskedIntro":
             "While acting as you, support staff do not see these fields of your data, cannot search or sort by them, and cannot change them:",
         "user.maskedCollection": "{collection}: {fields}",
+        "user.digestTitle": "Summary",
+        "user.digestPending": "The summary of this session is being prepared.",
+        "user.digestRequests": "{n} requests",
+        "user.digestOther": "other",
+        "user.digestWritesCaption": "Changes asked for in this session",
+        "user.digestNoWrites": "No changes were asked for.",
+        "user.digestMore": "And {n} more changes: show the actions to see them all.",
 
         "col.started": "Started",
         "col.reason": "Reason",
@@ -343,6 +350,9 @@ export const messages = {
         "policies.showLiveSessionsHelp": 'Their own pages can show "support is viewing your account".',
         "policies.notifyTarget": "Email users when a session on them starts",
         "policies.notifyTargetHelp": "With the reason, the duration and a link to withdraw consent.",
+        "policies.digestEmail": "Email users a summary when a session on them ends",
+        "policies.digestEmailHelp":
+            "Who, why, when, how long, the requests per collection and every change asked for. Their page always shows it.",
         "policies.masked": "Masked fields",
         "policies.maskedHelp":
             "Hidden while impersonating under this policy: left out of every record served, and never filtered, sorted, expanded, downloaded or written.",
@@ -366,6 +376,7 @@ export const messages = {
         "error.chaining": "An impersonation session cannot start another one.",
         "error.rate_limited": "Too many impersonation attempts; try again in a minute.",
         "error.consent_while_impersonating": "Consent cannot be managed while impersonating.",
+        "error.digests_while_impersonating": "A user's session summaries cannot be read while impersonating.",
         "error.not_enabled": "Impersonation is not enabled for your account.",
         "error.consent_rate_limited": "Too many consent changes; try again in a minute.",
         "error.staff_while_impersonating": "Staff lists are not available while impersonating.",
@@ -590,6 +601,13 @@ export const messages = {
         "user.maskedIntro":
             "Mientras actúa como tú, el personal de soporte no ve estos campos de tus datos, no puede buscar ni ordenar por ellos y no puede cambiarlos:",
         "user.maskedCollection": "{collection}: {fields}",
+        "user.digestTitle": "Resumen",
+        "user.digestPending": "El resumen de esta sesión se está preparando.",
+        "user.digestRequests": "{n} peticiones",
+        "user.digestOther": "otras",
+        "user.digestWritesCaption": "Cambios solicitados en esta sesión",
+        "user.digestNoWrites": "No se solicitó ningún cambio.",
+        "user.digestMore": "Y {n} cambios más: muestra las acciones para verlos todos.",
 
         "col.started": "Inicio",
         "col.reason": "Motivo",
@@ -796,6 +814,9 @@ export const messages = {
         "policies.showLiveSessionsHelp": "Sus páginas pueden mostrar «soporte está viendo tu cuenta».",
         "policies.notifyTarget": "Enviar un correo a los usuarios cuando empiece una sesión sobre ellos",
         "policies.notifyTargetHelp": "Con el motivo, la duración y un enlace para retirar el consentimiento.",
+        "policies.digestEmail": "Enviar a los usuarios un resumen cuando termine una sesión sobre ellos",
+        "policies.digestEmailHelp":
+            "Quién, por qué, cuándo, cuánto tiempo, las peticiones por colección y cada cambio solicitado. Su página siempre lo muestra.",
         "policies.masked": "Campos ocultos",
         "policies.maskedHelp":
             "Ocultos al suplantar bajo esta política: fuera de todo registro servido, y nunca filtrados, ordenados, expandidos, descargados ni escritos.",
@@ -819,6 +840,8 @@ export const messages = {
         "error.chaining": "Una sesión de suplantación no puede iniciar otra.",
         "error.rate_limited": "Demasiados intentos de suplantación; vuelve a intentarlo en un minuto.",
         "error.consent_while_impersonating": "El consentimiento no se puede gestionar durante una suplantación.",
+        "error.digests_while_impersonating":
+            "Los resúmenes de sesiones de un usuario no se pueden leer durante una suplantación.",
         "error.not_enabled": "La suplantación no está habilitada para tu cuenta.",
         "error.consent_rate_limited": "Demasiados cambios de consentimiento; vuelve a intentarlo en un minuto.",
         "error.staff_while_impersonating": "Las listas del personal no están disponibles durante una suplantación.",

@@ -75,6 +75,7 @@ import (
 
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/checkpoints"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
@@ -170,6 +171,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		Audit:                    p.audit,
 		Redactor:                 redact.New(audit.RedactKey(key), c.RedactKeys),
 		Hooks:                    coreHooks,
+		Checkpoints:              checkpoints.NewSigner(app.DataDir(), c.Clock),
 	})
 	if err != nil {
 		return nil, err

@@ -182,6 +182,7 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordCreateExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkCreated)})
 	app.OnRecordUpdateExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkUpdated)})
 	app.OnRecordDeleteExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkDeleted)})
+	app.OnRecordEnrich(records.SinksCollection).Bind(&hook.Handler[*core.RecordEnrichEvent]{Id: ids.HideSinkSecretId, Func: hideSinkSecret})
 	app.OnRecordAfterCreateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
 	app.OnRecordAfterUpdateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
 	app.OnRecordAfterDeleteSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})

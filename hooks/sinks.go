@@ -61,6 +61,17 @@ func validateSink(e *core.RecordEvent) error {
 	return nil
 }
 
+// hideSinkSecret leaves a sink's secret out of every record PocketBase
+// serves (list, view, the answer of a create or update, expand, realtime):
+// its field is hidden, but PocketBase shows hidden fields to superusers,
+// unhiding them in the enrichment that runs inside Next (the REST answers)
+// or before it (realtime): the secret is hidden after both.
+func hideSinkSecret(e *core.RecordEnrichEvent) error {
+	err := e.Next()
+	e.Record.Hide("secret")
+	return err
+}
+
 // refuseSinkState refuses a create or update of a sink, through the
 // records API (batch included), that sets its delivery state: the cursor,
 // the checkpoint offset, the last error and attempt are the delivery's

@@ -68,6 +68,9 @@ const (
 	ProtectSinkStateId = "impersonationProtectSinkState"
 	AuditSinksId       = "impersonationAuditSinks"
 	SinkChangedId      = "impersonationSinkChanged"
+	// HideSinkSecretId hides a sink's secret from every answer, superusers'
+	// included (OnRecordEnrich: PocketBase shows hidden fields to them).
+	HideSinkSecretId = "impersonationHideSinkSecret"
 	// SinksId starts the sinks' delivery (OnServe).
 	SinksId = "impersonationSinks"
 	// CheckpointJobId signs the chain's head every minute while it grows.

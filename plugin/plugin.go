@@ -14,8 +14,8 @@
 // do (read-only by default, account takeover never), and writes a durable,
 // redacted audit entry of the request before its response is delivered.
 //
-// The plugin adds five collections (impersonation_policies, _consents,
-// _sessions, _audit and _settings), the /api/impersonation routes, and hooks that keep
+// The plugin adds six collections (impersonation_policies, _consents,
+// _sessions, _audit, _settings and _sinks), the /api/impersonation routes, and hooks that keep
 // sessions, consents and audit entries out of reach of the records API and
 // close PocketBase's own impersonate route for collections under a policy.
 // It serves its pages, embedded in the binary, at /impersonation/ (the

@@ -38,31 +38,12 @@ func compareSink(name string, f *fixtures, views target, o options) (comparison,
 	sinkPath := "/api/collections/impersonation_sinks/records/" + sink.Id
 	defer f.srv.call(http.MethodDelete, sinkPath, f.srv.superuser, nil, nil)
 
-	var rounds []round
-	var aRates, bRates []float64
-	for range o.rounds {
-		for _, enabled := range []bool{false, true} {
-			if err := f.srv.call(http.MethodPatch, sinkPath, f.srv.superuser, map[string]any{"enabled": enabled}, nil); err != nil {
-				return comparison{}, rounds, err
-			}
-			r := load(views, o.clients, o.roundTime)
-			rounds = append(rounds, r)
-			if enabled {
-				bRates = append(bRates, r.perSecond)
-			} else {
-				aRates = append(aRates, r.perSecond)
-			}
-		}
-	}
-	c := comparison{
-		Name: name, A: "impersonated, no sink", B: "impersonated, one webhook sink", Unit: "req/s",
-		AValue: median(aRates), BValue: median(bRates), Goal: "≥ 0.95",
-	}
-	c.Ratio = c.BValue / c.AValue
-	c.Met = c.Ratio >= 0.95
-	for _, r := range rounds {
-		c.Requests += r.requests
-		c.Failures += r.failures
+	c, rounds, err := compareToggled(name, "impersonated, no sink", "impersonated, one webhook sink", views, o,
+		func(enabled bool) error {
+			return f.srv.call(http.MethodPatch, sinkPath, f.srv.superuser, map[string]any{"enabled": enabled}, nil)
+		})
+	if err != nil {
+		return c, rounds, err
 	}
 	// the sink is enabled after the last round: it must deliver, or the
 	// comparison measured no sink

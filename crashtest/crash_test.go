@@ -65,21 +65,27 @@ func (s *server) exited() bool {
 	}
 }
 
-func TestKillUnderImpersonatedLoad(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "app")
-	dataDir := t.TempDir()
-	logDir := t.TempDir()
-
+// buildApp builds the ready app and makes a data directory with its
+// superuser: the binary's path and the directory.
+func buildApp(t *testing.T) (bin, dataDir string) {
+	t.Helper()
+	bin = filepath.Join(t.TempDir(), "app")
+	dataDir = t.TempDir()
 	build := exec.Command("go", "build", "-o", bin, "..")
 	build.Env = append(os.Environ(), "GOTOOLCHAIN=auto")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-
 	upsert := exec.Command(bin, "superuser", "upsert", adminEmail, adminPassword, "--dir", dataDir)
 	if out, err := upsert.CombinedOutput(); err != nil {
 		t.Fatalf("superuser upsert: %v\n%s", err, out)
 	}
+	return bin, dataDir
+}
+
+func TestKillUnderImpersonatedLoad(t *testing.T) {
+	bin, dataDir := buildApp(t)
+	logDir := t.TempDir()
 
 	var (
 		serversMu sync.Mutex

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -75,17 +73,8 @@ func (r *sinkReceiver) entries() map[int][]string {
 // twice are those of the batch that was in flight (all of them: it was never
 // answered), with the same hash.
 func TestSinkSurvivesKill(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "app")
-	dataDir := t.TempDir()
+	bin, dataDir := buildApp(t)
 	logDir := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin, "..")
-	build.Env = append(os.Environ(), "GOTOOLCHAIN=auto")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	if out, err := exec.Command(bin, "superuser", "upsert", adminEmail, adminPassword, "--dir", dataDir).CombinedOutput(); err != nil {
-		t.Fatalf("superuser upsert: %v\n%s", err, out)
-	}
 
 	rcv := &sinkReceiver{heldBatch: 3, held: make(chan []sinkLine, 1), release: make(chan struct{})}
 	receiver := httptest.NewServer(rcv)

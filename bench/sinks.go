@@ -10,16 +10,21 @@ import (
 
 // compareSink alternates rounds of impersonated views with no audit sink
 // (A) and with one webhook sink enabled (B), whose receiver, in this
-// process, takes every batch, and compares their median requests per
+// process, is slow (it answers each batch after receiverDelay, as one far
+// away or busy would), and compares their median requests per
 // second: ratio = B / A, met when a sink costs at most 5 % of the
 // impersonated throughput (its delivery runs in its own goroutine, reading
 // committed entries; what it costs is the reads, the HTTP and the cursor's
 // update on the write connection). It returns the rounds of both, all
 // impersonated; the sink is deleted afterwards.
+// receiverDelay is how long the bench's receiver takes to answer a batch.
+const receiverDelay = 200 * time.Millisecond
+
 func compareSink(name string, f *fixtures, views target, o options) (comparison, []round, error) {
 	var lines atomic.Int64
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		time.Sleep(receiverDelay)
 		for _, b := range body {
 			if b == '\n' {
 				lines.Add(1)

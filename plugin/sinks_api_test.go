@@ -515,3 +515,98 @@ func TestRetentionWaitsForSinks(t *testing.T) {
 	runJob(t, app, ids.PruneAuditJobId)
 	app.expectAudit(t, "audit.checkpoint")
 }
+
+// TestHangingReceiverHoldsNothingUp: while a webhook's receiver holds a
+// batch without answering, impersonated requests are answered and audited,
+// the mover moves their entries, and a superuser changes the sink; once it
+// answers, the sink gets every entry, none missing.
+func TestHangingReceiverHoldsNothingUp(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	var mu sync.Mutex
+	var seqs []int
+	got, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		mu.Lock()
+		for _, line := range bytes.Split(bytes.TrimSpace(body), []byte("\n")) {
+			var l struct {
+				Type string `json:"type"`
+				Seq  int    `json:"seq"`
+			}
+			if json.Unmarshal(line, &l) == nil && l.Type == "" {
+				seqs = append(seqs, l.Seq)
+			}
+		}
+		mu.Unlock()
+		once.Do(func() { close(got) })
+		<-release
+	}))
+	defer hanging.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	withRequestsAndStarts(t, app)
+	withSink(hanging.URL, true)(t, app)
+	mux := serveMux(t, app.TestApp)
+
+	// the loop waits on the plugin's clock; the receiver hangs on its first batch
+	for waiting := true; waiting; {
+		select {
+		case <-got:
+			waiting = false
+		case <-time.After(10 * time.Millisecond):
+			app.clock.Advance(time.Minute)
+		}
+	}
+	for i := range 20 {
+		if rec := send(mux, http.MethodGet, "/api/collections/users/records/"+userId+"?n="+strconvItoa(i), liveToken); rec.Code != 200 {
+			t.Fatalf("an impersonated request while the receiver hangs: %d %s", rec.Code, rec.Body)
+		}
+	}
+	if err := logOf(app).Flush(); err != nil {
+		t.Fatalf("the mover, while the receiver hangs: %v", err)
+	}
+	rename := httptest.NewRequest(http.MethodPatch, sinkRecordURL, jsonBody(map[string]any{"name": "siem, renamed"}))
+	rename.Header.Set("Authorization", superuserToken)
+	rename.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, rename) // restarts the sink's loop: its hanging delivery is abandoned
+	if rec.Code != 200 {
+		t.Fatalf("a sink change while its receiver hangs: %d %s", rec.Code, rec.Body)
+	}
+	close(release)
+
+	head, err := audit.HeadOf(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		have := map[int]bool{}
+		for _, s := range seqs {
+			have[s] = true
+		}
+		mu.Unlock()
+		missing := 0
+		for s := 1; s <= head.Seq; s++ {
+			if !have[s] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d entries never reached the receiver", missing, head.Seq)
+		}
+		app.clock.Advance(time.Minute)
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -59,6 +59,22 @@ func withSink(url string, enabled bool) func(testing.TB, *testApp) {
 	}
 }
 
+// withRouteToSink saves the sink of withSink and a collection of the app's,
+// routes, whose one record relates to it: a superuser may make one.
+func withRouteToSink(t testing.TB, app *testApp) {
+	withSink(closedReceiver, false)(t, app)
+	sinksCollection, err := app.FindCollectionByNameOrId(records.SinksCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := core.NewBaseCollection("routes")
+	routes.Fields.Add(&core.RelationField{Name: "sink", CollectionId: sinksCollection.Id, MaxSelect: 1})
+	mustSave(t, app, routes)
+	r := core.NewRecord(routes)
+	r.Set("sink", sinkId)
+	mustSave(t, app, r)
+}
+
 // sinkEntries returns the data of the sink.* audit entries, each with its
 // event under "event", and fails if any holds the secret.
 func sinkEntries(t testing.TB, app core.App) []map[string]any {
@@ -199,6 +215,12 @@ func TestSinksRecords(t *testing.T) {
 			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"name":"siem"`},
 			NotExpectedContent: noSecret,
 			TestAppFactory:     factory(plugin.Config{}, withSink(closedReceiver, false)),
+		},
+		{
+			Name: "nor a record that expands a sink", Method: http.MethodGet, URL: "/api/collections/routes/records?expand=sink",
+			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"expand":{"sink":{`, `"name":"siem"`},
+			NotExpectedContent: noSecret,
+			TestAppFactory:     factory(plugin.Config{}, withRouteToSink),
 		},
 		{
 			Name: "a change is audited, its answer holds no secret", Method: http.MethodPatch, URL: sinkRecordURL,

@@ -80,12 +80,12 @@ func hideSinkSecret(e *core.RecordEnrichEvent) error {
 func refuseSinkState(e *core.RecordRequestEvent) error {
 	original := e.Record.Original()
 	for _, field := range records.SinkState {
-		was := ""
-		if original != nil && !e.Record.IsNew() {
-			was = original.GetString(field)
-		}
 		now := e.Record.GetString(field)
-		if now != was && !(was == "" && (now == "0" || now == "")) {
+		changed := now != original.GetString(field)
+		if e.Record.IsNew() {
+			changed = now != "" && now != "0" // a new sink's state is empty
+		}
+		if changed {
 			return refuseWith(http.StatusForbidden, refusals.CodeSinkStateReadOnly, map[string]any{"field": field}, nil)
 		}
 	}
@@ -104,15 +104,15 @@ func (p *handlers) auditSinkChange(event string) func(e *core.RecordEvent) error
 		if original := e.Record.Original(); event != audit.SinkCreated && original != nil {
 			data["before"] = sinkExport(&records.Sink{Record: original})
 		}
-		if event != audit.SinkDeleted {
-			data["after"] = sinkExport(s)
-		}
 		return inTransaction(&e.App, func() error {
 			if err := p.setSinkState(e.App, s, event); err != nil {
 				return err
 			}
 			return e.Next()
 		}, func(tx core.App) error {
+			if event != audit.SinkDeleted {
+				data["after"] = sinkExport(s) // once saved: a new sink has its id
+			}
 			return p.opts.Audit.Write(tx, audit.Entry{Event: event, Data: data})
 		})
 	}

@@ -154,7 +154,7 @@ func TestSinksRecords(t *testing.T) {
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
 				expectSinkEntries("sink.created")(t, app, res)
 				after := sinkEntries(t, app)[0]["after"].(map[string]any)
-				if after["hasSecret"] != true || after["url"] != "https://logs.example.com/ingest?redacted" {
+				if after["hasSecret"] != true || after["url"] != "https://logs.example.com/ingest?redacted" || after["id"] == "" {
 					t.Errorf("the entry's sink: %v", after)
 				}
 				var stored string
@@ -227,7 +227,15 @@ func TestSinksRecords(t *testing.T) {
 			Body: jsonBody(map[string]any{"name": "siem 2", "enabled": true}), Headers: superuser, ExpectedStatus: 200,
 			ExpectedContent: []string{`"name":"siem 2"`}, NotExpectedContent: noSecret,
 			TestAppFactory: factory(plugin.Config{}, withSink(closedReceiver, false)),
-			AfterTestFunc:  expectSinkEntries("sink.created", "sink.updated"),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectSinkEntries("sink.created", "sink.updated")(t, app, res)
+				updated := sinkEntries(t, app)[1]
+				before, _ := updated["before"].(map[string]any)
+				after, _ := updated["after"].(map[string]any)
+				if before["name"] != "siem" || after["name"] != "siem 2" || after["enabled"] != true {
+					t.Errorf("the entry's sink before %v, after %v", before, after)
+				}
+			},
 		},
 		{
 			Name: "the cursor cannot be moved", Method: http.MethodPatch, URL: sinkRecordURL,

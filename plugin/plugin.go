@@ -52,6 +52,13 @@
 // start and observe an end. The JS hooks of pb_hooks files get the same,
 // and FromRequest, through package plugin/pbhooks.
 //
+// The audit leaves the box through sinks, records of impersonation_sinks
+// that superusers add in the dashboard: each gets every audit entry, in
+// order, at least once (a webhook of NDJSON batches, or a file), with the
+// chain's head signed every minute (GET /api/impersonation/audit/checkpoint);
+// "impersonation audit verify --witness FILE" checks what a sink received
+// against the chain. See the README's Audit sinks.
+//
 // The audit key (AuditKeyFile in the data directory, or Config.AuditKey)
 // never travels with the data: PocketBase's backups leave it out, with the
 // chain's anchor and the audit journal, and a restore keeps the current

@@ -256,7 +256,9 @@ func Bind(app core.App, opts Options) error {
 			app.Logger().Error("impersonation: close the audit journal", "error", err)
 		}
 		p.anchorAudit()
-		p.checkpoint()
+		if p.serving.Load() { // a server's shutdown, not a command's end
+			p.checkpoint()
+		}
 		p.sinks.Stop()
 		return e.Next()
 	}})

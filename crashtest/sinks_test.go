@@ -94,22 +94,9 @@ func TestSinkSurvivesKill(t *testing.T) {
 	adminToken := authWithPassword(t, api, srv, "_superusers", adminEmail, adminPassword)
 
 	// entries first, then the sink, which starts from the oldest
-	var user struct {
-		ID string `json:"id"`
-	}
-	mustCall(t, api, srv, http.MethodPost, "/api/collections/users/records", "", map[string]any{
-		"email": userEmail, "password": userPassword, "passwordConfirm": userPassword, "name": "Alice",
-	}, &user)
-	userToken := authWithPassword(t, api, srv, "users", userEmail, userPassword)
-	mustCall(t, api, srv, http.MethodPut, "/api/impersonation/consent", userToken, map[string]any{"hours": 2}, nil)
-	var session struct {
-		Token string `json:"token"`
-	}
-	mustCall(t, api, srv, http.MethodPost, "/api/impersonation/sessions", adminToken, map[string]any{
-		"collection": "users", "record": user.ID, "reason": "sink crash test", "minutes": 30,
-	}, &session)
+	userID, sessionToken := impersonate(t, api, srv, "sink crash test")
 	for i := range 150 {
-		mustCall(t, api, srv, http.MethodGet, fmt.Sprintf("/api/collections/users/records/%s?n=%d", user.ID, i), session.Token, nil, nil)
+		mustCall(t, api, srv, http.MethodGet, fmt.Sprintf("/api/collections/users/records/%s?n=%d", userID, i), sessionToken, nil, nil)
 	}
 	mustCall(t, api, srv, http.MethodPost, "/api/collections/impersonation_sinks/records", adminToken, map[string]any{
 		"name": "crash", "type": "webhook", "url": receiver.URL, "format": "jsonl", "enabled": true, "batchSize": 40, "batchSeconds": 1,

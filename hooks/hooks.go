@@ -21,12 +21,14 @@ import (
 
 	"github.com/pbimpersonation/impersonation/internal/attempts"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/checkpoints"
 	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 	"github.com/pbimpersonation/impersonation/internal/settings"
+	"github.com/pbimpersonation/impersonation/internal/sinks"
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 )
 
@@ -60,6 +62,9 @@ type Options struct {
 	// Hooks are the hook points that plugin.Plugin bridges to the app's
 	// handlers.
 	Hooks sessions.Hooks
+	// Checkpoints signs the chain's head (every minute while it grows, and
+	// at shutdown) for the sinks and GET checkpointPath.
+	Checkpoints *checkpoints.Signer
 }
 
 // refusalWindow is the span in which AlertAfterRefusals refusals alert.
@@ -101,6 +106,8 @@ type handlers struct {
 	// restoring is set while a backup restore replaces the data directory
 	// (until the restart), when the anchor must not be written
 	restoring atomic.Bool
+	// sinks deliver the audit to the impersonation_sinks
+	sinks *sinks.Manager
 }
 
 // Bind binds every hook, route and job of the plugin to app.
@@ -111,6 +118,7 @@ func Bind(app core.App, opts Options) error {
 		settings: settings.NewCache(opts.Settings, opts.Redactor),
 		attempts: attempts.New(time.Minute), consentChanges: attempts.New(time.Minute),
 		refused: attempts.NewThrottle(time.Minute),
+		sinks:   sinks.New(app, opts.Clock, opts.Checkpoints.LogPath()),
 	}
 	pages, err := fs.Sub(pbpublic.Impersonation, "impersonation")
 	if err != nil {
@@ -171,6 +179,20 @@ func Bind(app core.App, opts Options) error {
 	} {
 		bind(records.SettingsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SettingsChangedId, Func: p.settingsChanged(event)})
 	}
+	// the sinks: checked, their delivery state the plugin's alone, every
+	// change audited in its transaction, their delivery restarted once
+	// committed
+	app.OnRecordValidate(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ValidateSinkId, Func: validateSink})
+	app.OnRecordCreateRequest(records.SinksCollection).Bind(&hook.Handler[*core.RecordRequestEvent]{Id: ids.ProtectSinkStateId, Func: refuseSinkState})
+	app.OnRecordUpdateRequest(records.SinksCollection).Bind(&hook.Handler[*core.RecordRequestEvent]{Id: ids.ProtectSinkStateId, Func: refuseSinkState})
+	app.OnRecordCreateExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkCreated)})
+	app.OnRecordUpdateExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkUpdated)})
+	app.OnRecordDeleteExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkDeleted)})
+	app.OnRecordEnrich(records.SinksCollection).Bind(&hook.Handler[*core.RecordEnrichEvent]{Id: ids.HideSinkSecretId, Func: hideSinkSecret})
+	app.OnRecordAfterCreateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
+	app.OnRecordAfterUpdateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
+	app.OnRecordAfterDeleteSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
+
 	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuthRecordDeletedId, Func: p.authRecordDeleted})
@@ -210,6 +232,7 @@ func Bind(app core.App, opts Options) error {
 	})
 	app.Cron().MustAdd(ids.AnchorAuditJobId, "* * * * *", p.anchorAudit)
 	app.Cron().MustAdd(ids.DigestsJobId, "* * * * *", p.buildMissingDigests)
+	app.Cron().MustAdd(ids.CheckpointJobId, "* * * * *", p.checkpoint)
 	opts.Audit.OnAnchorLost(p.auditLost)
 	// always: the retention in force is read when the job runs
 	app.Cron().MustAdd(ids.PruneAuditJobId, "@hourly", p.pruneAudit)
@@ -227,6 +250,13 @@ func Bind(app core.App, opts Options) error {
 		p.buildMissingDigests()
 		return e.Next()
 	}})
+	// each enabled sink's delivery runs while the app serves
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.SinksId, Func: func(e *core.ServeEvent) error {
+		if err := p.sinks.Start(); err != nil {
+			return fmt.Errorf("impersonation: start the audit sinks: %w", err)
+		}
+		return e.Next()
+	}})
 	// the key, the anchor and the journal never travel with the data
 	app.OnBackupCreate().Bind(&hook.Handler[*core.BackupEvent]{Id: ids.BackupCreateId, Func: p.backupCreate})
 	app.OnBackupRestore().Bind(&hook.Handler[*core.BackupEvent]{Id: ids.BackupRestoreId, Func: p.backupRestore})
@@ -239,6 +269,10 @@ func Bind(app core.App, opts Options) error {
 			app.Logger().Error("impersonation: close the audit journal", "error", err)
 		}
 		p.anchorAudit()
+		if p.serving.Load() { // a server's shutdown, not a command's end
+			p.checkpoint()
+		}
+		p.sinks.Stop()
 		return e.Next()
 	}})
 	return nil

@@ -179,3 +179,22 @@ func SettingsWeakened(app core.App, to string, changes []string, before, after m
 	}
 	return send(app, to, fmt.Sprintf("Impersonation settings weakened on %s", app.Settings().Meta.AppName), body.String(), "")
 }
+
+var sinkBehindTemplate = template.Must(template.New("sinkBehind").Parse(`<p>The impersonation audit of {{.App}}
+keeps {{.Held}} entries past their retention because the enabled sink "{{.Sink}}" has not received them yet
+(it took entries up to #{{.DeliveredSeq}}; its last error: {{.LastError}}).</p>
+<p>Entries are pruned once every enabled sink has them. Fix the sink, or disable it in the dashboard
+(Impersonation → Sinks) to let the retention prune again.</p>`))
+
+// SinkBehind emails to that the retention keeps held entries past their
+// time because the enabled sink named sink has not received them.
+func SinkBehind(app core.App, to, sink string, deliveredSeq, held int, lastError string) error {
+	var body bytes.Buffer
+	err := sinkBehindTemplate.Execute(&body, map[string]any{
+		"App": app.Settings().Meta.AppName, "Sink": sink, "DeliveredSeq": deliveredSeq, "Held": held, "LastError": lastError,
+	})
+	if err != nil {
+		return err
+	}
+	return send(app, to, fmt.Sprintf("Impersonation audit sink behind on %s", app.Settings().Meta.AppName), body.String(), "")
+}

@@ -1,5 +1,5 @@
 // Package records holds typed wrappers around the plugin's collections of
-// policies, consents, sessions and settings, and the names of all five, so that no
+// policies, consents, sessions, settings and sinks, and the names of all six, so that no
 // collection or field name is spelled out twice in the rest of the code
 // (audit entries are written by package audit).
 //
@@ -26,10 +26,11 @@ const (
 	SessionsCollection = "impersonation_sessions"
 	AuditCollection    = "impersonation_audit"
 	SettingsCollection = "impersonation_settings"
+	SinksCollection    = "impersonation_sinks"
 )
 
 // Names lists every collection of the plugin.
-var Names = []string{PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection, SettingsCollection}
+var Names = []string{PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection, SettingsCollection, SinksCollection}
 
 // Mode is what an impersonation session may do: read only, or read and write.
 type Mode string

@@ -92,6 +92,8 @@ const (
 	CodeNoCollectionChange Code = "no_collection_change"
 	CodeNoImport           Code = "no_import"
 	CodeSettingsExist      Code = "settings_exist"
+	// params: the field
+	CodeSinkStateReadOnly Code = "sink_state_read_only"
 )
 
 // refusalMessages holds each code's fixed English message.
@@ -144,6 +146,7 @@ var refusalMessages = map[Code]string{
 	CodeNoCollectionChange: "The impersonation collections cannot be changed while the plugin is registered.",
 	CodeNoImport:           "The import would delete or change the impersonation collections.",
 	CodeSettingsExist:      "The impersonation settings are one record, which exists already: edit it.",
+	CodeSinkStateReadOnly:  "A sink's delivery state (deliveredSeq, checkpointOffset, lastError, lastAttempt) is written by the plugin only.",
 }
 
 // Codes returns every refusal code, for documentation and tests.

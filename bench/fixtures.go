@@ -115,9 +115,9 @@ func (f *fixtures) impersonate() (*fixtures, error) {
 }
 
 // relaxPolicy lets the bench start as many sessions as it needs, and sends
-// no start emails (there is no mail server).
+// no start or digest emails (there is no mail server).
 func (f *fixtures) relaxPolicy() error {
-	return f.updateUsersPolicy(map[string]any{"attemptsPerMinute": 10000, "notifyTarget": false})
+	return f.updateUsersPolicy(map[string]any{"attemptsPerMinute": 10000, "notifyTarget": false, "digestEmail": false})
 }
 
 // updateUsersPolicy sets fields of the users policy of f's server.

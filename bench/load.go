@@ -185,3 +185,34 @@ func compareUnderReads(name, aName, bName string, writes, aReads, bReads target,
 	c.Met = c.Ratio >= goal
 	return c, bReadRounds
 }
+
+// compareToggled alternates rounds of requests to views with a setting off
+// (A) and on (B), set between rounds, and compares their median requests
+// per second: ratio = B / A, met when the setting costs at most 5 % of the
+// throughput. It returns the rounds of both; the setting is left on.
+func compareToggled(name, a, b string, views target, o options, set func(on bool) error) (comparison, []round, error) {
+	var rounds []round
+	var aRates, bRates []float64
+	for range o.rounds {
+		for _, on := range []bool{false, true} {
+			if err := set(on); err != nil {
+				return comparison{}, rounds, err
+			}
+			r := load(views, o.clients, o.roundTime)
+			rounds = append(rounds, r)
+			if on {
+				bRates = append(bRates, r.perSecond)
+			} else {
+				aRates = append(aRates, r.perSecond)
+			}
+		}
+	}
+	c := comparison{Name: name, A: a, B: b, Unit: "req/s", AValue: median(aRates), BValue: median(bRates), Goal: "≥ 0.95"}
+	c.Ratio = c.BValue / c.AValue
+	c.Met = c.Ratio >= 0.95
+	for _, r := range rounds {
+		c.Requests += r.requests
+		c.Failures += r.failures
+	}
+	return c, rounds, nil
+}

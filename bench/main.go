@@ -225,6 +225,9 @@ func run(o options) (rep report, err error) {
 		{"impersonated view, two masked fields", func(name string) (comparison, []round, error) {
 			return compareMasked(name, jf, impViews, o)
 		}},
+		{"impersonated view, one webhook sink", func(name string) (comparison, []round, error) {
+			return compareSink(name, jf, impViews, o)
+		}},
 		{"other users' writes while reading", func(name string) (comparison, []round, error) {
 			c, imp := compareUnderReads(name, "own tokens read", "impersonation tokens read",
 				jf.noteCreates(), views, impViews, writers, o, 0.95)

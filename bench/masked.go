@@ -12,36 +12,17 @@ var twoMasks = map[string][]string{"users": {"name", "avatar"}}
 // throughput. It returns the rounds of both, all impersonated, whose
 // answers the audit counts; the policy masks nothing afterwards.
 func compareMasked(name string, f *fixtures, views target, o options) (comparison, []round, error) {
-	var rounds []round
-	var aRates, bRates []float64
-	for range o.rounds {
-		for _, masks := range []map[string][]string{nil, twoMasks} {
-			if err := f.setMasks(masks); err != nil {
-				return comparison{}, rounds, err
+	c, rounds, err := compareToggled(name, "impersonated, nothing masked", "impersonated, two fields masked", views, o,
+		func(masked bool) error {
+			if masked {
+				return f.setMasks(twoMasks)
 			}
-			r := load(views, o.clients, o.roundTime)
-			rounds = append(rounds, r)
-			if masks == nil {
-				aRates = append(aRates, r.perSecond)
-			} else {
-				bRates = append(bRates, r.perSecond)
-			}
-		}
+			return f.setMasks(nil)
+		})
+	if err != nil {
+		return c, rounds, err
 	}
-	if err := f.setMasks(nil); err != nil {
-		return comparison{}, rounds, err
-	}
-	c := comparison{
-		Name: name, A: "impersonated, nothing masked", B: "impersonated, two fields masked", Unit: "req/s",
-		AValue: median(aRates), BValue: median(bRates), Goal: "≥ 0.95",
-	}
-	c.Ratio = c.BValue / c.AValue
-	c.Met = c.Ratio >= 0.95
-	for _, r := range rounds {
-		c.Requests += r.requests
-		c.Failures += r.failures
-	}
-	return c, rounds, nil
+	return c, rounds, f.setMasks(nil)
 }
 
 // setMasks sets the maskedFields of the users policy of f's server.

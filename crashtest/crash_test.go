@@ -65,21 +65,27 @@ func (s *server) exited() bool {
 	}
 }
 
-func TestKillUnderImpersonatedLoad(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "app")
-	dataDir := t.TempDir()
-	logDir := t.TempDir()
-
+// buildApp builds the ready app and makes a data directory with its
+// superuser: the binary's path and the directory.
+func buildApp(t *testing.T) (bin, dataDir string) {
+	t.Helper()
+	bin = filepath.Join(t.TempDir(), "app")
+	dataDir = t.TempDir()
 	build := exec.Command("go", "build", "-o", bin, "..")
 	build.Env = append(os.Environ(), "GOTOOLCHAIN=auto")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-
 	upsert := exec.Command(bin, "superuser", "upsert", adminEmail, adminPassword, "--dir", dataDir)
 	if out, err := upsert.CombinedOutput(); err != nil {
 		t.Fatalf("superuser upsert: %v\n%s", err, out)
 	}
+	return bin, dataDir
+}
+
+func TestKillUnderImpersonatedLoad(t *testing.T) {
+	bin, dataDir := buildApp(t)
+	logDir := t.TempDir()
 
 	var (
 		serversMu sync.Mutex
@@ -106,30 +112,7 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 	srv := start("first")
 	api := &http.Client{Timeout: 10 * time.Second}
 
-	adminToken := authWithPassword(t, api, srv, "_superusers", adminEmail, adminPassword)
-
-	var user struct {
-		ID string `json:"id"`
-	}
-	mustCall(t, api, srv, http.MethodPost, "/api/collections/users/records", "", map[string]any{
-		"email": userEmail, "password": userPassword, "passwordConfirm": userPassword, "name": "Alice",
-	}, &user)
-	if user.ID == "" {
-		t.Fatal("user creation returned no id")
-	}
-	userToken := authWithPassword(t, api, srv, "users", userEmail, userPassword)
-
-	mustCall(t, api, srv, http.MethodPut, "/api/impersonation/consent", userToken, map[string]any{"hours": 2}, nil)
-
-	var session struct {
-		Token string `json:"token"`
-	}
-	mustCall(t, api, srv, http.MethodPost, "/api/impersonation/sessions", adminToken, map[string]any{
-		"collection": "users", "record": user.ID, "reason": "crash test", "minutes": 30,
-	}, &session)
-	if session.Token == "" {
-		t.Fatal("session start returned no token")
-	}
+	userID, sessionToken := impersonate(t, api, srv, "crash test")
 
 	// Load: every goroutine sends uniquely numbered reads as the user, with
 	// the impersonation token, until told to stop.
@@ -155,7 +138,7 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 		Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers * 2, DisableCompression: true},
 	}
 	defer load.CloseIdleConnections()
-	userURL := srv.base + "/api/collections/users/records/" + user.ID
+	userURL := srv.base + "/api/collections/users/records/" + userID
 	for g := 0; g < loadWorkers; g++ {
 		wg.Add(1)
 		go func() {
@@ -172,7 +155,7 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 					failed.Add(1)
 					continue
 				}
-				req.Header.Set("Authorization", session.Token)
+				req.Header.Set("Authorization", sessionToken)
 				sent.Add(1)
 				early := !killed.Load()
 				resp, err := load.Do(req)
@@ -197,7 +180,7 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 				var rec struct {
 					ID string `json:"id"`
 				}
-				if json.Unmarshal(body, &rec) != nil || rec.ID != user.ID {
+				if json.Unmarshal(body, &rec) != nil || rec.ID != userID {
 					t.Errorf("request %s: 200 with an unexpected body: %.200s", n, body)
 					continue
 				}
@@ -241,7 +224,7 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 
 	// Second run on the same data: read back the request entries.
 	srv = start("second")
-	adminToken = authWithPassword(t, api, srv, "_superusers", adminEmail, adminPassword)
+	adminToken := authWithPassword(t, api, srv, "_superusers", adminEmail, adminPassword)
 
 	type auditItem struct {
 		Status float64 `json:"status"`
@@ -315,6 +298,34 @@ func TestKillUnderImpersonatedLoad(t *testing.T) {
 		t.Errorf("%d of %d requests answered 200 have no audit entry after the crash (e.g. %v); %d have entries without status 200 (e.g. %v)",
 			len(missing), len(okSet), firstN(missing, 10), len(wrongStatus), firstN(wrongStatus, 10))
 	}
+}
+
+// impersonate signs up a user, who consents, and starts a session on them
+// as the superuser: the user's id and the session's token.
+func impersonate(t *testing.T, api *http.Client, srv *server, reason string) (userID, token string) {
+	t.Helper()
+	adminToken := authWithPassword(t, api, srv, "_superusers", adminEmail, adminPassword)
+	var user struct {
+		ID string `json:"id"`
+	}
+	mustCall(t, api, srv, http.MethodPost, "/api/collections/users/records", "", map[string]any{
+		"email": userEmail, "password": userPassword, "passwordConfirm": userPassword, "name": "Alice",
+	}, &user)
+	if user.ID == "" {
+		t.Fatal("user creation returned no id")
+	}
+	userToken := authWithPassword(t, api, srv, "users", userEmail, userPassword)
+	mustCall(t, api, srv, http.MethodPut, "/api/impersonation/consent", userToken, map[string]any{"hours": 2}, nil)
+	var session struct {
+		Token string `json:"token"`
+	}
+	mustCall(t, api, srv, http.MethodPost, "/api/impersonation/sessions", adminToken, map[string]any{
+		"collection": "users", "record": user.ID, "reason": reason, "minutes": 30,
+	}, &session)
+	if session.Token == "" {
+		t.Fatal("session start returned no token")
+	}
+	return user.ID, session.Token
 }
 
 // startServer starts `bin serve` on a free port of 127.0.0.1.

@@ -6,18 +6,22 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/checkpoints"
+	"github.com/pbimpersonation/impersonation/internal/sinks"
 )
 
 // trustFiles are the files of the data directory that never travel with
-// the data: keyFile (the audit key), the chain's anchor and the journal.
+// the data: keyFile (the audit key), the checkpoint key and log, the file
+// sinks' folder, the chain's anchor and the journal.
 // Whoever holds the key can rewrite the chain undetectably and test guesses
 // of redacted values against their hashes, so a backup, made to be copied
 // around, must not hold it; an anchor restored with the data it anchors
-// would accept the rollback a restore is. The journal's entries are in the
+// would accept the rollback a restore is; so would checkpoints, and file
+// sinks, restored with it (they are witnesses of the chain). The journal's entries are in the
 // database once the writer is flushed, and its lock belongs to the running
 // process.
 func trustFiles(keyFile string) []string {
-	files := append([]string{keyFile, audit.JournalLockFile}, audit.AnchorFiles...)
+	files := append([]string{keyFile, checkpoints.KeyFile, checkpoints.LogFile, sinks.Dir, audit.JournalLockFile}, audit.AnchorFiles...)
 	return append(files, audit.JournalFiles[:]...)
 }
 

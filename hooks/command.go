@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/checkpoints"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
@@ -71,7 +72,7 @@ func dataOnlyOnStdout(cmd *cobra.Command) {
 
 // NewCommand returns the plugin's command for PocketBase's command root:
 //
-//	impersonation audit verify [--dir pb_data]
+//	impersonation audit verify [--witness FILE] [--dir pb_data]
 //	impersonation audit export [--format jsonl|csv] [--filter '...'] [--dir pb_data]
 //	impersonation audit acknowledge --reason '...' [--dir pb_data]
 //
@@ -84,12 +85,19 @@ func dataOnlyOnStdout(cmd *cobra.Command) {
 // the entries to stdout; acknowledge, with the server stopped, accepts such
 // a loss as audit.Acknowledge does.
 func NewCommand(app core.App, log *audit.Log) *cobra.Command {
+	var witness string
 	verify := &cobra.Command{
-		Use:   "verify",
+		Use:   "verify [--witness FILE]",
 		Short: "Verify that the impersonation audit was not edited",
 		Long: `Verify that the impersonation audit was not edited: each entry's hash, the chain
 from the first entry to the last, and that the chain still reaches the head it
 anchored last (so that no committed entry was deleted).
+
+With --witness FILE (the JSON lines a sink received: entries and checkpoints),
+it also checks every checkpoint of FILE: its signature, under this install's
+checkpoint key, and that the chain still holds its entry (seq, hash). A chain
+rewritten with the audit key, or rolled back by a restore, fails, naming the
+first checkpoint it contradicts.
 
 It reads the database directly: it works with the server stopped, and beside a
 running server (whose last few entries, still in its journal, it counts and
@@ -98,8 +106,8 @@ leaves out). Progress goes to stderr; stdout gets one line, "ok: N entries".
 Exit codes:
   0  the chain is whole and reaches its anchored head
   1  the chain is broken (the first bad entry is named), it no longer reaches
-     its anchored head (entries were deleted: see "acknowledge"), or the audit
-     could not be read; the reason is on stderr`,
+     its anchored head (entries were deleted: see "acknowledge"), the witness
+     contradicts it, or the audit could not be read; the reason is on stderr`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -113,19 +121,18 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			switch {
-			case res.Code == audit.CodeAnchorNotReached && res.Anchored != nil && res.Head != nil:
-				return fmt.Errorf("the audit chain no longer reaches its anchored head #%d (%s), its head is #%d (%d entries verified): %s; "+
-					"until a superuser accepts the loss (impersonation audit acknowledge --reason '...', or POST %s)",
-					res.Anchored.Seq, res.Anchored.Hash, res.Head.Seq, res.Entries, res.Problem, acknowledgePath)
-			case !res.OK:
-				return fmt.Errorf("the audit chain is broken at entry %q (%d entries verified before it): %s",
-					res.FirstBadId, res.Entries, res.Problem)
+			chainErr := verifyError(res)
+			if chainErr == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d entries\n", res.Entries)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d entries\n", res.Entries)
-			return nil
+			if witness == "" {
+				return chainErr
+			}
+			return errors.Join(chainErr, checkWitnessFile(cmd, app, witness))
 		},
 	}
+	verify.Flags().StringVar(&witness, "witness", "", "a JSON lines file of checkpoints as a sink received them: "+
+		"each must be signed with this install's checkpoint key, and held by the chain")
 	var reason string
 	acknowledge := &cobra.Command{
 		Use:           "acknowledge",
@@ -218,5 +225,42 @@ func readEverything(cmd *cobra.Command, app core.App, log *audit.Log, what strin
 	case left.Moved > 0:
 		fmt.Fprintf(cmd.ErrOrStderr(), "moved %d entries a stopped server had left in the audit journal into the audit table\n", left.Moved)
 	}
+	return nil
+}
+
+// verifyError is the error of a failed Verify, nil when res is OK.
+func verifyError(res audit.Result) error {
+	switch {
+	case res.Code == audit.CodeAnchorNotReached && res.Anchored != nil && res.Head != nil:
+		return fmt.Errorf("the audit chain no longer reaches its anchored head #%d (%s), its head is #%d (%d entries verified): %s; "+
+			"until a superuser accepts the loss (impersonation audit acknowledge --reason '...', or POST %s)",
+			res.Anchored.Seq, res.Anchored.Hash, res.Head.Seq, res.Entries, res.Problem, acknowledgePath)
+	case !res.OK:
+		return fmt.Errorf("the audit chain is broken at entry %q (%d entries verified before it): %s",
+			res.FirstBadId, res.Entries, res.Problem)
+	}
+	return nil
+}
+
+// checkWitnessFile checks the witness file at path against app's chain
+// (checkpoints.Witness) and prints "witness ok: N checkpoints" on success.
+func checkWitnessFile(cmd *cobra.Command, app core.App, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open the witness: %w", err)
+	}
+	defer f.Close()
+	pub, err := checkpoints.NewSigner(app.DataDir(), nil).PublicKey()
+	if err != nil {
+		return err
+	}
+	res, err := checkpoints.Witness(f, pub, func(h audit.Head) (bool, error) { return audit.Holds(app, h) })
+	if err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("the witness %s contradicts the audit (%s): %s", path, res.Code, res.Problem)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "witness ok: %d checkpoints\n", res.Checkpoints)
 	return nil
 }

@@ -37,6 +37,10 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 	if err != nil || claims.File != wantFile {
 		return refuse(http.StatusUnauthorized, refusals.CodeTokenInvalid, nil)
 	}
+	// counted before the session is read: a digest that starts once the
+	// session has ended waits for every request that may have seen it live
+	answered := p.pending.begin(claims.Session)
+	defer answered()
 	s, err := p.cache.Session(claims.Session)
 	if err != nil || !claimsNameSession(claims, s) {
 		return refuse(http.StatusUnauthorized, refusals.CodeTokenInvalid, nil)
@@ -50,7 +54,7 @@ func (p *handlers) guard(e *core.RequestEvent) error {
 		}
 		return refuse(http.StatusUnauthorized, refusals.CodeTokenInvalid, nil)
 	}
-	return p.audited(e, s, func() error { return p.admit(e, s, claims, target) })
+	return p.audited(e, s, answered, func() error { return p.admit(e, s, claims, target) })
 }
 
 // fileDownloadPattern is the route pattern of PocketBase's file downloads,

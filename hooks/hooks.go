@@ -21,12 +21,14 @@ import (
 
 	"github.com/pbimpersonation/impersonation/internal/attempts"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/checkpoints"
 	"github.com/pbimpersonation/impersonation/internal/clock"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 	"github.com/pbimpersonation/impersonation/internal/settings"
+	"github.com/pbimpersonation/impersonation/internal/sinks"
 	pbpublic "github.com/pbimpersonation/impersonation/pb_public"
 )
 
@@ -60,6 +62,9 @@ type Options struct {
 	// Hooks are the hook points that plugin.Plugin bridges to the app's
 	// handlers.
 	Hooks sessions.Hooks
+	// Checkpoints signs the chain's head (every minute while it grows, and
+	// at shutdown) for the sinks and GET checkpointPath.
+	Checkpoints *checkpoints.Signer
 }
 
 // refusalWindow is the span in which AlertAfterRefusals refusals alert.
@@ -87,6 +92,12 @@ type handlers struct {
 	refused *attempts.Throttle
 	// expiries are the timers that end the sessions of realtime clients
 	expiries expiryTimers
+	// pending counts the requests of each session whose audit entry is not
+	// yet journalled, which its digest waits for
+	pending pendingEntries
+	// digesting holds the ids of the sessions whose digest is being
+	// waited for or built
+	digesting sync.Map
 	// serving is set once the app serves: from then on the plugin's
 	// collections keep their shape (keepPluginShape); before, the app's
 	// migrations and snapshots may apply theirs, which the serve's restore
@@ -95,6 +106,8 @@ type handlers struct {
 	// restoring is set while a backup restore replaces the data directory
 	// (until the restart), when the anchor must not be written
 	restoring atomic.Bool
+	// sinks deliver the audit to the impersonation_sinks
+	sinks *sinks.Manager
 }
 
 // Bind binds every hook, route and job of the plugin to app.
@@ -105,6 +118,7 @@ func Bind(app core.App, opts Options) error {
 		settings: settings.NewCache(opts.Settings, opts.Redactor),
 		attempts: attempts.New(time.Minute), consentChanges: attempts.New(time.Minute),
 		refused: attempts.NewThrottle(time.Minute),
+		sinks:   sinks.New(app, opts.Clock, opts.Checkpoints.LogPath()),
 	}
 	pages, err := fs.Sub(pbpublic.Impersonation, "impersonation")
 	if err != nil {
@@ -165,6 +179,20 @@ func Bind(app core.App, opts Options) error {
 	} {
 		bind(records.SettingsCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SettingsChangedId, Func: p.settingsChanged(event)})
 	}
+	// the sinks: checked, their delivery state the plugin's alone, every
+	// change audited in its transaction, their delivery restarted once
+	// committed
+	app.OnRecordValidate(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.ValidateSinkId, Func: validateSink})
+	app.OnRecordCreateRequest(records.SinksCollection).Bind(&hook.Handler[*core.RecordRequestEvent]{Id: ids.ProtectSinkStateId, Func: refuseSinkState})
+	app.OnRecordUpdateRequest(records.SinksCollection).Bind(&hook.Handler[*core.RecordRequestEvent]{Id: ids.ProtectSinkStateId, Func: refuseSinkState})
+	app.OnRecordCreateExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkCreated)})
+	app.OnRecordUpdateExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkUpdated)})
+	app.OnRecordDeleteExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkDeleted)})
+	app.OnRecordEnrich(records.SinksCollection).Bind(&hook.Handler[*core.RecordEnrichEvent]{Id: ids.HideSinkSecretId, Func: hideSinkSecret})
+	app.OnRecordAfterCreateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
+	app.OnRecordAfterUpdateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
+	app.OnRecordAfterDeleteSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
+
 	app.OnRecordAfterUpdateSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess(records.PoliciesCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.PolicyChangedId, Func: p.policyChanged})
 	app.OnRecordAfterDeleteSuccess().Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuthRecordDeletedId, Func: p.authRecordDeleted})
@@ -204,6 +232,8 @@ func Bind(app core.App, opts Options) error {
 		p.writeThrottled(p.app, p.refused.Due(opts.Clock.Now()), countedAttempts())
 	})
 	app.Cron().MustAdd(ids.AnchorAuditJobId, "* * * * *", p.anchorAudit)
+	app.Cron().MustAdd(ids.DigestsJobId, "* * * * *", p.buildMissingDigests)
+	app.Cron().MustAdd(ids.CheckpointJobId, "* * * * *", p.checkpoint)
 	opts.Audit.OnAnchorLost(p.auditLost)
 	// always: the retention in force is read when the job runs
 	app.Cron().MustAdd(ids.PruneAuditJobId, "@hourly", p.pruneAudit)
@@ -212,6 +242,19 @@ func Bind(app core.App, opts Options) error {
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.AuditWriterId, Func: func(e *core.ServeEvent) error {
 		if err := opts.Audit.Writer.Open(); err != nil {
 			return err
+		}
+		return e.Next()
+	}})
+	// the digests of the sessions that ended while the server was down,
+	// or before their digest was built
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.DigestsJobId, Func: func(e *core.ServeEvent) error {
+		p.buildMissingDigests()
+		return e.Next()
+	}})
+	// each enabled sink's delivery runs while the app serves
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.SinksId, Func: func(e *core.ServeEvent) error {
+		if err := p.sinks.Start(); err != nil {
+			return fmt.Errorf("impersonation: start the audit sinks: %w", err)
 		}
 		return e.Next()
 	}})
@@ -227,6 +270,10 @@ func Bind(app core.App, opts Options) error {
 			app.Logger().Error("impersonation: close the audit journal", "error", err)
 		}
 		p.anchorAudit()
+		if p.serving.Load() { // a server's shutdown, not a command's end
+			p.checkpoint()
+		}
+		p.sinks.Stop()
 		return e.Next()
 	}})
 	return nil

@@ -188,7 +188,8 @@ func (p *handlers) auditLost(loss audit.Loss) {
 }
 
 // pruneAudit deletes the audit entries older than the retention in force,
-// leaving a checkpoint so the rest of the chain verifies; with none (kept
+// leaving a checkpoint so the rest of the chain verifies, but none that an
+// enabled sink has not received (see pruneCeiling); with no retention (kept
 // for ever) it does nothing.
 func (p *handlers) pruneAudit() {
 	current, err := p.settings.Get(p.app)
@@ -199,7 +200,13 @@ func (p *handlers) pruneAudit() {
 	if current.Retention() <= 0 {
 		return
 	}
-	pruned, err := p.opts.Audit.Prune(p.opts.Clock.Now().Add(-current.Retention()))
+	before := p.opts.Clock.Now().Add(-current.Retention())
+	ceiling, err := p.pruneCeiling(before, current.AlertEmail)
+	if err != nil {
+		p.app.Logger().Error("impersonation: find what the audit sinks have received", "error", err)
+		return
+	}
+	pruned, err := p.opts.Audit.PruneThrough(before, ceiling)
 	if err != nil {
 		p.app.Logger().Error("impersonation: prune the audit", "error", err)
 		return

@@ -21,23 +21,24 @@ func (p *handlers) notifyStarted(app core.App, s *records.Session, actor, target
 		if err == nil {
 			err = notify.SessionStarted(app, s, actor, target, current.Revoke(app.Settings().Meta.AppURL))
 		}
-		p.recordNotified(app, s, err)
+		if err != nil {
+			app.Logger().Error("impersonation: email the user about a session", "session", s.Id, "error", err)
+		}
+		recordMailOutcome(app, s.Id, func(fresh *records.Session) { fresh.SetNotified(p.opts.Clock.Now(), err) })
 	})
 }
 
-// recordNotified logs the outcome err of the email to the user about
-// session s, and records it on the session (notified, or notifyError).
-func (p *handlers) recordNotified(app core.App, s *records.Session, err error) {
+// recordMailOutcome saves the outcome of a mail about session id, set by
+// set on the session read again once the mail has gone: what changed on
+// the session while it was sent stays.
+func recordMailOutcome(app core.App, id string, set func(*records.Session)) {
+	fresh, err := records.FindSession(app, id)
 	if err != nil {
-		app.Logger().Error("impersonation: email the user about a session", "session", s.Id, "error", err)
-	}
-	fresh, findErr := records.FindSession(app, s.Id)
-	if findErr != nil {
 		return
 	}
-	fresh.SetNotified(p.opts.Clock.Now(), err)
+	set(fresh)
 	if err := app.Save(fresh); err != nil {
-		app.Logger().Error("impersonation: record a session's email", "session", s.Id, "error", err)
+		app.Logger().Error("impersonation: record a session's email", "session", id, "error", err)
 	}
 }
 

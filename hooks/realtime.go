@@ -101,7 +101,8 @@ func (t *expiryTimers) stopAll() {
 }
 
 // sessionSaved notices a session's end, whatever ended it: it disconnects
-// the realtime clients the session authorised and triggers the End hook.
+// the realtime clients the session authorised, triggers the End hook, and
+// starts the session's digest.
 func (p *handlers) sessionSaved(e *core.RecordEvent) error {
 	s := &records.Session{Record: e.Record}
 	original := e.Record.Original()
@@ -118,5 +119,6 @@ func (p *handlers) sessionSaved(e *core.RecordEvent) error {
 	if err := p.opts.Hooks.End.Trigger(end); err != nil {
 		e.App.Logger().Error("impersonation: an OnSessionEnd handler failed", "error", err)
 	}
+	p.digestWhenAnswered(s.Id)
 	return e.Next()
 }

@@ -21,8 +21,9 @@ const maxAuditedBody = 1 << 20
 // entry is durable: the entry is written, with the status, when the handler
 // first writes its response (or, for a handler that returns an error, before
 // PocketBase writes that error). If the entry cannot be written, the client
-// gets a 500 and nothing of the handler's response.
-func (p *handlers) audited(e *core.RequestEvent, s *records.Session, next func() error) error {
+// gets a 500 and nothing of the handler's response. answered is called
+// once the entry is written (or could not be).
+func (p *handlers) audited(e *core.RequestEvent, s *records.Session, answered func(), next func() error) error {
 	started := p.opts.Clock.Now()
 	// the redaction in force when the request came: fail closed without it
 	current, err := p.settings.Get(e.App)
@@ -33,6 +34,7 @@ func (p *handlers) audited(e *core.RequestEvent, s *records.Session, next func()
 	r := current.Redactor
 	gate := &responseGate{real: e.Response, header: http.Header{}}
 	gate.commit = func(status int) error {
+		defer answered()
 		return p.opts.Audit.Writer.Write(p.requestEntry(e, r, s, status, p.opts.Clock.Now().Sub(started)))
 	}
 

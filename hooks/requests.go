@@ -444,7 +444,10 @@ func (p *handlers) notifyBreakGlass(app core.App, pol *records.Policy, s *record
 		if err == nil {
 			err = notify.Access(app, notify.KindBreakGlass, user, nil, s, actor, user, nil, current.Revoke(app.Settings().Meta.AppURL))
 		}
-		p.recordNotified(app, s, err)
+		if err != nil {
+			app.Logger().Error("impersonation: email the user about a break-glass session", "session", s.Id, "error", err)
+		}
+		recordMailOutcome(app, s.Id, func(fresh *records.Session) { fresh.SetNotified(p.opts.Clock.Now(), err) })
 		if to := strings.TrimSpace(pol.OversightEmail()); to != "" {
 			if err := notify.BreakGlassOversight(app, to, s, actor, user); err != nil {
 				app.Logger().Error("impersonation: email oversight about a break-glass session", "session", s.Id, "error", err)

@@ -56,10 +56,13 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.GET(requestsPath, p.requestsList)
 	e.Router.POST(requestApprovePath, p.requestApprove)
 	e.Router.POST(requestDeclinePath, p.requestDecline)
+	e.Router.GET(digestsPath, p.digestsList)
 	e.Router.GET(verifyPath, p.verifyAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.POST(acknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(exportPath, p.exportAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(healthPath, p.health).Bind(apis.RequireSuperuserAuth())
+	e.Router.GET(checkpointPath, p.latestCheckpoint).Bind(apis.RequireSuperuserAuth())
+	e.Router.POST(witnessPath, p.checkWitness).Bind(apis.RequireSuperuserAuth())
 	e.Router.GET(policiesPath, p.policiesList)
 	e.Router.GET(targetsPath, p.targetsList)
 	e.Router.GET(signInPath, p.signInCollections)
@@ -97,16 +100,23 @@ type healthResponse struct {
 	Journal audit.Backlog `json:"journal"`
 	// LastVerify is the last verify of the chain since the server started
 	LastVerify *audit.Verified `json:"lastVerify"`
+	// Head is the newest entry of the audit table: a sink's lag is
+	// Head.Seq - its deliveredSeq
+	Head audit.Head `json:"head"`
 }
 
 // health answers the audit's state: the mover's backlog and lag, the
-// journal's size, and the last verify.
+// journal's size, the last verify, and the chain's head.
 func (p *handlers) health(e *core.RequestEvent) error {
 	backlog, err := p.opts.Audit.Writer.Backlog()
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	return e.JSON(http.StatusOK, healthResponse{Journal: backlog, LastVerify: p.opts.Audit.LastVerify()})
+	head, err := audit.HeadOf(e.App)
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, healthResponse{Journal: backlog, LastVerify: p.opts.Audit.LastVerify(), Head: head})
 }
 
 // exportAudit streams the audit entries that match ?filter= (the records

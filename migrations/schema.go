@@ -1,4 +1,4 @@
-// Package migrations holds the schema of the impersonation plugin: its five
+// Package migrations holds the schema of the impersonation plugin: its six
 // collections, their fields, indexes and API rules, and the steps that
 // brought each database to them. It holds nothing else.
 //

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -15,7 +16,9 @@ import (
 	"github.com/pocketbase/pocketbase/tools/osutils"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/checkpoints"
 	"github.com/pbimpersonation/impersonation/internal/ids"
+	"github.com/pbimpersonation/impersonation/internal/sinks"
 	"github.com/pbimpersonation/impersonation/plugin"
 )
 
@@ -23,11 +26,13 @@ import (
 // the data.
 var trustFiles = append([]string{
 	plugin.AuditKeyFile, audit.AnchorFile, audit.AnchorFile + ".tmp", audit.JournalLockFile,
+	checkpoints.KeyFile, checkpoints.LogFile, sinks.Dir,
 }, audit.JournalFiles[:]...)
 
 // TestBackupLeavesOutTheTrustRoots creates a backup while entries wait in
-// the audit journal: the zip holds neither the key, the anchor nor the
-// journal, and its data.db holds every journalled entry.
+// the audit journal: the zip holds neither the key, the anchor, the
+// journal, the checkpoint key and log nor the file sinks' folder, and its
+// data.db holds every journalled entry.
 func TestBackupLeavesOutTheTrustRoots(t *testing.T) {
 	const journalled = 5
 	app := newTestApp(t, plugin.Config{})
@@ -41,6 +46,13 @@ func TestBackupLeavesOutTheTrustRoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(app.DataDir(), audit.AnchorFile+".tmp"), []byte("v1 1 x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runJob(t, app, ids.CheckpointJobId)
+	if err := os.MkdirAll(filepath.Join(app.DataDir(), sinks.Dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app.DataDir(), sinks.Dir, "witness.jsonl"), []byte("{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range trustFiles {
@@ -90,7 +102,7 @@ func TestBackupLeavesOutTheTrustRoots(t *testing.T) {
 		}
 	}
 	for _, name := range trustFiles {
-		if slices.Contains(names, name) {
+		if slices.ContainsFunc(names, func(n string) bool { return n == name || strings.HasPrefix(n, name+"/") }) {
 			t.Errorf("the backup holds %s", name)
 		}
 	}

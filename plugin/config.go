@@ -175,6 +175,11 @@ type Policy struct {
 	// Zero: they are emailed.
 	NoStartEmail bool
 
+	// NoDigestEmail stops emailing users the digest of a session on them
+	// once it has ended (their page, /impersonation/, always shows it).
+	// Zero: they are emailed.
+	NoDigestEmail bool
+
 	// HideLiveSessions stops telling users, through
 	// /api/impersonation/current, while a session on them is live. Zero:
 	// they are told.

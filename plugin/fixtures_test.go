@@ -234,6 +234,9 @@ func newTestApp(t testing.TB, cfg plugin.Config) *testApp {
 	ta.addSession(t, writeSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeWrite, fixtureExpires)
 	ended := ta.addSession(t, endedSessionId, core.CollectionNameSuperusers, superuserId, "users", userId, records.ModeRead, fixtureExpires)
 	ended.SetEnded(time.Now(), records.EndStopped)
+	// with no digest, as a session that ended before digests existed: a
+	// digest built in the background would email the user amid a test
+	ended.SetDigest(nil, time.Now())
 	if err := app.Save(ended); err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +289,25 @@ func (a *testApp) policy(t testing.TB, collection string) *records.Policy {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// speakSpanish gives the users collection a language field and sets user
+// id's to Spanish (Mexico), as notify.LanguageOf reads it.
+func (a *testApp) speakSpanish(t testing.TB, id string) {
+	t.Helper()
+	users, err := a.FindCollectionByNameOrId("users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Fields.Add(&core.TextField{Name: "language"})
+	if err := a.Save(users); err != nil {
+		t.Fatal(err)
+	}
+	user := mustFind(a, "users", id)
+	user.Set("language", "es-MX")
+	if err := a.Save(user); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // updatePolicy changes the policy of collection with change and saves it.

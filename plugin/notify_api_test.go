@@ -76,16 +76,7 @@ func TestSessionStartedEmail(t *testing.T) {
 			ExpectedStatus:  200,
 			ExpectedContent: []string{`"token":"`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
-				users, _ := app.FindCollectionByNameOrId("users")
-				users.Fields.Add(&core.TextField{Name: "language"})
-				if err := app.Save(users); err != nil {
-					t.Fatal(err)
-				}
-				user := mustFind(app, "users", userId)
-				user.Set("language", "es-MX")
-				if err := app.Save(user); err != nil {
-					t.Fatal(err)
-				}
+				app.speakSpanish(t, userId)
 			}),
 			AfterTestFunc: func(t testing.TB, app *tests.TestApp, _ *http.Response) {
 				waitForEmails(t, app)

@@ -14,8 +14,8 @@
 // do (read-only by default, account takeover never), and writes a durable,
 // redacted audit entry of the request before its response is delivered.
 //
-// The plugin adds five collections (impersonation_policies, _consents,
-// _sessions, _audit and _settings), the /api/impersonation routes, and hooks that keep
+// The plugin adds six collections (impersonation_policies, _consents,
+// _sessions, _audit, _settings and _sinks), the /api/impersonation routes, and hooks that keep
 // sessions, consents and audit entries out of reach of the records API and
 // close PocketBase's own impersonate route for collections under a policy.
 // It serves its pages, embedded in the binary, at /impersonation/ (the
@@ -52,6 +52,13 @@
 // start and observe an end. The JS hooks of pb_hooks files get the same,
 // and FromRequest, through package plugin/pbhooks.
 //
+// The audit leaves the box through sinks, records of impersonation_sinks
+// that superusers add in the dashboard: each gets every audit entry, in
+// order, at least once (a webhook of NDJSON batches, or a file), with the
+// chain's head signed every minute (GET /api/impersonation/audit/checkpoint);
+// "impersonation audit verify --witness FILE" checks what a sink received
+// against the chain. See the README's Audit sinks.
+//
 // The audit key (AuditKeyFile in the data directory, or Config.AuditKey)
 // never travels with the data: PocketBase's backups leave it out, with the
 // chain's anchor and the audit journal, and a restore keeps the current
@@ -75,6 +82,7 @@ import (
 
 	"github.com/pbimpersonation/impersonation/hooks"
 	"github.com/pbimpersonation/impersonation/internal/audit"
+	"github.com/pbimpersonation/impersonation/internal/checkpoints"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/redact"
@@ -170,6 +178,7 @@ func Register(app core.App, config Config) (*Plugin, error) {
 		Audit:                    p.audit,
 		Redactor:                 redact.New(audit.RedactKey(key), c.RedactKeys),
 		Hooks:                    coreHooks,
+		Checkpoints:              checkpoints.NewSigner(app.DataDir(), c.Clock),
 	})
 	if err != nil {
 		return nil, err
@@ -343,6 +352,7 @@ func seedPolicies(app core.App, policies []Policy, strict bool) error {
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
 		pol.SetShowLiveSessions(!seed.HideLiveSessions)
 		pol.SetNotifyTarget(!seed.NoStartEmail)
+		pol.SetDigestEmail(!seed.NoDigestEmail)
 		pol.SetMaskedFields(seed.MaskedFields)
 		err = app.Save(pol)
 		var invalid validation.Errors

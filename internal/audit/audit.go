@@ -41,6 +41,11 @@ const (
 	SettingsCreated = "settings.created"
 	SettingsUpdated = "settings.updated"
 	SettingsDeleted = "settings.deleted"
+	// SinkCreated, SinkUpdated and SinkDeleted record a change of an
+	// audit sink (data: the sink before and after, without its secret).
+	SinkCreated = "sink.created"
+	SinkUpdated = "sink.updated"
+	SinkDeleted = "sink.deleted"
 	// CollectionRulesChanged records a change of a collection's API rules
 	// (data: the collection, its rules before and after; nil: none).
 	CollectionRulesChanged = "collection.rules_changed"

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -33,7 +34,11 @@ var ErrChainBroken = errors.New("the audit chain does not verify")
 // before, and appends a Checkpoint entry that lets the rest of the chain
 // verify, in one transaction. It verifies the whole chain first and prunes
 // nothing if it is broken. It returns how many entries it deleted.
-func (l *Log) Prune(before time.Time) (int, error) {
+func (l *Log) Prune(before time.Time) (int, error) { return l.PruneThrough(before, math.MaxInt) }
+
+// PruneThrough prunes as Prune does, but never an entry whose seq is
+// greater than maxSeq: the entries a sink has not received yet stay.
+func (l *Log) PruneThrough(before time.Time, maxSeq int) (int, error) {
 	app := l.app
 	if res, err := l.Verify(nil); err != nil {
 		return 0, err
@@ -44,8 +49,8 @@ func (l *Log) Prune(before time.Time) (int, error) {
 	pruned := 0
 	err := app.RunInTransaction(func(tx core.App) error {
 		var last row
-		err := tx.DB().NewQuery("SELECT [[seq]], [[hash]] FROM {{" + records.AuditCollection + "}} WHERE [[created]] < {:cutoff} ORDER BY [[seq]] DESC LIMIT 1").
-			Bind(dbx.Params{"cutoff": cutoff.String()}).One(&last)
+		err := tx.DB().NewQuery("SELECT [[seq]], [[hash]] FROM {{" + records.AuditCollection + "}} WHERE [[created]] < {:cutoff} AND [[seq]] <= {:max} ORDER BY [[seq]] DESC LIMIT 1").
+			Bind(dbx.Params{"cutoff": cutoff.String(), "max": maxSeq}).One(&last)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -93,4 +98,15 @@ func chainStart(app core.App, firstSeq int) (seq int, hash string, err error) {
 		return 0, "", nil
 	}
 	return data.PrunedThroughSeq, data.PrunedThroughHash, nil
+}
+
+// CountBefore returns how many entries were created before before and
+// have a seq greater than afterSeq: what a retention held back by a sink
+// keeps past its time.
+func (l *Log) CountBefore(before time.Time, afterSeq int) (int, error) {
+	cutoff, _ := types.ParseDateTime(before)
+	var n int
+	err := l.app.DB().NewQuery("SELECT count(*) FROM {{" + records.AuditCollection + "}} WHERE [[created]] < {:cutoff} AND [[seq]] > {:seq}").
+		Bind(dbx.Params{"cutoff": cutoff.String(), "seq": afterSeq}).Row(&n)
+	return n, err
 }

@@ -64,7 +64,25 @@ const (
 	CommandOutputId = "impersonationCommandOutput"
 	// SeedPoliciesId writes Config.Policies (OnServe).
 	SeedPoliciesId = "impersonationSeedPolicies"
+	// ValidateSinkId, ProtectSinkStateId, AuditSinksId and SinkChangedId
+	// check a sink, refuse a write of its delivery state through the API,
+	// audit its changes and restart its delivery.
+	ValidateSinkId     = "impersonationValidateSink"
+	ProtectSinkStateId = "impersonationProtectSinkState"
+	AuditSinksId       = "impersonationAuditSinks"
+	SinkChangedId      = "impersonationSinkChanged"
+	// HideSinkSecretId hides a sink's secret from every answer, superusers'
+	// included (OnRecordEnrich: PocketBase shows hidden fields to them).
+	HideSinkSecretId = "impersonationHideSinkSecret"
+	// SinksId starts the sinks' delivery (OnServe).
+	SinksId = "impersonationSinks"
+	// CheckpointJobId signs the chain's head every minute while it grows.
+	CheckpointJobId = "impersonationCheckpoint"
 	// SeedSettingsId writes Config's settings to the settings record when
 	// there is none (OnServe).
 	SeedSettingsId = "impersonationSeedSettings"
+	// DigestsJobId builds the digests of ended sessions that have none yet
+	// (after a restart, or while the audit journal could not be moved),
+	// every minute and on serve (OnServe and a cron job).
+	DigestsJobId = "impersonationBuildDigests"
 )

@@ -204,7 +204,7 @@ func Check(mode records.Mode, p Policy, call Call) error {
 			return fmt.Errorf("%w: %s %s", ErrDenied, method, call.Path)
 		}
 	}
-	if mode == records.ModeWrite || safeMethod(method) {
+	if mode == records.ModeWrite || SafeMethod(method) {
 		return nil
 	}
 	if method == "POST" && readOnlyPosts.MatchString(call.Path) {
@@ -253,6 +253,8 @@ func isProtected(field string) bool {
 	return false
 }
 
-func safeMethod(method string) bool {
+// SafeMethod reports whether method (upper case) only reads: GET, HEAD
+// or OPTIONS. Every other request is a write.
+func SafeMethod(method string) bool {
 	return method == "GET" || method == "HEAD" || method == "OPTIONS"
 }

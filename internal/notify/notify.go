@@ -1,7 +1,9 @@
 // Package notify writes the plugin's emails: to a user when a session on
-// them starts, and to an operator when an actor's starts are refused again
-// and again. Mails go through PocketBase's mailer with the app's sender
-// settings; every string from a user is escaped. English and Spanish.
+// them starts and, with its digest, once it has ended; and to an operator
+// when an actor's starts are refused again and again. Mails go through
+// PocketBase's mailer with the app's sender settings; every string from a
+// user is escaped in HTML (the digest also has a plain text body). English
+// and Spanish.
 package notify
 
 import (
@@ -77,7 +79,7 @@ func SessionStarted(app core.App, s *records.Session, actor, target *core.Record
 		Actor:     nameOf(actor),
 		Reason:    s.Reason(),
 		Minutes:   int(s.Expires().Sub(s.GetDateTime("created").Time()).Round(time.Minute) / time.Minute),
-		Expires:   s.Expires().UTC().Format("2006-01-02 15:04 UTC"),
+		Expires:   s.Expires().UTC().Format(mailTimeLayout),
 		Write:     s.Mode() == records.ModeWrite,
 		RevokeURL: revokeURL,
 	}
@@ -85,7 +87,7 @@ func SessionStarted(app core.App, s *records.Session, actor, target *core.Record
 	if err := t.body.Execute(&body, data); err != nil {
 		return err
 	}
-	return send(app, target.Email(), fmt.Sprintf(t.subject, data.App), body.String())
+	return send(app, target.Email(), fmt.Sprintf(t.subject, data.App), body.String(), "")
 }
 
 var refusalsTemplate = template.Must(template.New("refusals").Parse(`<p>{{.Count}} impersonation starts by
@@ -103,7 +105,7 @@ func Refusals(app core.App, to string, actor *core.Record, count int, window tim
 	if err != nil {
 		return err
 	}
-	return send(app, to, fmt.Sprintf("Repeated impersonation refusals on %s", app.Settings().Meta.AppName), body.String())
+	return send(app, to, fmt.Sprintf("Repeated impersonation refusals on %s", app.Settings().Meta.AppName), body.String(), "")
 }
 
 var auditLossTemplate = template.Must(template.New("auditLoss").Parse(`<p>The impersonation audit of {{.App}}
@@ -122,16 +124,22 @@ func AuditLoss(app core.App, to string, anchoredSeq int, anchoredHash string, he
 	if err != nil {
 		return err
 	}
-	return send(app, to, fmt.Sprintf("Impersonation audit entries lost on %s", app.Settings().Meta.AppName), body.String())
+	return send(app, to, fmt.Sprintf("Impersonation audit entries lost on %s", app.Settings().Meta.AppName), body.String(), "")
 }
 
-func send(app core.App, to, subject, html string) error {
+// mailTimeLayout is how the emails write a time.
+const mailTimeLayout = "2006-01-02 15:04 UTC"
+
+// send mails subject to to, as html and, when text is not "", as plain
+// text too.
+func send(app core.App, to, subject, html, text string) error {
 	meta := app.Settings().Meta
 	return app.NewMailClient().Send(&mailer.Message{
 		From:    mail.Address{Name: meta.SenderName, Address: meta.SenderAddress},
 		To:      []mail.Address{{Address: to}},
 		Subject: subject,
 		HTML:    html,
+		Text:    text,
 	})
 }
 
@@ -169,5 +177,24 @@ func SettingsWeakened(app core.App, to string, changes []string, before, after m
 	if err != nil {
 		return err
 	}
-	return send(app, to, fmt.Sprintf("Impersonation settings weakened on %s", app.Settings().Meta.AppName), body.String())
+	return send(app, to, fmt.Sprintf("Impersonation settings weakened on %s", app.Settings().Meta.AppName), body.String(), "")
+}
+
+var sinkBehindTemplate = template.Must(template.New("sinkBehind").Parse(`<p>The impersonation audit of {{.App}}
+keeps {{.Held}} entries past their retention because the enabled sink "{{.Sink}}" has not received them yet
+(it took entries up to #{{.DeliveredSeq}}; its last error: {{.LastError}}).</p>
+<p>Entries are pruned once every enabled sink has them. Fix the sink, or disable it in the dashboard
+(Impersonation → Sinks) to let the retention prune again.</p>`))
+
+// SinkBehind emails to that the retention keeps held entries past their
+// time because the enabled sink named sink has not received them.
+func SinkBehind(app core.App, to, sink string, deliveredSeq, held int, lastError string) error {
+	var body bytes.Buffer
+	err := sinkBehindTemplate.Execute(&body, map[string]any{
+		"App": app.Settings().Meta.AppName, "Sink": sink, "DeliveredSeq": deliveredSeq, "Held": held, "LastError": lastError,
+	})
+	if err != nil {
+		return err
+	}
+	return send(app, to, fmt.Sprintf("Impersonation audit sink behind on %s", app.Settings().Meta.AppName), body.String(), "")
 }

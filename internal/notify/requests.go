@@ -109,20 +109,20 @@ func Access(app core.App, kind string, to *core.Record, r *records.Request, s *r
 	switch {
 	case r != nil:
 		data.Reason, data.Minutes, data.Write = r.Reason(), r.Minutes(), r.Mode() == records.ModeWrite
-		data.Expires = r.Expires().UTC().Format("2006-01-02 15:04 UTC")
+		data.Expires = r.Expires().UTC().Format(mailTimeLayout)
 		if kind == KindApproved {
-			data.Expires = r.Approved().Add(records.ClaimWindow).UTC().Format("2006-01-02 15:04 UTC")
+			data.Expires = r.Approved().Add(records.ClaimWindow).UTC().Format(mailTimeLayout)
 		}
 	case s != nil:
 		data.Reason, data.Write = s.Reason(), s.Mode() == records.ModeWrite
-		data.Expires = s.Expires().UTC().Format("2006-01-02 15:04 UTC")
+		data.Expires = s.Expires().UTC().Format(mailTimeLayout)
 	}
 	t := accessTemplates[kind][LanguageOf(to)]
 	var body bytes.Buffer
 	if err := t.body.Execute(&body, data); err != nil {
 		return err
 	}
-	return send(app, to.Email(), fmt.Sprintf(t.subject, data.App), body.String())
+	return send(app, to.Email(), fmt.Sprintf(t.subject, data.App), body.String(), "")
 }
 
 var oversightTemplate = template.Must(template.New("oversight").Parse(`<p><strong>{{.Actor}}</strong> started a
@@ -138,10 +138,10 @@ func BreakGlassOversight(app core.App, to string, s *records.Session, actor, use
 	var body bytes.Buffer
 	err := oversightTemplate.Execute(&body, map[string]any{
 		"App": app.Settings().Meta.AppName, "Actor": nameOf(actor), "User": nameOf(user), "Reason": s.Reason(),
-		"Expires": s.Expires().UTC().Format("2006-01-02 15:04 UTC"), "Write": s.Mode() == records.ModeWrite, "Session": s.Id,
+		"Expires": s.Expires().UTC().Format(mailTimeLayout), "Write": s.Mode() == records.ModeWrite, "Session": s.Id,
 	})
 	if err != nil {
 		return err
 	}
-	return send(app, to, fmt.Sprintf("Break-glass impersonation on %s", app.Settings().Meta.AppName), body.String())
+	return send(app, to, fmt.Sprintf("Break-glass impersonation on %s", app.Settings().Meta.AppName), body.String(), "")
 }

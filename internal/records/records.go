@@ -1,5 +1,5 @@
 // Package records holds typed wrappers around the plugin's collections of
-// policies, consents, sessions and settings, and the names of all five, so that no
+// policies, consents, sessions, requests, settings and sinks, and the names of all seven, so that no
 // collection or field name is spelled out twice in the rest of the code
 // (audit entries are written by package audit).
 //
@@ -26,11 +26,15 @@ const (
 	SessionsCollection = "impersonation_sessions"
 	AuditCollection    = "impersonation_audit"
 	SettingsCollection = "impersonation_settings"
+	SinksCollection    = "impersonation_sinks"
 	RequestsCollection = "impersonation_requests"
 )
 
 // Names lists every collection of the plugin.
-var Names = []string{PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection, SettingsCollection, RequestsCollection}
+var Names = []string{
+	PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection, SettingsCollection, SinksCollection,
+	RequestsCollection,
+}
 
 // Mode is what an impersonation session may do: read only, or read and write.
 type Mode string
@@ -235,6 +239,14 @@ func (p *Policy) NotifyTarget() bool { return p.GetBool("notifyTarget") }
 // SetNotifyTarget sets whether the user is emailed when a session on them
 // starts.
 func (p *Policy) SetNotifyTarget(v bool) { p.Set("notifyTarget", v) }
+
+// DigestEmail reports whether the user is emailed the digest of a session
+// on them once it has ended (their page always shows it).
+func (p *Policy) DigestEmail() bool { return p.GetBool("digestEmail") }
+
+// SetDigestEmail sets whether the user is emailed the digest of a session
+// on them once it has ended.
+func (p *Policy) SetDigestEmail(v bool) { p.Set("digestEmail", v) }
 
 // DeniedRoutes returns the route rules refused while impersonating, or an
 // error when the field is not a JSON array of strings.
@@ -472,11 +484,7 @@ func FindLiveSessions(app core.App, filter string, params dbx.Params) ([]*Sessio
 	if err != nil {
 		return nil, err
 	}
-	sessions := make([]*Session, len(rs))
-	for i, r := range rs {
-		sessions[i] = &Session{r}
-	}
-	return sessions, nil
+	return asSessions(rs), nil
 }
 
 // FindLiveSessionsOn returns the sessions not yet ended (expired or not)
@@ -494,11 +502,7 @@ func FindLiveSessionsOn(app core.App, collectionId string, targetIds []string) (
 	if err != nil {
 		return nil, err
 	}
-	sessions := make([]*Session, len(rs))
-	for i, r := range rs {
-		sessions[i] = &Session{r}
-	}
-	return sessions, nil
+	return asSessions(rs), nil
 }
 
 // anySlice converts ids for a dbx IN expression.
@@ -575,8 +579,7 @@ func (s *Session) SetClient(ip, userAgent string) {
 // the email could not be sent (err not nil).
 func (s *Session) SetNotified(at time.Time, err error) {
 	if err != nil {
-		msg := []rune(err.Error())
-		s.Set("notifyError", string(msg[:min(len(msg), 1000)]))
+		s.Set("notifyError", errorText(err))
 		return
 	}
 	s.Set("notified", dateTime(at))
@@ -599,6 +602,59 @@ func (s *Session) SetBreakGlass(v bool) { s.Set("breakGlass", v) }
 
 // IsEnded reports whether the session has been ended.
 func (s *Session) IsEnded() bool { return !s.GetDateTime("ended").IsZero() }
+
+// IsDigested reports whether the session's digest has been built (or, for
+// a session that ended before digests existed, will never be).
+func (s *Session) IsDigested() bool { return !s.GetDateTime("digested").IsZero() }
+
+// SetDigest records the session's digest, v, built at at.
+func (s *Session) SetDigest(v any, at time.Time) {
+	s.Set("digest", v)
+	s.Set("digested", dateTime(at))
+}
+
+// SetDigestEmailed records that the user was emailed the session's digest,
+// or why the email could not be sent (err not nil).
+func (s *Session) SetDigestEmailed(at time.Time, err error) {
+	if err != nil {
+		s.Set("digestEmailError", errorText(err))
+		return
+	}
+	s.Set("digestEmailed", dateTime(at))
+	s.Set("digestEmailError", "")
+}
+
+// errorText is err's message cut to the 1000 characters a session's mail
+// error field holds.
+func errorText(err error) string {
+	msg := []rune(err.Error())
+	return string(msg[:min(len(msg), 1000)])
+}
+
+// FindUndigested returns up to limit ended sessions whose digest has not
+// been built, the earliest ended first.
+func FindUndigested(app core.App, limit int) ([]*Session, error) {
+	var rs []*core.Record
+	err := app.RecordQuery(SessionsCollection).
+		AndWhere(dbx.HashExp{"digested": ""}).
+		AndWhere(dbx.Not(dbx.HashExp{"ended": ""})).
+		OrderBy("ended", "id").
+		Limit(int64(limit)).
+		All(&rs)
+	if err != nil {
+		return nil, err
+	}
+	return asSessions(rs), nil
+}
+
+// asSessions wraps records of the sessions collection.
+func asSessions(rs []*core.Record) []*Session {
+	out := make([]*Session, len(rs))
+	for i, r := range rs {
+		out[i] = &Session{r}
+	}
+	return out
+}
 
 // ---------------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ const (
 	CodeNotEnabled                Code = "not_enabled"
 	CodeConsentRateLimited        Code = "consent_rate_limited"
 
+	// GET /api/impersonation/digests
+	CodeDigestsWhileImpersonating Code = "digests_while_impersonating"
+
 	// GET /api/impersonation/policies and /targets
 	CodeStaffWhileImpersonating Code = "staff_while_impersonating"
 	CodeNoTargets               Code = "no_targets"
@@ -98,6 +101,8 @@ const (
 	CodeNoCollectionChange Code = "no_collection_change"
 	CodeNoImport           Code = "no_import"
 	CodeSettingsExist      Code = "settings_exist"
+	// params: the field
+	CodeSinkStateReadOnly Code = "sink_state_read_only"
 )
 
 // refusalMessages holds each code's fixed English message.
@@ -124,6 +129,8 @@ var refusalMessages = map[Code]string{
 	CodeConsentWhileImpersonating: "Consent cannot be managed while impersonating.",
 	CodeNotEnabled:                "Impersonation is not enabled for your account.",
 	CodeConsentRateLimited:        "Too many consent changes; try again in a minute.",
+
+	CodeDigestsWhileImpersonating: "A user's session digests cannot be read while impersonating.",
 
 	CodeStaffWhileImpersonating: "Staff lists are not available while impersonating.",
 	CodeNoTargets:               "You are not allowed to impersonate any record of this collection.",
@@ -156,6 +163,7 @@ var refusalMessages = map[Code]string{
 	CodeNoCollectionChange: "The impersonation collections cannot be changed while the plugin is registered.",
 	CodeNoImport:           "The import would delete or change the impersonation collections.",
 	CodeSettingsExist:      "The impersonation settings are one record, which exists already: edit it.",
+	CodeSinkStateReadOnly:  "A sink's delivery state (deliveredSeq, checkpointOffset, lastError, lastAttempt) is written by the plugin only.",
 }
 
 // Codes returns every refusal code, for documentation and tests.

@@ -1,5 +1,5 @@
 // The dashboard page #/impersonation: the mail warning and the audit's
-// health, tabs Users, Sessions, Audit, Policies and Settings, a language
+// health, tabs Users, Sessions, Audit, Policies, Sinks and Settings, a language
 // switch, and one realtime subscription (sessions and consents) that tells
 // the open tab to refresh.
 import { L, getLang, setLang, ui } from "./state.js";
@@ -9,6 +9,7 @@ import { sessionsTab } from "./sessions.js";
 import { auditTab } from "./audit.js";
 import { policiesTab } from "./policies.js";
 import { settingsTab } from "./settings.js";
+import { sinksTab } from "./sinks.js";
 import { healthPanel, mailWarning } from "./health.js";
 
 const TABS = [
@@ -16,6 +17,7 @@ const TABS = [
     { name: "sessions", icon: "ri-time-line", view: sessionsTab },
     { name: "audit", icon: "ri-file-list-3-line", view: auditTab },
     { name: "policies", icon: "ri-shield-keyhole-line", view: policiesTab },
+    { name: "sinks", icon: "ri-send-plane-line", view: sinksTab },
     { name: "settings", icon: "ri-settings-4-line", view: settingsTab },
 ];
 

@@ -1,8 +1,8 @@
 // The user's page: Account settings → Impersonation. Consent (presets,
 // custom hours, revoke), the requests for access to answer (the user's own,
 // and, for an approver, those of the users they approve for), the sessions
-// live on the user, and the history of sessions with the actions done in
-// each.
+// live on the user, and the history of sessions with the summary (digest)
+// of each ended one and the actions done in each.
 import PocketBase from "/impersonation/vendor/pocketbase.es.mjs";
 import { t, onLangChange } from "./lib/i18n.js";
 import { formatDate, formatRelative, formatDuration, formatUnit, parseDate } from "./lib/dates.js";
@@ -35,6 +35,7 @@ const state = {
     live: [], // liveSessions of GET /api/impersonation/current
     actors: new Map(), // "collectionId/id" -> actor (seen in live sessions)
     sessions: [], // impersonation_sessions on the user, newest first
+    digests: new Map(), // session id -> digest (GET /api/impersonation/digests)
     sessionsTotal: 0,
     actions: new Map(), // session id -> {open, items, page, totalPages, loading, error}
     customHours: "",
@@ -75,6 +76,7 @@ async function start() {
         requests: [],
         live: [],
         sessions: [],
+        digests: new Map(),
         sessionsTotal: 0,
         customHours: "",
         customError: "",
@@ -157,10 +159,12 @@ async function load() {
         if (current && Array.isArray(current.actors)) {
             for (const a of current.actors) if (a && a.id) state.actors.set(`${a.collectionId}/${a.id}`, a);
         }
-        const list = await loadSessions(Math.max(PAGE, state.sessions.length));
+        const count = Math.max(PAGE, state.sessions.length);
+        const [list, digests] = await Promise.all([loadSessions(count), loadDigests(count)]);
         if (token !== shownToken) return;
         state.sessions = list.items;
         state.sessionsTotal = list.totalItems;
+        state.digests = digests;
         state.error = "";
     } catch (err) {
         if (token !== shownToken) return;
@@ -189,6 +193,13 @@ async function loadSessions(count) {
     });
 }
 
+// loadDigests returns the digests of the count latest sessions, by session
+// id: the latest digests are those of the latest ended sessions
+async function loadDigests(count) {
+    const res = await api.digests({ perPage: Math.min(count, 200) });
+    return new Map(res.items.map((d) => [d.session, d]));
+}
+
 async function moreSessions(btn) {
     btn.disabled = true;
     try {
@@ -201,6 +212,7 @@ async function moreSessions(btn) {
         const seen = new Set(state.sessions.map((s) => s.id));
         state.sessions.push(...res.items.filter((s) => !seen.has(s.id)));
         state.sessionsTotal = res.totalItems;
+        state.digests = await loadDigests(state.sessions.length);
     } catch (err) {
         flash("error", errorText(err));
     }
@@ -924,6 +936,7 @@ function renderSession(s) {
             metaItem(t("col.access"), t("mode." + s.mode)),
             !info.live && info.end ? metaItem(t("user.endedAt"), formatDate(info.end.toISOString())) : null,
         ),
+        s.ended ? renderDigest(s) : null,
         h("button", {
             type: "button",
             class: "btn sm secondary",
@@ -946,6 +959,38 @@ function metaItem(label, value, testid) {
     );
 }
 
+/**
+ * The summary of an ended session: its requests per collection and every
+ * change asked for (who, why, when, how long and the mode are the
+ * session's own lines above); "being prepared" until the server has built it.
+ */
+function renderDigest(s) {
+    const d = state.digests.get(s.id);
+    if (!d) {
+        // sessions that ended before summaries existed are digested with none
+        if (s.digested) return null;
+        return h("p", { class: "hint", dataset: { testid: "digest-pending" }, text: t("user.digestPending") });
+    }
+    const counts = d.collections.map((c) => `${c.collection}: ${c.requests}`);
+    if (d.otherRequests) counts.push(`${t("user.digestOther")}: ${d.otherRequests}`);
+    const writes = d.writes.map((w) => ({ created: w.at, method: w.method, path: w.path, status: w.status }));
+    return h(
+        "section",
+        { class: "session-digest", dataset: { testid: "digest", sessionId: s.id } },
+        h("h3", { text: t("user.digestTitle") }),
+        h(
+            "p",
+            { dataset: { testid: "digest-requests" } },
+            t("user.digestRequests", { n: d.requests }),
+            counts.length ? ` · ${counts.join(" · ")}` : "",
+        ),
+        writes.length
+            ? actionsTable(writes, "user.digestWritesCaption", "digest-write")
+            : h("p", { class: "hint", dataset: { testid: "digest-no-writes" }, text: t("user.digestNoWrites") }),
+        d.writesLeftOut ? h("p", { class: "hint", text: t("user.digestMore", { n: d.writesLeftOut }) }) : null,
+    );
+}
+
 function renderActions(id, a, domId) {
     const box = h("div", { class: "session-actions", id: domId, dataset: { testid: "session-actions" } });
     if (a.loading && !a.items.length) {
@@ -955,19 +1000,24 @@ function renderActions(id, a, domId) {
     } else if (!a.items.length) {
         box.appendChild(h("p", { class: "hint", dataset: { testid: "actions-empty" }, text: t("user.actionsEmpty") }));
     } else {
-        fill(box, actionsTable(a.items), a.page < a.totalPages ? moreActions(id, a) : null);
+        fill(
+            box,
+            actionsTable(a.items, "user.actionsCaption", "action"),
+            a.page < a.totalPages ? moreActions(id, a) : null,
+        );
     }
     return box;
 }
 
-function actionsTable(items) {
+/** A table of requests (time, method, path, status), captioned captionKey, each row testid rowTestid. */
+function actionsTable(items, captionKey, rowTestid) {
     return h(
         "div",
         { class: "table-wrap" },
         h(
             "table",
             { class: "table compact responsive" },
-            h("caption", { class: "visually-hidden", text: t("user.actionsCaption") }),
+            h("caption", { class: "visually-hidden", text: t(captionKey) }),
             h(
                 "thead",
                 {},
@@ -979,17 +1029,21 @@ function actionsTable(items) {
                     ),
                 ),
             ),
-            h("tbody", {}, items.map(actionRow)),
+            h(
+                "tbody",
+                {},
+                items.map((e) => actionRow(e, rowTestid)),
+            ),
         ),
     );
 }
 
 /** One request: time, method, path, status (a refusal said in words too). */
-function actionRow(e) {
+function actionRow(e, testid) {
     const refused = e.status >= 400;
     return h(
         "tr",
-        { dataset: { testid: "action" } },
+        { dataset: { testid } },
         h("td", {
             class: "nowrap half",
             attrs: { "data-label": t("col.time") },

@@ -11,6 +11,7 @@ const BASE = "/api/impersonation";
 export const ROUTES = {
     consent: BASE + "/consent",
     current: BASE + "/current",
+    digests: BASE + "/digests",
     policies: BASE + "/policies",
     targets: BASE + "/targets",
     signIn: BASE + "/sign-in",
@@ -55,6 +56,8 @@ export function impersonationApi(pb) {
         approve: (id, body = {}) => send(ROUTES.approve(id), { method: "POST", body }),
         /** Declines a pending request, or withdraws an approved one. */
         decline: (id) => send(ROUTES.decline(id), { method: "POST" }),
+        /** A page of the digests of the ended sessions on the caller, the latest first. */
+        digests: ({ page = 1, perPage = 30 } = {}) => send(ROUTES.digests, { query: { page, perPage } }),
         /** The caller's own consent. */
         consent: () => send(ROUTES.consent),
         grantConsent: (hours) => send(ROUTES.consent, { method: "PUT", body: { hours } }),

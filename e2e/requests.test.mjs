@@ -1,6 +1,7 @@
 // Access by request: staff ask in the support console, the user answers on
 // their page (approve, shortened and read-only; or decline), and an
-// approved request starts exactly one session, which the user ends.
+// approved request starts exactly one session, which the user ends, and
+// whose digest they then read.
 import { test, before, after } from "node:test";
 import { Harness, seed, assert, expectBannerActing } from "./harness.mjs";
 
@@ -26,7 +27,7 @@ async function openUserPage(r, page, user) {
 
 const rowOf = (page, user) => page.locator(`[data-testid="target-row"][data-record-id="${user.id}"]`);
 
-test("ask → approve (shortened, read-only) → one session → the user ends it", { timeout: 90000 }, (t) =>
+test("ask → approve (shortened, read-only) → one session → the user ends it → its digest", { timeout: 90000 }, (t) =>
     h.test(async (r) => {
         const { staff, bob } = s.users;
         // Bob has his page open already: the request shows up there live
@@ -104,6 +105,13 @@ test("ask → approve (shortened, read-only) → one session → the user ends i
         );
         assert.equal(sessions.items.length, 1);
         assert.equal(sessions.items[0].endCause, "consent_revoked");
+
+        // and, once it has ended, the digest of that one session
+        const digest = bobPage.locator(
+            `[data-testid="session"][data-session-id="${sessions.items[0].id}"] [data-testid="digest"]`,
+        );
+        await digest.waitFor(); // realtime, no reload
+        assert.match(await digest.locator('[data-testid="digest-requests"]').textContent(), /users/);
     })(t),
 );
 

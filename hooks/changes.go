@@ -41,6 +41,12 @@ func (p *handlers) collectionChanged(e *core.CollectionEvent) error {
 	if !auditExists(e.App) {
 		return e.Next()
 	}
+	if e.Collection.IsNew() && records.IsSchemaChange(e.Context) {
+		// one of the plugin's own collections, made by its schema step
+		// (impersonation_requests, whose rules let its users read it): its
+		// rules are the plugin's, and a fresh install has no audit key yet
+		return e.Next()
+	}
 	// a collection that did not exist let no one in: as if its rules were
 	// all nil (superusers only), so creating one that lets no one in
 	// changes nothing (the plugin's own migrations create such collections

@@ -134,8 +134,8 @@ func Bind(app core.App, opts Options) error {
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.RoutesId, Func: p.bindRoutes})
 	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{Id: ids.DashboardExtensionId, Func: p.addDashboardExtension})
 
-	// sessions, consents and audit entries change only through the plugin
-	changedByPluginOnly := []string{records.ConsentsCollection, records.SessionsCollection, records.AuditCollection}
+	// sessions, consents, requests and audit entries change only through the plugin
+	changedByPluginOnly := []string{records.ConsentsCollection, records.SessionsCollection, records.AuditCollection, records.RequestsCollection}
 	refuse := &hook.Handler[*core.RecordRequestEvent]{Id: ids.ProtectRecordsId, Func: refuseRecordChange}
 	app.OnRecordCreateRequest(changedByPluginOnly...).Bind(refuse)
 	app.OnRecordUpdateRequest(changedByPluginOnly...).Bind(refuse)
@@ -227,6 +227,7 @@ func Bind(app core.App, opts Options) error {
 
 	app.Cron().MustAdd(ids.ExpireSessionsJobId, "* * * * *", p.expireSessions)
 	app.Cron().MustAdd(ids.RecheckRealtimeJobId, "* * * * *", p.recheckRealtime)
+	app.Cron().MustAdd(ids.ExpireRequestsJobId, "* * * * *", p.expireRequests)
 	app.Cron().MustAdd(ids.ThrottledJobId, "* * * * *", func() {
 		p.writeThrottled(p.app, p.refused.Due(opts.Clock.Now()), countedAttempts())
 	})

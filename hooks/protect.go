@@ -197,8 +197,8 @@ func isPluginCollection(app core.App, nameOrId string) bool {
 }
 
 // validatePolicy refuses a policy whose collection is not an auth collection
-// that may be impersonated, whose impersonatorRule does not compile
-// against it, whose route rules could never match, or whose maskedFields
+// that may be impersonated, whose impersonatorRule or approverRule does
+// not compile against it, whose route rules could never match, or whose maskedFields
 // name what does not exist.
 func validatePolicy(e *core.RecordEvent) error {
 	pol := &records.Policy{Record: e.Record}
@@ -213,6 +213,9 @@ func validatePolicy(e *core.RecordEvent) error {
 	}
 	if err := policy.ValidateRule(e.App, c, pol.ImpersonatorRule()); err != nil {
 		return validation.Errors{"impersonatorRule": err}
+	}
+	if err := policy.ValidateRule(e.App, c, pol.ApproverRule()); err != nil {
+		return validation.Errors{"approverRule": err}
 	}
 	for field, rules := range map[string]func() ([]string, error){"deniedRoutes": pol.DeniedRoutes, "allowedRoutes": pol.AllowedRoutes} {
 		if err := validateRouteRules(e.App, rules); err != nil {

@@ -61,12 +61,10 @@ func (p *handlers) requestEntry(e *core.RequestEvent, r *redact.Redactor, s *rec
 	entry := audit.ForSession(audit.Request, s)
 	entry.Reason = ""
 	entry.Client = audit.ClientOf(e, status)
-	entry.Data = map[string]any{
-		"route":      e.Request.Pattern,
-		"query":      r.Values(e.Request.URL.Query()),
-		"body":       auditedBody(e, r),
-		"durationMs": float64(took.Microseconds()) / 1000,
-	}
+	entry.Data["route"] = e.Request.Pattern
+	entry.Data["query"] = r.Values(e.Request.URL.Query())
+	entry.Data["body"] = auditedBody(e, r)
+	entry.Data["durationMs"] = float64(took.Microseconds()) / 1000
 	return entry
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/policy"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/refusals"
+	"github.com/pbimpersonation/impersonation/internal/requests"
 	"github.com/pbimpersonation/impersonation/internal/sessions"
 )
 
@@ -51,6 +52,10 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	e.Router.POST(sessionsPath, p.sessionStart)
 	e.Router.POST(sessionEndPath, p.sessionEnd)
 	e.Router.GET(currentPath, p.current)
+	e.Router.POST(requestsPath, p.requestAsk)
+	e.Router.GET(requestsPath, p.requestsList)
+	e.Router.POST(requestApprovePath, p.requestApprove)
+	e.Router.POST(requestDeclinePath, p.requestDecline)
 	e.Router.GET(digestsPath, p.digestsList)
 	e.Router.GET(verifyPath, p.verifyAudit).Bind(apis.RequireSuperuserAuth())
 	e.Router.POST(acknowledgePath, p.acknowledgeAudit).Bind(apis.RequireSuperuserAuth())
@@ -235,11 +240,14 @@ type consentResponse struct {
 	// by collection: the masks of the enabled policy of the user's
 	// collection ({} for none).
 	MaskedFields masks.Listing `json:"maskedFields"`
+	// Requests are the open requests for access to the user (pending, or
+	// approved and not used yet), the newest first, in GET's answer.
+	Requests []requestResponse `json:"requests"`
 }
 
 // newConsentResponse describes consent c (nil: none) under policy p (nil: none).
 func newConsentResponse(p *records.Policy, c *records.Consent, live bool) consentResponse {
-	out := consentResponse{Active: live, MaskedFields: masks.Listing{}}
+	out := consentResponse{Active: live, MaskedFields: masks.Listing{}, Requests: []requestResponse{}}
 	if p != nil {
 		out.Required = p.Enabled() && p.Consent() == records.ConsentRequired
 		out.MaxHours = p.ConsentMaxHours()
@@ -262,7 +270,9 @@ func (p *handlers) consentView(e *core.RequestEvent) error {
 	}
 	pol, _ := records.FindPolicy(e.App, user.Collection().Name)
 	c, _ := records.FindConsent(e.App, user)
-	return e.JSON(http.StatusOK, newConsentResponse(pol, c, c.LiveAt(p.opts.Clock.Now())))
+	out := newConsentResponse(pol, c, c.LiveAt(p.opts.Clock.Now()))
+	out.Requests = p.requestsOn(e.App, user, pol)
+	return e.JSON(http.StatusOK, out)
 }
 
 func (p *handlers) consentGrant(e *core.RequestEvent) error {
@@ -313,6 +323,10 @@ func (p *handlers) consentRevoke(e *core.RequestEvent) error {
 	if err := consent.Revoke(p.opts.Audit, e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
 		return e.InternalServerError("", err)
 	}
+	// and the approvals given on requests: none may start a session now
+	if err := requests.WithdrawOn(p.opts.Audit, e.App, user, now, audit.ClientOf(e, http.StatusNoContent)); err != nil {
+		return e.InternalServerError("", err)
+	}
 	return e.NoContent(http.StatusNoContent)
 }
 
@@ -333,7 +347,13 @@ type startBody struct {
 	Reason     string `json:"reason" form:"reason"`
 	Minutes    any    `json:"minutes" form:"minutes"`
 	Mode       string `json:"mode" form:"mode"`
+	// BreakGlass starts without consent, in an emergency, where the policy
+	// allows it: a reason of at least breakGlassReasonMin characters.
+	BreakGlass bool `json:"breakGlass" form:"breakGlass"`
 }
+
+// breakGlassReasonMin is the shortest reason of a break-glass start.
+const breakGlassReasonMin = 20
 
 func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	if e.Auth == nil {
@@ -351,7 +371,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	if current != nil {
 		actor = current.Actor
 	}
-	denial := sessions.Denial{Actor: actor, TargetCollection: body.Collection, Target: body.Record, Client: client}
+	denial := sessions.Denial{Actor: actor, TargetCollection: body.Collection, Target: body.Record, Client: client, BreakGlass: body.BreakGlass}
 	collection, _ := e.App.FindCachedCollectionByNameOrId(body.Collection)
 	if collection != nil {
 		denial.TargetCollection = collection.Id
@@ -418,7 +438,7 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	var invalidAfterHooks validation.Errors
 	hookErr := p.opts.Hooks.Start.Trigger(event, func(se *sessions.StartEvent) error {
 		// a handler may have changed the reason: the policy still asks for one
-		if invalidAfterHooks = p.reasonErrors(se.Start.Reason, se.Start.Policy); len(invalidAfterHooks) > 0 {
+		if invalidAfterHooks = p.reasonErrors(se.Start.Reason, se.Start.Policy, se.Start.BreakGlass); len(invalidAfterHooks) > 0 {
 			return invalidAfterHooks
 		}
 		began = true
@@ -443,7 +463,10 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 		e.App.Logger().Error("impersonation: an OnSessionStart handler failed after the start", "error", hookErr)
 	}
 
-	if start.Policy.NotifyTarget() {
+	switch {
+	case started.Session.BreakGlass():
+		p.notifyBreakGlass(e.App, start.Policy, started.Session, start.Actor, start.Target)
+	case start.Policy.NotifyTarget():
 		p.notifyStarted(e.App, started.Session, start.Actor, start.Target)
 	}
 
@@ -500,12 +523,17 @@ func (p *handlers) writeThrottled(app core.App, runs []attempts.Run, client audi
 // none; such a start is refused later, alike to an unknown target) and
 // returns the start it asks for, or the errors of its fields.
 // reasonErrors returns the error of reason, trimmed, under pol (nil: no
-// policy): too long, or missing or too short where pol requires one.
-func (p *handlers) reasonErrors(reason string, pol *records.Policy) validation.Errors {
+// policy): too long, or missing or too short where pol requires one or the
+// start is break-glass (breakGlassReasonMin characters at least).
+func (p *handlers) reasonErrors(reason string, pol *records.Policy, breakGlass bool) validation.Errors {
 	n := utf8.RuneCountInString(strings.TrimSpace(reason))
 	switch {
 	case n > p.opts.ReasonMaxLength:
 		return validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})}
+	case breakGlass && n == 0:
+		return validation.Errors{"reason": validation.ErrRequired}
+	case breakGlass && n < max(breakGlassReasonMin, p.opts.ReasonMinLength):
+		return validation.Errors{"reason": validation.ErrLengthTooShort.SetParams(map[string]any{"min": max(breakGlassReasonMin, p.opts.ReasonMinLength)})}
 	case pol != nil && pol.ReasonRequired() && n == 0:
 		return validation.Errors{"reason": validation.ErrRequired}
 	case pol != nil && pol.ReasonRequired() && n < p.opts.ReasonMinLength:
@@ -516,7 +544,7 @@ func (p *handlers) reasonErrors(reason string, pol *records.Policy) validation.E
 
 func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Start, validation.Errors) {
 	errs := validation.Errors{}
-	start := sessions.Start{Reason: strings.TrimSpace(body.Reason), Mode: records.ModeRead}
+	start := sessions.Start{Reason: strings.TrimSpace(body.Reason), Mode: records.ModeRead, BreakGlass: body.BreakGlass}
 
 	if body.Collection == "" {
 		errs["collection"] = validation.ErrRequired
@@ -525,7 +553,7 @@ func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Star
 		errs["record"] = validation.ErrRequired
 	}
 
-	maps.Copy(errs, p.reasonErrors(start.Reason, pol))
+	maps.Copy(errs, p.reasonErrors(start.Reason, pol, body.BreakGlass))
 
 	if body.Minutes != nil {
 		minutes, ok := wholeNumber(body.Minutes)
@@ -556,6 +584,8 @@ func refusalError(e *core.RequestEvent, r *policy.Refusal) error {
 		return refuse(http.StatusForbidden, refusals.CodeConsentRequired, nil)
 	case errors.Is(r, policy.ErrModeNotAllowed):
 		return refuse(http.StatusForbidden, refusals.CodeModeNotAllowed, nil)
+	case errors.Is(r, policy.ErrBreakGlassOff):
+		return refuse(http.StatusForbidden, refusals.CodeBreakGlassOff, nil)
 	default:
 		return refuse(http.StatusForbidden, refusals.CodeNotAllowed, nil)
 	}

@@ -193,7 +193,51 @@ type Policy struct {
 	// Each collection and field must exist, by its exact name. Nil: nothing
 	// is masked.
 	MaskedFields map[string][]string
+
+	// RequestHours is how long a request for access (POST
+	// /api/impersonation/requests) waits for its answer. Zero means 24.
+	RequestHours int
+
+	// Approval says whose answer approves a request for access. Zero means
+	// ApprovalUser.
+	Approval Approval
+
+	// ApproverRule is a PocketBase filter an approver must satisfy, as
+	// ImpersonatorRule: @request.auth is the approver, plain field names
+	// are the user's (e.g. `@request.auth.role = "owner" && @request.auth.org = org`).
+	// Superusers always satisfy it. Empty means superusers only.
+	ApproverRule string
+
+	// BreakGlass lets staff start a session without consent in an
+	// emergency ("breakGlass": true and a reason of 20 characters); the
+	// user and OversightEmail are told at once. Zero: off.
+	BreakGlass bool
+
+	// BreakGlassModes are the modes a break-glass session may run in. Nil
+	// means read only.
+	BreakGlassModes []Mode
+
+	// BreakGlassMinutes is the longest break-glass session. Zero means 15.
+	BreakGlassMinutes int
+
+	// OversightEmail is emailed when a break-glass session starts. Empty
+	// means no one but the user.
+	OversightEmail string
 }
+
+// Approval is whose answer approves a request for access: ApprovalUser,
+// ApprovalApprover or ApprovalBoth.
+type Approval string
+
+// The approvals of a policy.
+const (
+	// ApprovalUser: the user's answer.
+	ApprovalUser Approval = "user"
+	// ApprovalApprover: an approver's (ApproverRule); the user may decline.
+	ApprovalApprover Approval = "approver"
+	// ApprovalBoth: the user's and an approver's, two people.
+	ApprovalBoth Approval = "both"
+)
 
 // Mode is what a session may do: ModeRead or ModeWrite.
 type Mode string
@@ -267,6 +311,17 @@ func (c *Config) fillDefaults() error {
 		pol.MaxMinutes = orDefault(pol.MaxMinutes, 60)
 		pol.AttemptsPerMinute = orDefault(pol.AttemptsPerMinute, 5)
 		pol.ConsentMaxHours = orDefault(pol.ConsentMaxHours, 168)
+		pol.RequestHours = orDefault(pol.RequestHours, 24)
+		pol.BreakGlassMinutes = orDefault(pol.BreakGlassMinutes, 15)
+		if pol.Approval == "" {
+			pol.Approval = ApprovalUser
+		}
+		if len(pol.BreakGlassModes) == 0 {
+			pol.BreakGlassModes = []Mode{ModeRead}
+		}
+		if pol.OversightEmail != "" && is.EmailFormat.Validate(pol.OversightEmail) != nil {
+			return fmt.Errorf("impersonation: the OversightEmail %q of the policy of %q is not an email address", pol.OversightEmail, pol.Collection)
+		}
 	}
 	return nil
 }

@@ -340,11 +340,14 @@ func seedPolicies(app core.App, policies []Policy, strict bool) error {
 		pol.SetConsent(records.ConsentRule(seed.Consent))
 		pol.SetReasonRequired(!seed.ReasonOptional)
 		pol.SetMaxMinutes(seed.MaxMinutes)
-		modes := make([]records.Mode, len(seed.Modes))
-		for i, m := range seed.Modes {
-			modes[i] = records.Mode(m)
-		}
-		pol.SetModes(modes)
+		pol.SetModes(recordModes(seed.Modes))
+		pol.SetBreakGlassModes(recordModes(seed.BreakGlassModes))
+		pol.SetRequestHours(seed.RequestHours)
+		pol.SetApproval(records.Approval(seed.Approval))
+		pol.SetApproverRule(seed.ApproverRule)
+		pol.SetBreakGlass(seed.BreakGlass)
+		pol.SetBreakGlassMinutes(seed.BreakGlassMinutes)
+		pol.SetOversightEmail(seed.OversightEmail)
 		pol.SetAttemptsPerMinute(seed.AttemptsPerMinute)
 		pol.SetConsentMaxHours(seed.ConsentMaxHours)
 		pol.SetShowLiveSessions(!seed.HideLiveSessions)
@@ -366,13 +369,22 @@ func seedPolicies(app core.App, policies []Policy, strict bool) error {
 	return nil
 }
 
+// recordModes converts modes to the records' type.
+func recordModes(modes []Mode) []records.Mode {
+	out := make([]records.Mode, len(modes))
+	for i, m := range modes {
+		out[i] = records.Mode(m)
+	}
+	return out
+}
+
 // unseedable is the error of a policy of Config.Policies that does not
 // validate, with what to do about it.
 func unseedable(collection string, err error) error {
 	return fmt.Errorf("impersonation: the policy of %q in Config.Policies cannot be written (%w); until it is, "+
 		"only the policy records a superuser adds in the dashboard (Impersonation → Policies) let anyone impersonate "+
 		"these records. Fix it in Config.Policies and restart: Collection must name an auth collection other than "+
-		"_superusers, ImpersonatorRule must compile against it (each plain field name is the target's, and must "+
+		"_superusers, ImpersonatorRule and ApproverRule must compile against it (each plain field name is the target's, and must "+
 		"be one of its fields), and MaskedFields must name existing collections and their fields",
 		collection, err)
 }

@@ -38,6 +38,12 @@ type Session struct {
 	// "target_not_allowed" and "no_longer_allowed" (the README's
 	// "Sessions end when their grounds go" says when each happens).
 	EndCause string
+	// Request is the id of the approved request for access the session
+	// started on; empty when it started under consent or break-glass.
+	Request string
+	// BreakGlass reports whether the session started without consent, in
+	// an emergency.
+	BreakGlass bool
 }
 
 // sessionOf copies s.
@@ -46,12 +52,14 @@ func sessionOf(s *records.Session) Session {
 		Id:    s.Id,
 		Actor: s.Actor(), ActorCollection: s.ActorCollection(),
 		Target: s.Target(), TargetCollection: s.TargetCollection(),
-		Mode:     Mode(s.Mode()),
-		Reason:   s.Reason(),
-		Started:  s.GetDateTime("created").Time(),
-		Expires:  s.Expires(),
-		Ended:    s.Ended(),
-		EndCause: string(s.EndCause()),
+		Mode:       Mode(s.Mode()),
+		Reason:     s.Reason(),
+		Started:    s.GetDateTime("created").Time(),
+		Expires:    s.Expires(),
+		Ended:      s.Ended(),
+		EndCause:   string(s.EndCause()),
+		Request:    s.Request(),
+		BreakGlass: s.BreakGlass(),
 	}
 }
 
@@ -125,6 +133,9 @@ type StartEvent struct {
 	// Data, when a handler sets it, is added to the session.started
 	// audit entry.
 	Data map[string]any
+	// BreakGlass reports whether the start asks to begin without consent,
+	// in an emergency (a handler cannot change it; it may veto the start).
+	BreakGlass bool
 }
 
 // EndEvent is the event of OnSessionEnd, triggered after a session's end
@@ -143,7 +154,7 @@ func (p *Plugin) bridge(core sessions.Hooks) {
 		e := &StartEvent{
 			App: se.App, Request: se.Request,
 			Actor: cloneOf(s.Actor), Target: cloneOf(s.Target), Policy: policyRecord(s.Policy), Now: s.Now,
-			Mode: Mode(s.Mode), Reason: s.Reason, Minutes: s.Minutes, Data: s.Data,
+			Mode: Mode(s.Mode), Reason: s.Reason, Minutes: s.Minutes, Data: s.Data, BreakGlass: s.BreakGlass,
 		}
 		stored := s.Target
 		return p.onStart.Trigger(e, func(e *StartEvent) error {

@@ -80,7 +80,8 @@ func notIds(ids ...string) []string {
 
 func TestUIPolicies(t *testing.T) {
 	usersEntry := `{"collection":"users","collectionId":"` + usersCollectionId + `","consent":"required","reasonRequired":true,` +
-		`"maxMinutes":60,"modes":["read","write"],"defaultMode":"read","consentMaxHours":168}`
+		`"maxMinutes":60,"modes":["read","write"],"defaultMode":"read","consentMaxHours":168,` +
+		`"breakGlass":false,"breakGlassModes":["read"],"breakGlassMinutes":15}`
 	scenarios := []tests.ApiScenario{
 		{
 			Name:            "guest",
@@ -187,7 +188,8 @@ func TestUIPolicies(t *testing.T) {
 			ExpectedContent: []string{
 				`"productURL":"/app/"`,
 				`"policies":[{"collection":"clients","collectionId":"v851q4r790rhknl","consent":"none","reasonRequired":false,` +
-					`"maxMinutes":15,"modes":["write"],"defaultMode":"write","consentMaxHours":24},` + usersEntry + `]`,
+					`"maxMinutes":15,"modes":["write"],"defaultMode":"write","consentMaxHours":24,` +
+					`"breakGlass":false,"breakGlassModes":["read"],"breakGlassMinutes":15},` + usersEntry + `]`,
 			},
 			TestAppFactory: factory(plugin.Config{ProductURL: "/app/", Policies: []plugin.Policy{
 				usersPolicy(),
@@ -426,7 +428,7 @@ func TestUITargets(t *testing.T) {
 				// test3@example.com: never consented, nothing live
 				`{"id":"` + user3Id + `","collectionId":"` + usersCollectionId + `","collectionName":"users",` +
 					`"email":"test3@example.com","name":"test3","avatar":"",` +
-					`"consent":{"required":true,"active":false,"expires":""},"liveSession":null}`,
+					`"consent":{"required":true,"active":false,"expires":""},"liveSession":null,"request":null}`,
 			},
 			NotExpectedContent: []string{`"tokenKey"`, `"password"`, liveSessionId, endedSessionId, expiredSessionId},
 			TestAppFactory:     factory(plugin.Config{}, nil),

@@ -49,6 +49,15 @@ const (
 	// CollectionRulesChanged records a change of a collection's API rules
 	// (data: the collection, its rules before and after; nil: none).
 	CollectionRulesChanged = "collection.rules_changed"
+	// RequestCreated, RequestApproved, RequestDeclined, RequestExpired and
+	// RequestWithdrawn record a request for access: asked, approved (in
+	// full, or data.awaiting the other answer of a two-person approval),
+	// declined, lapsed unanswered (or unused), withdrawn once approved.
+	RequestCreated   = "request.created"
+	RequestApproved  = "request.approved"
+	RequestDeclined  = "request.declined"
+	RequestExpired   = "request.expired"
+	RequestWithdrawn = "request.withdrawn"
 )
 
 // Client is the HTTP side of an entry: who called, what, and the status
@@ -89,9 +98,17 @@ type Entry struct {
 	Created types.DateTime
 }
 
-// ForSession returns an entry of event about session s.
+// ForSession returns an entry of event about session s. Its Data holds
+// breakGlass: true for a break-glass session, so that every entry of one
+// is flagged (the audit's filter data.breakGlass = true lists them): add
+// to it, never replace it.
 func ForSession(event string, s *records.Session) Entry {
+	data := map[string]any{}
+	if s.BreakGlass() {
+		data["breakGlass"] = true
+	}
 	return Entry{
+		Data:             data,
 		Event:            event,
 		Actor:            s.Actor(),
 		ActorCollection:  s.ActorCollection(),

@@ -61,10 +61,11 @@ func Grant(log *audit.Log, app core.App, user *core.Record, hours int, now time.
 }
 
 // EndOutliving ends, with consent_shortened, the live sessions on user that
-// would outlive c, when user's policy requires consent: a session never
-// outlives the consent it runs under, so a consent replaced by a shorter one
-// ends the longer sessions rather than capping them (their tokens carry the
-// old expiry).
+// run under consent and would outlive c, when user's policy requires
+// consent: a session never outlives the consent it runs under, so a consent
+// replaced by a shorter one ends the longer sessions rather than capping
+// them (their tokens carry the old expiry). A session on an approved
+// request or a break-glass one does not run under consent.
 func EndOutliving(log *audit.Log, tx core.App, user *core.Record, c *records.Consent, now time.Time, client audit.Client) error {
 	p, err := records.FindPolicy(tx, user.Collection().Name)
 	switch {
@@ -77,7 +78,7 @@ func EndOutliving(log *audit.Log, tx core.App, user *core.Record, c *records.Con
 	}
 	params := records.RecordParams(user)
 	params["consentExpires"] = c.GetDateTime("expires").String()
-	_, err = sessions.EndWhere(log, tx, records.OnTargetFilter+" && expires > {:consentExpires}", params,
+	_, err = sessions.EndWhere(log, tx, records.OnTargetFilter+" && expires > {:consentExpires} && request = '' && breakGlass = false", params,
 		records.EndConsentShortened, now, client)
 	return err
 }

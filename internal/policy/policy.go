@@ -40,6 +40,7 @@ const (
 	CodeRuleFailed      Code = "rule_failed"
 	CodeModeNotAllowed  Code = "mode_not_allowed"
 	CodeConsentRequired Code = "consent_required"
+	CodeBreakGlassOff   Code = "break_glass_off"
 )
 
 // Sentinel errors a Refusal wraps. ErrNotAllowed covers every refusal that
@@ -48,6 +49,7 @@ var (
 	ErrNotAllowed       = errors.New("impersonation not allowed")
 	ErrModeNotAllowed   = errors.New("session mode not allowed")
 	ErrConsentRequired  = errors.New("target consent required")
+	ErrBreakGlassOff    = errors.New("break-glass not allowed")
 	ErrActorUnavailable = errors.New("actor no longer exists")
 	// ErrUndecided is what Check wraps, instead of a Refusal, when the
 	// database failed while it evaluated the impersonatorRule: the caller
@@ -82,8 +84,14 @@ type Request struct {
 	Actor   *core.Record
 	Target  *core.Record
 	Consent *records.Consent
-	Mode    records.Mode
-	Now     time.Time
+	// Approval is the approved request a session starts on or runs under
+	// (nil: none): where consent is required, it stands in for it.
+	Approval *records.Request
+	// BreakGlass: the session starts, or runs, without consent in an
+	// emergency, which the policy must allow, in a mode it allows for it.
+	BreakGlass bool
+	Mode       records.Mode
+	Now        time.Time
 }
 
 // Check returns nil when r.Actor may act as r.Target in r.Mode at r.Now, and
@@ -123,10 +131,56 @@ func Check(app core.App, r Request) error {
 	if !r.Policy.AllowsMode(r.Mode) {
 		return refuse(CodeModeNotAllowed, ErrModeNotAllowed)
 	}
-	if r.Policy.Consent() != records.ConsentNone && !r.Consent.LiveAt(r.Now) {
-		return refuse(CodeConsentRequired, ErrConsentRequired)
+	if r.BreakGlass {
+		switch {
+		case !r.Policy.BreakGlass():
+			return refuse(CodeBreakGlassOff, ErrBreakGlassOff)
+		case !r.Policy.AllowsBreakGlassMode(r.Mode):
+			return refuse(CodeModeNotAllowed, ErrModeNotAllowed)
+		}
+		return nil
 	}
-	return nil
+	if r.Policy.Consent() == records.ConsentNone || r.Consent.LiveAt(r.Now) {
+		return nil
+	}
+	switch {
+	case r.Approval.Grants(r.Actor, r.Target, r.Mode):
+		return nil
+	case r.Approval.Grants(r.Actor, r.Target, records.ModeRead):
+		// approved, for reading only
+		return refuse(CodeModeNotAllowed, ErrModeNotAllowed)
+	}
+	return refuse(CodeConsentRequired, ErrConsentRequired)
+}
+
+// ApproverRuleMatches reports whether approver may answer, as an approver,
+// the requests to act as user under p: it satisfies the policy's
+// approverRule, evaluated as the impersonatorRule is (plain field names are
+// the user's, @request.auth is the approver; superusers always satisfy it,
+// an empty rule lets no one else in). The user is never their own
+// approver. A rule that does not compile refuses and is logged.
+func ApproverRuleMatches(app core.App, p *records.Policy, approver, user *core.Record) (bool, error) {
+	switch {
+	case approver == nil || user == nil:
+		return false, nil
+	case approver.Id == user.Id && approver.Collection().Id == user.Collection().Id:
+		return false, nil
+	case approver.IsSuperuser():
+		return true, nil
+	case p.ApproverRule() == "":
+		return false, nil
+	}
+	rule := p.ApproverRule()
+	resolver := core.NewRecordFieldResolver(app, user.Collection(), ruleRequestInfo(approver), true)
+	if _, err := search.FilterData(rule).BuildExpr(resolver); err != nil {
+		app.Logger().Error("impersonation: evaluate approverRule", "collection", p.Collection(), "error", err)
+		return false, nil
+	}
+	ok, err := app.CanAccessRecord(user, ruleRequestInfo(approver), &rule)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUndecided, err)
+	}
+	return ok, nil
 }
 
 // actorSatisfiesRule evaluates the policy's impersonatorRule as PocketBase

@@ -114,6 +114,7 @@ var sentinels = []error{
 	policy.ErrModeNotAllowed,
 	policy.ErrConsentRequired,
 	policy.ErrActorUnavailable,
+	policy.ErrBreakGlassOff,
 }
 
 // assertDecision checks that err is nil when wantCode is empty, and
@@ -679,6 +680,116 @@ func TestCheckDatabaseFailureIsUndecided(t *testing.T) {
 				return
 			}
 			assertDecision(t, err, s.wantCode, policy.ErrNotAllowed)
+		})
+	}
+}
+
+// TestCheckGrantsBesidesConsent: where consent is required and missing, an
+// approved request of this actor about this target stands in for it, up
+// to its mode; a break-glass start or session needs the policy's
+// breakGlass, in a mode breakGlassModes allows.
+func TestCheckGrantsBesidesConsent(t *testing.T) {
+	app := newTestApp(t)
+	actor, target := find(t, app, clientVerif), find(t, app, userVerified)
+	request := func(status records.RequestStatus, mode records.Mode, of, about ref) *records.Request {
+		r, err := records.NewRequest(app, find(t, app, of), find(t, app, about))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.SetStatus(status)
+		r.SetMode(mode)
+		r.SetMinutes(30)
+		return r
+	}
+	scenarios := []struct {
+		name       string
+		edit       func(*records.Policy)
+		approval   *records.Request
+		breakGlass bool
+		mode       records.Mode
+		wantCode   policy.Code
+		wantErr    error
+	}{
+		{name: "approved", approval: request(records.RequestApproved, records.ModeWrite, clientVerif, userVerified), mode: records.ModeWrite},
+		{name: "used by its session", approval: request(records.RequestUsed, records.ModeRead, clientVerif, userVerified), mode: records.ModeRead},
+		{
+			name: "approved for reading, asked to write", approval: request(records.RequestApproved, records.ModeRead, clientVerif, userVerified),
+			mode: records.ModeWrite, wantCode: policy.CodeModeNotAllowed, wantErr: policy.ErrModeNotAllowed,
+		},
+		{
+			name: "pending", approval: request(records.RequestPending, records.ModeRead, clientVerif, userVerified),
+			mode: records.ModeRead, wantCode: policy.CodeConsentRequired, wantErr: policy.ErrConsentRequired,
+		},
+		{
+			name: "withdrawn", approval: request(records.RequestWithdrawn, records.ModeRead, clientVerif, userVerified),
+			mode: records.ModeRead, wantCode: policy.CodeConsentRequired, wantErr: policy.ErrConsentRequired,
+		},
+		{
+			name: "another actor's approval", approval: request(records.RequestApproved, records.ModeRead, superuser, userVerified),
+			mode: records.ModeRead, wantCode: policy.CodeConsentRequired, wantErr: policy.ErrConsentRequired,
+		},
+		{
+			name: "an approval about another user", approval: request(records.RequestApproved, records.ModeRead, clientVerif, userVerified2),
+			mode: records.ModeRead, wantCode: policy.CodeConsentRequired, wantErr: policy.ErrConsentRequired,
+		},
+		{name: "break-glass, off by default", breakGlass: true, mode: records.ModeRead, wantCode: policy.CodeBreakGlassOff, wantErr: policy.ErrBreakGlassOff},
+		{name: "break-glass allowed", edit: func(p *records.Policy) { p.SetBreakGlass(true) }, breakGlass: true, mode: records.ModeRead},
+		{
+			name: "break-glass write, not in breakGlassModes", edit: func(p *records.Policy) { p.SetBreakGlass(true) },
+			breakGlass: true, mode: records.ModeWrite, wantCode: policy.CodeModeNotAllowed, wantErr: policy.ErrModeNotAllowed,
+		},
+		{
+			name: "break-glass write, listed", breakGlass: true, mode: records.ModeWrite,
+			edit: func(p *records.Policy) {
+				p.SetBreakGlass(true)
+				p.SetBreakGlassModes([]records.Mode{records.ModeRead, records.ModeWrite})
+			},
+		},
+		{
+			name: "break-glass keeps the rule", breakGlass: true, mode: records.ModeRead,
+			edit: func(p *records.Policy) {
+				p.SetBreakGlass(true)
+				p.SetImpersonatorRule("")
+			},
+			wantCode: policy.CodeRuleFailed, wantErr: policy.ErrNotAllowed,
+		},
+	}
+	for _, s := range scenarios {
+		t.Run(s.name, func(t *testing.T) {
+			err := policy.Check(app, policy.Request{
+				Policy: newPolicy(t, app, verifiedClientsRule, s.edit), Actor: actor, Target: target,
+				Approval: s.approval, BreakGlass: s.breakGlass, Mode: s.mode, Now: now,
+			})
+			assertDecision(t, err, s.wantCode, s.wantErr)
+		})
+	}
+}
+
+// TestApproverRuleMatches: the approverRule as the impersonatorRule is
+// evaluated, with the approver as @request.auth and the user's record.
+func TestApproverRuleMatches(t *testing.T) {
+	app := newTestApp(t)
+	user := find(t, app, userVerified)
+	scenarios := []struct {
+		name     string
+		rule     string
+		approver ref
+		want     bool
+	}{
+		{"superuser, empty rule", "", superuser, true},
+		{"anyone else, empty rule", "", clientVerif, false},
+		{"the rule matches", `@request.auth.collectionName = "clients" && @request.auth.verified = true && verified = true`, clientVerif, true},
+		{"the rule does not match", `@request.auth.collectionName = "clients" && @request.auth.verified = true`, clientUnverif, false},
+		{"the user is never their own approver", `@request.auth.id != ""`, userVerified, false},
+		{"a rule that does not compile", `nosuchfield = 1`, clientVerif, false},
+	}
+	for _, s := range scenarios {
+		t.Run(s.name, func(t *testing.T) {
+			p := newPolicy(t, app, verifiedClientsRule, func(p *records.Policy) { p.SetApproverRule(s.rule) })
+			got, err := policy.ApproverRuleMatches(app, p, find(t, app, s.approver), user)
+			if err != nil || got != s.want {
+				t.Errorf("ApproverRuleMatches = %v, %v; want %v", got, err, s.want)
+			}
 		})
 	}
 }

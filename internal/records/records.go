@@ -1,5 +1,5 @@
 // Package records holds typed wrappers around the plugin's collections of
-// policies, consents, sessions, settings and sinks, and the names of all six, so that no
+// policies, consents, sessions, requests, settings and sinks, and the names of all seven, so that no
 // collection or field name is spelled out twice in the rest of the code
 // (audit entries are written by package audit).
 //
@@ -27,10 +27,14 @@ const (
 	AuditCollection    = "impersonation_audit"
 	SettingsCollection = "impersonation_settings"
 	SinksCollection    = "impersonation_sinks"
+	RequestsCollection = "impersonation_requests"
 )
 
 // Names lists every collection of the plugin.
-var Names = []string{PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection, SettingsCollection, SinksCollection}
+var Names = []string{
+	PoliciesCollection, ConsentsCollection, SessionsCollection, AuditCollection, SettingsCollection, SinksCollection,
+	RequestsCollection,
+}
 
 // Mode is what an impersonation session may do: read only, or read and write.
 type Mode string
@@ -277,6 +281,80 @@ func (p *Policy) MaskedFields() (map[string][]string, error) {
 // policy, by collection name.
 func (p *Policy) SetMaskedFields(masked map[string][]string) { p.Set("maskedFields", masked) }
 
+// RequestHours returns how long a request for access waits for its
+// answer, in hours (24 when the field is 0).
+func (p *Policy) RequestHours() int { return orDefault(p.GetInt("requestHours"), 24) }
+
+// SetRequestHours sets how long a request for access waits, in hours.
+func (p *Policy) SetRequestHours(v int) { p.Set("requestHours", v) }
+
+// Approval returns whose answer approves a request (ApprovalUser when the
+// field is empty).
+func (p *Policy) Approval() Approval {
+	if a := Approval(p.GetString("approval")); a != "" {
+		return a
+	}
+	return ApprovalUser
+}
+
+// SetApproval sets whose answer approves a request.
+func (p *Policy) SetApproval(a Approval) { p.Set("approval", string(a)) }
+
+// ApproverRule returns the filter an approver must satisfy; empty means
+// that only superusers approve.
+func (p *Policy) ApproverRule() string { return p.GetString("approverRule") }
+
+// SetApproverRule sets the filter an approver must satisfy.
+func (p *Policy) SetApproverRule(rule string) { p.Set("approverRule", rule) }
+
+// BreakGlass reports whether a session may start without consent in an
+// emergency.
+func (p *Policy) BreakGlass() bool { return p.GetBool("breakGlass") }
+
+// SetBreakGlass allows or forbids break-glass starts.
+func (p *Policy) SetBreakGlass(v bool) { p.Set("breakGlass", v) }
+
+// AllowsBreakGlassMode reports whether a break-glass session may run in
+// mode m: read, and write only when breakGlassModes lists it.
+func (p *Policy) AllowsBreakGlassMode(m Mode) bool {
+	modes := p.GetStringSlice("breakGlassModes")
+	if len(modes) == 0 {
+		return m == ModeRead
+	}
+	return slices.Contains(modes, string(m))
+}
+
+// SetBreakGlassModes sets the modes a break-glass session may run in.
+func (p *Policy) SetBreakGlassModes(modes []Mode) {
+	values := make([]string, len(modes))
+	for i, m := range modes {
+		values[i] = string(m)
+	}
+	p.Set("breakGlassModes", values)
+}
+
+// BreakGlassMinutes returns the longest break-glass session (15 when the
+// field is 0).
+func (p *Policy) BreakGlassMinutes() int { return orDefault(p.GetInt("breakGlassMinutes"), 15) }
+
+// SetBreakGlassMinutes sets the longest break-glass session.
+func (p *Policy) SetBreakGlassMinutes(v int) { p.Set("breakGlassMinutes", v) }
+
+// OversightEmail returns who is emailed when a break-glass session
+// starts (empty: no one but the user).
+func (p *Policy) OversightEmail() string { return p.GetString("oversightEmail") }
+
+// SetOversightEmail sets who is emailed when a break-glass session starts.
+func (p *Policy) SetOversightEmail(v string) { p.Set("oversightEmail", v) }
+
+// orDefault returns v, or def when v is 0.
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 func (p *Policy) routes(field string) ([]string, error) {
 	raw, _ := p.GetRaw(field).(types.JSONRaw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -507,6 +585,20 @@ func (s *Session) SetNotified(at time.Time, err error) {
 	s.Set("notified", dateTime(at))
 	s.Set("notifyError", "")
 }
+
+// Request returns the id of the approved request the session started on
+// (empty: it did not).
+func (s *Session) Request() string { return s.GetString("request") }
+
+// SetRequest records the approved request the session starts on.
+func (s *Session) SetRequest(id string) { s.Set("request", id) }
+
+// BreakGlass reports whether the session started without consent, in an
+// emergency.
+func (s *Session) BreakGlass() bool { return s.GetBool("breakGlass") }
+
+// SetBreakGlass marks the session as started in an emergency.
+func (s *Session) SetBreakGlass(v bool) { s.Set("breakGlass", v) }
 
 // IsEnded reports whether the session has been ended.
 func (s *Session) IsEnded() bool { return !s.GetDateTime("ended").IsZero() }

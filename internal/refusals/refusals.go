@@ -46,6 +46,15 @@ const (
 	CodeModeNotAllowed  Code = "mode_not_allowed"
 	CodeChaining        Code = "chaining"
 	CodeRateLimited     Code = "rate_limited"
+	CodeBreakGlassOff   Code = "break_glass_off"
+
+	// /api/impersonation/requests
+	CodeRequestNotNeeded   Code = "request_not_needed"
+	CodeRequestPending     Code = "request_pending"
+	CodeRequestAnswered    Code = "request_answered"
+	CodeRequestExpired     Code = "request_expired"
+	CodeOwnRequest         Code = "own_request"
+	CodeApprovalNotCounted Code = "approval_not_counted"
 
 	// /api/impersonation/consent
 	CodeConsentWhileImpersonating Code = "consent_while_impersonating"
@@ -108,6 +117,14 @@ var refusalMessages = map[Code]string{
 	CodeModeNotAllowed:  "The policy does not allow sessions in this mode.",
 	CodeChaining:        "An impersonation session cannot start another one.",
 	CodeRateLimited:     "Too many impersonation attempts; try again in a minute.",
+	CodeBreakGlassOff:   "The policy does not allow break-glass sessions.",
+
+	CodeRequestNotNeeded:   "The user's consent is in force or not required: start a session instead.",
+	CodeRequestPending:     "You have a request about this user waiting for its answer already.",
+	CodeRequestAnswered:    "The request has been answered already.",
+	CodeRequestExpired:     "The request has expired.",
+	CodeOwnRequest:         "You cannot answer your own request.",
+	CodeApprovalNotCounted: "Under this policy an approver approves the request; you may decline it.",
 
 	CodeConsentWhileImpersonating: "Consent cannot be managed while impersonating.",
 	CodeNotEnabled:                "Impersonation is not enabled for your account.",
@@ -140,7 +157,7 @@ var refusalMessages = map[Code]string{
 
 	CodeBuiltinImpersonate: "Records of this collection are impersonated through POST /api/impersonation/sessions.",
 	CodeAuditAppendOnly:    "Impersonation audit entries are append-only and cannot be changed through the API.",
-	CodeRecordsByRoutes:    "Impersonation sessions and consents change only through the /api/impersonation routes.",
+	CodeRecordsByRoutes:    "Impersonation sessions, consents and requests change only through the /api/impersonation routes.",
 	CodeNoTruncate:         "The impersonation collections cannot be truncated.",
 	CodeNoCollectionDelete: "The impersonation collections cannot be deleted while the plugin is registered.",
 	CodeNoCollectionChange: "The impersonation collections cannot be changed while the plugin is registered.",

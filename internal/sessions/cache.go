@@ -17,6 +17,8 @@ type Reader interface {
 	Record(collectionId, id string) (*core.Record, error)
 	Policy(collectionName string) (*records.Policy, error)
 	Consent(user *core.Record) (*records.Consent, error)
+	// Request returns the request for access with the given id.
+	Request(id string) (*records.Request, error)
 }
 
 // errNotFound is what the Cache remembers of a record that does not exist.
@@ -77,6 +79,7 @@ func masksKey(collectionName string) string         { return "masks/" + collecti
 func recordKey(collectionId, id string) string      { return "record/" + collectionId + "/" + id }
 func policyKey(collectionName string) string        { return "policy/" + collectionName }
 func consentKey(collectionId, userId string) string { return "consent/" + collectionId + "/" + userId }
+func accessRequestKey(id string) string             { return "request/" + id }
 
 // Session returns the session with the given id. A missing session is not
 // remembered: the id comes from a token not yet verified, and remembering
@@ -156,6 +159,16 @@ func (c *Cache) Consent(user *core.Record) (*records.Consent, error) {
 	return consent, err
 }
 
+// Request returns the request for access with the given id.
+func (c *Cache) Request(id string) (*records.Request, error) {
+	v, err := c.get(accessRequestKey(id), func() (any, error) {
+		r, err := records.FindRequest(c.app, id)
+		return r, notFound(err)
+	})
+	r, _ := v.(*records.Request)
+	return r, err
+}
+
 // Forget drops what the cache holds of record r: the session, the policy,
 // the consent or the auth record it is.
 func (c *Cache) Forget(r *core.Record) {
@@ -166,6 +179,8 @@ func (c *Cache) Forget(r *core.Record) {
 		delete(c.entries, sessionKey(r.Id))
 	case records.ConsentsCollection:
 		delete(c.entries, consentKey(r.GetString("userCollection"), r.GetString("user")))
+	case records.RequestsCollection:
+		delete(c.entries, accessRequestKey(r.Id))
 	case records.PoliciesCollection:
 		for _, name := range []string{r.GetString("collection"), originalOf(r).GetString("collection")} {
 			delete(c.entries, policyKey(name))
@@ -200,3 +215,4 @@ func (r dbReader) Policy(name string) (*records.Policy, error) {
 func (r dbReader) Consent(user *core.Record) (*records.Consent, error) {
 	return records.FindConsent(r.app, user)
 }
+func (r dbReader) Request(id string) (*records.Request, error) { return records.FindRequest(r.app, id) }

@@ -53,11 +53,14 @@ func MarkRequest(e *core.RequestEvent, c *Current) { e.Set(requestKey, c) }
 // decision is made: it returns an empty cause and an error wrapping
 // policy.ErrUndecided, and s must not be ended on that account.
 func Recheck(app core.App, r Reader, s *records.Session, target *core.Record, now time.Time, ruleCause records.EndCause) (*Current, records.EndCause, error) {
-	req := policy.Request{Target: target, Mode: s.Mode(), Now: now}
-	var errs [3]error
+	req := policy.Request{Target: target, Mode: s.Mode(), Now: now, BreakGlass: s.BreakGlass()}
+	var errs [4]error
 	req.Actor, errs[0] = r.Record(s.ActorCollection(), s.Actor())
 	req.Policy, errs[1] = r.Policy(target.Collection().Name)
 	req.Consent, errs[2] = r.Consent(target)
+	if id := s.Request(); id != "" {
+		req.Approval, errs[3] = r.Request(id)
+	}
 	for _, err := range errs {
 		if err != nil && !IsNotFound(err) {
 			return nil, "", fmt.Errorf("%w: recheck session %s: %w", policy.ErrUndecided, s.Id, err)

@@ -6,6 +6,7 @@
 package sessions
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -30,6 +31,10 @@ type Start struct {
 	Reason  string
 	Minutes int
 	Client  audit.Client
+	// BreakGlass starts the session without consent, in an emergency, as
+	// the policy allows (see policy.Check): flagged, and capped at the
+	// policy's breakGlassMinutes.
+	BreakGlass bool
 	// Data is added to the data of the session.started entry.
 	Data map[string]any
 }
@@ -40,27 +45,52 @@ type Started struct {
 	Token   string
 }
 
-// Expiry returns when a session asked for minutes (0: the policy maximum)
-// ends: capped by the policy's maxMinutes and, when consent is required, by
+// Expiry returns when a session decided on as d, asked for minutes (0:
+// the longest allowed), ends: capped by the policy's maxMinutes, by its
+// breakGlassMinutes for a break-glass session, by the approved minutes for
+// a session on an approved request, and, when it runs under consent, by
 // the consent's expiry; rounded down to whole seconds, as a token's exp is.
-func Expiry(p *records.Policy, c *records.Consent, minutes int, now time.Time) time.Time {
-	if minutes <= 0 || minutes > p.MaxMinutes() {
-		minutes = p.MaxMinutes()
+func Expiry(d policy.Request, minutes int) time.Time {
+	p := d.Policy
+	longest := p.MaxMinutes()
+	switch {
+	case d.BreakGlass:
+		longest = min(longest, p.BreakGlassMinutes())
+	case d.Approval != nil:
+		longest = min(longest, d.Approval.Minutes())
 	}
-	expires := now.Add(time.Duration(minutes) * time.Minute)
-	if p.Consent() != records.ConsentNone && c != nil && c.Expires().Before(expires) {
-		expires = c.Expires()
+	if minutes <= 0 || minutes > longest {
+		minutes = longest
+	}
+	expires := d.Now.Add(time.Duration(minutes) * time.Minute)
+	underConsent := !d.BreakGlass && d.Approval == nil && p.Consent() != records.ConsentNone && d.Consent != nil
+	if underConsent && d.Consent.Expires().Before(expires) {
+		expires = d.Consent.Expires()
 	}
 	return expires.Truncate(time.Second)
 }
 
-// Decide gathers the target's consent and runs policy.Check. It is the one
-// decision made at start and on every later request.
-func Decide(app core.App, p *records.Policy, actor, target *core.Record, mode records.Mode, now time.Time) (policy.Request, error) {
-	req := policy.Request{Policy: p, Actor: actor, Target: target, Mode: mode, Now: now}
-	if target != nil {
-		if c, err := records.FindConsent(app, target); err == nil {
+// Decide gathers the target's consent and runs policy.Check on req (its
+// policy, actor, target, mode, time, and break-glass). Where consent is
+// required and not in force, a start (claim) takes the newest approved
+// request of the actor about the target still claimable, which Check
+// then weighs as the consent it stands for. It is the one decision made at
+// start; Recheck makes it on every later request.
+func Decide(app core.App, req policy.Request, claim bool) (policy.Request, error) {
+	if req.Target != nil {
+		if c, err := records.FindConsent(app, req.Target); err == nil {
 			req.Consent = c
+		}
+	}
+	needsGrant := !req.BreakGlass && req.Policy != nil && req.Policy.Consent() != records.ConsentNone && !req.Consent.LiveAt(req.Now)
+	if claim && needsGrant && req.Actor != nil && req.Target != nil {
+		approved, err := records.FindRequests(app, dbx.And(records.Between(req.Actor, req.Target),
+			records.InStatus(records.RequestApproved)), 1)
+		if err != nil {
+			return req, fmt.Errorf("%w: find an approved request: %w", policy.ErrUndecided, err)
+		}
+		if len(approved) > 0 && approved[0].ClaimableAt(req.Now) {
+			req.Approval = approved[0]
 		}
 	}
 	return req, policy.Check(app, req)
@@ -74,7 +104,9 @@ func Decide(app core.App, p *records.Policy, actor, target *core.Record, mode re
 func Begin(log *audit.Log, app core.App, s Start) (*Started, error) {
 	var session *records.Session
 	err := app.RunInTransaction(func(tx core.App) error {
-		decided, err := Decide(tx, s.Policy, s.Actor, s.Target, s.Mode, s.Now)
+		decided, err := Decide(tx, policy.Request{
+			Policy: s.Policy, Actor: s.Actor, Target: s.Target, Mode: s.Mode, Now: s.Now, BreakGlass: s.BreakGlass,
+		}, true)
 		if err != nil {
 			return err
 		}
@@ -84,16 +116,30 @@ func Begin(log *audit.Log, app core.App, s Start) (*Started, error) {
 		}
 		session.SetReason(s.Reason)
 		session.SetMode(s.Mode)
-		session.SetExpires(Expiry(s.Policy, decided.Consent, s.Minutes, s.Now))
+		session.SetExpires(Expiry(decided, s.Minutes))
 		session.SetClient(s.Client.IP, s.Client.UserAgent)
+		session.SetBreakGlass(s.BreakGlass)
+		if decided.Approval != nil {
+			session.SetRequest(decided.Approval.Id)
+		}
 		if err := tx.Save(session); err != nil {
 			return err
 		}
+		if decided.Approval != nil {
+			// claimed in this transaction: a concurrent start finds it used
+			decided.Approval.SetStatus(records.RequestUsed)
+			decided.Approval.SetSession(session.Id)
+			if err := tx.Save(decided.Approval); err != nil {
+				return err
+			}
+		}
 		entry := audit.ForSession(audit.SessionStarted, session)
 		entry.Client = s.Client
-		entry.Data = map[string]any{}
 		for k, v := range s.Data {
 			entry.Data[k] = v
+		}
+		if decided.Approval != nil {
+			entry.Data["request"] = decided.Approval.Id
 		}
 		entry.Data["mode"] = string(s.Mode)
 		entry.Data["expires"] = session.GetDateTime("expires").String()
@@ -121,6 +167,9 @@ type Denial struct {
 	Code             string
 	Reason           string
 	Client           audit.Client
+	// BreakGlass: the start asked to begin without consent (its entry is
+	// flagged as a break-glass session's entries are).
+	BreakGlass bool
 }
 
 // Deny writes the session.denied entry of a refused start.
@@ -132,6 +181,9 @@ func Deny(log *audit.Log, app core.App, d Denial) error {
 		Reason:           d.Reason,
 		Client:           d.Client,
 		Data:             map[string]any{"code": d.Code},
+	}
+	if d.BreakGlass {
+		entry.Data["breakGlass"] = true
 	}
 	if d.Actor != nil {
 		entry.Actor = d.Actor.Id
@@ -203,6 +255,6 @@ func end(log *audit.Log, tx core.App, id string, cause records.EndCause, now tim
 	}
 	entry := audit.ForSession(audit.SessionEnded, s)
 	entry.Client = client
-	entry.Data = map[string]any{"cause": string(cause)}
+	entry.Data["cause"] = string(cause)
 	return log.Write(tx, entry)
 }

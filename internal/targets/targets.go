@@ -63,6 +63,11 @@ type Policy struct {
 	Modes           []records.Mode      `json:"modes"`
 	DefaultMode     records.Mode        `json:"defaultMode"`
 	ConsentMaxHours int                 `json:"consentMaxHours"`
+	// BreakGlass: a start without consent in an emergency is allowed, in
+	// BreakGlassModes, for at most BreakGlassMinutes.
+	BreakGlass        bool           `json:"breakGlass"`
+	BreakGlassModes   []records.Mode `json:"breakGlassModes"`
+	BreakGlassMinutes int            `json:"breakGlassMinutes"`
 }
 
 // Policies returns, sorted by collection name, the enabled policies under
@@ -103,15 +108,29 @@ func policyOf(p *records.Policy, c *core.Collection) Policy {
 		modes = []records.Mode{}
 	}
 	return Policy{
-		Collection:      c.Name,
-		CollectionId:    c.Id,
-		Consent:         p.Consent(),
-		ReasonRequired:  p.ReasonRequired(),
-		MaxMinutes:      p.MaxMinutes(),
-		Modes:           modes,
-		DefaultMode:     p.DefaultMode(),
-		ConsentMaxHours: p.ConsentMaxHours(),
+		Collection:        c.Name,
+		CollectionId:      c.Id,
+		Consent:           p.Consent(),
+		ReasonRequired:    p.ReasonRequired(),
+		MaxMinutes:        p.MaxMinutes(),
+		Modes:             modes,
+		DefaultMode:       p.DefaultMode(),
+		ConsentMaxHours:   p.ConsentMaxHours(),
+		BreakGlass:        p.BreakGlass(),
+		BreakGlassModes:   breakGlassModes(p),
+		BreakGlassMinutes: p.BreakGlassMinutes(),
 	}
+}
+
+// breakGlassModes returns the modes a break-glass session may run in under p.
+func breakGlassModes(p *records.Policy) []records.Mode {
+	out := []records.Mode{}
+	for _, m := range []records.Mode{records.ModeRead, records.ModeWrite} {
+		if p.AllowsBreakGlassMode(m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Query is a page of List.
@@ -149,6 +168,20 @@ type Target struct {
 	Avatar         string       `json:"avatar"`
 	Consent        Consent      `json:"consent"`
 	LiveSession    *LiveSession `json:"liveSession"`
+	// Request is the actor's newest request for access to the target (nil:
+	// none).
+	Request *Request `json:"request"`
+}
+
+// Request is an actor's request for access to a target, as the lists of
+// targets show it.
+type Request struct {
+	Id       string       `json:"id"`
+	Status   string       `json:"status"`
+	Expires  string       `json:"expires"`
+	Approved string       `json:"approved"`
+	Minutes  int          `json:"minutes"`
+	Mode     records.Mode `json:"mode"`
 }
 
 // Consent is a target's consent under the policy.
@@ -225,7 +258,7 @@ func List(app core.App, pol *records.Policy, collection *core.Collection, actor 
 		}
 	}
 
-	items, err := describe(app, pol, collection, found, hidden, now)
+	items, err := describe(app, pol, collection, actor, found, hidden, now)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +310,7 @@ func searchExpr(c *core.Collection, text string, hidden []string) dbx.Expression
 
 // describe returns the targets of rs with their consent and live session,
 // their hidden fields left empty.
-func describe(app core.App, pol *records.Policy, c *core.Collection, rs []*core.Record, hidden []string, now time.Time) ([]Target, error) {
+func describe(app core.App, pol *records.Policy, c *core.Collection, actor *core.Record, rs []*core.Record, hidden []string, now time.Time) ([]Target, error) {
 	ids := make([]string, len(rs))
 	for i, r := range rs {
 		ids[i] = r.Id
@@ -287,6 +320,10 @@ func describe(app core.App, pol *records.Policy, c *core.Collection, rs []*core.
 		return nil, fmt.Errorf("find the consents of targets: %w", err)
 	}
 	live, err := liveSessions(app, c, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	asked, err := requestsBy(app, actor, c, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +339,7 @@ func describe(app core.App, pol *records.Policy, c *core.Collection, rs []*core.
 			CollectionName: c.Name,
 			Consent:        Consent{Required: pol.Consent() == records.ConsentRequired},
 			LiveSession:    live[r.Id],
+			Request:        asked[r.Id],
 		}
 		if hasEmail {
 			t.Email = r.Email()
@@ -358,6 +396,30 @@ func liveSessions(app core.App, c *core.Collection, ids []string, now time.Time)
 			ActorName: names[s.ActorCollection()+"/"+s.Actor()],
 			Mode:      s.Mode(),
 			Expires:   dateString(s.Expires()),
+		}
+	}
+	return out, nil
+}
+
+// requestsBy returns, by target id, actor's newest request for access to
+// each of the records ids of c.
+func requestsBy(app core.App, actor *core.Record, c *core.Collection, ids []string) (map[string]*Request, error) {
+	targets := make([]any, len(ids))
+	for i, id := range ids {
+		targets[i] = id
+	}
+	found, err := records.FindRequests(app, dbx.And(records.By(actor), dbx.HashExp{"targetCollection": c.Id, "target": targets}), 0)
+	if err != nil {
+		return nil, fmt.Errorf("find the requests of an actor: %w", err)
+	}
+	out := map[string]*Request{}
+	for _, r := range found {
+		if _, seen := out[r.Target()]; seen {
+			continue
+		}
+		out[r.Target()] = &Request{
+			Id: r.Id, Status: string(r.Status()), Expires: dateString(r.Expires()), Approved: r.GetDateTime("approved").String(),
+			Minutes: r.Minutes(), Mode: r.Mode(),
 		}
 	}
 	return out, nil

@@ -28,6 +28,11 @@ export const EVENTS = [
     "session.ended",
     "consent.granted",
     "consent.revoked",
+    "request.created",
+    "request.approved",
+    "request.declined",
+    "request.withdrawn",
+    "request.expired",
     "audit.checkpoint",
 ];
 
@@ -71,6 +76,7 @@ function auditModel(route) {
         target: q("target"),
         session: q("session"),
         event: q("event"),
+        breakGlass: q("breakGlass") == "1",
         from: "",
         to: "",
     });
@@ -91,7 +97,7 @@ function auditModel(route) {
     a.load = (page = data.page) => loadPage(a, page);
     a.apply = () => applyFilters(a);
     a.clear = () => {
-        Object.assign(form, { actor: "", target: "", session: "", event: "", from: "", to: "" });
+        Object.assign(form, { actor: "", target: "", session: "", event: "", breakGlass: false, from: "", to: "" });
         a.apply();
     };
     a.verify = () => verifyChain(a);
@@ -124,6 +130,9 @@ async function buildFilter(form) {
     }
     if (form.event) {
         parts.push(app.pb.filter("event = {:e}", { e: form.event }));
+    }
+    if (form.breakGlass) {
+        parts.push("data.breakGlass = true"); // every entry of a break-glass session, and refused attempts
     }
     if (form.from && pbDate(form.from)) {
         parts.push(app.pb.filter("created >= {:from}", { from: pbDate(form.from) }));
@@ -327,6 +336,7 @@ function auditFilters(a) {
         inputField(a, "target", "col.user", "audit.personPlaceholder"),
         inputField(a, "session", "col.session", "audit.sessionPlaceholder"),
         eventField(a),
+        breakGlassField(a),
         inputField(a, "from", "audit.from", "", "datetime-local"),
         inputField(a, "to", "audit.to", "", "datetime-local"),
         filterActions(a),
@@ -364,6 +374,25 @@ function eventField({ uid, form }) {
             },
             t.option({ value: "", selected: () => !form.event }, () => L("audit.anyEvent")),
             ...EVENTS.map((ev) => t.option({ value: ev, selected: () => form.event == ev }, () => eventText(ev))),
+        ),
+    );
+}
+
+/** Break-glass only: the entries flagged data.breakGlass. */
+function breakGlassField({ uid, form }) {
+    return t.div(
+        { className: "imp-filter-field imp-filter-switch" },
+        t.div(
+            { className: "field" },
+            t.input({
+                id: uid + "_breakGlass",
+                type: "checkbox",
+                className: "switch no-error",
+                "html-data-testid": "audit-filter-breakGlass",
+                checked: () => form.breakGlass,
+                onchange: (e) => (form.breakGlass = e.target.checked),
+            }),
+            t.label({ htmlFor: uid + "_breakGlass" }, () => L("audit.breakGlass")),
         ),
     );
 }

@@ -50,8 +50,9 @@ async function loadTarget(collection, id) {
  * @param {string} opts.collection  collection name or id
  * @param {string} opts.id          record id
  * @param {Object} [opts.target]    an item of GET /api/impersonation/targets, if at hand
+ * @param {string} [opts.kind]      "start" (the default), "ask" or "breakGlass" (see lib/impersonate.js)
  */
-export async function openImpersonateDialog({ collection, id, target = null }) {
+export async function openImpersonateDialog({ collection, id, target = null, kind = "start" }) {
     const name = collectionName(collection);
     let cache;
     try {
@@ -74,7 +75,7 @@ export async function openImpersonateDialog({ collection, id, target = null }) {
         // the actor of a live session is named in the dialog
         resolvePeople([[app.store.superuser?.collectionId, target.liveSession.actor]]).catch(() => {});
     }
-    showDialog(lib.impersonate.impersonateModel(policy, target));
+    showDialog(lib.impersonate.impersonateModel(policy, target, kind));
 }
 
 /** Builds and opens the modal for model. */
@@ -116,7 +117,7 @@ function showDialog(model) {
                 modeField(model, data, texts),
             ),
         ),
-        footer(data, texts, close),
+        footer(model, data, texts, close),
     );
     document.body.appendChild(modal);
     app.modals.open(modal);
@@ -124,7 +125,10 @@ function showDialog(model) {
 
 /** "You will temporarily act as NAME", the consent and the live session. */
 function confirmView(model, texts) {
-    const kind = { missing: "danger", given: "success", "not-required": "info" }[lib.impersonate.consentState(model)];
+    const approved = model.kind == "start" && lib.impersonate.approvedRequest(model.target);
+    const kind = approved
+        ? "success"
+        : { missing: "danger", given: "success", "not-required": "info" }[lib.impersonate.consentState(model)];
     return t.div(
         { className: "alert warning imp-confirm" },
         t.i({ className: "ri-spy-line txt-lg", ariaHidden: true }),
@@ -247,7 +251,7 @@ function modeField(model, data, texts) {
     );
 }
 
-function footer(data, texts, close) {
+function footer(model, data, texts, close) {
     return t.footer(
         { className: "modal-footer" },
         t.button(
@@ -264,11 +268,12 @@ function footer(data, texts, close) {
             {
                 type: "submit",
                 "html-form": IDS.form,
-                className: () => `btn warning expanded-lg ${data.busy ? "loading" : ""}`,
+                className: () =>
+                    `btn ${model.kind == "breakGlass" ? "danger" : "warning"} expanded-lg ${data.busy ? "loading" : ""}`,
                 disabled: () => data.busy,
                 "html-data-testid": "imp-submit",
             },
-            t.i({ className: "ri-external-link-line", ariaHidden: true }),
+            t.i({ className: model.kind == "ask" ? "ri-mail-send-line" : "ri-external-link-line", ariaHidden: true }),
             t.span({ className: "txt" }, () => texts().submit),
         ),
     );

@@ -25,6 +25,13 @@ const FIELDS = [
     "notifyTarget",
     "digestEmail",
     "maskedFields",
+    "requestHours",
+    "approval",
+    "approverRule",
+    "breakGlass",
+    "breakGlassModes",
+    "breakGlassMinutes",
+    "oversightEmail",
 ];
 
 const MODES = ["read", "write"];
@@ -219,6 +226,13 @@ function formValues(policy, candidates) {
         notifyTarget: policy ? !!policy.notifyTarget : true,
         digestEmail: policy ? !!policy.digestEmail : true,
         maskedFields: masksOf(policy?.maskedFields),
+        requestHours: policy?.requestHours || 24,
+        approval: policy?.approval || "user",
+        approverRule: policy?.approverRule || "",
+        breakGlass: policy ? !!policy.breakGlass : false,
+        breakGlassModes: policy?.breakGlassModes?.length ? [...policy.breakGlassModes] : ["read"],
+        breakGlassMinutes: policy?.breakGlassMinutes || 15,
+        oversightEmail: policy?.oversightEmail || "",
     };
 }
 
@@ -239,6 +253,13 @@ function requestBody(form, policy) {
         notifyTarget: form.notifyTarget,
         digestEmail: form.digestEmail,
         maskedFields: masksOf(form.maskedFields),
+        requestHours: num(form.requestHours),
+        approval: form.approval,
+        approverRule: form.approverRule.trim(),
+        breakGlass: form.breakGlass,
+        breakGlassModes: [...form.breakGlassModes],
+        breakGlassMinutes: num(form.breakGlassMinutes),
+        oversightEmail: form.oversightEmail.trim(),
     };
     if (!policy || form.collection != policy.collection) {
         body.collection = form.collection;
@@ -349,10 +370,13 @@ function editorFields(ed) {
     return [
         collectionField(ed),
         switchField(ed, "enabled", "policies.enabled", "policies.enabledHelp"),
-        ruleField(ed),
-        consentField(ed),
+        ruleField(ed, "impersonatorRule", "policies.rule", "policies.ruleHelp"),
+        selectField(ed, "consent", "col.consent", null, [
+            ["required", "policies.consentRequired"],
+            ["none", "consent.notRequired"],
+        ]),
         switchField(ed, "reasonRequired", "policies.reasonRequired", null),
-        modesField(ed),
+        modesField(ed, "modes", "policies.modes", "policies.modesHelp"),
         numberField(ed, "maxMinutes", "policies.maxMinutes", "policies.maxMinutesHelp", 1, 10080),
         numberField(ed, "consentMaxHours", "policies.consentMaxHours", "policies.consentMaxHoursHelp", 1, 8760),
         numberField(ed, "attemptsPerMinute", "policies.attemptsPerMinute", "policies.attemptsHelp", 1, 10000),
@@ -362,6 +386,18 @@ function editorFields(ed) {
         switchField(ed, "notifyTarget", "policies.notifyTarget", "policies.notifyTargetHelp"),
         switchField(ed, "digestEmail", "policies.digestEmail", "policies.digestEmailHelp"),
         maskedField(ed),
+        // access by request and break-glass
+        numberField(ed, "requestHours", "policies.requestHours", "policies.requestHoursHelp", 1, 720),
+        selectField(ed, "approval", "policies.approval", "policies.approvalHelp", [
+            ["user", "policies.approval_user"],
+            ["approver", "policies.approval_approver"],
+            ["both", "policies.approval_both"],
+        ]),
+        ruleField(ed, "approverRule", "policies.approverRule", "policies.approverRuleHelp"),
+        switchField(ed, "breakGlass", "policies.breakGlass", "policies.breakGlassHelp"),
+        numberField(ed, "breakGlassMinutes", "policies.breakGlassMinutes", "policies.breakGlassMinutesHelp", 1, 1440),
+        modesField(ed, "breakGlassModes", "policies.breakGlassModes", "policies.breakGlassModesHelp"),
+        emailField(ed, "oversightEmail", "policies.oversightEmail", "policies.oversightEmailHelp"),
         t.div({ className: "col-lg-12" }, errorLine(ed, "_other")),
     ];
 }
@@ -538,93 +574,117 @@ function collectionField(ed) {
     );
 }
 
-/** The impersonator rule, in the dashboard's rule editor (autocomplete on the target collection). */
-function ruleField(ed) {
+/** A rule (the impersonator's, the approver's) in the dashboard's rule editor (autocomplete on the target collection). */
+function ruleField(ed, name, labelKey, helpKey) {
     const targetCollection = () => app.store.collections?.find((c) => c.name == ed.form.collection);
     return wrap(
         ed,
-        "impersonatorRule",
+        name,
         "col-lg-12",
         t.div(
-            { className: fieldClass(ed, "impersonatorRule") },
-            t.label({ htmlFor: ed.uid + "_impersonatorRule" }, () => L("policies.rule")),
+            { className: fieldClass(ed, name) },
+            t.label({ htmlFor: ed.uid + "_" + name }, () => L(labelKey)),
             app.components.codeEditor({
-                id: ed.uid + "_impersonatorRule",
+                id: ed.uid + "_" + name,
                 language: "pbrule",
                 className: "no-error imp-rule-editor",
                 placeholder: () => L("policies.rulePlaceholder"),
-                value: () => ed.form.impersonatorRule,
+                value: () => ed.form[name],
                 autocomplete: (word) => app.utils.collectionAutocompleteKeys?.(targetCollection(), word) || [],
-                oninput: (val) => setValue(ed, "impersonatorRule", val),
+                oninput: (val) => setValue(ed, name, val),
             }),
         ),
-        help("policies.ruleHelp"),
-        errorLine(ed, "impersonatorRule"),
+        help(helpKey),
+        errorLine(ed, name),
     );
 }
 
-function consentField(ed) {
-    const option = (value, key) => t.option({ value, selected: () => ed.form.consent == value }, () => L(key));
+function emailField(ed, name, labelKey, helpKey) {
     return wrap(
         ed,
-        "consent",
+        name,
         "col-lg-6",
         t.div(
-            { className: fieldClass(ed, "consent") },
-            t.label({ htmlFor: ed.uid + "_consent" }, () => L("col.consent")),
-            t.select(
-                {
-                    ...controlAttrs(ed, "consent"),
-                    className: "no-error",
-                    onchange: (e) => setValue(ed, "consent", e.target.value),
-                },
-                option("required", "policies.consentRequired"),
-                option("none", "consent.notRequired"),
-            ),
+            { className: fieldClass(ed, name) },
+            t.label({ htmlFor: ed.uid + "_" + name }, () => L(labelKey)),
+            t.input({
+                ...controlAttrs(ed, name),
+                type: "email",
+                className: "no-error",
+                value: () => ed.form[name] ?? "",
+                oninput: (e) => setValue(ed, name, e.target.value),
+            }),
         ),
-        errorLine(ed, "consent"),
+        help(helpKey),
+        errorLine(ed, name),
     );
 }
 
-/** One checkbox per mode. */
-function modesField(ed) {
+/** A choice of field name among options ([value, label key]). */
+function selectField(ed, name, labelKey, helpKey, options) {
+    return wrap(
+        ed,
+        name,
+        "col-lg-6",
+        t.div(
+            { className: fieldClass(ed, name) },
+            t.label({ htmlFor: ed.uid + "_" + name }, () => L(labelKey)),
+            t.select(
+                {
+                    ...controlAttrs(ed, name),
+                    className: "no-error",
+                    onchange: (e) => setValue(ed, name, e.target.value),
+                },
+                ...options.map(([value, key]) =>
+                    t.option({ value, selected: () => ed.form[name] == value }, () => L(key)),
+                ),
+            ),
+        ),
+        help(helpKey),
+        errorLine(ed, name),
+    );
+}
+
+/** One checkbox per mode, for the modes field `name` (modes, breakGlassModes). */
+function modesField(ed, name, legendKey, helpKey) {
+    const prefix = name == "modes" ? "mode" : name;
     const toggle = (m, on) => {
-        const set = new Set(ed.form.modes);
+        const set = new Set(ed.form[name]);
         on ? set.add(m) : set.delete(m);
         setValue(
             ed,
-            "modes",
+            name,
             MODES.filter((x) => set.has(x)),
         );
     };
     return wrap(
         ed,
-        "modes",
+        name,
         "col-lg-12",
         t.fieldset(
             {
                 className: "imp-modes",
-                "html-data-testid": "policy-modes",
-                "html-aria-describedby": ed.uid + "_modes_err",
+                "html-data-testid": "policy-" + name,
+                "html-aria-describedby": ed.uid + "_" + name + "_err",
             },
-            t.legend({ className: "imp-legend" }, () => L("policies.modes")),
+            t.legend({ className: "imp-legend" }, () => L(legendKey)),
             ...MODES.map((m) =>
                 t.div(
                     { className: "field" },
                     t.input({
                         type: "checkbox",
-                        id: ed.uid + "_mode_" + m,
+                        id: ed.uid + "_" + prefix + "_" + m,
                         className: "no-error",
-                        "html-data-testid": "policy-mode-" + m,
-                        checked: () => ed.form.modes.includes(m),
+                        "html-data-testid": "policy-" + prefix + "-" + m,
+                        checked: () => ed.form[name].includes(m),
                         onchange: (e) => toggle(m, e.target.checked),
                     }),
-                    t.label({ htmlFor: ed.uid + "_mode_" + m }, () => L("mode." + m)),
+                    t.label({ htmlFor: ed.uid + "_" + prefix + "_" + m }, () => L("mode." + m)),
                 ),
             ),
         ),
-        help("policies.modesHelp"),
-        errorLine(ed, "modes"),
+        help(helpKey),
+        errorLine(ed, name),
     );
 }
 

@@ -2,8 +2,8 @@
 // superuser may impersonate (GET /api/impersonation/targets), searchable and
 // paged, with consent status, expiry, whether a session is live, and the
 // Impersonate action.
-import { L, fmtDate, fmtDuration, msLeft, startClock } from "./state.js";
-import { flashError, loadPolicies, peopleVersion, resolvePeople } from "./api.js";
+import { L, fmtDate, fmtDuration, lib, msLeft, startClock } from "./state.js";
+import { cachedPolicies, flashError, loadPolicies, peopleVersion, resolvePeople } from "./api.js";
 import { badge, cell, listTable, pager, personText } from "./ui.js";
 import { openImpersonateDialog } from "./impersonate.js";
 
@@ -245,10 +245,11 @@ function userRow(item) {
             ),
         ),
         cell("users.id", null, t.span({ className: "label sm txt-code" }, item.id)),
-        cell("col.consent", { "html-data-testid": "users-consent" }, consentView(item.consent)),
+        cell("col.consent", { "html-data-testid": "users-consent" }, consentView(item.consent), requestView(item)),
         cell("users.live", { "html-data-testid": "users-live" }, liveView(item.liveSession)),
         t.td(
             { className: "col-meta imp-col-actions" },
+            askButtons(item, displayName),
             t.button(
                 {
                     type: "button",
@@ -266,6 +267,43 @@ function userRow(item) {
                 t.span({ className: "txt" }, () => L("dialog.action")),
             ),
         ),
+    );
+}
+
+/** Where the superuser's newest request about the user stands (pending, approved...), if any. */
+function requestView(item) {
+    return t.div({ className: "imp-stack" }, () => {
+        const state = lib.impersonate.requestState(item);
+        if (!state) {
+            return null;
+        }
+        const kind = { pending: "warning", approved: "success", declined: "danger" }[state] || "";
+        return badge(kind, () => L("request." + state), "request-" + state);
+    });
+}
+
+/** Ask (consent missing, nothing asked) and Break glass (when the policy allows it). */
+function askButtons(item, displayName) {
+    const policy = cachedPolicies()?.enabled.get(item.collectionName);
+    const breakGlass = policy?.breakGlass && lib.impersonate.targetConsent(item) == "missing";
+    return [
+        lib.impersonate.canAsk(item) ? kindButton(item, displayName, "ask", "secondary", "ri-mail-send-line") : null,
+        breakGlass ? kindButton(item, displayName, "breakGlass", "danger", "ri-alarm-warning-line") : null,
+    ];
+}
+
+/** The button that opens the dialog of kind ("ask", "breakGlass") on item. */
+function kindButton(item, displayName, kind, className, icon) {
+    return t.button(
+        {
+            type: "button",
+            className: `btn sm ${className} m-r-5`,
+            "html-data-testid": kind == "ask" ? "users-ask" : "users-break-glass",
+            ariaLabel: () => L(`dialog.${kind}Title`, { name: displayName }),
+            onclick: () => openImpersonateDialog({ collection: item.collectionName, id: item.id, target: item, kind }),
+        },
+        t.i({ className: icon, ariaHidden: true }),
+        t.span({ className: "txt" }, () => L("dialog." + kind)),
     );
 }
 

@@ -1,7 +1,8 @@
 // The user's page: Account settings → Impersonation. Consent (presets,
-// custom hours, revoke), the sessions live on the user, and the history of
-// sessions with the summary (digest) of each ended one and the actions
-// done in each.
+// custom hours, revoke), the requests for access to answer (the user's own,
+// and, for an approver, those of the users they approve for), the sessions
+// live on the user, and the history of sessions with the summary (digest)
+// of each ended one and the actions done in each.
 import PocketBase from "/impersonation/vendor/pocketbase.es.mjs";
 import { t, onLangChange } from "./lib/i18n.js";
 import { formatDate, formatRelative, formatDuration, formatUnit, parseDate } from "./lib/dates.js";
@@ -15,6 +16,9 @@ import { renderLogin } from "./lib/auth.js";
 const PAGE = 10;
 const ACTIONS_PAGE = 50;
 const PRESETS = [1, 24, 72];
+// how often the requests an approver may answer are read again (those about
+// the user come live, through realtime)
+const REQUESTS_POLL_MS = 20 * 1000;
 
 const pb = new PocketBase("/");
 const api = impersonationApi(pb);
@@ -26,6 +30,8 @@ const whoEmail = document.getElementById("who-email");
 
 const state = {
     consent: null, // GET /api/impersonation/consent
+    requests: [], // toAnswer of GET /api/impersonation/requests
+    answers: new Map(), // request id -> {minutes, mode} chosen before approving
     live: [], // liveSessions of GET /api/impersonation/current
     actors: new Map(), // "collectionId/id" -> actor (seen in live sessions)
     sessions: [], // impersonation_sessions on the user, newest first
@@ -39,6 +45,7 @@ const state = {
     error: "",
 };
 let unsubscribers = [];
+let poll = null; // the timer that reads the requests again
 let shownToken = null; // the auth token the page shows (start() runs once per token)
 let notice = false; // showing the "not while impersonating" notice
 
@@ -66,6 +73,7 @@ async function start() {
     await stopRealtime();
     Object.assign(state, {
         consent: null,
+        requests: [],
         live: [],
         sessions: [],
         digests: new Map(),
@@ -77,6 +85,7 @@ async function start() {
         error: "",
     });
     state.actions.clear();
+    state.answers.clear();
     const claims = tokenClaims(token);
     if (pb.authStore.isValid && claims && claims.act) {
         // this tab acts as the user (banner.js): the user's settings are theirs alone
@@ -110,6 +119,8 @@ function showNotice() {
 // stopRealtime drops every subscription at once: the SDK then disconnects
 // without a request (one made after the login changed would be refused)
 async function stopRealtime() {
+    clearInterval(poll);
+    poll = null;
     if (!unsubscribers.length) return;
     unsubscribers = [];
     try {
@@ -139,9 +150,10 @@ function showUser() {
 async function load() {
     const token = shownToken;
     try {
-        const [consent, current] = await Promise.all([api.consent(), api.current()]);
+        const [consent, current, requests] = await Promise.all([api.consent(), api.current(), api.requests()]);
         if (token !== shownToken) return;
         state.consent = consent;
+        state.requests = Array.isArray(requests?.toAnswer) ? requests.toAnswer : [];
         setLive(current && Array.isArray(current.liveSessions) ? current.liveSessions : []);
         // actors of past sessions, when the server names them ({id, collectionId, name, email})
         if (current && Array.isArray(current.actors)) {
@@ -258,6 +270,7 @@ async function subscribe() {
     try {
         keep(await pb.collection("impersonation_sessions").subscribe("*", refresh));
         keep(await pb.collection("impersonation_consents").subscribe("*", refresh));
+        keep(await pb.collection("impersonation_requests").subscribe("*", refresh));
         keep(
             await pb.collection("impersonation_audit").subscribe("*", (e) => {
                 if (!e.record || e.record.event !== "request") return;
@@ -268,6 +281,7 @@ async function subscribe() {
     } catch {
         // realtime is a nicety: the page works without it
     }
+    if (token === shownToken && !poll) poll = setInterval(refresh, REQUESTS_POLL_MS);
 }
 
 // ---------------------------------------------------------------------------
@@ -314,7 +328,35 @@ async function revoke() {
 }
 
 function setBusy(on) {
-    for (const b of app.querySelectorAll("#consent button, #live-sessions button")) b.disabled = on;
+    for (const b of app.querySelectorAll("#consent button, #live-sessions button, .request button")) b.disabled = on;
+}
+
+/** Answers request r: approve (with the minutes and mode chosen), decline, or withdraw an approval. */
+async function answer(r, how) {
+    if (state.busy) return;
+    state.busy = true;
+    setBusy(true);
+    try {
+        if (how === "approve") {
+            const chosen = state.answers.get(r.id) || {};
+            const body = {};
+            if (chosen.minutes && Number(chosen.minutes) !== r.minutes) body.minutes = Number(chosen.minutes);
+            if (chosen.mode && chosen.mode !== r.mode) body.mode = chosen.mode;
+            await api.approve(r.id, body);
+            flash("success", t("user.approvedFlash"));
+        } else {
+            await api.decline(r.id);
+            flash("success", t(how === "withdraw" ? "user.withdrawnFlash" : "user.declinedFlash"));
+        }
+        state.answers.delete(r.id);
+        state.busy = false;
+        await load();
+    } catch (err) {
+        flash("error", errorText(err));
+    } finally {
+        state.busy = false;
+    }
+    render();
 }
 
 function customSubmit(e) {
@@ -369,6 +411,8 @@ function render() {
         ),
         state.error ? h("p", { class: "alert danger", attrs: { role: "alert" }, text: state.error }) : null,
         renderLive(),
+        renderRequests("user"),
+        renderRequests("approver"),
         renderConsent(),
         renderMasked(),
         renderHistory(),
@@ -416,6 +460,152 @@ function renderLive() {
                 on: { click: revoke },
             }),
         ),
+    );
+}
+
+/**
+ * The open requests the caller answers in role: "user" (about themselves)
+ * or "approver" (about the users they approve for), each with its answer.
+ */
+function renderRequests(role) {
+    const items = state.requests.filter((r) => (role === "user" ? r.role !== "approver" : r.role === "approver"));
+    if (!items.length) return null;
+    const id = role === "user" ? "requests" : "approver-requests";
+    return h(
+        "section",
+        { class: "panel", id, dataset: { testid: id }, attrs: { "aria-labelledby": id + "-title" } },
+        h("h2", { id: id + "-title", text: t(role === "user" ? "user.requestsTitle" : "user.approverTitle") }),
+        h("p", { class: "hint", text: t(role === "user" ? "user.requestsIntro" : "user.approverIntro") }),
+        h("ul", { class: "session-list" }, items.map(renderRequest)),
+    );
+}
+
+function renderRequest(r) {
+    const about = {
+        actor: actorLabel(r.actor),
+        minutes: formatUnit(r.minutes, "minute", "long"),
+        mode: t("mode." + r.mode),
+    };
+    const line =
+        r.role === "approver"
+            ? t("user.requestLineFor", { ...about, user: actorLabel(r.user) })
+            : t("user.requestLine", about);
+    const approved = r.status === "approved";
+    let waiting = "";
+    if (!approved && r.approval === "both") {
+        if (r.userAnswered && !r.approverAnswered) waiting = t("user.awaitingApprover");
+        if (r.approverAnswered && !r.userAnswered) waiting = t("user.awaitingUser");
+    }
+    const answeredMine = (r.role === "user" && r.userAnswered) || (r.role === "approver" && r.approverAnswered);
+    // under an approver's approval the user's answer can only be no
+    const declineOnly = r.role === "user" && r.approval === "approver";
+    const until = approved ? new Date(parseDate(r.approved).getTime() + 60 * 60 * 1000).toISOString() : r.expires;
+    return h(
+        "li",
+        { class: "session request", dataset: { testid: "request", requestId: r.id, status: r.status } },
+        h("p", { dataset: { testid: "request-line" }, text: line }),
+        r.reason ? h("p", { class: "break", text: t("user.requestReason", { reason: r.reason }) }) : null,
+        h("p", {
+            class: "hint",
+            text: approved
+                ? t("user.requestApproved", { actor: actorLabel(r.actor), date: formatDate(until) })
+                : t("user.requestWaits", { date: formatDate(r.expires) }),
+        }),
+        r.approver
+            ? h("p", { class: "hint", text: t("user.requestApprovedBy", { approver: actorLabel(r.approver) }) })
+            : null,
+        waiting ? h("p", { class: "hint", dataset: { testid: "request-waiting" }, text: waiting }) : null,
+        declineOnly && !approved ? h("p", { class: "hint", text: t("user.approverAnswers") }) : null,
+        requestAnswer(r, approved, answeredMine, declineOnly),
+    );
+}
+
+/** What the caller may do with r: withdraw an approval, decline, or approve (narrowed) or decline. */
+function requestAnswer(r, approved, answeredMine, declineOnly) {
+    if (approved) return answerButton(r, "withdraw", "btn sm danger");
+    if (declineOnly) return answerButton(r, "decline", "btn sm secondary");
+    return answeredMine ? null : answerForm(r);
+}
+
+/** The button that answers r how ("withdraw", "decline"). */
+function answerButton(r, how, cls) {
+    return h("button", {
+        type: "button",
+        class: cls,
+        id: `request-${how}-${r.id}`,
+        dataset: { testid: `request-${how}` },
+        disabled: state.busy,
+        text: t("user." + how),
+        on: { click: () => answer(r, how) },
+    });
+}
+
+/** Minutes (no more than asked), access (write only if asked), Approve and Decline. */
+function answerForm(r) {
+    const chosen = state.answers.get(r.id) || { minutes: String(r.minutes), mode: r.mode };
+    state.answers.set(r.id, chosen);
+    const minutesId = `request-minutes-${r.id}`;
+    const modeId = `request-mode-${r.id}`;
+    const modes = r.mode === "write" ? ["write", "read"] : ["read"];
+    return h(
+        "form",
+        {
+            class: "custom-hours",
+            attrs: { novalidate: "" },
+            on: {
+                submit: (e) => {
+                    e.preventDefault();
+                    answer(r, "approve");
+                },
+            },
+        },
+        h(
+            "div",
+            { class: "field-group" },
+            h(
+                "div",
+                { class: "field" },
+                h("label", { htmlFor: minutesId, text: t("user.requestMinutes", { max: r.minutes }) }),
+                h("input", {
+                    id: minutesId,
+                    type: "number",
+                    inputmode: "numeric",
+                    min: "1",
+                    max: String(r.minutes),
+                    step: "1",
+                    value: chosen.minutes,
+                    dataset: { testid: "request-minutes" },
+                    on: { input: (e) => (chosen.minutes = e.target.value) },
+                }),
+            ),
+        ),
+        h(
+            "div",
+            { class: "field-group" },
+            h(
+                "div",
+                { class: "field" },
+                h("label", { htmlFor: modeId, text: t("user.requestMode") }),
+                h(
+                    "select",
+                    {
+                        id: modeId,
+                        dataset: { testid: "request-mode" },
+                        on: { change: (e) => (chosen.mode = e.target.value) },
+                    },
+                    modes.map((m) => h("option", { value: m, selected: chosen.mode === m, text: t("mode." + m) })),
+                ),
+            ),
+        ),
+        h("button", {
+            type: "submit",
+            class: "btn",
+            id: `request-approve-${r.id}`,
+            dataset: { testid: "request-approve" },
+            disabled: state.busy,
+            text: t("user.approve"),
+        }),
+        answerButton(r, "decline", "btn secondary"),
     );
 }
 
@@ -728,6 +918,13 @@ function renderSession(s) {
             "div",
             { class: "session-head" },
             h("span", { class: "session-who", dataset: { testid: "session-actor" }, text: whoText }),
+            s.breakGlass
+                ? h("span", {
+                      class: "label danger",
+                      dataset: { testid: "session-break-glass" },
+                      text: t("user.breakGlass"),
+                  })
+                : null,
             status,
         ),
         h(

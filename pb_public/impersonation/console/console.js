@@ -14,8 +14,11 @@ import {
     FIELDS,
     IDS,
     REASON_MAX_LENGTH,
+    canAsk,
     canStart,
     consentState,
+    requestState,
+    targetConsent,
     dialogTexts,
     impersonateModel,
     validate,
@@ -505,21 +508,47 @@ function renderRow(item) {
                 ),
             ),
         ),
-        h("td", { class: "half", attrs: { "data-label": t("col.consent") } }, consentCell(item.consent)),
+        h(
+            "td",
+            { class: "half", attrs: { "data-label": t("col.consent") } },
+            consentCell(item.consent),
+            requestCell(item),
+        ),
         h("td", { class: "half", attrs: { "data-label": t("col.session") } }, sessionCell(item.liveSession)),
         h("td", { class: "actions" }, startAction(item, name)),
     );
 }
 
+// requestCell: where the caller's newest request about the user stands.
+function requestCell(item) {
+    const st = requestState(item);
+    if (!st) return null;
+    const cls = { pending: "warning", approved: "success", declined: "danger" }[st] || "";
+    return h(
+        "div",
+        {},
+        h("span", { class: `label ${cls}`, dataset: { testid: "request-state", state: st }, text: t("request." + st) }),
+    );
+}
+
 // startAction: Impersonate, or, while the user's consent is missing, why
-// not (a start would be refused and count toward the limit all the same).
+// not (a start would be refused and count toward the limit all the same),
+// with Ask (a request for access) and, where the policy allows it, Break
+// glass.
 function startAction(item, name) {
     if (!canStart(item)) {
-        return h("span", {
-            class: "hint",
-            dataset: { testid: "needs-consent", recordId: item.id },
-            text: t("console.needsConsent"),
-        });
+        const p = policy();
+        return [
+            h("span", {
+                class: "hint",
+                dataset: { testid: "needs-consent", recordId: item.id },
+                text: t("console.needsConsent"),
+            }),
+            canAsk(item) ? kindButton(item, name, "ask", "btn sm secondary") : null,
+            p && p.breakGlass && targetConsent(item) === "missing"
+                ? kindButton(item, name, "breakGlass", "btn sm danger")
+                : null,
+        ];
     }
     return h("button", {
         type: "button",
@@ -531,14 +560,26 @@ function startAction(item, name) {
     });
 }
 
+// kindButton opens the dialog of kind ("ask", "breakGlass") on item.
+function kindButton(item, name, kind, cls) {
+    return h("button", {
+        type: "button",
+        class: cls,
+        dataset: { testid: kind === "ask" ? "ask" : "break-glass", recordId: item.id },
+        attrs: { "aria-label": t(`dialog.${kind}Title`, { name }) },
+        text: t("dialog." + kind),
+        on: { click: () => openDialogFor(item, kind) },
+    });
+}
+
 // ---------------------------------------------------------------------------
 // The Impersonate dialog: the UI core's model (lib/impersonate.js), drawn
 // with the pages' renderer; the dashboard draws the same model.
 
-function openDialogFor(item) {
+function openDialogFor(item, kind = "start") {
     const p = policy();
     if (!p) return;
-    const model = impersonateModel(p, item);
+    const model = impersonateModel(p, item, kind);
     const tx = dialogTexts(model);
     const f = dialogFields(model, tx);
     const submit = h("button", {
@@ -729,11 +770,12 @@ function startFrom(model, f, submitBtn, dlg) {
     }
     submitBtn.disabled = true;
     submitBtn.classList.add("loading");
-    submitBtn.textContent = t("dialog.starting");
+    const tx = dialogTexts(model);
+    submitBtn.textContent = tx.starting;
     submitImpersonation(model, values, pb).then((res) => {
         submitBtn.disabled = false;
         submitBtn.classList.remove("loading");
-        submitBtn.textContent = t("dialog.submit");
+        submitBtn.textContent = tx.submit;
         loadTargets(); // a start or a refusal changes the list
         if (res.ok) {
             dlg.close();

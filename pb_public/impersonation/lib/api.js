@@ -17,6 +17,9 @@ export const ROUTES = {
     signIn: BASE + "/sign-in",
     sessions: BASE + "/sessions",
     end: (id) => `${BASE}/sessions/${encodeURIComponent(id)}/end`,
+    requests: BASE + "/requests",
+    approve: (id) => `${BASE}/requests/${encodeURIComponent(id)}/approve`,
+    decline: (id) => `${BASE}/requests/${encodeURIComponent(id)}/decline`,
     verify: BASE + "/audit/verify",
     export: BASE + "/audit/export",
     health: BASE + "/health",
@@ -45,6 +48,14 @@ export function impersonationApi(pb) {
         end: (id) => send(ROUTES.end(id), { method: "POST" }),
         /** Who the caller is acting as, or the sessions live on them. */
         current: () => send(ROUTES.current),
+        /** Asks for access: {collection, record, reason, minutes, mode} -> the request. */
+        ask: (body) => send(ROUTES.requests, { method: "POST", body }),
+        /** The requests the caller asked ({asked}) and may answer ({toAnswer}). */
+        requests: () => send(ROUTES.requests),
+        /** Approves a request, maybe narrowed: {minutes?, mode?}. */
+        approve: (id, body = {}) => send(ROUTES.approve(id), { method: "POST", body }),
+        /** Declines a pending request, or withdraws an approved one. */
+        decline: (id) => send(ROUTES.decline(id), { method: "POST" }),
         /** A page of the digests of the ended sessions on the caller, the latest first. */
         digests: ({ page = 1, perPage = 30 } = {}) => send(ROUTES.digests, { query: { page, perPage } }),
         /** The caller's own consent. */

@@ -34,7 +34,7 @@ export class HandoffError extends Error {
 // when the start is refused (err.response.message is the refusal), or with
 // a HandoffError. productURL (where the tab goes) defaults to the one
 // GET /api/impersonation/policies answers.
-export function openImpersonation({ pb, collection, record, reason = "", minutes, mode, productURL } = {}) {
+export function openImpersonation({ pb, collection, record, reason = "", minutes, mode, productURL, breakGlass } = {}) {
     const tab = window.open(HANDOFF_PATH, "_blank");
     if (!tab) {
         return Promise.reject(
@@ -59,6 +59,7 @@ export function openImpersonation({ pb, collection, record, reason = "", minutes
     const body = { collection, record, reason };
     if (minutes !== undefined && minutes !== null && minutes !== "") body.minutes = Number(minutes);
     if (mode) body.mode = mode;
+    if (breakGlass) body.breakGlass = true;
 
     const api = impersonationApi(pb);
     const target =

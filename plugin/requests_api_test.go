@@ -160,6 +160,12 @@ func TestRequestAsk(t *testing.T) {
 			TestAppFactory: factory(plugin.Config{}, nil), AfterTestFunc: nothingAsked,
 		},
 		{
+			Name: "an invisible reason", Method: http.MethodPost, URL: requestsURL,
+			Body:    ask(map[string]any{"reason": strings.Repeat("\u200b\u2060\ufeff\u00ad\u202e\u0301", 4)}),
+			Headers: client, ExpectedStatus: 400, ExpectedContent: []string{`"reason":{"code":"validation_required"`},
+			TestAppFactory: factory(plugin.Config{}, nil), AfterTestFunc: nothingAsked,
+		},
+		{
 			Name: "more minutes than the policy's maximum", Method: http.MethodPost, URL: requestsURL, Body: ask(map[string]any{"minutes": 61}),
 			Headers: client, ExpectedStatus: 400, ExpectedContent: []string{`"minutes":{"code":"validation_max_less_equal_than_required"`},
 			TestAppFactory: factory(plugin.Config{}, nil), AfterTestFunc: nothingAsked,

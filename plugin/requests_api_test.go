@@ -14,6 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/mailer"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
@@ -505,6 +506,27 @@ func TestRequestDecline(t *testing.T) {
 			AfterTestFunc: expectRequest(records.RequestDeclined),
 		},
 		{
+			Name: "a used approval whose session has ended", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_answered"`},
+			TestAppFactory: factory(plugin.Config{}, usedBy(records.EndStopped)),
+			AfterTestFunc:  nothingWithdrawn,
+		},
+		{
+			Name: "a used approval whose session has expired, not yet marked ended", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_answered"`},
+			TestAppFactory: factory(plugin.Config{}, usedBy("")),
+			AfterTestFunc:  nothingWithdrawn,
+		},
+		{
+			Name: "a used approval whose session is live: withdrawn, the session ends", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 200, ExpectedContent: []string{`"status":"withdrawn"`},
+			TestAppFactory: factory(plugin.Config{}, usedBy(liveSession)),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectRequest(records.RequestWithdrawn, "request.withdrawn", "session.ended:consent_revoked")(t, app, res)
+				wrap(app).expectEnded(t, usedSessionId, records.EndConsentRevoked)
+			},
+		},
+		{
 			Name: "an approval withdrawn before it is used", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
 			ExpectedStatus: 200, ExpectedContent: []string{`"status":"withdrawn"`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
@@ -515,6 +537,47 @@ func TestRequestDecline(t *testing.T) {
 	}
 	for _, s := range scenarios {
 		s.Test(t)
+	}
+}
+
+// usedSessionId is the session of the request usedBy adds.
+const usedSessionId = "usedsession0001"
+
+// liveSession is, for usedBy, a session that has not ended.
+const liveSession records.EndCause = "live"
+
+// usedBy adds the fixture request of clientId, used by a write session on
+// user3: ended with cause, expired a minute ago and not yet marked ended
+// (""), or live for ten more minutes (liveSession).
+func usedBy(cause records.EndCause) func(testing.TB, *testApp) {
+	return func(t testing.TB, app *testApp) {
+		expires := app.clock.Now().Add(-time.Minute)
+		if cause == liveSession {
+			expires = app.clock.Now().Add(10 * time.Minute)
+		}
+		s := app.addSession(t, usedSessionId, "clients", clientId, "users", user3Id, records.ModeWrite, expires)
+		if cause != "" && cause != liveSession {
+			s.SetEnded(app.clock.Now().Add(-2*time.Minute), cause)
+			if err := app.Save(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := app.addRequest(t, "clients", clientId, records.RequestUsed)
+		r.SetSession(s.Id)
+		if err := app.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// nothingWithdrawn checks that the fixture request stays used, with no
+// entry written and the actor not emailed.
+func nothingWithdrawn(t testing.TB, app *tests.TestApp, res *http.Response) {
+	expectRequest(records.RequestUsed)(t, app, res)
+	for _, msg := range app.TestMailer.Messages() {
+		if strings.Contains(msg.Subject, "was declined") {
+			t.Errorf("the actor was emailed: %q", msg.Subject)
+		}
 	}
 }
 
@@ -781,6 +844,19 @@ func TestWithdrawingConsentWithdrawsApprovals(t *testing.T) {
 		t.Errorf("request %s", r.Status())
 	}
 	f.must(t, 403, http.MethodPost, sessionsURL, startUser3+`}`, clientToken)
+}
+
+func TestWithdrawingConsentLeavesEndedSessionsRequests(t *testing.T) {
+	f := newFlow(t, usedBy(records.EndStopped))
+	f.must(t, 204, http.MethodDelete, "/api/impersonation/consent", "", user3Token)
+	if r := requestOf(t, f); r.Status() != records.RequestUsed {
+		t.Errorf("request %s, want used: its session had ended", r.Status())
+	}
+	for _, event := range f.auditEvents(t, nil) {
+		if event == audit.RequestWithdrawn {
+			t.Errorf("entries %v", f.auditEvents(t, nil))
+		}
+	}
 }
 
 func TestAskThenDecline(t *testing.T) {

@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
@@ -90,6 +91,50 @@ func TestRuleFieldsCannotBeWritten(t *testing.T) {
 			Headers: map[string]string{"Authorization": userToken}, Body: jsonBody(map[string]any{"manager": user2Id}),
 			ExpectedStatus: 200, ExpectedContent: []string{`"manager":"` + user2Id + `"`},
 			TestAppFactory: factory(plugin.Config{}, withManagers),
+		},
+	}
+	for _, s := range scenarios {
+		s.Test(t)
+	}
+}
+
+// TestImpersonationTokenReadsTheUsersRequests pins a decision: an
+// impersonation token reads what the user reads, so it lists the requests
+// about the user (other staff's, with their reasons) as it lists their
+// sessions, while the request routes refuse it.
+func TestImpersonationTokenReadsTheUsersRequests(t *testing.T) {
+	t.Parallel()
+	aboutUser := func(t testing.TB, app *testApp) {
+		r, err := records.NewRequest(app, mustFind(app, "clients", clientId), mustFind(app, "users", userId))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Id = fixtureRequestId
+		r.SetReason("ticket 91, by another support agent")
+		r.SetMinutes(30)
+		r.SetMode(records.ModeRead)
+		r.SetStatus(records.RequestPending)
+		r.SetExpires(app.clock.Now().Add(time.Hour))
+		mustSave(t, app, r)
+	}
+	live := map[string]string{"Authorization": liveToken}
+	scenarios := []tests.ApiScenario{
+		{
+			Name: "the records API, as the user", Method: http.MethodGet,
+			URL: "/api/collections/" + records.RequestsCollection + "/records", Headers: live,
+			ExpectedStatus: 200, ExpectedContent: []string{`"totalItems":1`, `"id":"` + fixtureRequestId + `"`, `"reason":"ticket 91, by another support agent"`},
+			TestAppFactory: factory(plugin.Config{}, aboutUser),
+		},
+		{
+			Name: "the sessions, alike", Method: http.MethodGet,
+			URL: "/api/collections/" + records.SessionsCollection + "/records/" + liveSessionId, Headers: live,
+			ExpectedStatus: 200, ExpectedContent: []string{`"id":"` + liveSessionId + `"`, `"reason":`},
+			TestAppFactory: factory(plugin.Config{}, aboutUser),
+		},
+		{
+			Name: "the requests route refuses it", Method: http.MethodGet, URL: requestsURL, Headers: live,
+			ExpectedStatus: 403, ExpectedContent: []string{`"code":"consent_while_impersonating"`},
+			TestAppFactory: factory(plugin.Config{}, aboutUser),
 		},
 	}
 	for _, s := range scenarios {

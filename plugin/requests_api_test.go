@@ -34,7 +34,13 @@ const fixtureRequestId = "requestfixture1"
 // clock (approved then, when status is approved or used).
 func (a *testApp) addRequest(t testing.TB, actorCollection, actorId string, status records.RequestStatus) *records.Request {
 	t.Helper()
-	r, err := records.NewRequest(a, mustFind(a, actorCollection, actorId), mustFind(a, "users", user3Id))
+	return a.addRequestOn(t, actorCollection, actorId, user3Id, status)
+}
+
+// addRequestOn is addRequest about the user userId.
+func (a *testApp) addRequestOn(t testing.TB, actorCollection, actorId, userId string, status records.RequestStatus) *records.Request {
+	t.Helper()
+	r, err := records.NewRequest(a, mustFind(a, actorCollection, actorId), mustFind(a, "users", userId))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,6 +510,24 @@ func TestRequestDecline(t *testing.T) {
 				app.addRequest(t, "clients", clientId, records.RequestDeclined)
 			}),
 			AfterTestFunc: expectRequest(records.RequestDeclined),
+		},
+		{
+			Name: "a request that expired unanswered", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_expired"`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				clientAsks(t, app)
+				app.clock.Advance(24 * time.Hour)
+			}),
+			AfterTestFunc: expectRequest(records.RequestExpired, "request.expired"),
+		},
+		{
+			Name: "an approval unused past its hour", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_expired"`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				app.addRequest(t, "clients", clientId, records.RequestApproved)
+				app.clock.Advance(records.ClaimWindow)
+			}),
+			AfterTestFunc: expectRequest(records.RequestExpired, "request.expired"),
 		},
 		{
 			Name: "a used approval whose session has ended", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,

@@ -3,7 +3,6 @@ package plugin_test
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
@@ -105,24 +104,14 @@ func TestRuleFieldsCannotBeWritten(t *testing.T) {
 func TestImpersonationTokenReadsTheUsersRequests(t *testing.T) {
 	t.Parallel()
 	aboutUser := func(t testing.TB, app *testApp) {
-		r, err := records.NewRequest(app, mustFind(app, "clients", clientId), mustFind(app, "users", userId))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Id = fixtureRequestId
-		r.SetReason("ticket 91, by another support agent")
-		r.SetMinutes(30)
-		r.SetMode(records.ModeRead)
-		r.SetStatus(records.RequestPending)
-		r.SetExpires(app.clock.Now().Add(time.Hour))
-		mustSave(t, app, r)
+		app.addRequestOn(t, "clients", clientId, userId, records.RequestPending)
 	}
 	live := map[string]string{"Authorization": liveToken}
 	scenarios := []tests.ApiScenario{
 		{
 			Name: "the records API, as the user", Method: http.MethodGet,
 			URL: "/api/collections/" + records.RequestsCollection + "/records", Headers: live,
-			ExpectedStatus: 200, ExpectedContent: []string{`"totalItems":1`, `"id":"` + fixtureRequestId + `"`, `"reason":"ticket 91, by another support agent"`},
+			ExpectedStatus: 200, ExpectedContent: []string{`"totalItems":1`, `"id":"` + fixtureRequestId + `"`, `"reason":"ticket 77"`},
 			TestAppFactory: factory(plugin.Config{}, aboutUser),
 		},
 		{

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/fatih/color"
 	"github.com/pocketbase/pocketbase/core"
@@ -15,6 +14,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/checkpoints"
 	"github.com/pbimpersonation/impersonation/internal/ids"
+	"github.com/pbimpersonation/impersonation/internal/reasons"
 	"github.com/pbimpersonation/impersonation/internal/records"
 )
 
@@ -140,7 +140,7 @@ Exit codes:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if strings.TrimSpace(reason) == "" {
+			if reasons.Length(reason) == 0 {
 				return errors.New("--reason is required: it is recorded in the audit")
 			}
 			if _, err := app.FindCollectionByNameOrId(records.AuditCollection); err != nil {
@@ -154,7 +154,7 @@ Exit codes:
 				return err
 			}
 			by := audit.Entry{Client: audit.Client{UserAgent: "impersonation audit acknowledge (command line)"}}
-			ack, err := log.Acknowledge(by, strings.TrimSpace(reason))
+			ack, err := log.Acknowledge(by, reasons.Clean(reason))
 			if err != nil {
 				return err
 			}

@@ -137,6 +137,9 @@ func (p *handlers) admit(e *core.RequestEvent, s *records.Session, claims tokens
 	if err := p.limitMasks(e, current); err != nil {
 		return err
 	}
+	if err := limitRuleFieldsOf(e, current); err != nil {
+		return err
+	}
 
 	sessions.MarkRequest(e, current)
 	setLogMeta(e, current)
@@ -231,6 +234,11 @@ func (p *handlers) limitBatch(e *core.BatchRequestEvent) error {
 		}
 		if err := p.limitMaskedBatch(e.App, current, ir.Method, path, query, call.Fields); err != nil {
 			return err
+		}
+		if m := batchRecordsPath.FindStringSubmatch(path); m != nil {
+			if err := limitRuleFields(e.App, current, strings.ToUpper(ir.Method), m[1], m[2], call.Fields); err != nil {
+				return err
+			}
 		}
 	}
 	return e.Next()

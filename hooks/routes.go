@@ -21,6 +21,7 @@ import (
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/masks"
 	"github.com/pbimpersonation/impersonation/internal/policy"
+	"github.com/pbimpersonation/impersonation/internal/reasons"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/internal/refusals"
 	"github.com/pbimpersonation/impersonation/internal/requests"
@@ -176,12 +177,9 @@ func (p *handlers) acknowledgeAudit(e *core.RequestEvent) error {
 	if err := e.BindBody(&body); err != nil {
 		return refuseBody(err)
 	}
-	reason := strings.TrimSpace(body.Reason)
-	switch n := utf8.RuneCountInString(reason); {
-	case n == 0:
-		return refuseFields(validation.Errors{"reason": validation.ErrRequired})
-	case n > p.opts.ReasonMaxLength:
-		return refuseFields(validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})})
+	reason := reasons.Clean(body.Reason)
+	if errs := p.reasonErrors(reason, true, 1); len(errs) > 0 {
+		return refuseFields(errs)
 	}
 	if err := p.opts.Audit.Flush(); err != nil {
 		return e.InternalServerError("", err)
@@ -438,7 +436,8 @@ func (p *handlers) sessionStart(e *core.RequestEvent) error {
 	var invalidAfterHooks validation.Errors
 	hookErr := p.opts.Hooks.Start.Trigger(event, func(se *sessions.StartEvent) error {
 		// a handler may have changed the reason: the policy still asks for one
-		if invalidAfterHooks = p.reasonErrors(se.Start.Reason, se.Start.Policy, se.Start.BreakGlass); len(invalidAfterHooks) > 0 {
+		se.Start.Reason = reasons.Clean(se.Start.Reason)
+		if invalidAfterHooks = p.startReasonErrors(se.Start.Reason, se.Start.Policy, se.Start.BreakGlass); len(invalidAfterHooks) > 0 {
 			return invalidAfterHooks
 		}
 		began = true
@@ -522,29 +521,40 @@ func (p *handlers) writeThrottled(app core.App, runs []attempts.Run, client audi
 // startFrom validates body against the policy (nil when the collection has
 // none; such a start is refused later, alike to an unknown target) and
 // returns the start it asks for, or the errors of its fields.
-// reasonErrors returns the error of reason, trimmed, under pol (nil: no
-// policy): too long, or missing or too short where pol requires one or the
-// start is break-glass (breakGlassReasonMin characters at least).
-func (p *handlers) reasonErrors(reason string, pol *records.Policy, breakGlass bool) validation.Errors {
-	n := utf8.RuneCountInString(strings.TrimSpace(reason))
+// reasonErrors returns the error of reason, cleaned (reasons.Clean), as
+// every route that takes a reason measures it: longer than ReasonMaxLength
+// characters as stored, or, where required, of no visible character
+// (reasons.Length) or fewer than min.
+func (p *handlers) reasonErrors(reason string, required bool, min int) validation.Errors {
+	n := reasons.Length(reason)
 	switch {
-	case n > p.opts.ReasonMaxLength:
+	case utf8.RuneCountInString(reason) > p.opts.ReasonMaxLength:
 		return validation.Errors{"reason": validation.ErrLengthTooLong.SetParams(map[string]any{"max": p.opts.ReasonMaxLength})}
-	case breakGlass && n == 0:
+	case required && n == 0:
 		return validation.Errors{"reason": validation.ErrRequired}
-	case breakGlass && n < max(breakGlassReasonMin, p.opts.ReasonMinLength):
-		return validation.Errors{"reason": validation.ErrLengthTooShort.SetParams(map[string]any{"min": max(breakGlassReasonMin, p.opts.ReasonMinLength)})}
-	case pol != nil && pol.ReasonRequired() && n == 0:
-		return validation.Errors{"reason": validation.ErrRequired}
-	case pol != nil && pol.ReasonRequired() && n < p.opts.ReasonMinLength:
-		return validation.Errors{"reason": validation.ErrLengthTooShort.SetParams(map[string]any{"min": p.opts.ReasonMinLength})}
+	case required && n < min:
+		return validation.Errors{"reason": validation.ErrLengthTooShort.SetParams(map[string]any{"min": min})}
 	}
 	return nil
 }
 
+// startReasonErrors returns the error of a start's reason under pol (nil:
+// no policy): required, of ReasonMinLength characters at least, where pol
+// requires one, and of breakGlassReasonMin at least when the start is
+// break-glass.
+func (p *handlers) startReasonErrors(reason string, pol *records.Policy, breakGlass bool) validation.Errors {
+	switch {
+	case breakGlass:
+		return p.reasonErrors(reason, true, max(breakGlassReasonMin, p.opts.ReasonMinLength))
+	case pol != nil && pol.ReasonRequired():
+		return p.reasonErrors(reason, true, p.opts.ReasonMinLength)
+	}
+	return p.reasonErrors(reason, false, 0)
+}
+
 func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Start, validation.Errors) {
 	errs := validation.Errors{}
-	start := sessions.Start{Reason: strings.TrimSpace(body.Reason), Mode: records.ModeRead, BreakGlass: body.BreakGlass}
+	start := sessions.Start{Reason: reasons.Clean(body.Reason), Mode: records.ModeRead, BreakGlass: body.BreakGlass}
 
 	if body.Collection == "" {
 		errs["collection"] = validation.ErrRequired
@@ -553,7 +563,7 @@ func (p *handlers) startFrom(body startBody, pol *records.Policy) (sessions.Star
 		errs["record"] = validation.ErrRequired
 	}
 
-	maps.Copy(errs, p.reasonErrors(start.Reason, pol, body.BreakGlass))
+	maps.Copy(errs, p.startReasonErrors(start.Reason, pol, body.BreakGlass))
 
 	if body.Minutes != nil {
 		minutes, ok := wholeNumber(body.Minutes)

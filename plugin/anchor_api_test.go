@@ -191,6 +191,14 @@ func TestAcknowledgeRoute(t *testing.T) {
 			TestAppFactory:  factory(plugin.Config{}, tampered),
 		},
 		{
+			Name:   "400 an invisible reason",
+			Method: http.MethodPost, URL: url, Body: strings.NewReader(`{"reason":"\u200b\u2060\ufeff\u00ad"}`), Headers: superuser,
+			ExpectedStatus:  400,
+			ExpectedContent: []string{`"reason":{"code":"validation_required"`},
+			TestAppFactory:  factory(plugin.Config{}, cutShort),
+			AfterTestFunc:   stillLost,
+		},
+		{
 			Name:   "400 no reason",
 			Method: http.MethodPost, URL: url, Body: strings.NewReader(`{"reason":"  "}`), Headers: superuser,
 			ExpectedStatus:  400,

@@ -64,6 +64,27 @@ func TestBreakGlassStart(t *testing.T) {
 			AfterTestFunc:  expectDenied("policy.updated", "session.denied:invalid_input"),
 		},
 		{
+			Name: "a break-glass reason of 20 zero-width spaces", Method: http.MethodPost, URL: sessionsURL,
+			Body: start(map[string]any{"reason": strings.Repeat("\u200b", 20)}), Headers: client,
+			ExpectedStatus: 400, ExpectedContent: []string{`"reason":{"code":"validation_required"`},
+			TestAppFactory: factory(plugin.Config{}, breakGlass(nil)),
+			AfterTestFunc:  expectDenied("policy.updated", "session.denied:invalid_input"),
+		},
+		{
+			Name: "a break-glass reason of a letter and 19 zero-width spaces", Method: http.MethodPost, URL: sessionsURL,
+			Body: start(map[string]any{"reason": "a" + strings.Repeat("\u200b", 19)}), Headers: client,
+			ExpectedStatus: 400, ExpectedContent: []string{`"reason":{"code":"validation_length_too_short"`},
+			TestAppFactory: factory(plugin.Config{}, breakGlass(nil)),
+			AfterTestFunc:  expectDenied("policy.updated", "session.denied:invalid_input"),
+		},
+		{
+			Name: "a break-glass reason of 19 characters padded with invisible ones", Method: http.MethodPost, URL: sessionsURL,
+			Body: start(map[string]any{"reason": "it is urgent, sorry" + strings.Repeat("\u2060\ufeff\u00ad\u202e\u0301", 4)}), Headers: client,
+			ExpectedStatus: 400, ExpectedContent: []string{`"reason":{"code":"validation_length_too_short"`},
+			TestAppFactory: factory(plugin.Config{}, breakGlass(nil)),
+			AfterTestFunc:  expectDenied("policy.updated", "session.denied:invalid_input"),
+		},
+		{
 			Name: "write, which breakGlassModes does not list by default", Method: http.MethodPost, URL: sessionsURL,
 			Body: start(map[string]any{"mode": "write"}), Headers: client,
 			ExpectedStatus: 403, ExpectedContent: []string{`"code":"mode_not_allowed"`},

@@ -14,6 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/mailer"
 
+	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/ids"
 	"github.com/pbimpersonation/impersonation/internal/records"
 	"github.com/pbimpersonation/impersonation/plugin"
@@ -33,7 +34,13 @@ const fixtureRequestId = "requestfixture1"
 // clock (approved then, when status is approved or used).
 func (a *testApp) addRequest(t testing.TB, actorCollection, actorId string, status records.RequestStatus) *records.Request {
 	t.Helper()
-	r, err := records.NewRequest(a, mustFind(a, actorCollection, actorId), mustFind(a, "users", user3Id))
+	return a.addRequestOn(t, actorCollection, actorId, user3Id, status)
+}
+
+// addRequestOn is addRequest about the user userId.
+func (a *testApp) addRequestOn(t testing.TB, actorCollection, actorId, userId string, status records.RequestStatus) *records.Request {
+	t.Helper()
+	r, err := records.NewRequest(a, mustFind(a, actorCollection, actorId), mustFind(a, "users", userId))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +163,12 @@ func TestRequestAsk(t *testing.T) {
 		},
 		{
 			Name: "no reason", Method: http.MethodPost, URL: requestsURL, Body: ask(map[string]any{"reason": nil}),
+			Headers: client, ExpectedStatus: 400, ExpectedContent: []string{`"reason":{"code":"validation_required"`},
+			TestAppFactory: factory(plugin.Config{}, nil), AfterTestFunc: nothingAsked,
+		},
+		{
+			Name: "an invisible reason", Method: http.MethodPost, URL: requestsURL,
+			Body:    ask(map[string]any{"reason": strings.Repeat("\u200b\u2060\ufeff\u00ad\u202e\u0301", 4)}),
 			Headers: client, ExpectedStatus: 400, ExpectedContent: []string{`"reason":{"code":"validation_required"`},
 			TestAppFactory: factory(plugin.Config{}, nil), AfterTestFunc: nothingAsked,
 		},
@@ -499,6 +512,45 @@ func TestRequestDecline(t *testing.T) {
 			AfterTestFunc: expectRequest(records.RequestDeclined),
 		},
 		{
+			Name: "a request that expired unanswered", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_expired"`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				clientAsks(t, app)
+				app.clock.Advance(24 * time.Hour)
+			}),
+			AfterTestFunc: expectRequest(records.RequestExpired, "request.expired"),
+		},
+		{
+			Name: "an approval unused past its hour", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_expired"`},
+			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
+				app.addRequest(t, "clients", clientId, records.RequestApproved)
+				app.clock.Advance(records.ClaimWindow)
+			}),
+			AfterTestFunc: expectRequest(records.RequestExpired, "request.expired"),
+		},
+		{
+			Name: "a used approval whose session has ended", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_answered"`},
+			TestAppFactory: factory(plugin.Config{}, usedBy(records.EndStopped)),
+			AfterTestFunc:  nothingWithdrawn,
+		},
+		{
+			Name: "a used approval whose session has expired, not yet marked ended", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 409, ExpectedContent: []string{`"code":"request_answered"`},
+			TestAppFactory: factory(plugin.Config{}, usedBy("")),
+			AfterTestFunc:  nothingWithdrawn,
+		},
+		{
+			Name: "a used approval whose session is live: withdrawn, the session ends", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
+			ExpectedStatus: 200, ExpectedContent: []string{`"status":"withdrawn"`},
+			TestAppFactory: factory(plugin.Config{}, usedBy(liveSession)),
+			AfterTestFunc: func(t testing.TB, app *tests.TestApp, res *http.Response) {
+				expectRequest(records.RequestWithdrawn, "request.withdrawn", "session.ended:consent_revoked")(t, app, res)
+				wrap(app).expectEnded(t, usedSessionId, records.EndConsentRevoked)
+			},
+		},
+		{
 			Name: "an approval withdrawn before it is used", Method: http.MethodPost, URL: declineURL(fixtureRequestId), Headers: user3,
 			ExpectedStatus: 200, ExpectedContent: []string{`"status":"withdrawn"`},
 			TestAppFactory: factory(plugin.Config{}, func(t testing.TB, app *testApp) {
@@ -509,6 +561,47 @@ func TestRequestDecline(t *testing.T) {
 	}
 	for _, s := range scenarios {
 		s.Test(t)
+	}
+}
+
+// usedSessionId is the session of the request usedBy adds.
+const usedSessionId = "usedsession0001"
+
+// liveSession is, for usedBy, a session that has not ended.
+const liveSession records.EndCause = "live"
+
+// usedBy adds the fixture request of clientId, used by a write session on
+// user3: ended with cause, expired a minute ago and not yet marked ended
+// (""), or live for ten more minutes (liveSession).
+func usedBy(cause records.EndCause) func(testing.TB, *testApp) {
+	return func(t testing.TB, app *testApp) {
+		expires := app.clock.Now().Add(-time.Minute)
+		if cause == liveSession {
+			expires = app.clock.Now().Add(10 * time.Minute)
+		}
+		s := app.addSession(t, usedSessionId, "clients", clientId, "users", user3Id, records.ModeWrite, expires)
+		if cause != "" && cause != liveSession {
+			s.SetEnded(app.clock.Now().Add(-2*time.Minute), cause)
+			if err := app.Save(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := app.addRequest(t, "clients", clientId, records.RequestUsed)
+		r.SetSession(s.Id)
+		if err := app.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// nothingWithdrawn checks that the fixture request stays used, with no
+// entry written and the actor not emailed.
+func nothingWithdrawn(t testing.TB, app *tests.TestApp, res *http.Response) {
+	expectRequest(records.RequestUsed)(t, app, res)
+	for _, msg := range app.TestMailer.Messages() {
+		if strings.Contains(msg.Subject, "was declined") {
+			t.Errorf("the actor was emailed: %q", msg.Subject)
+		}
 	}
 }
 
@@ -775,6 +868,19 @@ func TestWithdrawingConsentWithdrawsApprovals(t *testing.T) {
 		t.Errorf("request %s", r.Status())
 	}
 	f.must(t, 403, http.MethodPost, sessionsURL, startUser3+`}`, clientToken)
+}
+
+func TestWithdrawingConsentLeavesEndedSessionsRequests(t *testing.T) {
+	f := newFlow(t, usedBy(records.EndStopped))
+	f.must(t, 204, http.MethodDelete, "/api/impersonation/consent", "", user3Token)
+	if r := requestOf(t, f); r.Status() != records.RequestUsed {
+		t.Errorf("request %s, want used: its session had ended", r.Status())
+	}
+	for _, event := range f.auditEvents(t, nil) {
+		if event == audit.RequestWithdrawn {
+			t.Errorf("entries %v", f.auditEvents(t, nil))
+		}
+	}
 }
 
 func TestAskThenDecline(t *testing.T) {

@@ -123,10 +123,12 @@ func (m Masks) named(name string) bool { return m.names[strings.ToLower(name)] }
 // "receipt-", "code:autogenerate": every modifier PocketBase accepts, and
 // any letter case).
 func (m Masks) Written(collection string, bodyFields []string) (string, bool) {
-	fields := m.fields[collection]
-	if len(fields) == 0 {
-		return "", false
-	}
+	return WrittenOf(m.fields[collection], bodyFields)
+}
+
+// WrittenOf returns the first of fields that a request body with the given
+// field names would write, as Written tells it.
+func WrittenOf(fields, bodyFields []string) (string, bool) {
 	for _, key := range bodyFields {
 		name := strings.TrimPrefix(key, "+")
 		name = strings.TrimRight(name, "+-")
@@ -287,6 +289,34 @@ func readNames(path string) []string {
 	}
 	return names
 }
+
+// RuleFields returns the fields of a record that rule (the API rules'
+// syntax) reads, as PocketBase's parser finds its paths: the field each
+// plain path starts from (the record the rule is evaluated on: "manager"
+// of manager.org.owner) and of each @request.auth path (the record of
+// whoever the rule is evaluated for), but for the unwritable names.
+// @collection paths read other collections' records, which are not among
+// them.
+func RuleFields(rule string) []string {
+	var fields []string
+	for _, path := range identifiers(rule) {
+		segments := strings.Split(path, ".")
+		if len(segments) > 2 && segments[0] == "@request" && segments[1] == "auth" {
+			segments = segments[2:]
+		}
+		name, _, _ := strings.Cut(strings.TrimSpace(segments[0]), ":")
+		if name == "" || strings.HasPrefix(name, "@") || slices.Contains(unwritable, name) || slices.Contains(fields, name) {
+			continue
+		}
+		fields = append(fields, name)
+	}
+	return fields
+}
+
+// unwritable are the names a rule's path may start from that no update
+// changes: the id, the virtual collection fields, and the literals the
+// parser hands the resolver.
+var unwritable = []string{"id", "collectionId", "collectionName", "true", "false", "null"}
 
 // identifiers returns the field paths of a filter, as PocketBase's own
 // parser finds them. A filter that does not parse is split into words

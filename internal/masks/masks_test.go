@@ -256,3 +256,20 @@ func FuzzFilterReadsWhatPocketBaseReads(f *testing.F) {
 		}
 	})
 }
+
+func TestRuleFields(t *testing.T) {
+	cases := []struct{ rule, want string }{
+		{``, ``},
+		{`@request.auth.id = manager`, `manager`},
+		{`@request.auth.id = manager.id || manager.org.owner = @request.auth.id`, `manager`},
+		{`@request.auth.role = "approver" && team:lower = "support"`, `role,team`},
+		{`@request.auth.id != "" && id = @request.auth.id`, ``},
+		{`@collection.staff.user ?= @request.auth.id && @request.headers.x = "1"`, ``},
+		{`emailVisibility = true && @request.auth.collectionName = "clients"`, `emailVisibility`},
+	}
+	for _, c := range cases {
+		if got := strings.Join(masks.RuleFields(c.rule), ","); got != c.want {
+			t.Errorf("RuleFields(%q) = %q, want %q", c.rule, got, c.want)
+		}
+	}
+}

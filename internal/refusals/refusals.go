@@ -92,6 +92,11 @@ const (
 	CodeMaskedWrite Code = "masked_write"
 	CodeMaskedFile  Code = "masked_file"
 
+	// the guard, on a write to the user's own record that would change a
+	// field the policy's impersonatorRule or approverRule reads (params: the
+	// field)
+	CodeRuleFieldWrite Code = "rule_field_write"
+
 	// PocketBase's own routes on the plugin's collections
 	CodeBuiltinImpersonate Code = "builtin_impersonate"
 	CodeAuditAppendOnly    Code = "audit_append_only"
@@ -150,10 +155,11 @@ var refusalMessages = map[Code]string{
 	CodeRealtimeExpand:  "Realtime subscriptions cannot expand relations while impersonating.",
 	CodeNoRefresh:       "An impersonation token cannot be refreshed.",
 
-	CodeMaskedRead:  "The filter, sort or expand reads a field that is hidden while impersonating.",
-	CodeMaskedRule:  "The collection's API rule compares a field that is hidden while impersonating with data of the request.",
-	CodeMaskedWrite: "A field that is hidden while impersonating cannot be written.",
-	CodeMaskedFile:  "This file is hidden while impersonating.",
+	CodeMaskedRead:     "The filter, sort or expand reads a field that is hidden while impersonating.",
+	CodeMaskedRule:     "The collection's API rule compares a field that is hidden while impersonating with data of the request.",
+	CodeMaskedWrite:    "A field that is hidden while impersonating cannot be written.",
+	CodeRuleFieldWrite: "A field that decides who may act as this user, or approve their requests, cannot be changed while impersonating.",
+	CodeMaskedFile:     "This file is hidden while impersonating.",
 
 	CodeBuiltinImpersonate: "Records of this collection are impersonated through POST /api/impersonation/sessions.",
 	CodeAuditAppendOnly:    "Impersonation audit entries are append-only and cannot be changed through the API.",

@@ -11,6 +11,7 @@ package requests
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -223,7 +224,8 @@ func awaitingOf(p *records.Policy, r *records.Request) Role {
 // Decline records a refusal and its entry, in one transaction: a pending
 // request is declined (request.declined); an approved one, used or not, is
 // withdrawn (request.withdrawn), and the session it started ends with
-// consent_revoked, as when a user withdraws consent.
+// consent_revoked, as when a user withdraws consent. A request answered for
+// good, or used by a session that has ended (over), is ErrAnswered.
 func Decline(log *audit.Log, app core.App, a Answer) (*records.Request, error) {
 	var declined *records.Request
 	err := answer(log, app, a, func(tx core.App, r *records.Request) error {
@@ -232,6 +234,12 @@ func Decline(log *audit.Log, app core.App, a Answer) (*records.Request, error) {
 		case records.RequestPending:
 			r.SetStatus(records.RequestDeclined)
 		case records.RequestApproved, records.RequestUsed:
+			switch over, err := over(tx, r, a.Now); {
+			case err != nil:
+				return err
+			case over:
+				return ErrAnswered
+			}
 			event = audit.RequestWithdrawn
 			r.SetStatus(records.RequestWithdrawn)
 		default:
@@ -246,8 +254,8 @@ func Decline(log *audit.Log, app core.App, a Answer) (*records.Request, error) {
 	return declined, err
 }
 
-// WithdrawOn withdraws every approved request about user, used or not,
-// each with its request.withdrawn entry and the end of the session it
+// WithdrawOn withdraws every approved request about user, used or not (but
+// not over: its session has ended), each with its request.withdrawn entry and the end of the session it
 // started, in one transaction: what a withdrawal of consent does to them.
 func WithdrawOn(log *audit.Log, app core.App, user *core.Record, now time.Time, client audit.Client) error {
 	return app.RunInTransaction(func(tx core.App) error {
@@ -257,6 +265,12 @@ func WithdrawOn(log *audit.Log, app core.App, user *core.Record, now time.Time, 
 			return err
 		}
 		for _, r := range approved {
+			switch over, err := over(tx, r, now); {
+			case err != nil:
+				return err
+			case over:
+				continue
+			}
 			r.SetStatus(records.RequestWithdrawn)
 			if err := withdraw(log, tx, r, audit.RequestWithdrawn, now, entryOf(audit.RequestWithdrawn, r, client)); err != nil {
 				return err
@@ -264,6 +278,20 @@ func WithdrawOn(log *audit.Log, app core.App, user *core.Record, now time.Time, 
 		}
 		return nil
 	})
+}
+
+// over tells whether r was used by a session that has ended (or expired)
+// at now: such a request is answered for good, and nothing is left to
+// withdraw.
+func over(app core.App, r *records.Request, now time.Time) (bool, error) {
+	if r.Status() != records.RequestUsed || r.Session() == "" {
+		return false, nil
+	}
+	s, err := records.FindSession(app, r.Session())
+	if err != nil {
+		return false, fmt.Errorf("find the session of request %s: %w", r.Id, err)
+	}
+	return s.IsEnded() || !s.Expires().After(now), nil
 }
 
 // withdraw saves r, changed to declined or withdrawn, writes entry, and

@@ -479,6 +479,8 @@ export const messages = {
             "The API rule {in} compares {field}, which is hidden while impersonating, with data of the request.",
         "error.masked_write": "{field} is hidden while impersonating and cannot be written.",
         "error.masked_file": "This file ({field}) is hidden while impersonating.",
+        "error.rule_field_write":
+            "{field} decides who may act as this user or approve their requests: it cannot be changed while impersonating.",
         "error.builtin_impersonate":
             "Records of this collection are impersonated through POST /api/impersonation/sessions.",
         "error.audit_append_only": "Impersonation audit entries are append-only and cannot be changed through the API.",
@@ -1074,6 +1076,8 @@ export const messages = {
             "La regla de API {in} compara {field}, que está oculto al suplantar, con datos de la petición.",
         "error.masked_write": "{field} está oculto al suplantar y no se puede escribir.",
         "error.masked_file": "Este archivo ({field}) está oculto al suplantar.",
+        "error.rule_field_write":
+            "{field} decide quién puede actuar como este usuario o aprobar sus solicitudes: no se puede cambiar al suplantar.",
         "error.builtin_impersonate":
             "Los registros de esta colección se suplantan mediante POST /api/impersonation/sessions.",
         "error.audit_append_only": "Las entradas de auditoría solo se añaden: no se pueden cambiar mediante la API.",

@@ -257,7 +257,8 @@ func (p *handlers) latestCheckpoint(e *core.RequestEvent) error {
 const maxWitness = 256 << 20
 
 // checkWitness checks a witness file a superuser uploads (the body, or the
-// multipart file field "witness") against the chain (checkpoints.Witness).
+// multipart file field "witness") against the chain (checkpoints.Witness),
+// and verifies the chain itself: the answer is never OK when it does not.
 func (p *handlers) checkWitness(e *core.RequestEvent) error {
 	var body io.Reader = e.Request.Body
 	if strings.HasPrefix(e.Request.Header.Get("Content-Type"), "multipart/") {
@@ -287,9 +288,13 @@ func (p *handlers) checkWitness(e *core.RequestEvent) error {
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	res, err := checkpoints.Witness(bytes.NewReader(raw), pub, func(h audit.Head) (bool, error) { return audit.Holds(e.App, h) })
+	chain, err := p.opts.Audit.Verify(nil)
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	return e.JSON(http.StatusOK, res)
+	res, err := checkpoints.Witness(bytes.NewReader(raw), pub, func(h audit.Head) (audit.Hold, error) { return audit.Holds(e.App, h) })
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, checkpoints.Fold(res, chain))
 }

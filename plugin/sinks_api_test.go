@@ -407,8 +407,9 @@ func multipartWitness(t testing.TB, field string, witness []byte) (*bytes.Buffer
 
 // TestWitness: a webhook sink added through the API gets the entries and
 // the checkpoints; what it received, uploaded by a superuser or given to
-// audit verify --witness, holds against the chain, and fails once the
-// chain is rolled back, naming the checkpoint it contradicts.
+// audit verify --witness, holds against the chain, fails once the chain
+// does not verify (a prune faked), and once the chain is rolled back,
+// naming the checkpoint it contradicts.
 func TestWitness(t *testing.T) {
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
@@ -474,6 +475,22 @@ func TestWitness(t *testing.T) {
 	body, contentType = multipartWitness(t, "other", witness)
 	if code, _ := upload(body, contentType, superuserToken); code != 400 {
 		t.Errorf("no witness field: %d", code)
+	}
+
+	// the oldest entries deleted and a prune faked: the witness's
+	// checkpoint is still held, but the chain does not verify
+	if _, err := app.DB().Delete(records.AuditCollection, dbx.NewExp("seq <= 2")).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.DB().Update(records.AuditCollection, dbx.Params{"event": "audit.checkpoint",
+		"data": `{"prunedThroughSeq":2,"prunedThroughHash":"forged"}`}, dbx.NewExp("seq = 3")).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := upload(bytes.NewReader(witness), "application/x-ndjson", superuserToken); code != 200 || out["ok"] != false || out["code"] != "chain_not_verified" {
+		t.Errorf("a faked prune: %d %v", code, out)
+	}
+	if err := verify(); err == nil || !strings.Contains(err.Error(), "chain_not_verified") {
+		t.Errorf("verify --witness of a faked prune: %v", err)
 	}
 
 	// a restore of older data: the chain is rolled back to #5

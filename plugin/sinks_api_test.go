@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,7 +212,7 @@ func TestSinksRecords(t *testing.T) {
 			TestAppFactory:     factory(plugin.Config{}, withSink(closedReceiver, false)),
 		},
 		{
-			Name: "nor a superuser's view, asking for every field", Method: http.MethodGet, URL: sinkRecordURL + "?fields=*,secret",
+			Name: "nor a superuser's view, asking for every field", Method: http.MethodGet, URL: sinkRecordURL + "?fields=*",
 			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"name":"siem"`},
 			NotExpectedContent: noSecret,
 			TestAppFactory:     factory(plugin.Config{}, withSink(closedReceiver, false)),
@@ -655,5 +656,74 @@ func TestHangingReceiverHoldsNothingUp(t *testing.T) {
 		}
 		app.clock.Advance(time.Minute)
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSinkSecretNotQueried: a superuser cannot read a sink's secret one
+// guess at a time through a query that reads it, on the sinks (any
+// spelling of the collection), through a relation or an @collection of
+// another collection's filter, in a batch's sub-request or a realtime
+// subscription's options; a query that does not read it is answered.
+func TestSinkSecretNotQueried(t *testing.T) {
+	t.Parallel()
+	superuser := map[string]string{"Authorization": superuserToken}
+	refused := []string{`"code":"sink_secret_read"`, `"field":"secret"`}
+	guess := url.QueryEscape("secret~'hunter2'")
+	scenarios := []tests.ApiScenario{
+		{Name: "a filter on the secret", URL: sinksURL + "?filter=" + guess, ExpectedContent: append(refused, `"in":"filter"`)},
+		{Name: "with a modifier, in another case", URL: sinksURL + "?filter=" + url.QueryEscape("SECRET:lower ?~ 'h'"), ExpectedContent: []string{`"code":"sink_secret_read"`}},
+		{Name: "a sort on the secret", URL: sinksURL + "?sort=-secret", ExpectedContent: append(refused, `"in":"sort"`)},
+		{Name: "the collection spelled otherwise", URL: "/api/collections/IMPERSONATION_SINKS/records?sort=secret", ExpectedContent: refused},
+		{Name: "fields on a view", URL: sinkRecordURL + "?fields=id,secret", ExpectedContent: append(refused, `"in":"fields"`)},
+		{Name: "through a relation", URL: "/api/collections/routes/records?filter=" + url.QueryEscape("sink.secret~'hunter2'"), ExpectedContent: refused},
+		{Name: "through an expand's fields", URL: "/api/collections/routes/records?expand=sink&fields=" + url.QueryEscape("expand.sink.secret"), ExpectedContent: refused},
+		{Name: "through @collection", URL: "/api/collections/users/records?filter=" + url.QueryEscape("@collection.impersonation_sinks.secret~'hunter2'"), ExpectedContent: refused},
+		{Name: "through @collection in another case", URL: "/api/collections/users/records?filter=" + url.QueryEscape("@collection.Impersonation_Sinks.secret~'hunter2'"), ExpectedContent: refused},
+		{Name: "in a batch's sub-request", Method: http.MethodPost, URL: "/api/batch",
+			Body: jsonBody(map[string]any{"requests": []map[string]any{{
+				"method": "PATCH", "url": sinkRecordURL + "?fields=secret", "body": map[string]any{"name": "renamed"},
+			}}}), ExpectedContent: refused},
+		{Name: "a string that says secret is not a read", URL: sinksURL + "?filter=" + url.QueryEscape("name!='secret'"), ExpectedStatus: 200,
+			ExpectedContent: []string{`"totalItems":1`}},
+		{Name: "another collection's query is answered", URL: "/api/collections/routes/records?expand=sink&sort=-id", ExpectedStatus: 200,
+			ExpectedContent: []string{`"name":"siem"`}, NotExpectedContent: []string{sinkSecret}},
+	}
+	for _, s := range scenarios {
+		if s.Method == "" {
+			s.Method = http.MethodGet
+		}
+		if s.ExpectedStatus == 0 {
+			s.ExpectedStatus = 400
+			s.NotExpectedContent = []string{`"items"`}
+		}
+		s.Headers = superuser
+		s.TestAppFactory = factory(plugin.Config{}, withRouteToSink)
+		s.Test(t)
+	}
+}
+
+// TestSinkSecretNotInRealtimeOptions: a realtime subscription whose
+// options' filter reads a sink's secret is refused.
+func TestSinkSecretNotInRealtimeOptions(t *testing.T) {
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	withSink(closedReceiver, false)(t, app)
+	server := httptest.NewServer(serveMux(t, app.TestApp))
+	defer server.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	id, _ := connectRealtime(t, ctx, server.URL)
+	sub := func(options string) *http.Response {
+		topic, _ := json.Marshal("impersonation_sinks/*?options=" + options)
+		return post(t, server.URL+"/api/realtime", `{"clientId":"`+id+`","subscriptions":[`+string(topic)+`]}`, superuserToken)
+	}
+	if res := sub(`{"query":{"filter":"secret~'hunter2'"}}`); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a filter on the secret: %d", res.StatusCode)
+	}
+	if res := sub(`{"query":{"sort":"secret"}}`); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a sort on the secret: %d", res.StatusCode)
+	}
+	if res := sub(`{"query":{"filter":"name='siem'"}}`); res.StatusCode != http.StatusNoContent {
+		t.Errorf("a filter on the name: %d", res.StatusCode)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/redact"
 )
 
 // The audit is a keyed hash chain. Entries are numbered 1, 2, 3... in the
@@ -170,7 +171,7 @@ func rowOf(e Entry, created string) (row, error) {
 		Target: cut(e.Target, 255), TargetCollection: cut(e.TargetCollection, 255),
 		Session: cut(e.Session, 255), Reason: cut(e.Reason, 1000),
 		IP: cut(e.Client.IP, 255), UserAgent: cut(e.Client.UserAgent, 1000),
-		Method: cut(e.Client.Method, 20), Path: cut(e.Client.Path, 3000),
+		Method: cut(e.Client.Method, 20), Path: cut(redact.Path(e.Client.Path), 3000),
 		Status: e.Client.Status, Data: data, Created: created,
 	}, nil
 }

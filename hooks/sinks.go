@@ -122,7 +122,13 @@ func (p *handlers) auditSinkChange(event string) func(e *core.RecordEvent) error
 func (p *handlers) setSinkState(tx core.App, s *records.Sink, event string) error {
 	switch event {
 	case audit.SinkCreated:
-		start, offset := 0, int64(0)
+		// from the oldest entry retained (what was pruned before is no
+		// gap of this sink's), or from now
+		first, err := audit.FirstSeq(tx)
+		if err != nil {
+			return err
+		}
+		start, offset := max(first-1, 0), int64(0)
 		if s.StartFromNow() {
 			head, err := audit.HeadOf(tx)
 			if err != nil {

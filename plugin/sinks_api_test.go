@@ -530,7 +530,7 @@ func keys(v any) []string {
 
 // TestRetentionWaitsForSinks: the retention prunes no entry an enabled
 // sink has not received, and alerts instead; a disabled sink holds
-// nothing back.
+// nothing back; a sink made after a prune starts at the oldest entry left.
 func TestRetentionWaitsForSinks(t *testing.T) {
 	app := newTestApp(t, plugin.Config{AuditRetention: 24 * time.Hour, AlertEmail: "security@example.com"})
 	defer app.Cleanup()
@@ -562,6 +562,27 @@ func TestRetentionWaitsForSinks(t *testing.T) {
 	app.clock.Advance(25 * time.Hour)
 	runJob(t, app, ids.PruneAuditJobId)
 	app.expectAudit(t, "audit.checkpoint")
+
+	// a sink made now starts at the oldest entry left: what was pruned
+	// before it existed is no gap of its own
+	first, err := audit.FirstSeq(app)
+	if err != nil || first < 2 {
+		t.Fatalf("the oldest entry left: #%d, %v", first, err)
+	}
+	fresh, err := records.NewSink(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh.SetName("fresh")
+	fresh.SetType(records.SinkFile)
+	fresh.SetPath("fresh.jsonl")
+	fresh.SetFormat(records.FormatJSONL)
+	if err := app.Save(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if fresh.DeliveredSeq() != first-1 {
+		t.Errorf("a new sink's deliveredSeq is %d, want %d", fresh.DeliveredSeq(), first-1)
+	}
 }
 
 // TestHangingReceiverHoldsNothingUp: while a webhook's receiver holds a

@@ -350,8 +350,8 @@ func (l *Log) verify(progress func(done, total int)) (Result, error) {
 	if err := app.DB().NewQuery("SELECT count(*) FROM {{" + records.AuditCollection + "}}").Row(&total); err != nil {
 		return Result{}, err
 	}
-	var firstSeq int
-	if err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&firstSeq); err != nil {
+	firstSeq, err := FirstSeq(app)
+	if err != nil {
 		return Result{}, err
 	}
 	startSeq, startHash, err := chainStart(app, firstSeq)

@@ -55,6 +55,14 @@ func HeadOf(app core.App) (Head, error) {
 	return tableHead(app)
 }
 
+// FirstSeq returns the seq of the oldest entry of app's audit, 0 when it is
+// empty (entries before it were pruned, when it is not 1).
+func FirstSeq(app core.App) (int, error) {
+	var seq int
+	err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&seq)
+	return seq, err
+}
+
 // Hold is what app's chain holds of a head a witness names (Holds).
 type Hold struct {
 	// Held: the entry h.Seq is in the chain with hash h.Hash, or it was
@@ -83,8 +91,8 @@ func Holds(app core.App, h Head) (Hold, error) {
 	if !errors.Is(err, sql.ErrNoRows) {
 		return Hold{}, err
 	}
-	var firstSeq int
-	if err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&firstSeq); err != nil {
+	firstSeq, err := FirstSeq(app)
+	if err != nil {
 		return Hold{}, err
 	}
 	if firstSeq <= h.Seq {

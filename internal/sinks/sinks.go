@@ -294,7 +294,16 @@ func (l *loop) deliver() (int, error) {
 	if err := l.send(body.Bytes()); err != nil {
 		return 0, l.failed(err)
 	}
-	if err := records.SaveSinkProgress(app, s.Id, upTo, offset, l.now(), ""); err != nil {
+	note := ""
+	if len(lines) > 0 && lines[0].Seq > l.cursor+1 {
+		// a sink enabled again after a retention pruned what it had not
+		// taken: it goes on from the oldest entry left, and says so
+		note = fmt.Sprintf("entries #%d to #%d were no longer in the audit (pruned by the retention, or deleted) when this sink "+
+			"reached them: it never received them", l.cursor+1, lines[0].Seq-1)
+		app.Logger().Warn("impersonation: an audit sink skips entries it never received", "sink", s.Name(),
+			"from", l.cursor+1, "to", lines[0].Seq-1)
+	}
+	if err := records.SaveSinkProgress(app, s.Id, true, upTo, offset, l.now(), note); err != nil {
 		// taken but not recorded: the batch is sent again
 		return 0, l.failed(fmt.Errorf("save the cursor: %w", err))
 	}
@@ -327,7 +336,7 @@ func (l *loop) failed(err error) error {
 	if len(msg) > 2000 {
 		msg = msg[:2000]
 	}
-	if saveErr := records.SaveSinkProgress(l.m.app, l.sink.Id, 0, 0, l.now(), msg); saveErr != nil {
+	if saveErr := records.SaveSinkProgress(l.m.app, l.sink.Id, false, 0, 0, l.now(), msg); saveErr != nil {
 		l.m.app.Logger().Error("impersonation: record an audit sink's error", "sink", l.sink.Name(), "error", saveErr)
 	}
 	if !l.failing {

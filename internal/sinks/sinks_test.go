@@ -467,3 +467,44 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkEnabledAgainAfterAPrune: a sink that was disabled while the
+// retention pruned entries it had not received goes on from the oldest
+// entry left, and says, in lastError, which entries it never received.
+func TestSinkEnabledAgainAfterAPrune(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, "")
+	f.write(t, 3, audit.Request)
+	s := f.addSink(t, func(s *records.Sink) {
+		s.SetType(records.SinkWebhook)
+		s.SetURL(r.URL)
+	})
+	m := f.manager(t)
+	eventually(t, f.clock, m, func() bool { return len(r.seqs()) >= 3 })
+	m.Stop()
+	stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+	stored.Set("enabled", false)
+	if err := f.app.Save(stored); err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, 4, audit.Request) // #4..#7, never received
+	f.clock.Advance(48 * time.Hour)
+	f.write(t, 1, audit.Request) // #8
+	if n, err := f.log.Prune(f.clock.Now().Add(-24 * time.Hour)); err != nil || n != 7 {
+		t.Fatalf("pruned %d: %v", n, err)
+	} // the retention's checkpoint is #9
+	stored, _ = f.app.FindRecordById(records.SinksCollection, s.Id)
+	stored.Set("enabled", true)
+	if err := f.app.Save(stored); err != nil {
+		t.Fatal(err)
+	}
+	m2 := f.manager(t)
+	eventually(t, f.clock, m2, func() bool { return len(r.seqs()) >= 5 })
+	if got := r.seqs(); !slices.Equal(got, []int{1, 2, 3, 8, 9}) {
+		t.Errorf("received %v, want 1..3, then 8 and 9", got)
+	}
+	stored, _ = f.app.FindRecordById(records.SinksCollection, s.Id)
+	if note := stored.GetString("lastError"); !strings.Contains(note, "entries #4 to #7") || stored.GetInt("deliveredSeq") != 9 {
+		t.Errorf("deliveredSeq %d, lastError %q", stored.GetInt("deliveredSeq"), note)
+	}
+}

@@ -1191,7 +1191,8 @@ export const messages = {
         "field.validation_masked_id": "El id de un registro no se puede ocultar.",
         "error.settings_exist": "Los ajustes son un único registro, que ya existe: edítalo.",
         "error.sink_state_read_only": "El estado de entrega de un destino lo escribe solo el servidor.",
-        "error.sink_secret_read": "El filtro, el orden, la expansión o los campos leen el secreto de un destino, que nadie puede leer.",
+        "error.sink_secret_read":
+            "El filtro, el orden, la expansión o los campos leen el secreto de un destino, que nadie puede leer.",
         "event.settings.created": "Ajustes creados",
         "event.settings.updated": "Ajustes cambiados",
         "event.settings.deleted": "Ajustes eliminados",

@@ -194,8 +194,13 @@ func TestWebhookDeliversInOrder(t *testing.T) {
 	if r.badSig != 0 || r.batches != 4 {
 		t.Errorf("%d batches (want 4: 7 entries each), %d badly signed", r.batches, r.badSig)
 	}
-	stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
-	if stored.GetInt("deliveredSeq") != 25 || stored.GetString("lastError") != "" || stored.GetString("lastAttempt") == "" {
+	// the cursor is saved once the receiver has answered
+	var stored *core.Record
+	eventually(t, f.clock, m, func() bool {
+		stored, _ = f.app.FindRecordById(records.SinksCollection, s.Id)
+		return stored.GetInt("deliveredSeq") == 25
+	})
+	if stored.GetString("lastError") != "" || stored.GetString("lastAttempt") == "" {
 		t.Errorf("stored state %v", stored.PublicExport())
 	}
 	// what is appended later, with a checkpoint, follows
@@ -480,7 +485,11 @@ func TestSinkEnabledAgainAfterAPrune(t *testing.T) {
 		s.SetURL(r.URL)
 	})
 	m := f.manager(t)
-	eventually(t, f.clock, m, func() bool { return len(r.seqs()) >= 3 })
+	// the cursor is saved once the receiver has answered
+	eventually(t, f.clock, m, func() bool {
+		stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+		return stored.GetInt("deliveredSeq") == 3
+	})
 	m.Stop()
 	stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
 	stored.Set("enabled", false)

@@ -40,7 +40,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -417,8 +416,8 @@ func Signature(secret, timestamp string, body []byte) string {
 // returned it), and syncs it. The path is checked again right before it is
 // opened (a folder on it may have become a symlink since the sink was
 // saved), and opened so that its last component cannot be a symlink and
-// must be a regular file: never one of the data directory's own files, a
-// device or a FIFO.
+// must be a regular file of one name (no hard link): never one of the data
+// directory's own files, a device or a FIFO.
 func appendFile(dataDir, path string, body []byte) error {
 	if err := checkResolved(dataDir, path); err != nil {
 		return err
@@ -429,13 +428,13 @@ func appendFile(dataDir, path string, body []byte) error {
 	if err := checkResolved(dataDir, path); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|noFollow, 0o600)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadPath, err)
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || hardLinked(st) {
 		f.Close()
-		return fmt.Errorf("%w: %s is not a regular file", ErrBadPath, path)
+		return fmt.Errorf("%w: %s is not a regular file of one name", ErrBadPath, path)
 	}
 	_, err = f.Write(body)
 	return errors.Join(err, f.Sync(), f.Close())

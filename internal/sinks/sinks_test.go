@@ -517,3 +517,34 @@ func TestSinkEnabledAgainAfterAPrune(t *testing.T) {
 		t.Errorf("deliveredSeq %d, lastError %q", stored.GetInt("deliveredSeq"), note)
 	}
 }
+
+// TestFileSinkRefusesAHardLink: a file sink's file that is a hard link
+// (another name of, say, the audit key) is not written.
+func TestFileSinkRefusesAHardLink(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, 2, audit.Request)
+	victim := filepath.Join(f.app.DataDir(), "victim")
+	if err := os.WriteFile(victim, []byte("the plugin's own file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(f.app.DataDir(), sinks.Dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(victim, filepath.Join(dir, "linked.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	s := f.addSink(t, func(s *records.Sink) {
+		s.SetType(records.SinkFile)
+		s.SetPath("linked.jsonl")
+	})
+	m := f.manager(t)
+	eventually(t, f.clock, m, func() bool {
+		stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+		return strings.Contains(stored.GetString("lastError"), "not a regular file of one name")
+	})
+	m.Stop()
+	if after, _ := os.ReadFile(victim); string(after) != "the plugin's own file\n" {
+		t.Errorf("the sink wrote through a hard link: %q", after)
+	}
+}

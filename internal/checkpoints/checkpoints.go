@@ -24,7 +24,10 @@
 //
 //	signer := checkpoints.NewSigner(app.DataDir(), clock.System)
 //	if _, err := signer.Sign(head); err != nil { ... }
-//	res, err := checkpoints.Witness(app, signer, file)
+//	pub, _ := signer.PublicKey()
+//	res, err := checkpoints.Witness(file, pub, func(h audit.Head) (audit.Hold, error) { return audit.Holds(app, h) })
+//	chain, err := log.Verify(nil)
+//	res = checkpoints.Fold(res, chain) // never OK on a chain that does not verify
 package checkpoints
 
 import (

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -734,5 +735,32 @@ func TestSinkSecretNotQueried(t *testing.T) {
 		s.Headers = superuser
 		s.TestAppFactory = factory(plugin.Config{}, withRouteToSink)
 		s.Test(t)
+	}
+}
+
+// TestSinkPathThroughSymlinks: a file sink whose path reaches the data
+// directory's files through a symlink (/proc/self/root, the tester's
+// attack) is refused when saved, and nothing is written there.
+func TestSinkPathThroughSymlinks(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	mux := serveMux(t, app.TestApp)
+	data, err := filepath.Abs(app.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		"/proc/self/root" + filepath.Join(data, "impersonation_audit.checkpoints"),
+		"/proc/self/root" + filepath.Join(data, "data.db"),
+		"/proc/self/root" + filepath.Join(data, "impersonation_audit.key"),
+	} {
+		rec := sendJSON(mux, http.MethodPost, sinksURL, fmt.Sprintf(`{"name":"x","type":"file","format":"jsonl","enabled":true,"path":%q}`, path), superuserToken)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"code":"validation_sink_path"`) {
+			t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	if n, err := app.CountRecords(records.SinksCollection); err != nil || n != 0 {
+		t.Errorf("%d sinks saved, %v", n, err)
 	}
 }

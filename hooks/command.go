@@ -128,7 +128,7 @@ Exit codes:
 			if witness == "" {
 				return chainErr
 			}
-			return errors.Join(chainErr, checkWitnessFile(cmd, app, witness))
+			return errors.Join(chainErr, checkWitnessFile(cmd, app, witness, res))
 		},
 	}
 	verify.Flags().StringVar(&witness, "witness", "", "a JSON lines file of checkpoints as a sink received them: "+
@@ -243,8 +243,9 @@ func verifyError(res audit.Result) error {
 }
 
 // checkWitnessFile checks the witness file at path against app's chain
-// (checkpoints.Witness) and prints "witness ok: N checkpoints" on success.
-func checkWitnessFile(cmd *cobra.Command, app core.App, path string) error {
+// (checkpoints.Witness, with chain, the chain's verify, folded in) and
+// prints "witness ok: N checkpoints" on success.
+func checkWitnessFile(cmd *cobra.Command, app core.App, path string, chain audit.Result) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open the witness: %w", err)
@@ -254,13 +255,17 @@ func checkWitnessFile(cmd *cobra.Command, app core.App, path string) error {
 	if err != nil {
 		return err
 	}
-	res, err := checkpoints.Witness(f, pub, func(h audit.Head) (bool, error) { return audit.Holds(app, h) })
+	res, err := checkpoints.Witness(f, pub, func(h audit.Head) (audit.Hold, error) { return audit.Holds(app, h) })
 	if err != nil {
 		return err
 	}
+	res = checkpoints.Fold(res, chain)
 	if !res.OK {
 		return fmt.Errorf("the witness %s contradicts the audit (%s): %s", path, res.Code, res.Problem)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "witness ok: %d checkpoints\n", res.Checkpoints)
+	if res.Pruned > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "%d of them name entries the retention pruned, as a later checkpoint signs\n", res.Pruned)
+	}
 	return nil
 }

@@ -189,6 +189,8 @@ func Bind(app core.App, opts Options) error {
 	app.OnRecordUpdateExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkUpdated)})
 	app.OnRecordDeleteExecute(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.AuditSinksId, Func: p.auditSinkChange(audit.SinkDeleted)})
 	app.OnRecordEnrich(records.SinksCollection).Bind(&hook.Handler[*core.RecordEnrichEvent]{Id: ids.HideSinkSecretId, Func: hideSinkSecret})
+	app.OnBatchRequest().Bind(&hook.Handler[*core.BatchRequestEvent]{Id: ids.SinkSecretQueryId, Func: refuseSinkSecretBatch})
+	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{Id: ids.SinkSecretQueryId, Func: refuseSinkSecretSubscription})
 	app.OnRecordAfterCreateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
 	app.OnRecordAfterUpdateSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})
 	app.OnRecordAfterDeleteSuccess(records.SinksCollection).Bind(&hook.Handler[*core.RecordEvent]{Id: ids.SinkChangedId, Func: p.sinkChanged})

@@ -45,6 +45,7 @@ func (p *handlers) bindRoutes(e *core.ServeEvent) error {
 	p.serving.Store(true)
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.GuardId, Priority: guardPriority, Func: p.guard})
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.ProtectTruncateId, Func: refuseTruncate})
+	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.SinkSecretQueryId, Func: refuseSinkSecretQuery})
 	e.Router.Bind(&hook.Handler[*core.RequestEvent]{Id: ids.AuditReadId, Func: p.flushBeforeAuditRead})
 
 	e.Router.GET(consentPath, p.consentView)

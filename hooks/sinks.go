@@ -122,7 +122,13 @@ func (p *handlers) auditSinkChange(event string) func(e *core.RecordEvent) error
 func (p *handlers) setSinkState(tx core.App, s *records.Sink, event string) error {
 	switch event {
 	case audit.SinkCreated:
-		start, offset := 0, int64(0)
+		// from the oldest entry retained (what was pruned before is no
+		// gap of this sink's), or from now
+		first, err := audit.FirstSeq(tx)
+		if err != nil {
+			return err
+		}
+		start, offset := max(first-1, 0), int64(0)
 		if s.StartFromNow() {
 			head, err := audit.HeadOf(tx)
 			if err != nil {
@@ -257,7 +263,8 @@ func (p *handlers) latestCheckpoint(e *core.RequestEvent) error {
 const maxWitness = 256 << 20
 
 // checkWitness checks a witness file a superuser uploads (the body, or the
-// multipart file field "witness") against the chain (checkpoints.Witness).
+// multipart file field "witness") against the chain (checkpoints.Witness),
+// and verifies the chain itself: the answer is never OK when it does not.
 func (p *handlers) checkWitness(e *core.RequestEvent) error {
 	var body io.Reader = e.Request.Body
 	if strings.HasPrefix(e.Request.Header.Get("Content-Type"), "multipart/") {
@@ -287,9 +294,13 @@ func (p *handlers) checkWitness(e *core.RequestEvent) error {
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	res, err := checkpoints.Witness(bytes.NewReader(raw), pub, func(h audit.Head) (bool, error) { return audit.Holds(e.App, h) })
+	chain, err := p.opts.Audit.Verify(nil)
 	if err != nil {
 		return e.InternalServerError("", err)
 	}
-	return e.JSON(http.StatusOK, res)
+	res, err := checkpoints.Witness(bytes.NewReader(raw), pub, func(h audit.Head) (audit.Hold, error) { return audit.Holds(e.App, h) })
+	if err != nil {
+		return e.InternalServerError("", err)
+	}
+	return e.JSON(http.StatusOK, checkpoints.Fold(res, chain))
 }

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -606,5 +608,55 @@ func TestDigestOfAnExpiredSession(t *testing.T) {
 	app.expectEnded(t, started.Session.Id, records.EndExpired)
 	if d := storedDigest(t, app, started.Session.Id); d == nil || d.Seconds > 60 || d.Seconds < 50 || d.EndCause != records.EndExpired {
 		t.Fatalf("digest %+v, want about 60 seconds", d)
+	}
+}
+
+// TestDigestPathsRedacted: a token put in a path segment (as a password
+// reset's link may carry one) reaches neither the audit, nor the digest,
+// nor its email; a "?" decoded from a segment is shown escaped, never as
+// the start of a query.
+func TestDigestPathsRedacted(t *testing.T) {
+	t.Parallel()
+	app, mux := jobTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	const jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6InBhdGgiLCJ0eXBlIjoicGFzc3dvcmRSZXNldCJ9.cGF0aC1zaWduYXR1cmUtcGF0aA"
+	paths := []string{
+		"/api/collections/users/request-password-reset/" + jwt,
+		"/api/collections/users/records/PATHSECRET%3Fpassword%3DP2SECRET",
+	}
+	for _, p := range paths {
+		sendJSON(mux, http.MethodPost, p, `{}`, writeToken)
+	}
+	if rec := send(mux, http.MethodPost, sessionsURL+"/"+writeSessionId+"/end", superuserToken); rec.Code != 204 {
+		t.Fatalf("end: %d %s", rec.Code, rec.Body)
+	}
+	var stored []string
+	if err := app.DB().NewQuery("SELECT path FROM impersonation_audit WHERE session = {:s}").Bind(dbx.Params{"s": writeSessionId}).Column(&stored); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/api/collections/users/request-password-reset/[redacted]", "/api/collections/users/records/PATHSECRET%3Fpassword%3DP2SECRET"}
+	for _, w := range want {
+		if !slices.Contains(stored, w) {
+			t.Errorf("the audit's paths %q lack %q", stored, w)
+		}
+	}
+	d := storedDigest(t, app, writeSessionId)
+	var written []string
+	for _, w := range d.Writes {
+		written = append(written, w.Path)
+	}
+	if !slices.Equal(written, want) {
+		t.Errorf("the digest's writes %q, want %q", written, want)
+	}
+	msg := app.TestMailer.LastMessage()
+	for _, text := range []string{strings.Join(stored, " "), msg.HTML, msg.Text} {
+		for _, secret := range []string{jwt, "eyJ", "?password", "P2SECRET\n"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%q found in:\n%s", secret, text)
+			}
+		}
+	}
+	if !strings.Contains(msg.Text, want[0]) {
+		t.Errorf("the email lacks %q:\n%s", want[0], msg.Text)
 	}
 }

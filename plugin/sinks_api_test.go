@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,7 +213,7 @@ func TestSinksRecords(t *testing.T) {
 			TestAppFactory:     factory(plugin.Config{}, withSink(closedReceiver, false)),
 		},
 		{
-			Name: "nor a superuser's view, asking for every field", Method: http.MethodGet, URL: sinkRecordURL + "?fields=*,secret",
+			Name: "nor a superuser's view, asking for every field", Method: http.MethodGet, URL: sinkRecordURL + "?fields=*",
 			Headers: superuser, ExpectedStatus: 200, ExpectedContent: []string{`"name":"siem"`},
 			NotExpectedContent: noSecret,
 			TestAppFactory:     factory(plugin.Config{}, withSink(closedReceiver, false)),
@@ -287,7 +289,7 @@ func TestSinksRecords(t *testing.T) {
 
 // TestSinkSecretNotInRealtime: a superuser's realtime client, subscribed
 // to the sinks as the dashboard may be, gets a sink's change without its
-// secret.
+// secret, and cannot subscribe with options that read the secret.
 func TestSinkSecretNotInRealtime(t *testing.T) {
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
@@ -308,6 +310,20 @@ func TestSinkSecretNotInRealtime(t *testing.T) {
 	event := <-events
 	if !strings.Contains(event, `"name":"renamed"`) || strings.Contains(event, sinkSecret) || strings.Contains(event, `"secret"`) {
 		t.Errorf("the realtime event: %s", event)
+	}
+
+	// nor can it filter the events by the secret, one guess at a time
+	sub := func(options string) *http.Response {
+		topic, _ := json.Marshal("impersonation_sinks/*?options=" + options)
+		return post(t, server.URL+"/api/realtime", `{"clientId":"`+id+`","subscriptions":[`+string(topic)+`]}`, superuserToken)
+	}
+	for _, options := range []string{`{"query":{"filter":"secret~'hunter2'"}}`, `{"query":{"sort":"secret"}}`} {
+		if res := sub(options); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("options %s: %d", options, res.StatusCode)
+		}
+	}
+	if res := sub(`{"query":{"filter":"name='renamed'"}}`); res.StatusCode != http.StatusNoContent {
+		t.Errorf("a filter on the name: %d", res.StatusCode)
 	}
 }
 
@@ -407,8 +423,9 @@ func multipartWitness(t testing.TB, field string, witness []byte) (*bytes.Buffer
 
 // TestWitness: a webhook sink added through the API gets the entries and
 // the checkpoints; what it received, uploaded by a superuser or given to
-// audit verify --witness, holds against the chain, and fails once the
-// chain is rolled back, naming the checkpoint it contradicts.
+// audit verify --witness, holds against the chain, fails once the chain
+// does not verify (a prune faked), and once the chain is rolled back,
+// naming the checkpoint it contradicts.
 func TestWitness(t *testing.T) {
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
@@ -476,6 +493,22 @@ func TestWitness(t *testing.T) {
 		t.Errorf("no witness field: %d", code)
 	}
 
+	// the oldest entries deleted and a prune faked: the witness's
+	// checkpoint is still held, but the chain does not verify
+	if _, err := app.DB().Delete(records.AuditCollection, dbx.NewExp("seq <= 2")).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.DB().Update(records.AuditCollection, dbx.Params{"event": "audit.checkpoint",
+		"data": `{"prunedThroughSeq":2,"prunedThroughHash":"forged"}`}, dbx.NewExp("seq = 3")).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := upload(bytes.NewReader(witness), "application/x-ndjson", superuserToken); code != 200 || out["ok"] != false || out["code"] != "chain_not_verified" {
+		t.Errorf("a faked prune: %d %v", code, out)
+	}
+	if err := verify(); err == nil || !strings.Contains(err.Error(), "chain_not_verified") {
+		t.Errorf("verify --witness of a faked prune: %v", err)
+	}
+
 	// a restore of older data: the chain is rolled back to #5
 	if _, err := app.DB().Delete(records.AuditCollection, dbx.NewExp("seq > 5")).Execute(); err != nil {
 		t.Fatal(err)
@@ -512,7 +545,7 @@ func keys(v any) []string {
 
 // TestRetentionWaitsForSinks: the retention prunes no entry an enabled
 // sink has not received, and alerts instead; a disabled sink holds
-// nothing back.
+// nothing back; a sink made after a prune starts at the oldest entry left.
 func TestRetentionWaitsForSinks(t *testing.T) {
 	app := newTestApp(t, plugin.Config{AuditRetention: 24 * time.Hour, AlertEmail: "security@example.com"})
 	defer app.Cleanup()
@@ -544,6 +577,27 @@ func TestRetentionWaitsForSinks(t *testing.T) {
 	app.clock.Advance(25 * time.Hour)
 	runJob(t, app, ids.PruneAuditJobId)
 	app.expectAudit(t, "audit.checkpoint")
+
+	// a sink made now starts at the oldest entry left: what was pruned
+	// before it existed is no gap of its own
+	first, err := audit.FirstSeq(app)
+	if err != nil || first < 2 {
+		t.Fatalf("the oldest entry left: #%d, %v", first, err)
+	}
+	fresh, err := records.NewSink(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh.SetName("fresh")
+	fresh.SetType(records.SinkFile)
+	fresh.SetPath("fresh.jsonl")
+	fresh.SetFormat(records.FormatJSONL)
+	if err := app.Save(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if fresh.DeliveredSeq() != first-1 {
+		t.Errorf("a new sink's deliveredSeq is %d, want %d", fresh.DeliveredSeq(), first-1)
+	}
 }
 
 // TestHangingReceiverHoldsNothingUp: while a webhook's receiver holds a
@@ -638,5 +692,75 @@ func TestHangingReceiverHoldsNothingUp(t *testing.T) {
 		}
 		app.clock.Advance(time.Minute)
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSinkSecretNotQueried: a superuser cannot read a sink's secret one
+// guess at a time through a query that reads it, on the sinks (any
+// spelling of the collection), through a relation or an @collection of
+// another collection's filter, in a batch's sub-request or a realtime
+// subscription's options; a query that does not read it is answered.
+func TestSinkSecretNotQueried(t *testing.T) {
+	t.Parallel()
+	superuser := map[string]string{"Authorization": superuserToken}
+	refused := []string{`"code":"sink_secret_read"`, `"field":"secret"`}
+	guess := url.QueryEscape("secret~'hunter2'")
+	scenarios := []tests.ApiScenario{
+		{Name: "a filter on the secret", URL: sinksURL + "?filter=" + guess, ExpectedContent: append(refused, `"in":"filter"`)},
+		{Name: "with a modifier, in another case", URL: sinksURL + "?filter=" + url.QueryEscape("SECRET:lower ?~ 'h'"), ExpectedContent: []string{`"code":"sink_secret_read"`}},
+		{Name: "a sort on the secret", URL: sinksURL + "?sort=-secret", ExpectedContent: append(refused, `"in":"sort"`)},
+		{Name: "the collection spelled otherwise", URL: "/api/collections/IMPERSONATION_SINKS/records?sort=secret", ExpectedContent: refused},
+		{Name: "fields on a view", URL: sinkRecordURL + "?fields=id,secret", ExpectedContent: append(refused, `"in":"fields"`)},
+		{Name: "through a relation", URL: "/api/collections/routes/records?filter=" + url.QueryEscape("sink.secret~'hunter2'"), ExpectedContent: refused},
+		{Name: "through an expand's fields", URL: "/api/collections/routes/records?expand=sink&fields=" + url.QueryEscape("expand.sink.secret"), ExpectedContent: refused},
+		{Name: "through @collection", URL: "/api/collections/users/records?filter=" + url.QueryEscape("@collection.impersonation_sinks.secret~'hunter2'"), ExpectedContent: refused},
+		{Name: "through @collection in another case", URL: "/api/collections/users/records?filter=" + url.QueryEscape("@collection.Impersonation_Sinks.secret~'hunter2'"), ExpectedContent: refused},
+		{Name: "in a batch's sub-request", Method: http.MethodPost, URL: "/api/batch",
+			Body: jsonBody(map[string]any{"requests": []map[string]any{{
+				"method": "PATCH", "url": sinkRecordURL + "?fields=secret", "body": map[string]any{"name": "renamed"},
+			}}}), ExpectedContent: refused},
+		{Name: "a string that says secret is not a read", URL: sinksURL + "?filter=" + url.QueryEscape("name!='secret'"), ExpectedStatus: 200,
+			ExpectedContent: []string{`"totalItems":1`}},
+		{Name: "another collection's query is answered", URL: "/api/collections/routes/records?expand=sink&sort=-id", ExpectedStatus: 200,
+			ExpectedContent: []string{`"name":"siem"`}, NotExpectedContent: []string{sinkSecret}},
+	}
+	for _, s := range scenarios {
+		if s.Method == "" {
+			s.Method = http.MethodGet
+		}
+		if s.ExpectedStatus == 0 {
+			s.ExpectedStatus = 400
+			s.NotExpectedContent = []string{`"items"`}
+		}
+		s.Headers = superuser
+		s.TestAppFactory = factory(plugin.Config{}, withRouteToSink)
+		s.Test(t)
+	}
+}
+
+// TestSinkPathThroughSymlinks: a file sink whose path reaches the data
+// directory's files through a symlink (/proc/self/root, the tester's
+// attack) is refused when saved, and nothing is written there.
+func TestSinkPathThroughSymlinks(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t, plugin.Config{})
+	defer app.Cleanup()
+	mux := serveMux(t, app.TestApp)
+	data, err := filepath.Abs(app.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		"/proc/self/root" + filepath.Join(data, "impersonation_audit.checkpoints"),
+		"/proc/self/root" + filepath.Join(data, "data.db"),
+		"/proc/self/root" + filepath.Join(data, "impersonation_audit.key"),
+	} {
+		rec := sendJSON(mux, http.MethodPost, sinksURL, fmt.Sprintf(`{"name":"x","type":"file","format":"jsonl","enabled":true,"path":%q}`, path), superuserToken)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"code":"validation_sink_path"`) {
+			t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	if n, err := app.CountRecords(records.SinksCollection); err != nil || n != 0 {
+		t.Errorf("%d sinks saved, %v", n, err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/internal/records"
@@ -193,27 +192,8 @@ func (a *anchorer) alert(loss Loss) {
 // the entry h.Seq with hash h.Hash, or, when it was pruned, a checkpoint
 // that names it or an entry after it.
 func reaches(app core.App, h Head) (bool, error) {
-	var hash string
-	err := app.DB().NewQuery("SELECT [[hash]] FROM {{" + records.AuditCollection + "}} WHERE [[seq]] = {:seq}").
-		Bind(dbx.Params{"seq": h.Seq}).Row(&hash)
-	if err == nil {
-		return hash == h.Hash, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return false, err
-	}
-	var firstSeq int
-	if err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&firstSeq); err != nil {
-		return false, err
-	}
-	if firstSeq <= h.Seq {
-		return false, nil
-	}
-	startSeq, startHash, err := chainStart(app, firstSeq)
-	if err != nil {
-		return false, err
-	}
-	return startSeq > h.Seq || (startSeq == h.Seq && startHash == h.Hash), nil
+	hold, err := Holds(app, h)
+	return hold.Held, err
 }
 
 // tableHead returns the entry of app's audit with the highest seq (seq 0

@@ -66,8 +66,11 @@ type Client struct {
 	IP        string
 	UserAgent string
 	Method    string
-	Path      string
-	Status    int
+	// Path is the request's path, escaped (URL.EscapedPath: a "%3F" in a
+	// segment is not a query). Its JWT-shaped segments are redacted when
+	// the entry is written (redact.Path).
+	Path   string
+	Status int
 }
 
 // ClientOf returns the Client of a request answered with status.
@@ -76,7 +79,7 @@ func ClientOf(e *core.RequestEvent, status int) Client {
 		IP:        e.RealIP(),
 		UserAgent: e.Request.UserAgent(),
 		Method:    e.Request.Method,
-		Path:      e.Request.URL.Path,
+		Path:      e.Request.URL.EscapedPath(),
 		Status:    status,
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pbimpersonation/impersonation/internal/records"
+	"github.com/pbimpersonation/impersonation/internal/redact"
 )
 
 // The audit is a keyed hash chain. Entries are numbered 1, 2, 3... in the
@@ -170,7 +171,7 @@ func rowOf(e Entry, created string) (row, error) {
 		Target: cut(e.Target, 255), TargetCollection: cut(e.TargetCollection, 255),
 		Session: cut(e.Session, 255), Reason: cut(e.Reason, 1000),
 		IP: cut(e.Client.IP, 255), UserAgent: cut(e.Client.UserAgent, 1000),
-		Method: cut(e.Client.Method, 20), Path: cut(e.Client.Path, 3000),
+		Method: cut(e.Client.Method, 20), Path: cut(redact.Path(e.Client.Path), 3000),
 		Status: e.Client.Status, Data: data, Created: created,
 	}, nil
 }
@@ -349,8 +350,8 @@ func (l *Log) verify(progress func(done, total int)) (Result, error) {
 	if err := app.DB().NewQuery("SELECT count(*) FROM {{" + records.AuditCollection + "}}").Row(&total); err != nil {
 		return Result{}, err
 	}
-	var firstSeq int
-	if err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&firstSeq); err != nil {
+	firstSeq, err := FirstSeq(app)
+	if err != nil {
 		return Result{}, err
 	}
 	startSeq, startHash, err := chainStart(app, firstSeq)

@@ -40,8 +40,8 @@ func (l *Log) KeyMatches() (bool, error) {
 	if !app.HasTable(records.AuditCollection) {
 		return true, nil
 	}
-	var firstSeq int
-	if err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&firstSeq); err != nil {
+	firstSeq, err := FirstSeq(app)
+	if err != nil {
 		return false, err
 	}
 	prevSeq, prev, err := chainStart(app, firstSeq)

@@ -81,23 +81,31 @@ func (l *Log) PruneThrough(before time.Time, maxSeq int) (int, error) {
 // previous hash, or, when its oldest entries were pruned, after the entry
 // the newest Checkpoint names. firstSeq is the lowest seq left.
 func chainStart(app core.App, firstSeq int) (seq int, hash string, err error) {
+	_, seq, hash, err = pruneCheckpoint(app, firstSeq)
+	return seq, hash, err
+}
+
+// pruneCheckpoint returns the newest Checkpoint that pruned the entries
+// before firstSeq, the lowest seq left: its own seq (0 when there is none)
+// and the seq and hash of the last entry it pruned.
+func pruneCheckpoint(app core.App, firstSeq int) (at, seq int, hash string, err error) {
 	if firstSeq <= 1 {
-		return 0, "", nil
+		return 0, 0, "", nil
 	}
 	var raw string
-	err = app.DB().NewQuery("SELECT [[data]] FROM {{" + records.AuditCollection + "}} WHERE [[event]] = {:checkpoint} AND json_extract([[data]], '$.prunedThroughSeq') = {:seq} ORDER BY [[seq]] DESC LIMIT 1").
-		Bind(dbx.Params{"checkpoint": Checkpoint, "seq": firstSeq - 1}).Row(&raw)
+	err = app.DB().NewQuery("SELECT [[seq]], [[data]] FROM {{"+records.AuditCollection+"}} WHERE [[event]] = {:checkpoint} AND json_extract([[data]], '$.prunedThroughSeq') = {:seq} ORDER BY [[seq]] DESC LIMIT 1").
+		Bind(dbx.Params{"checkpoint": Checkpoint, "seq": firstSeq - 1}).Row(&at, &raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", nil // no checkpoint: Verify reports the missing entries
+		return 0, 0, "", nil // no checkpoint: Verify reports the missing entries
 	}
 	if err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
 	var data checkpointData
 	if err := unmarshalJSON(raw, &data); err != nil {
-		return 0, "", nil
+		return 0, 0, "", nil
 	}
-	return data.PrunedThroughSeq, data.PrunedThroughHash, nil
+	return at, data.PrunedThroughSeq, data.PrunedThroughHash, nil
 }
 
 // CountBefore returns how many entries were created before before and

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"database/sql"
+	"errors"
 	"strconv"
 
 	"github.com/pocketbase/dbx"
@@ -53,7 +55,52 @@ func HeadOf(app core.App) (Head, error) {
 	return tableHead(app)
 }
 
-// Holds reports whether app's chain still holds h: the entry h.Seq with
-// hash h.Hash, or, when it was pruned, a retention checkpoint that names it
-// or an entry after it.
-func Holds(app core.App, h Head) (bool, error) { return reaches(app, h) }
+// FirstSeq returns the seq of the oldest entry of app's audit, 0 when it is
+// empty (entries before it were pruned, when it is not 1).
+func FirstSeq(app core.App) (int, error) {
+	var seq int
+	err := app.DB().NewQuery("SELECT COALESCE(min([[seq]]), 0) FROM {{" + records.AuditCollection + "}}").Row(&seq)
+	return seq, err
+}
+
+// Hold is what app's chain holds of a head a witness names (Holds).
+type Hold struct {
+	// Held: the entry h.Seq is in the chain with hash h.Hash, or it was
+	// pruned (PrunedBy) by a retention checkpoint that does not contradict
+	// it.
+	Held bool
+	// PrunedBy is the seq of the retention checkpoint that pruned the
+	// entry, 0 when it is in the table. A pruned entry's hash can only be
+	// compared when the checkpoint names that very entry; otherwise what
+	// the chain holds is the checkpoint's word, which a holder of the audit
+	// key can forge: it is only worth something once a signed checkpoint
+	// after it is held (checkpoints.Witness).
+	PrunedBy int
+}
+
+// Holds reports what app's chain holds of h: the entry h.Seq with hash
+// h.Hash, or, when it was pruned, the retention checkpoint that pruned it
+// (which names it, with its hash, or an entry after it).
+func Holds(app core.App, h Head) (Hold, error) {
+	var hash string
+	err := app.DB().NewQuery("SELECT [[hash]] FROM {{" + records.AuditCollection + "}} WHERE [[seq]] = {:seq}").
+		Bind(dbx.Params{"seq": h.Seq}).Row(&hash)
+	if err == nil {
+		return Hold{Held: hash == h.Hash}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Hold{}, err
+	}
+	firstSeq, err := FirstSeq(app)
+	if err != nil {
+		return Hold{}, err
+	}
+	if firstSeq <= h.Seq {
+		return Hold{}, nil
+	}
+	at, seq, hash, err := pruneCheckpoint(app, firstSeq)
+	if err != nil || at == 0 {
+		return Hold{}, err
+	}
+	return Hold{Held: seq > h.Seq || (seq == h.Seq && hash == h.Hash), PrunedBy: at}, nil
+}

@@ -24,7 +24,10 @@
 //
 //	signer := checkpoints.NewSigner(app.DataDir(), clock.System)
 //	if _, err := signer.Sign(head); err != nil { ... }
-//	res, err := checkpoints.Witness(app, signer, file)
+//	pub, _ := signer.PublicKey()
+//	res, err := checkpoints.Witness(file, pub, func(h audit.Head) (audit.Hold, error) { return audit.Holds(app, h) })
+//	chain, err := log.Verify(nil)
+//	res = checkpoints.Fold(res, chain) // never OK on a chain that does not verify
 package checkpoints
 
 import (
@@ -275,10 +278,17 @@ func ReadLog(path string, offset int64, fn func(c Checkpoint, line []byte) bool)
 // Result is what Witness found.
 type Result struct {
 	OK bool `json:"ok"`
-	// Checkpoints is how many checkpoints the chain was found to hold.
+	// Checkpoints is how many checkpoints the chain was found to hold
+	// (Pruned included).
 	Checkpoints int `json:"checkpoints"`
+	// Pruned is how many of them name entries the retention pruned since:
+	// the chain holds them as the retention checkpoint that pruned them
+	// says, which a later checkpoint of the witness, held by the chain,
+	// signs. Their hashes can no longer be compared (the entries are gone).
+	Pruned int `json:"pruned,omitempty"`
 	// Code names the problem: CodeBadLine, CodeBadSignature, CodeOtherKey,
-	// CodeNotHeld or CodeEmpty; empty when OK.
+	// CodeNotHeld, CodeNotCheckable, CodeChainNotVerified or CodeEmpty;
+	// empty when OK.
 	Code    string `json:"code,omitempty"`
 	Problem string `json:"problem,omitempty"`
 	// Line is the witness's line (from 1) of the first checkpoint that
@@ -293,15 +303,23 @@ const (
 	CodeBadSignature = "bad_signature"
 	CodeOtherKey     = "other_key"
 	CodeNotHeld      = "not_held"
-	CodeEmpty        = "no_checkpoint"
+	// CodeNotCheckable: a checkpoint names an entry the retention pruned,
+	// and no later checkpoint of the witness that the chain holds signs
+	// that retention: the prune may be forged (take a newer copy of the
+	// witness, one with a checkpoint made after the prune).
+	CodeNotCheckable = "not_checkable"
+	// CodeChainNotVerified: the chain itself does not verify (audit.Verify):
+	// what it holds proves nothing.
+	CodeChainNotVerified = "chain_not_verified"
+	CodeEmpty            = "no_checkpoint"
 )
 
 // maxWitnessLine is the longest line of a witness read (an OCSF event
 // with a large request's data).
 const maxWitnessLine = 16 << 20
 
-// Holds reports whether the chain still holds a head (audit.Holds).
-type Holds func(h audit.Head) (bool, error)
+// Holds reports what the chain holds of a head (audit.Holds).
+type Holds func(h audit.Head) (audit.Hold, error)
 
 // Witness checks a witness, the JSON lines a sink received (entries and
 // checkpoints; lines that are not checkpoints are skipped), against the
@@ -309,10 +327,24 @@ type Holds func(h audit.Head) (bool, error)
 // install's), and the chain must hold each checkpoint's (seq, hash). It
 // stops at the first checkpoint that fails and names it: a chain rewritten
 // or rolled back since that checkpoint was made.
+//
+// A checkpoint whose entry the retention pruned is held only when the
+// retention checkpoint that pruned it does not contradict it and is signed:
+// a later checkpoint of the witness, whose entry is in the chain with its
+// hash, comes at or after that retention checkpoint (so its hash, which
+// the install signed, covers it). Otherwise the result is CodeNotCheckable.
+// Witness does not verify the chain: a caller folds audit.Verify's result
+// in with Fold, without which a held checkpoint proves nothing.
 func Witness(r io.Reader, publicKey string, holds Holds) (Result, error) {
+	type pruned struct {
+		line int
+		c    Checkpoint
+		by   int
+	}
+	var waiting []pruned
 	scanner := bufio.NewScanner(r)
 	scanner.Buffer(make([]byte, 0, 64<<10), maxWitnessLine)
-	res, n := Result{}, 0
+	res, n, signedThrough := Result{}, 0, 0
 	for scanner.Scan() {
 		n++
 		line := bytes.TrimSpace(scanner.Bytes())
@@ -332,18 +364,32 @@ func Witness(r io.Reader, publicKey string, holds Holds) (Result, error) {
 		case c.PublicKey != publicKey:
 			return fail(res, n, &c, CodeOtherKey, fmt.Sprintf("the checkpoint of line %d (#%d) is signed with another key than this install's", n, c.Seq)), nil
 		}
-		held, err := holds(audit.Head{Seq: c.Seq, Hash: c.Hash})
+		hold, err := holds(audit.Head{Seq: c.Seq, Hash: c.Hash})
 		if err != nil {
 			return res, err
 		}
-		if !held {
+		switch {
+		case !hold.Held:
 			return fail(res, n, &c, CodeNotHeld, fmt.Sprintf("the chain does not hold the checkpoint of line %d: entry #%d with hash %s, signed at %s "+
 				"(the chain was rewritten or rolled back since)", n, c.Seq, c.Hash, c.Created)), nil
+		case hold.PrunedBy > 0:
+			waiting = append(waiting, pruned{n, c, hold.PrunedBy})
+		default:
+			signedThrough = max(signedThrough, c.Seq)
+			res.Checkpoints++
 		}
-		res.Checkpoints++
 	}
 	if err := scanner.Err(); err != nil {
 		return fail(res, n+1, nil, CodeBadLine, fmt.Sprintf("line %d cannot be read: %v", n+1, err)), nil
+	}
+	for _, p := range waiting {
+		if p.by > signedThrough {
+			return fail(res, p.line, &p.c, CodeNotCheckable, fmt.Sprintf("the checkpoint of line %d names entry #%d, which the audit checkpoint #%d says the retention pruned, "+
+				"and no later checkpoint of the witness held by the chain signs that: the prune cannot be told from a forged one "+
+				"(check a newer copy of the witness, with a checkpoint made after the prune)", p.line, p.c.Seq, p.by)), nil
+		}
+		res.Checkpoints++
+		res.Pruned++
 	}
 	if res.Checkpoints == 0 {
 		res.Code, res.Problem = CodeEmpty, "the witness holds no checkpoint"
@@ -351,6 +397,17 @@ func Witness(r io.Reader, publicKey string, holds Holds) (Result, error) {
 	}
 	res.OK = true
 	return res, nil
+}
+
+// Fold folds chain, the result of verifying the chain (audit.Verify), into
+// res: a witness is never OK against a chain that does not verify, which
+// holds nothing.
+func Fold(res Result, chain audit.Result) Result {
+	if chain.OK || !res.OK {
+		return res
+	}
+	res.Checkpoints, res.Pruned = 0, 0
+	return fail(res, 0, nil, CodeChainNotVerified, "the audit chain does not verify ("+chain.Code+"): "+chain.Problem)
 }
 
 func fail(res Result, line int, c *Checkpoint, code, problem string) Result {

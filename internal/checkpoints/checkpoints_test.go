@@ -142,7 +142,7 @@ func TestWitness(t *testing.T) {
 	head, _ = audit.HeadOf(app)
 	c8, _ := s.Sign(head)
 	pub, _ := s.PublicKey()
-	holds := func(h audit.Head) (bool, error) { return audit.Holds(app, h) }
+	holds := func(h audit.Head) (audit.Hold, error) { return audit.Holds(app, h) }
 
 	check := func(name string, w *bytes.Buffer, ok bool, code string, line int) {
 		t.Helper()
@@ -179,4 +179,117 @@ func TestWitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("rolled back", witnessOf(t, c4, c8), false, checkpoints.CodeNotHeld, 2)
+}
+
+// pruneScenario is an audit of 12 entries with checkpoints signed at #8,
+// #10 and #12, before a prune.
+type pruneScenario struct {
+	app          core.App
+	log          *audit.Log
+	signer       *checkpoints.Signer
+	pub          string
+	c8, c10, c12 *checkpoints.Checkpoint
+}
+
+func newPruneScenario(t *testing.T, c *clock.Manual) *pruneScenario {
+	t.Helper()
+	app := testapp.New(t)
+	p := &pruneScenario{app: app, log: audit.New(app, c, testKey), signer: checkpoints.NewSigner(app.DataDir(), c)}
+	sign := func() *checkpoints.Checkpoint {
+		head, _ := audit.HeadOf(app)
+		cp, err := p.signer.Sign(head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	appendEntries(t, p.log, app, 8, "a")
+	p.c8 = sign()
+	appendEntries(t, p.log, app, 2, "a")
+	p.c10 = sign()
+	c.Advance(48 * time.Hour)
+	appendEntries(t, p.log, app, 2, "a")
+	p.c12 = sign()
+	p.pub, _ = p.signer.PublicKey()
+	return p
+}
+
+// check runs the witness of cs against the chain, the chain's verify
+// folded in.
+func (p *pruneScenario) check(t *testing.T, name string, ok bool, code string, pruned int, cs ...*checkpoints.Checkpoint) {
+	t.Helper()
+	res, err := checkpoints.Witness(witnessOf(t, cs...), p.pub, func(h audit.Head) (audit.Hold, error) { return audit.Holds(p.app, h) })
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	chain, err := p.log.Verify(nil)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	res = checkpoints.Fold(res, chain)
+	if res.OK != ok || res.Code != code || res.Pruned != pruned {
+		t.Errorf("%s: %+v, want ok %v, code %q, %d pruned", name, res, ok, code, pruned)
+	}
+}
+
+// TestWitnessAfterAGenuinePrune: the checkpoints of pruned entries hold
+// once a later checkpoint of the witness, held by the chain, signs the
+// retention that pruned them; without one, they cannot be checked.
+func TestWitnessAfterAGenuinePrune(t *testing.T) {
+	c := clock.NewManual(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	p := newPruneScenario(t, c)
+	if n, err := p.log.Prune(c.Now().Add(-24 * time.Hour)); err != nil || n != 10 {
+		t.Fatalf("pruned %d: %v", n, err)
+	}
+	p.check(t, "no later checkpoint", false, checkpoints.CodeNotCheckable, 0, p.c8, p.c10, p.c12)
+	head, _ := audit.HeadOf(p.app)
+	c13, err := p.signer.Sign(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.check(t, "signed after the prune", true, "", 2, p.c8, p.c10, p.c12, c13)
+	p.check(t, "only the pruned and the later", true, "", 1, p.c8, c13)
+}
+
+// TestWitnessAfterAForgedPrune: the oldest entries deleted and a prune
+// faked (the tester's attack), with or without the audit key, never
+// passes: a forged retention row breaks the chain, or, rechained with the
+// key, changes the hash of every later checkpoint; a witness with no
+// checkpoint after the fake cannot be checked.
+func TestWitnessAfterAForgedPrune(t *testing.T) {
+	c := clock.NewManual(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+
+	t.Run("edited in the database", func(t *testing.T) {
+		p := newPruneScenario(t, c)
+		if _, err := p.app.DB().Delete("impersonation_audit", dbx.NewExp("seq <= 10")).Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.app.DB().Update("impersonation_audit", dbx.Params{"event": audit.Checkpoint,
+			"data": `{"prunedThroughSeq":10,"prunedThroughHash":"forged"}`}, dbx.NewExp("seq = 11")).Execute(); err != nil {
+			t.Fatal(err)
+		}
+		p.check(t, "forged hash of #10", false, checkpoints.CodeNotHeld, 0, p.c8, p.c10, p.c12)
+		p.check(t, "a checkpoint before it", false, checkpoints.CodeChainNotVerified, 0, p.c8, p.c12)
+		p.check(t, "nothing after it", false, checkpoints.CodeNotCheckable, 0, p.c8)
+	})
+
+	t.Run("rechained with the audit key", func(t *testing.T) {
+		p := newPruneScenario(t, c)
+		if _, err := p.app.DB().Delete("impersonation_audit", dbx.NewExp("seq > 10")).Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.log.Write(p.app, audit.Entry{Event: audit.Checkpoint, Data: map[string]any{
+			"prunedThroughSeq": p.c10.Seq, "prunedThroughHash": p.c10.Hash}}); err != nil {
+			t.Fatal(err)
+		}
+		appendEntries(t, p.log, p.app, 1, "rewritten")
+		if _, err := p.app.DB().Delete("impersonation_audit", dbx.NewExp("seq <= 10")).Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := p.log.Verify(nil); err != nil || res.Code == audit.CodeChainBroken {
+			t.Fatalf("the forged chain links up: %+v %v", res, err)
+		}
+		p.check(t, "a later checkpoint", false, checkpoints.CodeNotHeld, 0, p.c8, p.c10, p.c12)
+		p.check(t, "none later", false, checkpoints.CodeNotCheckable, 0, p.c8, p.c10)
+	})
 }

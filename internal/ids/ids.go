@@ -74,6 +74,9 @@ const (
 	// HideSinkSecretId hides a sink's secret from every answer, superusers'
 	// included (OnRecordEnrich: PocketBase shows hidden fields to them).
 	HideSinkSecretId = "impersonationHideSinkSecret"
+	// SinkSecretQueryId refuses a records query (REST, batch, realtime
+	// options) whose filter, sort, expand or fields read a sink's secret.
+	SinkSecretQueryId = "impersonationSinkSecretQuery"
 	// SinksId starts the sinks' delivery (OnServe).
 	SinksId = "impersonationSinks"
 	// CheckpointJobId signs the chain's head every minute while it grows.

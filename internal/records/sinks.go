@@ -126,12 +126,13 @@ func (s *Sink) LastError() string { return s.GetString("lastError") }
 
 // SaveSinkProgress records a delivery's outcome in the sink's row directly
 // (no record hooks, no audit entry: the cursor moves with every batch):
-// with err nil, the cursor and the checkpoint log's offset move forward
-// and the error is cleared; otherwise only the error and the attempt's time
-// are written.
-func SaveSinkProgress(app core.App, id string, deliveredSeq int, checkpointOffset int64, attempt types.DateTime, failure string) error {
-	set := dbx.Params{"lastError": failure, "lastAttempt": attempt.String()}
-	if failure == "" {
+// once delivered, the cursor and the checkpoint log's offset move forward;
+// in every case lastError is written (after a delivery, empty or what the
+// sink must be told of, such as entries it never got) with the attempt's
+// time.
+func SaveSinkProgress(app core.App, id string, delivered bool, deliveredSeq int, checkpointOffset int64, attempt types.DateTime, lastError string) error {
+	set := dbx.Params{"lastError": lastError, "lastAttempt": attempt.String()}
+	if delivered {
 		set["deliveredSeq"], set["checkpointOffset"] = deliveredSeq, checkpointOffset
 	}
 	_, err := app.DB().Update(SinksCollection, set, dbx.HashExp{"id": id}).Execute()

@@ -108,6 +108,8 @@ const (
 	CodeSettingsExist      Code = "settings_exist"
 	// params: the field
 	CodeSinkStateReadOnly Code = "sink_state_read_only"
+	// params: the field, and where it was found
+	CodeSinkSecretRead Code = "sink_secret_read"
 )
 
 // refusalMessages holds each code's fixed English message.
@@ -170,6 +172,7 @@ var refusalMessages = map[Code]string{
 	CodeNoImport:           "The import would delete or change the impersonation collections.",
 	CodeSettingsExist:      "The impersonation settings are one record, which exists already: edit it.",
 	CodeSinkStateReadOnly:  "A sink's delivery state (deliveredSeq, checkpointOffset, lastError, lastAttempt) is written by the plugin only.",
+	CodeSinkSecretRead:     "The filter, sort, expand or fields read a sink's secret, which no one may read.",
 }
 
 // Codes returns every refusal code, for documentation and tests.

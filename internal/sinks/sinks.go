@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -95,7 +96,16 @@ type Manager struct {
 // New returns the manager of app's sinks, timed on c, taking checkpoints
 // from the checkpoint log at checkpointLog.
 func New(app core.App, c clock.Clock, checkpointLog string) *Manager {
-	return &Manager{app: app, clock: c, cpLog: checkpointLog, client: &http.Client{Timeout: 30 * time.Second}, loops: map[string]*loop{}}
+	return &Manager{app: app, clock: c, cpLog: checkpointLog, client: newClient(), loops: map[string]*loop{}}
+}
+
+// newClient returns the webhooks' HTTP client. It follows no redirect: a
+// batch redirected would be sent again as a GET without its body, and the
+// 2xx of that GET taken for a delivery.
+func newClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 }
 
 // Start starts a loop for each enabled sink.
@@ -283,7 +293,16 @@ func (l *loop) deliver() (int, error) {
 	if err := l.send(body.Bytes()); err != nil {
 		return 0, l.failed(err)
 	}
-	if err := records.SaveSinkProgress(app, s.Id, upTo, offset, l.now(), ""); err != nil {
+	note := ""
+	if len(lines) > 0 && lines[0].Seq > l.cursor+1 {
+		// a sink enabled again after a retention pruned what it had not
+		// taken: it goes on from the oldest entry left, and says so
+		note = fmt.Sprintf("entries #%d to #%d were no longer in the audit (pruned by the retention, or deleted) when this sink "+
+			"reached them: it never received them", l.cursor+1, lines[0].Seq-1)
+		app.Logger().Warn("impersonation: an audit sink skips entries it never received", "sink", s.Name(),
+			"from", l.cursor+1, "to", lines[0].Seq-1)
+	}
+	if err := records.SaveSinkProgress(app, s.Id, true, upTo, offset, l.now(), note); err != nil {
 		// taken but not recorded: the batch is sent again
 		return 0, l.failed(fmt.Errorf("save the cursor: %w", err))
 	}
@@ -316,7 +335,7 @@ func (l *loop) failed(err error) error {
 	if len(msg) > 2000 {
 		msg = msg[:2000]
 	}
-	if saveErr := records.SaveSinkProgress(l.m.app, l.sink.Id, 0, 0, l.now(), msg); saveErr != nil {
+	if saveErr := records.SaveSinkProgress(l.m.app, l.sink.Id, false, 0, 0, l.now(), msg); saveErr != nil {
 		l.m.app.Logger().Error("impersonation: record an audit sink's error", "sink", l.sink.Name(), "error", saveErr)
 	}
 	if !l.failing {
@@ -355,7 +374,7 @@ func (l *loop) send(body []byte) error {
 		if err != nil {
 			return err
 		}
-		return appendFile(path, body)
+		return appendFile(l.m.app.DataDir(), path, body)
 	}
 	req, err := http.NewRequestWithContext(l.ctx, http.MethodPost, l.sink.URL(), bytes.NewReader(body))
 	if err != nil {
@@ -372,6 +391,10 @@ func (l *loop) send(body []byte) error {
 		return err
 	}
 	defer res.Body.Close()
+	if res.StatusCode >= 300 && res.StatusCode <= 399 {
+		return fmt.Errorf("the webhook answered %d: the redirect to %q is not followed (a batch is only taken by a 2xx)",
+			res.StatusCode, res.Header.Get("Location"))
+	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		answer, _ := io.ReadAll(io.LimitReader(res.Body, 200))
 		return fmt.Errorf("the webhook answered %d: %s", res.StatusCode, strings.TrimSpace(string(answer)))
@@ -389,27 +412,59 @@ func Signature(secret, timestamp string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// appendFile appends body to the file at path, and syncs it.
-func appendFile(path string, body []byte) error {
+// appendFile appends body to the file sink's file at path (as FilePath
+// returned it), and syncs it. The path is checked again right before it is
+// opened (a folder on it may have become a symlink since the sink was
+// saved), and opened so that its last component cannot be a symlink and
+// must be a regular file of one name (no hard link): never one of the data
+// directory's own files, a device or a FIFO.
+func appendFile(dataDir, path string, body []byte) error {
+	if err := checkResolved(dataDir, path); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
+	if err := checkResolved(dataDir, path); err != nil {
 		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|noFollow, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadPath, err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || hardLinked(st) {
+		f.Close()
+		return fmt.Errorf("%w: %s is not a regular file of one name", ErrBadPath, path)
 	}
 	_, err = f.Write(body)
 	return errors.Join(err, f.Sync(), f.Close())
 }
 
 // ErrBadPath is why a file sink's path is refused.
-var ErrBadPath = errors.New("a relative path within the sinks folder, or an absolute path outside the data directory")
+var ErrBadPath = errors.New("a relative path within the sinks folder, or an absolute path outside the data directory, " +
+	"to a regular file, through no symlink into the data directory")
 
 // FilePath returns where a file sink of path writes: a relative path
 // under Dir in dataDir (never outside it), an absolute path as it is,
 // unless it lies in dataDir outside Dir (the plugin's and PocketBase's own
-// files).
+// files). The path is checked as text, then with every symlink on it
+// resolved (the data directory's own, a folder's, /proc/self/root...):
+// where it resolves must be outside the resolved data directory or under
+// its Dir, and its last component, if it exists, a regular file, not a
+// symlink.
 func FilePath(dataDir, path string) (string, error) {
+	clean, err := textPath(dataDir, path)
+	if err != nil {
+		return "", err
+	}
+	if err := checkResolved(dataDir, clean); err != nil {
+		return "", err
+	}
+	return clean, nil
+}
+
+// textPath is FilePath's check of path as text.
+func textPath(dataDir, path string) (string, error) {
 	dir := filepath.Join(dataDir, Dir)
 	if path == "" {
 		return "", ErrBadPath
@@ -426,10 +481,66 @@ func FilePath(dataDir, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if sinks := filepath.Join(absData, Dir); within(absData, clean) && (!within(sinks, clean) || clean == sinks) {
+	if !allowed(absData, clean) {
 		return "", ErrBadPath
 	}
 	return clean, nil
+}
+
+// checkResolved refuses path when, with its symlinks resolved, it lies in
+// the resolved data directory outside Dir, or when its last component
+// exists and is not a regular file.
+func checkResolved(dataDir, path string) error {
+	absData, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	realData, err := resolve(absData)
+	if err != nil {
+		return err
+	}
+	realDir, err := resolve(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	if !allowed(realData, filepath.Join(realDir, filepath.Base(path))) {
+		return ErrBadPath
+	}
+	st, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%w: %s is not a regular file", ErrBadPath, path)
+	}
+	return nil
+}
+
+// resolve returns path with every symlink of its longest existing prefix
+// resolved, the rest (folders a sink will create) appended as it is.
+func resolve(path string) (string, error) {
+	rest := ""
+	for {
+		real, err := filepath.EvalSymlinks(path)
+		if err == nil {
+			return filepath.Join(real, rest), nil
+		}
+		parent := filepath.Dir(path)
+		if !errors.Is(err, fs.ErrNotExist) || parent == path {
+			return "", err
+		}
+		rest = filepath.Join(filepath.Base(path), rest)
+		path = parent
+	}
+}
+
+// allowed reports whether a file sink may write at path, data being the
+// data directory: outside it, or under its Dir.
+func allowed(data, path string) bool {
+	sinks := filepath.Join(data, Dir)
+	return !within(data, path) || (within(sinks, path) && path != sinks)
 }
 
 // within reports whether path is dir or lies under it.

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,8 +194,13 @@ func TestWebhookDeliversInOrder(t *testing.T) {
 	if r.badSig != 0 || r.batches != 4 {
 		t.Errorf("%d batches (want 4: 7 entries each), %d badly signed", r.batches, r.badSig)
 	}
-	stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
-	if stored.GetInt("deliveredSeq") != 25 || stored.GetString("lastError") != "" || stored.GetString("lastAttempt") == "" {
+	// the cursor is saved once the receiver has answered
+	var stored *core.Record
+	eventually(t, f.clock, m, func() bool {
+		stored, _ = f.app.FindRecordById(records.SinksCollection, s.Id)
+		return stored.GetInt("deliveredSeq") == 25
+	})
+	if stored.GetString("lastError") != "" || stored.GetString("lastAttempt") == "" {
 		t.Errorf("stored state %v", stored.PublicExport())
 	}
 	// what is appended later, with a checkpoint, follows
@@ -311,5 +320,231 @@ func TestFilePath(t *testing.T) {
 		if got != want || (err != nil) != (want == "") {
 			t.Errorf("FilePath(%q) = %q, %v; want %q", path, got, err, want)
 		}
+	}
+}
+
+// TestFilePathThroughSymlinks: a path that reads as outside the data
+// directory, or inside the sinks folder, but resolves onto the data
+// directory's own files (through /proc/self/root, a symlinked folder, a
+// symlinked sinks folder or data directory, a symlink as the file) is
+// refused, as is a path to a file that is not a regular one.
+func TestFilePathThroughSymlinks(t *testing.T) {
+	real := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(real, sinks.Dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(real, "data.db"), []byte("db"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// the data directory as the app names it: a symlink to real
+	data := filepath.Join(t.TempDir(), "pb_data")
+	outside := t.TempDir()
+	for _, l := range [][2]string{
+		{real, data},
+		{real, filepath.Join(outside, "to_data")},
+		{real, filepath.Join(real, sinks.Dir, "up")},
+		{filepath.Join(real, "data.db"), filepath.Join(real, sinks.Dir, "db.jsonl")},
+		{filepath.Join(real, "data.db"), filepath.Join(outside, "db.jsonl")},
+	} {
+		if err := os.Symlink(l[0], l[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fifo := filepath.Join(outside, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		"/proc/self/root" + filepath.Join(real, "impersonation_audit.checkpoints"),
+		"/proc/self/root" + filepath.Join(real, "data.db"),
+		filepath.Join(real, "data.db"),
+		filepath.Join(outside, "to_data", "data.db"),
+		filepath.Join(outside, "to_data", "new", "x.jsonl"),
+		"up/data.db",
+		"up/impersonation_audit.key",
+		"db.jsonl",
+		filepath.Join(outside, "db.jsonl"),
+		fifo,
+		"/dev/null",
+	} {
+		if got, err := sinks.FilePath(data, path); !errors.Is(err, sinks.ErrBadPath) {
+			t.Errorf("FilePath(%q) = %q, %v; want ErrBadPath", path, got, err)
+		}
+	}
+	for _, path := range []string{"audit.jsonl", "a/b.jsonl", filepath.Join(outside, "new", "audit.jsonl"), filepath.Join(real, sinks.Dir, "x.jsonl")} {
+		if _, err := sinks.FilePath(data, path); err != nil {
+			t.Errorf("FilePath(%q): %v", path, err)
+		}
+	}
+
+	// the sinks folder itself a symlink to the data directory
+	if err := os.RemoveAll(filepath.Join(real, sinks.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(real, sinks.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sinks.FilePath(data, "data.db"); !errors.Is(err, sinks.ErrBadPath) {
+		t.Errorf("a sinks folder linked to the data directory: %v, want ErrBadPath", err)
+	}
+}
+
+// TestFileSinkRefusesAtOpen: a sink saved with a good path whose folder
+// becomes a symlink into the data directory afterwards writes nothing
+// there, and records why.
+func TestFileSinkRefusesAtOpen(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, 3, audit.Request)
+	dir := filepath.Join(f.app.DataDir(), sinks.Dir)
+	if err := os.MkdirAll(filepath.Join(dir, "siem"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := f.addSink(t, func(s *records.Sink) {
+		s.SetType(records.SinkFile)
+		s.SetPath("siem/victim")
+	})
+	if err := os.Remove(filepath.Join(dir, "siem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(f.app.DataDir(), filepath.Join(dir, "siem")); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(f.app.DataDir(), "victim")
+	if err := os.WriteFile(victim, []byte("the plugin's own file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := f.manager(t)
+	lastError := func() string {
+		stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+		return stored.GetString("lastError")
+	}
+	eventually(t, f.clock, m, func() bool { return lastError() != "" })
+	m.Stop()
+	if after, _ := os.ReadFile(victim); string(after) != "the plugin's own file\n" {
+		t.Errorf("the sink wrote into the data directory's file: %q", after)
+	}
+	if !strings.Contains(lastError(), "no symlink into the data directory") {
+		t.Errorf("lastError %q does not say why", lastError())
+	}
+}
+
+// TestWebhookRedirectNotFollowed: a receiver that redirects does not take
+// the batch (the redirect would resend it as a GET without a body): the
+// cursor stays, lastError names the redirect, and once the receiver takes
+// batches itself, every entry arrives.
+func TestWebhookRedirectNotFollowed(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			f := newFixture(t)
+			r := newReceiver(t, "")
+			var redirect atomic.Bool
+			redirect.Store(true)
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if redirect.Load() {
+					http.Redirect(w, req, r.URL+"/elsewhere", status)
+					return
+				}
+				r.Config.Handler.ServeHTTP(w, req)
+			}))
+			t.Cleanup(front.Close)
+			f.write(t, 3, audit.Request)
+			s := f.addSink(t, func(s *records.Sink) {
+				s.SetType(records.SinkWebhook)
+				s.SetURL(front.URL)
+			})
+			m := f.manager(t)
+			stored := func() *core.Record {
+				rec, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+				return rec
+			}
+			eventually(t, f.clock, m, func() bool { return stored().GetString("lastError") != "" })
+			if got := stored(); got.GetInt("deliveredSeq") != 0 || !strings.Contains(got.GetString("lastError"), "redirect to \""+r.URL+"/elsewhere\" is not followed") {
+				t.Errorf("after a %d: deliveredSeq %d, lastError %q", status, got.GetInt("deliveredSeq"), got.GetString("lastError"))
+			}
+			if n := len(r.seqs()); n != 0 {
+				t.Errorf("the redirect's target took %d lines", n)
+			}
+			redirect.Store(false)
+			eventually(t, f.clock, m, func() bool { return len(r.seqs()) >= 3 })
+			if got := r.seqs(); !slices.Equal(got, upTo(3)) {
+				t.Errorf("received %v, want 1..3", got)
+			}
+		})
+	}
+}
+
+// TestSinkEnabledAgainAfterAPrune: a sink that was disabled while the
+// retention pruned entries it had not received goes on from the oldest
+// entry left, and says, in lastError, which entries it never received.
+func TestSinkEnabledAgainAfterAPrune(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, "")
+	f.write(t, 3, audit.Request)
+	s := f.addSink(t, func(s *records.Sink) {
+		s.SetType(records.SinkWebhook)
+		s.SetURL(r.URL)
+	})
+	m := f.manager(t)
+	// the cursor is saved once the receiver has answered
+	eventually(t, f.clock, m, func() bool {
+		stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+		return stored.GetInt("deliveredSeq") == 3
+	})
+	m.Stop()
+	stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+	stored.Set("enabled", false)
+	if err := f.app.Save(stored); err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, 4, audit.Request) // #4..#7, never received
+	f.clock.Advance(48 * time.Hour)
+	f.write(t, 1, audit.Request) // #8
+	if n, err := f.log.Prune(f.clock.Now().Add(-24 * time.Hour)); err != nil || n != 7 {
+		t.Fatalf("pruned %d: %v", n, err)
+	} // the retention's checkpoint is #9
+	stored, _ = f.app.FindRecordById(records.SinksCollection, s.Id)
+	stored.Set("enabled", true)
+	if err := f.app.Save(stored); err != nil {
+		t.Fatal(err)
+	}
+	m2 := f.manager(t)
+	eventually(t, f.clock, m2, func() bool { return len(r.seqs()) >= 5 })
+	if got := r.seqs(); !slices.Equal(got, []int{1, 2, 3, 8, 9}) {
+		t.Errorf("received %v, want 1..3, then 8 and 9", got)
+	}
+	stored, _ = f.app.FindRecordById(records.SinksCollection, s.Id)
+	if note := stored.GetString("lastError"); !strings.Contains(note, "entries #4 to #7") || stored.GetInt("deliveredSeq") != 9 {
+		t.Errorf("deliveredSeq %d, lastError %q", stored.GetInt("deliveredSeq"), note)
+	}
+}
+
+// TestFileSinkRefusesAHardLink: a file sink's file that is a hard link
+// (another name of, say, the audit key) is not written.
+func TestFileSinkRefusesAHardLink(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, 2, audit.Request)
+	victim := filepath.Join(f.app.DataDir(), "victim")
+	if err := os.WriteFile(victim, []byte("the plugin's own file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(f.app.DataDir(), sinks.Dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(victim, filepath.Join(dir, "linked.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	s := f.addSink(t, func(s *records.Sink) {
+		s.SetType(records.SinkFile)
+		s.SetPath("linked.jsonl")
+	})
+	m := f.manager(t)
+	eventually(t, f.clock, m, func() bool {
+		stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+		return strings.Contains(stored.GetString("lastError"), "not a regular file of one name")
+	})
+	m.Stop()
+	if after, _ := os.ReadFile(victim); string(after) != "the plugin's own file\n" {
+		t.Errorf("the sink wrote through a hard link: %q", after)
 	}
 }

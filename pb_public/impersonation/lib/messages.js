@@ -594,6 +594,7 @@ export const messages = {
         "field.validation_masked_id": "A record's id cannot be masked.",
         "error.settings_exist": "The settings are one record, which exists already: edit it.",
         "error.sink_state_read_only": "A sink's delivery state is written by the server only.",
+        "error.sink_secret_read": "The filter, sort, expand or fields read a sink's secret, which no one may read.",
         "event.settings.created": "Settings created",
         "event.settings.updated": "Settings changed",
         "event.settings.deleted": "Settings deleted",
@@ -1194,6 +1195,8 @@ export const messages = {
         "field.validation_masked_id": "El id de un registro no se puede ocultar.",
         "error.settings_exist": "Los ajustes son un único registro, que ya existe: edítalo.",
         "error.sink_state_read_only": "El estado de entrega de un destino lo escribe solo el servidor.",
+        "error.sink_secret_read":
+            "El filtro, el orden, la expansión o los campos leen el secreto de un destino, que nadie puede leer.",
         "event.settings.created": "Ajustes creados",
         "event.settings.updated": "Ajustes cambiados",
         "event.settings.deleted": "Ajustes eliminados",

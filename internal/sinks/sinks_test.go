@@ -508,7 +508,11 @@ func TestSinkEnabledAgainAfterAPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := f.manager(t)
-	eventually(t, f.clock, m2, func() bool { return len(r.seqs()) >= 5 })
+	// the cursor (and its note) is saved once the receiver has answered
+	eventually(t, f.clock, m2, func() bool {
+		stored, _ := f.app.FindRecordById(records.SinksCollection, s.Id)
+		return len(r.seqs()) >= 5 && stored.GetInt("deliveredSeq") == 9
+	})
 	if got := r.seqs(); !slices.Equal(got, []int{1, 2, 3, 8, 9}) {
 		t.Errorf("received %v, want 1..3, then 8 and 9", got)
 	}

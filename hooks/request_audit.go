@@ -7,6 +7,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pbimpersonation/impersonation/internal/audit"
 	"github.com/pbimpersonation/impersonation/internal/records"
@@ -35,7 +36,7 @@ func (p *handlers) audited(e *core.RequestEvent, s *records.Session, answered fu
 	gate := &responseGate{real: e.Response, header: http.Header{}}
 	gate.commit = func(status int) error {
 		defer answered()
-		return p.opts.Audit.Writer.Write(p.requestEntry(e, r, s, status, p.opts.Clock.Now().Sub(started)))
+		return p.opts.Audit.Writer.Write(p.requestEntry(e, r, s, status, started, p.opts.Clock.Now()))
 	}
 
 	e.Response = gate
@@ -56,15 +57,19 @@ func (p *handlers) audited(e *core.RequestEvent, s *records.Session, answered fu
 	return err
 }
 
-// requestEntry is the audit entry of a request made with s's token.
-func (p *handlers) requestEntry(e *core.RequestEvent, r *redact.Redactor, s *records.Session, status int, took time.Duration) audit.Entry {
+// requestEntry is the audit entry of a request made with s's token, begun
+// at started and answered at answered: the entry is dated answered, so its
+// date less its durationMs is when the request began (the session timeline
+// orders an end after the requests under way when it came).
+func (p *handlers) requestEntry(e *core.RequestEvent, r *redact.Redactor, s *records.Session, status int, started, answered time.Time) audit.Entry {
 	entry := audit.ForSession(audit.Request, s)
+	entry.Created, _ = types.ParseDateTime(answered)
 	entry.Reason = ""
 	entry.Client = audit.ClientOf(e, status)
 	entry.Data["route"] = e.Request.Pattern
 	entry.Data["query"] = r.Values(e.Request.URL.Query())
 	entry.Data["body"] = auditedBody(e, r)
-	entry.Data["durationMs"] = float64(took.Microseconds()) / 1000
+	entry.Data["durationMs"] = float64(answered.Sub(started).Microseconds()) / 1000
 	return entry
 }
 

@@ -95,9 +95,10 @@ type Entry struct {
 	Reason           string
 	Client           Client
 	Data             map[string]any
-	// Created stamps the entry; zero means when it is written. Only bulk
-	// loads set it (an audit imported from another store, the bench
-	// command's scale data).
+	// Created stamps the entry; zero means when it is written. A request's
+	// entry is dated when the request was answered (the instant its
+	// durationMs is measured to); bulk loads set it too (an audit imported
+	// from another store, the bench command's scale data).
 	Created types.DateTime
 }
 

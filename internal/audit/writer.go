@@ -125,7 +125,11 @@ func (w *Writer) Write(e Entry) error {
 	if err := w.Open(); err != nil {
 		return err
 	}
-	r, err := rowOf(e, w.log.now().String())
+	created := e.Created
+	if created.IsZero() {
+		created = w.log.now()
+	}
+	r, err := rowOf(e, created.String())
 	if err != nil {
 		return err
 	}

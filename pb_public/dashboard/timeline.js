@@ -62,7 +62,11 @@ export function timelineOrder(entries) {
     return out.concat(ends);
 }
 
-/** Whether e is a request that started by the time of entry `end`. */
+/**
+ * Whether e is a request that started by the time of entry `end`. Both dates
+ * are stored to the millisecond, cut rather than rounded, so a request begun
+ * in the millisecond of the end counts as under way (1 ms of slack).
+ */
 function startedBy(e, end) {
     const answered = toDate(e.created)?.getTime();
     const ended = toDate(end.created)?.getTime();
@@ -70,7 +74,7 @@ function startedBy(e, end) {
         return false;
     }
     const took = Number(dataObject(e.data)?.durationMs) || 0;
-    return answered - took <= ended;
+    return answered - took <= ended + 1;
 }
 
 /** An entry's data as an object (the records API gives it parsed, an export as text). */

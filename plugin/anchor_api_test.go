@@ -59,6 +59,7 @@ func lossAlerts(t testing.TB, app *tests.TestApp) []string {
 }
 
 func TestVerifyReportsTheNewestEntriesDeleted(t *testing.T) {
+	t.Parallel()
 	url := "/api/impersonation/audit/verify"
 	superuser := map[string]string{"Authorization": superuserToken}
 	scenarios := []tests.ApiScenario{
@@ -118,6 +119,7 @@ func TestVerifyReportsTheNewestEntriesDeleted(t *testing.T) {
 }
 
 func TestAcknowledgeRoute(t *testing.T) {
+	t.Parallel()
 	url := "/api/impersonation/audit/acknowledge"
 	superuser := map[string]string{"Authorization": superuserToken}
 	body := `{"reason":"restored the wrong backup"}`
@@ -240,6 +242,7 @@ func TestAcknowledgeRoute(t *testing.T) {
 // the command line of a new process on the data directory reports it from
 // the anchor file, until acknowledged there.
 func TestAuditLossSurvivesARestart(t *testing.T) {
+	t.Parallel()
 	running := newTestApp(t, plugin.Config{})
 	defer running.Cleanup()
 	cutShort(t, running)

@@ -126,6 +126,7 @@ func registeredRoutes(t testing.TB) []string {
 // TestTheAPIReferenceNamesEveryRoute: docs/API.md has a section for each
 // route the plugin registers under /api/impersonation/, and for no other.
 func TestTheAPIReferenceNamesEveryRoute(t *testing.T) {
+	t.Parallel()
 	reference, err := readReference()
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ var trustFiles = append([]string{
 // journal, the checkpoint key and log nor the file sinks' folder, and its
 // data.db holds every journalled entry.
 func TestBackupLeavesOutTheTrustRoots(t *testing.T) {
+	t.Parallel()
 	const journalled = 5
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
@@ -147,6 +148,7 @@ func copyZipped(t testing.TB, f *zip.File, to string) {
 // without the restart: the install's current key and anchor are kept, and
 // none of the backup's trust files comes in.
 func TestRestoreKeepsTheTrustRoots(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withAuditHistory(t, app)

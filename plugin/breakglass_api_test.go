@@ -159,6 +159,7 @@ func TestBreakGlassStart(t *testing.T) {
 // ends it from their side, and a policy that stops allowing break-glass
 // ends it.
 func TestBreakGlassSessionIsFlaggedThroughout(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, breakGlass(nil))
 	started := f.must(t, 200, http.MethodPost, sessionsURL,
 		`{"collection":"users","record":"`+user3Id+`","reason":"`+emergency+`","breakGlass":true}`, clientToken)
@@ -196,6 +197,7 @@ func TestBreakGlassSessionIsFlaggedThroughout(t *testing.T) {
 // TestHooksSeeBreakGlassAndRequests: OnSessionStart is told a start is
 // break-glass, and the sessions the hooks report say how they started.
 func TestHooksSeeBreakGlassAndRequests(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, breakGlass(nil))
 	var asked []bool
 	var ended []plugin.Session

@@ -57,6 +57,7 @@ func runCommand(t *testing.T, dir string, args ...string) (stdout, stderr string
 // and the command's stdout still holds its data and nothing else (the SQL
 // goes to stderr).
 func TestCommandStdoutIsData(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	withRequestsAndStarts(t, app)
 	dir, err := tests.TempDirClone(app.DataDir())
@@ -130,6 +131,7 @@ func TestCommandStdoutIsData(t *testing.T) {
 // TestCommandHelp: verify's help states its exit codes and that it works
 // beside a running server; export's that stdout holds the entries alone.
 func TestCommandHelp(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		cmd  string
 		want []string
@@ -163,6 +165,7 @@ func TestCommandHelp(t *testing.T) {
 // *pocketbase.PocketBase (it wraps one, or is a test app) gets the command
 // on the root it passes, as migratecmd's MustRegister takes it.
 func TestCommandAttachesToTheGivenRoot(t *testing.T) {
+	t.Parallel()
 	root := &cobra.Command{Use: "myapp"}
 	app := newTestApp(t, plugin.Config{RootCmd: root})
 	defer app.Cleanup()

@@ -24,6 +24,7 @@ import (
 // its token are in flight: no request that starts after the end has
 // committed is answered 200, and every 200 has its audit entry.
 func TestNoRequestAfterTheEndSucceeds(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	mux := serveMux(t, app.TestApp)
@@ -113,6 +114,7 @@ func TestNoRequestAfterTheEndSucceeds(t *testing.T) {
 // read-mode impersonation token and checks the stream closes when the
 // session ends, by the end route or by its expiry.
 func TestRealtimeClientIsDisconnected(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		token func(app *testApp) string
@@ -193,6 +195,7 @@ func post(t *testing.T, url, body, token string) *http.Response {
 // session started and ended, and a consent withdrawn reach it without a
 // reload.
 func TestDashboardSeesLiveUpdates(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	srv := httptest.NewServer(serveMux(t, app.TestApp))

@@ -17,6 +17,7 @@ import (
 )
 
 func TestConsentView(t *testing.T) {
+	t.Parallel()
 	scenarios := []tests.ApiScenario{
 		{
 			Name:            "guest",
@@ -227,6 +228,7 @@ func TestConsentGrant(t *testing.T) {
 }
 
 func TestConsentRevoke(t *testing.T) {
+	t.Parallel()
 	scenarios := []tests.ApiScenario{
 		{
 			Name:            "guest",
@@ -293,6 +295,7 @@ func TestConsentRevoke(t *testing.T) {
 // never refused, the limit is per user, and it lets the user in again a
 // minute later.
 func TestConsentChangesStoreABoundedAudit(t *testing.T) {
+	t.Parallel()
 	const consentURL = "/api/impersonation/consent"
 	limit := consent.ChangesPerMinute
 	// changes makes n grants (PUT) or withdrawals (DELETE) of the consent

@@ -175,6 +175,7 @@ func TestSessionHeaderCannotBeForgedOrCleared(t *testing.T) {
 // whose headers name the session header: PocketBase checks realtime events
 // against those headers, so such a subscription is refused for anyone.
 func TestRealtimeOptionsCannotSetTheSessionHeader(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	server := httptest.NewServer(serveMux(t, app.TestApp))
@@ -245,6 +246,7 @@ func TestRouteRulesMatchEveryCollectionSpelling(t *testing.T) {
 // TestRouteRulesThatCannotMatchAreRefused saves policies whose route rules
 // could never match a request: each is refused with a clear 400.
 func TestRouteRulesThatCannotMatchAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, rule := range []string{
 		"FETCH /api/collections/demo2/records",
 		"GET /api/*/records",
@@ -309,6 +311,7 @@ func TestSystemAuthCollectionsAreNeverReachable(t *testing.T) {
 // a session's claims that the server did not sign is refused, and no
 // audit entry is written, whatever the session's state and the body's size.
 func TestForgedTokensWriteNothing(t *testing.T) {
+	t.Parallel()
 	forge := func(sessionId string) string {
 		claims := jwt.MapClaims{
 			"id": userId, "type": "auth", "collectionId": usersCollectionId, "refreshable": false,
@@ -356,6 +359,7 @@ func TestForgedTokensWriteNothing(t *testing.T) {
 // entry with the state before and after; a save that changes no rule
 // leaves none.
 func TestPolicyAndRuleChangesAreAudited(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	// changeData returns the data of the only entry of event.
 	changeData := func(t testing.TB, app *tests.TestApp, event string) map[string]any {
@@ -435,6 +439,7 @@ func TestPolicyAndRuleChangesAreAudited(t *testing.T) {
 // downloads are checked, limited and audited like the session's other
 // requests, and it stops working the moment the session ends.
 func TestFileTokensDieWithTheirSession(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	users, err := app.FindCollectionByNameOrId("users")
@@ -504,6 +509,7 @@ func TestFileTokensDieWithTheirSession(t *testing.T) {
 // (@request.headers.x_impersonation_session) hides their events too, and a
 // policy that denies a collection's records denies its topics.
 func TestRealtimeObeysWhatHTTPObeys(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	demo2, err := app.FindCollectionByNameOrId("demo2")
@@ -600,6 +606,7 @@ func TestRealtimeObeysWhatHTTPObeys(t *testing.T) {
 // through an expand of a relation or a back-relation, in REST and in a
 // realtime subscription's options.
 func TestRouteRulesCoverExpand(t *testing.T) {
+	t.Parallel()
 	deny := func(rule string) func(testing.TB, *testApp) {
 		return func(t testing.TB, app *testApp) {
 			app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{rule}) })
@@ -715,6 +722,7 @@ func TestBatchURLQueryIsTheRequests(t *testing.T) {
 // sort that reads it through a relation or back-relation is refused, in
 // REST and in realtime options.
 func TestFiltersCannotReadDeniedRecords(t *testing.T) {
+	t.Parallel()
 	deny := func(rule string) func(testing.TB, *testApp) {
 		return func(t testing.TB, app *testApp) {
 			app.updatePolicy(t, "users", func(p *records.Policy) { p.SetDeniedRoutes([]string{rule}) })
@@ -780,6 +788,7 @@ func TestFiltersCannotReadDeniedRecords(t *testing.T) {
 // header is refused and so is a realtime expand while impersonating (an
 // expand of a realtime event is fetched without the session header).
 func TestRealtimeOptionsAreReadAsPocketBaseReadsThem(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	server := httptest.NewServer(serveMux(t, app.TestApp))
@@ -805,6 +814,7 @@ func TestRealtimeOptionsAreReadAsPocketBaseReadsThem(t *testing.T) {
 // denying a collection's records does not lapse when the collection is
 // renamed: the rename is carried into the policy (an audited edit).
 func TestRenamingACollectionKeepsItsRules(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	app.updatePolicy(t, "users", func(p *records.Policy) {

@@ -266,6 +266,7 @@ func hideConsents(t testing.TB, app *testApp) {
 // the actor's change or, for a change no hook sees, through the sweep of
 // realtime clients.
 func TestRealtimeDroppedWhenGroundsGo(t *testing.T) {
+	t.Parallel()
 	demote := func(t *testing.T, app *testApp) {
 		client := mustFind(app, "clients", clientId)
 		client.Set("verified", false)
@@ -328,6 +329,7 @@ func TestRealtimeDroppedWhenGroundsGo(t *testing.T) {
 // sessions collection's endCause field and has a label in the UI's message
 // catalogue, in every language (the English and Spanish blocks).
 func TestEveryEndCauseIsNamed(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	c, err := app.FindCollectionByNameOrId(records.SessionsCollection)

@@ -21,6 +21,7 @@ func registered(bind func(t testing.TB, p *plugin.Plugin)) func(testing.TB) *tes
 }
 
 func TestOnSessionStart(t *testing.T) {
+	t.Parallel()
 	scenarios := []tests.ApiScenario{
 		{
 			Name:            "a handler vetoes with its own error",
@@ -137,6 +138,7 @@ func TestOnSessionStart(t *testing.T) {
 }
 
 func TestOnSessionEnd(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	var ended []string

@@ -347,6 +347,7 @@ func TestGuard(t *testing.T) {
 // no side door for any auth collection but _superusers, whatever the
 // policies say.
 func TestBuiltinImpersonate(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	scenarios := []tests.ApiScenario{
 		{

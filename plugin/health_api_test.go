@@ -11,6 +11,7 @@ import (
 )
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	const url = "/api/impersonation/health"
 	scenarios := []tests.ApiScenario{
 		{

@@ -128,6 +128,7 @@ func TestMissingAuditKey(t *testing.T) {
 // fails verify from its first entry, and verify names the cause; an edited
 // first entry is not taken for another key.
 func TestKeyMismatch(t *testing.T) {
+	t.Parallel()
 	t.Run("another key", func(t *testing.T) {
 		app, err := tests.NewTestApp(restoredData(t, bytes.Repeat([]byte{7}, 32)))
 		if err != nil {

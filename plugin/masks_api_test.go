@@ -621,6 +621,7 @@ func TestMaskedFieldsCannotBeWritten(t *testing.T) {
 // field's files are not downloaded while impersonating, with the session's
 // file token, while the user's own file token still downloads them.
 func TestMaskedFilesCannotBeDownloaded(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withPayments(t, app)
@@ -650,6 +651,7 @@ func TestMaskedFilesCannotBeDownloaded(t *testing.T) {
 // client is subscribed applies to the next event: a subscription whose
 // filter now reads a masked field gets nothing more.
 func TestMaskedFieldsInRealtime(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withPayments(t, app)
@@ -778,6 +780,7 @@ func strconvQuote(s string) string {
 // policy's masks applies to the sessions under it from their next request,
 // without ending them.
 func TestMasksApplyFromTheNextRequest(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withPayments(t, app)
@@ -894,6 +897,7 @@ func TestMaskedFieldsAreValidated(t *testing.T) {
 // would see while impersonating them: a masked email or name is left out,
 // and neither searched nor sorted on. Superusers see everything.
 func TestTargetsHideMaskedFields(t *testing.T) {
+	t.Parallel()
 	maskEmail := func(t testing.TB, app *testApp) {
 		app.updatePolicy(t, "users", func(p *records.Policy) {
 			p.SetMaskedFields(map[string][]string{"users": {"email", "name"}})
@@ -934,6 +938,7 @@ func TestTargetsHideMaskedFields(t *testing.T) {
 // requests, never answers: an impersonated view of a payment leaves a
 // request entry that holds none of the payment's values, masked or not.
 func TestTheAuditStoresNoAnswer(t *testing.T) {
+	t.Parallel()
 	(&tests.ApiScenario{
 		Name: "a view", Method: http.MethodGet, URL: "/api/collections/payments/records/" + paymentId,
 		Headers: map[string]string{"Authorization": writeToken}, ExpectedStatus: 200,
@@ -966,6 +971,7 @@ func TestTheAuditStoresNoAnswer(t *testing.T) {
 // with its MaskedFields; one that names a field its collection lacks is
 // not written, and StrictPolicies makes that a failed start.
 func TestConfigPoliciesSeedTheirMasks(t *testing.T) {
+	t.Parallel()
 	withMasks := usersPolicy()
 	withMasks.MaskedFields = map[string][]string{"users": {"name", "avatar"}}
 	app := newTestApp(t, plugin.Config{Policies: []plugin.Policy{withMasks}})

@@ -31,6 +31,7 @@ func startedSession(t testing.TB, app *tests.TestApp, res *http.Response) *recor
 }
 
 func TestSessionStartedEmail(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	const xss = `<img src=x onerror=alert(1)>`
 	scenarios := []tests.ApiScenario{

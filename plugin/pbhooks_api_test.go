@@ -96,6 +96,7 @@ func expectStartedData(want map[string]any) func(testing.TB, *tests.TestApp, *ht
 
 // TestJSHooksExample runs the README's pb_hooks file through the jsvm plugin.
 func TestJSHooksExample(t *testing.T) {
+	t.Parallel()
 	files := example(t)
 	whoami := "/api/myapp/whoami"
 	scenarios := []tests.ApiScenario{
@@ -177,6 +178,7 @@ func TestJSHooksExample(t *testing.T) {
 // TestJSOnImpersonationStart: what a start handler of a pb_hooks file sees,
 // changes and refuses.
 func TestJSOnImpersonationStart(t *testing.T) {
+	t.Parallel()
 	hooks := func(handler string) map[string]string {
 		return map[string]string{"start.pb.js": "onImpersonationStart(" + handler + ")"}
 	}
@@ -289,6 +291,7 @@ func TestJSOnImpersonationStart(t *testing.T) {
 // TestJSOnImpersonationEnd: an end handler of a pb_hooks file sees every
 // end, with its cause.
 func TestJSOnImpersonationEnd(t *testing.T) {
+	t.Parallel()
 	hooks := map[string]string{"end.pb.js": `onImpersonationEnd((e) => {
 		const seen = $app.store().get("js.ended") || "";
 		$app.store().set("js.ended", seen + e.session.id + ":" + e.session.endCause + ":" + e.session.mode + ";");
@@ -332,6 +335,7 @@ func TestJSOnImpersonationEnd(t *testing.T) {
 // own executors (those of the app's OnInit too), but cronAdd and
 // cronRemove, which jsvm keeps to its executors.
 func TestJSHandlersRuntime(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	globals := `Object.getOwnPropertyNames(globalThis).sort()`
@@ -383,6 +387,7 @@ func TestJSHandlersRuntime(t *testing.T) {
 // own changes. Run it with -race: a runtime used by two goroutines at once
 // is a data race.
 func TestJSHandlersConcurrently(t *testing.T) {
+	t.Parallel()
 	pol := usersPolicy()
 	pol.AttemptsPerMinute = 100
 	app := newTestApp(t, plugin.Config{Policies: []plugin.Policy{pol}})
@@ -441,6 +446,7 @@ func TestJSHandlersConcurrently(t *testing.T) {
 // TestJSHooksExampleInREADME: the README shows the pb_hooks file the tests
 // load, as it is.
 func TestJSHooksExampleInREADME(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -454,6 +460,7 @@ func TestJSHooksExampleInREADME(t *testing.T) {
 // TestJSBinderRefusesANonFunction: a pb_hooks file that binds something
 // else than a function fails to load, naming the binder.
 func TestJSBinderRefusesANonFunction(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	defer func() {

@@ -31,6 +31,7 @@ import (
 // registers on a plain test app, which then has the collections, and writes
 // its policies when the server starts.
 func TestRegisterOnAFreshApp(t *testing.T) {
+	t.Parallel()
 	app, err := tests.NewTestApp()
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,7 @@ func TestRegisterOnAFreshApp(t *testing.T) {
 }
 
 func TestRegisterRefusesBadConfig(t *testing.T) {
+	t.Parallel()
 	cases := map[string]plugin.Config{
 		"a policy with no collection":       {Policies: []plugin.Policy{{}}},
 		"a reason maximum over 1000":        {ReasonMaxLength: 1001},
@@ -100,6 +102,7 @@ func TestRegisterRefusesBadConfig(t *testing.T) {
 // valid ones are written and the server starts; with StrictPolicies the
 // start fails with that message.
 func TestAnUnseedablePolicyDoesNotStopTheApp(t *testing.T) {
+	t.Parallel()
 	for name, pol := range map[string]plugin.Policy{
 		"unknown collection": {Collection: "nosuch"},
 		"superusers":         {Collection: core.CollectionNameSuperusers},
@@ -133,6 +136,7 @@ func TestAnUnseedablePolicyDoesNotStopTheApp(t *testing.T) {
 // TestExpireSessionsJob runs the scheduled job that ends sessions whose time
 // is up, so the dashboard does not show them live.
 func TestExpireSessionsJob(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 
@@ -162,6 +166,7 @@ func TestExpireSessionsJob(t *testing.T) {
 // the limit allows: exactly the limit gets past it, and every attempt is
 // audited.
 func TestConcurrentStartsRaceTheAttemptLimit(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	mux := serveMux(t, app.TestApp)
@@ -244,6 +249,7 @@ func serveMux(t testing.TB, app *tests.TestApp) http.Handler {
 // TestPruneAuditJob runs the retention job: entries older than the
 // retention go, a checkpoint stays, and the chain still verifies.
 func TestPruneAuditJob(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{AuditRetention: 24 * time.Hour})
 	defer app.Cleanup()
 	for range 3 {
@@ -274,6 +280,7 @@ func TestPruneAuditJob(t *testing.T) {
 // TestPublicConstantsMatchTheCore: the public package spells its constants
 // out, so that go doc shows them; they are the core's values.
 func TestPublicConstantsMatchTheCore(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ public, core string }{
 		{string(plugin.ModeRead), string(records.ModeRead)},
 		{string(plugin.ModeWrite), string(records.ModeWrite)},

@@ -46,6 +46,7 @@ func unchangedAudit(t testing.TB, app *tests.TestApp, _ *http.Response) {
 // sessions and consents change through no records API call, superusers and
 // batch requests included.
 func TestRecordsApiCannotChangePluginRecords(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	refused := []string{`"status":403`}
 	audited := factory(plugin.Config{}, withAuditEntry)
@@ -171,6 +172,7 @@ func TestRecordsApiCannotChangePluginRecords(t *testing.T) {
 // TestCollectionsApiCannotRemovePluginData checks the collection-level
 // routes that would empty or drop the plugin's collections.
 func TestCollectionsApiCannotRemovePluginData(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	audited := factory(plugin.Config{}, withAuditEntry)
 	scenarios := []tests.ApiScenario{
@@ -299,6 +301,7 @@ func TestCollectionsApiCannotRemovePluginData(t *testing.T) {
 // TestPolicyValidation checks that a policy is validated on save, in the
 // dashboard as anywhere.
 func TestPolicyValidation(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	patch := func(name string, body map[string]any, status int, content ...string) tests.ApiScenario {
 		return tests.ApiScenario{
@@ -383,6 +386,7 @@ func policyFields() []any {
 // there and back through an import unhid its private fields. No door
 // renames them: the collections API, an import (by name or id), Go code.
 func TestThePluginsCollectionsKeepTheirNames(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	audited := factory(plugin.Config{}, withAuditEntry)
 	namesKept := func(t testing.TB, app *tests.TestApp, _ *http.Response) {

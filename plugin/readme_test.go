@@ -77,6 +77,7 @@ func inHarness(fragment string) string {
 // fragment inside snippetHarness. A README example that does not build
 // fails here, not in a reader's new app.
 func TestTheReadmesGoCompiles(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +121,7 @@ var readmePolicy = regexp.MustCompile("Collection: \"(\\w+)\",\\s*\n(?:\\s*//.*\
 // app (its first Go block) is valid on PocketBase's default "users"
 // collection, so a reader's first start writes it.
 func TestTheReadmesPolicyIsWrittenInANewApp(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -174,6 +174,7 @@ func TestReadAndWriteModes(t *testing.T) {
 }
 
 func TestBatchWhileImpersonating(t *testing.T) {
+	t.Parallel()
 	batch := func(requests ...map[string]any) io.Reader {
 		return jsonBody(map[string]any{"requests": requests})
 	}
@@ -255,6 +256,7 @@ func TestBatchWhileImpersonating(t *testing.T) {
 // plugin's FromRequest, the session header for API rules (which a client
 // cannot forge), and PocketBase's log meta.
 func TestAppsSeeTheImpersonation(t *testing.T) {
+	t.Parallel()
 	notWhileImpersonating := factory(plugin.Config{}, func(t testing.TB, app *testApp) {
 		users, err := app.FindCollectionByNameOrId("users")
 		if err != nil {
@@ -319,6 +321,7 @@ func TestAppsSeeTheImpersonation(t *testing.T) {
 // TestRequestAudit checks the per-request audit entry: what it keeps, what
 // it redacts, and that the handler still gets the body it was sent.
 func TestRequestAudit(t *testing.T) {
+	t.Parallel()
 	// long enough to be kept as a keyed hash (redact.MinHashed)
 	const secret = "s3cr3t-VALUE-42-long-enough"
 	body := `{"profile":{"settings":[{"apiKey":"` + secret + `","theme":"dark"}]},"Password":"` + secret + `","otp":"4321","note":"hello"}`
@@ -458,6 +461,7 @@ func TestRequestAudit(t *testing.T) {
 // none of the secrets, only their keyed hashes or, for a guessable one, a
 // marker.
 func TestSecretsNeverReachTheAudit(t *testing.T) {
+	t.Parallel()
 	const (
 		auditKey    = "a known test key"
 		password    = "correct-horse-battery-staple-42"

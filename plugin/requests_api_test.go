@@ -769,6 +769,7 @@ func (f *flow) askAndApprove(t testing.TB, approval string) string {
 const startUser3 = `{"collection":"users","record":"` + user3Id + `","reason":"ticket 77"`
 
 func TestApprovedRequestStartsOneSession(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, nil)
 	// before any answer, a start is refused as without consent
 	f.must(t, 403, http.MethodPost, sessionsURL, startUser3+`}`, clientToken)
@@ -818,6 +819,7 @@ func TestApprovedRequestStartsOneSession(t *testing.T) {
 }
 
 func TestConcurrentStartsOnOneApprovalGiveOneSession(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, func(t testing.TB, app *testApp) {
 		app.updatePolicy(t, "users", func(p *records.Policy) { p.SetAttemptsPerMinute(100) })
 	})
@@ -846,6 +848,7 @@ func TestConcurrentStartsOnOneApprovalGiveOneSession(t *testing.T) {
 }
 
 func TestApprovalLapsesAfterAnHour(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, nil)
 	id := f.askAndApprove(t, "")
 	f.clock.Advance(records.ClaimWindow)
@@ -861,6 +864,7 @@ func TestApprovalLapsesAfterAnHour(t *testing.T) {
 }
 
 func TestWithdrawingConsentWithdrawsApprovals(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, nil)
 	id := f.askAndApprove(t, "")
 	f.must(t, 204, http.MethodDelete, "/api/impersonation/consent", "", user3Token)
@@ -871,6 +875,7 @@ func TestWithdrawingConsentWithdrawsApprovals(t *testing.T) {
 }
 
 func TestWithdrawingConsentLeavesEndedSessionsRequests(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, usedBy(records.EndStopped))
 	f.must(t, 204, http.MethodDelete, "/api/impersonation/consent", "", user3Token)
 	if r := requestOf(t, f); r.Status() != records.RequestUsed {
@@ -884,6 +889,7 @@ func TestWithdrawingConsentLeavesEndedSessionsRequests(t *testing.T) {
 }
 
 func TestAskThenDecline(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, nil)
 	asked := f.must(t, 200, http.MethodPost, requestsURL, `{"collection":"users","record":"`+user3Id+`","reason":"ticket 77"}`, clientToken)
 	id := asked["id"].(string)
@@ -932,6 +938,7 @@ func TestConfigSeedsRequestAndBreakGlassFields(t *testing.T) {
 // an approval withdrawn by any path (Go code here, which ends nothing
 // itself) ends the session on its next request.
 func TestApprovalIsCheckedOnEveryRequest(t *testing.T) {
+	t.Parallel()
 	f := newFlow(t, nil)
 	id := f.askAndApprove(t, "")
 	started := f.must(t, 200, http.MethodPost, sessionsURL, startUser3+`}`, clientToken)

@@ -573,6 +573,7 @@ func TestSessionStart(t *testing.T) {
 // to every refused attempt, whichever way the last run is written (the
 // minute job, the next attempt, or the shutdown).
 func TestOneCallerStoresABoundedAudit(t *testing.T) {
+	t.Parallel()
 	const limit = 5 // the policy's default attemptsPerMinute
 	cases := []struct {
 		name     string
@@ -880,6 +881,7 @@ func withClientDetails(t testing.TB, app *testApp) {
 }
 
 func TestCurrent(t *testing.T) {
+	t.Parallel()
 	scenarios := []tests.ApiScenario{
 		{
 			Name:            "guest",

@@ -278,6 +278,7 @@ func TestSettingsRecord(t *testing.T) {
 // TestSettingsTakeEffectWithoutRestart: a change made through the records
 // API is in force for the next request, job and email.
 func TestSettingsTakeEffectWithoutRestart(t *testing.T) {
+	t.Parallel()
 	patch := func(body string) func(testing.TB, *tests.TestApp, *core.ServeEvent) {
 		return func(t testing.TB, app *tests.TestApp, e *core.ServeEvent) {
 			if rec := serve(t, e, http.MethodPatch, settingsRecordURL, body, superuserToken); rec.Code != 200 {
@@ -354,6 +355,7 @@ func TestSettingsTakeEffectWithoutRestart(t *testing.T) {
 // TestPruneJobReadsTheRetentionSetting: the retention job runs whatever
 // Config says and prunes by the retention in force when it runs.
 func TestPruneJobReadsTheRetentionSetting(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{}) // kept for ever
 	defer app.Cleanup()
 	for range 3 {
@@ -383,6 +385,7 @@ func TestPruneJobReadsTheRetentionSetting(t *testing.T) {
 // keys are never kept; a key added in the settings is redacted from the
 // next request on, and no longer once removed.
 func TestSettingsCannotReduceRedaction(t *testing.T) {
+	t.Parallel()
 	cfg := plugin.Config{RedactKeys: []string{"password", "secret"}}
 	const url = "/api/collections/users/records/" + userId + "?password=hunter2&secret=s3cr3t&iban=DE89370400440532013000"
 	door := func(steps ...[3]string) func(testing.TB, *tests.TestApp, *core.ServeEvent) {
@@ -459,6 +462,7 @@ func TestSettingsCannotReduceRedaction(t *testing.T) {
 // entry is redacted by Config's keys, and once the last change is
 // committed the next request sees it.
 func TestSettingsCacheUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{RedactKeys: []string{"password"}})
 	defer app.Cleanup()
 	mux := serveMux(t, app.TestApp)

@@ -291,6 +291,7 @@ func TestSinksRecords(t *testing.T) {
 // to the sinks as the dashboard may be, gets a sink's change without its
 // secret, and cannot subscribe with options that read the secret.
 func TestSinkSecretNotInRealtime(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withSink(closedReceiver, false)(t, app)
@@ -427,6 +428,7 @@ func multipartWitness(t testing.TB, field string, witness []byte) (*bytes.Buffer
 // does not verify (a prune faked), and once the chain is rolled back,
 // naming the checkpoint it contradicts.
 func TestWitness(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	r := newReceiver(t)
@@ -547,6 +549,7 @@ func keys(v any) []string {
 // sink has not received, and alerts instead; a disabled sink holds
 // nothing back; a sink made after a prune starts at the oldest entry left.
 func TestRetentionWaitsForSinks(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{AuditRetention: 24 * time.Hour, AlertEmail: "security@example.com"})
 	defer app.Cleanup()
 	withSink(closedReceiver, true)(t, app) // sink.created: seq 1
@@ -605,6 +608,7 @@ func TestRetentionWaitsForSinks(t *testing.T) {
 // the mover moves their entries, and a superuser changes the sink; once it
 // answers, the sink gets every entry, none missing.
 func TestHangingReceiverHoldsNothingUp(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	var mu sync.Mutex

@@ -79,6 +79,7 @@ func notIds(ids ...string) []string {
 }
 
 func TestUIPolicies(t *testing.T) {
+	t.Parallel()
 	usersEntry := `{"collection":"users","collectionId":"` + usersCollectionId + `","consent":"required","reasonRequired":true,` +
 		`"maxMinutes":60,"modes":["read","write"],"defaultMode":"read","consentMaxHours":168,` +
 		`"breakGlass":false,"breakGlassModes":["read"],"breakGlassMinutes":15}`
@@ -219,6 +220,7 @@ func TestUIPolicies(t *testing.T) {
 // TestUISignIn: the support console's sign-in collections, the same for
 // anyone, and none while only superusers may act.
 func TestUISignIn(t *testing.T) {
+	t.Parallel()
 	const url = "/api/impersonation/sign-in"
 	scenarios := []tests.ApiScenario{
 		{
@@ -665,6 +667,7 @@ func TestUITargetsNeverReveal(t *testing.T) {
 // users, one page after another on one server, and finds each allowed user
 // exactly once and no other.
 func TestUITargetsWalk(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	addUsers(t, app)
@@ -735,6 +738,7 @@ func contentTypeOf(name string) string {
 }
 
 func TestUIPages(t *testing.T) {
+	t.Parallel()
 	expectHeaders := func(path string) func(testing.TB, *tests.TestApp, *http.Response) {
 		return func(t testing.TB, _ *tests.TestApp, res *http.Response) {
 			if got := res.Header.Get("Content-Security-Policy"); got != plugin.PagesCSP {
@@ -876,6 +880,7 @@ func firstLine(t testing.TB, fsys fs.FS, name string) string {
 // TestUIPagesRevalidate: a page the browser has is answered 304 while it is
 // unchanged, and never cached without revalidation.
 func TestUIPagesRevalidate(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	mux := serveMux(t, app.TestApp)
@@ -909,6 +914,7 @@ func TestUIPagesRevalidate(t *testing.T) {
 // ProductURL, never a script URL or one that leaves the origin by a
 // protocol-relative path.
 func TestUIProductURL(t *testing.T) {
+	t.Parallel()
 	for url, ok := range map[string]bool{
 		"/":                        true,
 		"/app/":                    true,

@@ -50,6 +50,7 @@ func thirdEntryId(t testing.TB, app *tests.TestApp) string {
 }
 
 func TestVerifyRoute(t *testing.T) {
+	t.Parallel()
 	url := "/api/impersonation/audit/verify"
 	scenarios := []tests.ApiScenario{
 		{
@@ -110,6 +111,7 @@ func TestVerifyRoute(t *testing.T) {
 }
 
 func TestVerifyCommand(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		setup   func(testing.TB, *testApp)
@@ -162,6 +164,7 @@ func withRequestsAndStarts(t testing.TB, app *testApp) {
 }
 
 func TestExportRoute(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	lines := func(want int, csv bool) func(testing.TB, *tests.TestApp, *http.Response) {
 		return func(t testing.TB, app *tests.TestApp, res *http.Response) {
@@ -301,6 +304,7 @@ func hostileStarts(t testing.TB, _ *tests.TestApp, e *core.ServeEvent) {
 // sent: in CSV no cell starts a spreadsheet formula (the value gets a
 // leading quote), in JSON lines every value is as stored.
 func TestExportCellsNeverRunAsFormulas(t *testing.T) {
+	t.Parallel()
 	superuser := map[string]string{"Authorization": superuserToken}
 	scenarios := []tests.ApiScenario{
 		{
@@ -358,6 +362,7 @@ func TestExportCellsNeverRunAsFormulas(t *testing.T) {
 }
 
 func TestExportCommand(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	withRequestsAndStarts(t, app)
@@ -384,6 +389,7 @@ func TestExportCommand(t *testing.T) {
 // table, as a start would). Beside a running server, whose journal it is,
 // a command moves nothing and says how many entries it leaves out.
 func TestAuditCommandsReadEveryAnsweredEntry(t *testing.T) {
+	t.Parallel()
 	const journalled = 7
 	running := newTestApp(t, plugin.Config{})
 	defer running.Cleanup()
@@ -511,6 +517,7 @@ func urlQuery(s string) string { return url.QueryEscape(s) }
 // request answered before it (the mover lets entries gather in the
 // journal, so a list that did not flush first would miss it).
 func TestAuditReadsIncludeEveryAnsweredEntry(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, plugin.Config{})
 	defer app.Cleanup()
 	mux := serveMux(t, app.TestApp)

@@ -574,3 +574,49 @@ func appliedFiles(t *testing.T, a core.App) []string {
 	}
 	return files
 }
+
+// TestEnsureRestoresEachOwnedPart: each owned part changed alone (so that
+// no other change makes Ensure save the collection) is put back on serve.
+func TestEnsureRestoresEachOwnedPart(t *testing.T) {
+	want := reference(t)
+	for _, tc := range []struct {
+		name   string
+		change func(c *core.Collection)
+	}{
+		{"a rule", func(c *core.Collection) { c.ViewRule = types.Pointer("") }},
+		{"a rule made superusers-only", func(c *core.Collection) { c.ListRule = nil }},
+		{"a field's option", func(c *core.Collection) { c.Fields.GetByName("ip").SetHidden(false) }},
+		{"an index removed", func(c *core.Collection) { c.RemoveIndex("idx_impersonation_sessions_actor") }},
+		{"an index of the plugin's name added", func(c *core.Collection) {
+			c.AddIndex("idx_impersonation_sessions_stale", false, "`reason`", "")
+		}},
+		{"an index's columns", func(c *core.Collection) {
+			c.RemoveIndex("idx_impersonation_sessions_actor")
+			c.AddIndex("idx_impersonation_sessions_actor", false, "`reason`", "")
+		}},
+		{"the name's letter case", func(c *core.Collection) { c.Name = strings.ToUpper(c.Name) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// changed before serve: once served, the plugin refuses it
+			a := newApp(t, t.TempDir(), t.TempDir(), current, false)
+			c, err := a.FindCollectionByNameOrId(records.SessionsCollection)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(c)
+			if err := a.Save(c); err != nil {
+				t.Fatal(err)
+			}
+			if reflect.DeepEqual(owned(t, a), want) && c.Name == records.SessionsCollection {
+				t.Fatal("the change changed nothing the plugin owns")
+			}
+			if err := a.serve(t); err != nil {
+				t.Fatal(err)
+			}
+			sameOwned(t, a, want)
+			if c, _ := a.FindCollectionByNameOrId(records.SessionsCollection); c.Name != records.SessionsCollection {
+				t.Errorf("the collection is named %q", c.Name)
+			}
+		})
+	}
+}

@@ -83,12 +83,14 @@
 package migrations
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -275,10 +277,9 @@ func Ensure(app core.App) error {
 			case err != nil:
 				return err
 			}
-			before := marshal(have)
-			have.Name = w.Name // found in any letter case: the plugin names them exactly
-			own(have, w, true)
-			if marshal(have) == before {
+			renamed := have.Name != w.Name // found in any letter case: the plugin names them exactly
+			have.Name = w.Name
+			if changed := own(have, w, true); !changed && !renamed {
 				continue
 			}
 			if err := tx.SaveWithContext(records.SchemaChange(context.Background()), have); err != nil {
@@ -290,11 +291,20 @@ func Ensure(app core.App) error {
 }
 
 // own gives have the rules, fields (by name) and indexes (by name) of
-// want. With prune, it also drops the indexes named as the plugin names
-// its own (idx_<collection>_...) that want does not have.
-func own(have, want *core.Collection, prune bool) {
-	have.ListRule, have.ViewRule = want.ListRule, want.ViewRule
-	have.CreateRule, have.UpdateRule, have.DeleteRule = want.CreateRule, want.UpdateRule, want.DeleteRule
+// want, and reports whether that changed anything. With prune, it also
+// drops the indexes named as the plugin names its own (idx_<collection>_...)
+// that want does not have.
+func own(have, want *core.Collection, prune bool) (changed bool) {
+	for _, rule := range []struct{ have, want **string }{
+		{&have.ListRule, &want.ListRule}, {&have.ViewRule, &want.ViewRule},
+		{&have.CreateRule, &want.CreateRule}, {&have.UpdateRule, &want.UpdateRule},
+		{&have.DeleteRule, &want.DeleteRule},
+	} {
+		if !sameRule(*rule.have, *rule.want) {
+			*rule.have = *rule.want
+			changed = true
+		}
+	}
 
 	for _, f := range want.Fields {
 		if f.GetSystem() {
@@ -302,8 +312,12 @@ func own(have, want *core.Collection, prune bool) {
 		}
 		if existing := have.Fields.GetByName(f.GetName()); existing != nil {
 			f.SetId(existing.GetId()) // the same column
+			if sameField(existing, f) {
+				continue
+			}
 		}
 		have.Fields.Add(f)
+		changed = true
 	}
 
 	wanted := map[string]bool{}
@@ -316,17 +330,41 @@ func own(have, want *core.Collection, prune bool) {
 		switch {
 		case i < 0:
 			have.Indexes = append(have.Indexes, idx)
+			changed = true
 		case dbutils.ParseIndex(have.Indexes[i]).Build() != parsed.Build():
 			have.Indexes[i] = idx
+			changed = true
 		}
 	}
 	if prune {
 		prefix := strings.ToLower("idx_" + have.Name + "_")
+		before := len(have.Indexes)
 		have.Indexes = slices.DeleteFunc(have.Indexes, func(h string) bool {
 			name := strings.ToLower(dbutils.ParseIndex(h).IndexName)
 			return strings.HasPrefix(name, prefix) && !wanted[name]
 		})
+		changed = changed || len(have.Indexes) != before
 	}
+	return changed
+}
+
+// sameRule tells whether two API rules are the same: both nil (superusers
+// only), or the same text.
+func sameRule(a, b *string) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// sameField tells whether two fields are the same, as PocketBase stores
+// them (their JSON in a collection's fields). reflect.DeepEqual answers
+// most pairs without encoding them; it only says "different" where the
+// stored form may still agree (a nil slice, stored as an empty one).
+func sameField(a, b core.Field) bool {
+	if reflect.DeepEqual(a, b) {
+		return true
+	}
+	ja, errA := core.FieldsList{a}.MarshalJSON()
+	jb, errB := core.FieldsList{b}.MarshalJSON()
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 // marshal is the JSON of c, to tell whether a change changed anything.

@@ -233,8 +233,24 @@ func TestDashboardSeesLiveUpdates(t *testing.T) {
 	if res := post(t, srv.URL+sessionsURL, `{"collection":"users","record":"`+user3Id+`","reason":"ticket 42"}`, superuserToken); res.StatusCode != 200 {
 		t.Fatalf("start: %d", res.StatusCode)
 	}
-	next(`impersonation_sessions`, `"action":"create"`, `"target":"`+user3Id+`"`)
-	next(`impersonation_sessions`, `"action":"update"`) // the email's outcome recorded
+	// the session created, then the email's outcome recorded on it: PocketBase
+	// sends each realtime message from a goroutine of its own, so the two may
+	// come in either order
+	actions := map[string]bool{}
+	for range 2 {
+		got := <-events
+		if !strings.Contains(got, `impersonation_sessions`) || !strings.Contains(got, `"target":"`+user3Id+`"`) {
+			t.Fatalf("event %q is not about the session on %s", got, user3Id)
+		}
+		for _, action := range []string{"create", "update"} {
+			if strings.Contains(got, `"action":"`+action+`"`) {
+				actions[action] = true
+			}
+		}
+	}
+	if !actions["create"] || !actions["update"] {
+		t.Errorf("the session's events: %v, want a create and an update", actions)
+	}
 
 	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/api/impersonation/consent", nil)
 	req.Header.Set("Authorization", user3Token)
